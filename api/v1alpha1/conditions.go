@@ -1,0 +1,57 @@
+package v1alpha1
+
+// Condition types. Ready is always present; Reconciling and Stalled are present only while
+// true, following the kstatus conventions that Flux and Argo CD read.
+const (
+	// ConditionReady is True when the object's whole contract holds (for an OAuthClient: the
+	// app is active, the Secret is written and a token request with it succeeded).
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is working towards the desired state.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the controller cannot make progress without a change by
+	// a human (an invalid spec, a Secret name owned by someone else).
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons, one CamelCase word each.
+const (
+	// ReasonSucceeded: the desired state holds.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: work is under way (creating, updating, rotating).
+	ReasonProgressing = "Progressing"
+	// ReasonCreatingApp: the backend app is being created.
+	ReasonCreatingApp = "CreatingApp"
+	// ReasonRotating: a secret rotation is in its grace period.
+	ReasonRotating = "Rotating"
+	// ReasonDeleting: the object is being deleted and the backend app removed.
+	ReasonDeleting = "Deleting"
+
+	// ReasonProviderNotFound: the referenced ClusterOAuthProvider/OAuthProvider does not exist.
+	ReasonProviderNotFound = "ProviderNotFound"
+	// ReasonProviderNotReady: the referenced provider exists but is not Ready.
+	ReasonProviderNotReady = "ProviderNotReady"
+	// ReasonAPITokenSecretNotFound: the provider's API-token Secret or its key is missing.
+	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
+	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
+	ReasonInvalidAPIToken = "InvalidAPIToken"
+	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonUnreachable: the backend could not be reached or answered with a server error.
+	ReasonUnreachable = "Unreachable"
+	// ReasonDiscoveryFailed: the authorization server metadata could not be read.
+	ReasonDiscoveryFailed = "DiscoveryFailed"
+
+	// ReasonRateLimited: the backend's rate limit is exhausted; the controller waits for the
+	// reset time before calling again.
+	ReasonRateLimited = "RateLimited"
+	// ReasonBackendError: the backend answered with an error retrying may fix.
+	ReasonBackendError = "BackendError"
+	// ReasonBackendRejected: the backend refused the request permanently.
+	ReasonBackendRejected = "BackendRejected"
+
+	// ReasonSecretConflict: a Secret with the target name exists and is not owned by this
+	// OAuthClient; it is left untouched.
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonTokenRequestFailed: a token request with the stored credentials was refused.
+	ReasonTokenRequestFailed = "TokenRequestFailed"
+)

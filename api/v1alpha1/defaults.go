@@ -1,0 +1,59 @@
+package v1alpha1
+
+import "time"
+
+// DefaultGracePeriod is the rotation grace period when none is given.
+const DefaultGracePeriod = time.Hour
+
+// SecretName is the name of the Secret the credentials are written to.
+func (c *OAuthClient) SecretName() string {
+	if c.Spec.SecretTemplate.Name != "" {
+		return c.Spec.SecretTemplate.Name
+	}
+	return c.Name + "-oauth-client"
+}
+
+// Label is the app's display name in the backend.
+func (c *OAuthClient) Label() string {
+	if c.Spec.DisplayName != "" {
+		return c.Spec.DisplayName
+	}
+	return c.Namespace + "/" + c.Name
+}
+
+// AuthMethod is the token endpoint auth method, defaulted.
+func (c *OAuthClient) AuthMethod() TokenEndpointAuthMethod {
+	if c.Spec.TokenEndpointAuthMethod == "" {
+		return AuthClientSecretBasic
+	}
+	return c.Spec.TokenEndpointAuthMethod
+}
+
+// Orphans reports whether deleting the OAuthClient leaves the backend app in place.
+func (c *OAuthClient) Orphans() bool {
+	return c.Spec.DeletionPolicy == DeletionPolicyOrphan
+}
+
+// GracePeriodOrDefault is the rotation grace period, defaulted.
+func (r *Rotation) GracePeriodOrDefault() time.Duration {
+	if r.GracePeriod.Duration > 0 {
+		return r.GracePeriod.Duration
+	}
+	return DefaultGracePeriod
+}
+
+// AuthorizationServer is the authorization server id, defaulted.
+func (o *OktaProvider) AuthorizationServer() string {
+	if o.AuthorizationServerID == "" {
+		return "default"
+	}
+	return o.AuthorizationServerID
+}
+
+// TokenKey is the key of the API-token Secret, defaulted.
+func (r *SecretKeyReference) TokenKey() string {
+	if r.Key == "" {
+		return "token"
+	}
+	return r.Key
+}

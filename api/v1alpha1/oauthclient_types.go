@@ -1,0 +1,238 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TokenEndpointAuthMethod is how the client authenticates at the token endpoint.
+// +kubebuilder:validation:Enum=client_secret_basic;client_secret_post;private_key_jwt
+type TokenEndpointAuthMethod string
+
+const (
+	// AuthClientSecretBasic sends the client id and secret in an HTTP Basic header.
+	AuthClientSecretBasic TokenEndpointAuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends the client id and secret in the form body.
+	AuthClientSecretPost TokenEndpointAuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT signs a client assertion with a private key; no secret exists.
+	AuthPrivateKeyJWT TokenEndpointAuthMethod = "private_key_jwt"
+)
+
+// DeletionPolicy says what happens to the backend app when the OAuthClient is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deactivates and deletes the backend app.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the backend app as it is.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// Provider kinds an OAuthClient can reference.
+const (
+	KindClusterOAuthProvider = "ClusterOAuthProvider"
+	KindOAuthProvider        = "OAuthProvider"
+)
+
+// ProviderReference names the provider that manages an OAuthClient's app.
+type ProviderReference struct {
+	// Kind of the provider: ClusterOAuthProvider (cluster-scoped) or OAuthProvider (in the
+	// OAuthClient's namespace).
+	// +required
+	// +kubebuilder:validation:Enum=ClusterOAuthProvider;OAuthProvider
+	Kind string `json:"kind"`
+
+	// Name of the provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// SecretTemplate shapes the Secret the credentials are written to.
+type SecretTemplate struct {
+	// Name of the Secret, in the OAuthClient's namespace. Defaults to "<name>-oauth-client".
+	// Immutable once set: apps mount the Secret by name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretTemplate.name is immutable; create a new OAuthClient to use another Secret name"
+	Name string `json:"name,omitempty"`
+
+	// Labels added to the Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations added to the Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Rotation schedules client-secret rotation with an overlap: a new secret is created and
+// published, and the previous one is deactivated and deleted only after the grace period.
+// +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || duration(self.gracePeriod) < duration(self.interval)",message="rotation.gracePeriod must be shorter than rotation.interval"
+type Rotation struct {
+	// Interval between rotations, as a Go duration (e.g. "720h"). At least 10s.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="rotation.interval must be at least 10s"
+	Interval metav1.Duration `json:"interval"`
+
+	// GracePeriod during which the previous secret keeps working after the new one is
+	// published, so that every consumer can pick the new one up. Defaults to 1h; must be
+	// shorter than interval.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	GracePeriod metav1.Duration `json:"gracePeriod,omitempty"`
+}
+
+// OAuthClientSpec is the desired OAuth 2.0 client (client-credentials grant).
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt'",message="rotation applies to client secrets; it cannot be used with private_key_jwt"
+// +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.name)) == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.name))",message="secretTemplate.name cannot be added or removed after creation; create a new OAuthClient to use another Secret name"
+type OAuthClientSpec struct {
+	// ProviderRef names the provider that manages the app. Immutable: moving a client to
+	// another provider means creating a new OAuthClient.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerRef is immutable; create a new OAuthClient to use another provider"
+	ProviderRef ProviderReference `json:"providerRef"`
+
+	// DisplayName is the app's label in the backend. Defaults to "<namespace>/<name>".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	DisplayName string `json:"displayName,omitempty"`
+
+	// Scopes the client will request; written to the Secret's SCOPE key, space separated.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	Scopes []string `json:"scopes,omitempty"`
+
+	// TokenEndpointAuthMethod is how the client authenticates at the token endpoint. With
+	// private_key_jwt the operator generates the key pair, registers the public key on the
+	// app and stores the private key in the Secret; no client secret exists.
+	// +optional
+	// +kubebuilder:default=client_secret_basic
+	TokenEndpointAuthMethod TokenEndpointAuthMethod `json:"tokenEndpointAuthMethod,omitempty"`
+
+	// SecretTemplate shapes the output Secret.
+	// +optional
+	SecretTemplate SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// Rotation schedules client-secret rotation. Absent: the secret is not rotated on a
+	// schedule.
+	// +optional
+	Rotation *Rotation `json:"rotation,omitempty"`
+
+	// DeletionPolicy: Delete (default) deactivates and deletes the app when this object is
+	// deleted; Orphan leaves it.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// PendingCreate records, before the backend call, that an app is being created, so that a
+// crash between the call and the status write leads to adoption instead of a duplicate.
+type PendingCreate struct {
+	// Label the app was created with.
+	Label string `json:"label"`
+	// Since is when the create was first attempted.
+	Since metav1.Time `json:"since"`
+}
+
+// OAuthClientStatus is what the controller has observed. Secret values are never in it.
+type OAuthClientStatus struct {
+	// ObservedGeneration is the spec generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready always; Reconciling and Stalled only while true.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// AppID is the backend app's id.
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
+	// ClientID is the OAuth 2.0 client id.
+	// +optional
+	ClientID string `json:"clientID,omitempty"`
+
+	// Issuer of the authorization server the client gets tokens from.
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// TokenURL is the token endpoint.
+	// +optional
+	TokenURL string `json:"tokenURL,omitempty"`
+
+	// SecretName is the Secret holding the credentials.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// LastRotationTime is when the credentials in the Secret were last replaced.
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+
+	// SecretID is the backend id of the client secret currently published in the Secret
+	// (an identifier, not the secret).
+	// +optional
+	SecretID string `json:"secretID,omitempty"`
+
+	// RetiringSecretID is the previous client secret, kept active until RetireAfter.
+	// +optional
+	RetiringSecretID string `json:"retiringSecretID,omitempty"`
+
+	// RetireAfter is when the previous client secret is deactivated and deleted.
+	// +optional
+	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
+
+	// KeyID of the public key registered for private_key_jwt.
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+
+	// PendingCreate is set while an app create is in flight (crash safety).
+	// +optional
+	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+}
+
+// OAuthClient is an OAuth 2.0 client (client-credentials grant) managed in a backend such as
+// Okta, with its credentials published in a Secret.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=oac;oauthc,categories=clientcreds
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Client ID",type=string,JSONPath=`.status.clientID`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type OAuthClient struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   OAuthClientSpec   `json:"spec"`
+	Status OAuthClientStatus `json:"status,omitempty"`
+}
+
+// OAuthClientList is a list of OAuthClients.
+// +kubebuilder:object:root=true
+type OAuthClientList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OAuthClient `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&OAuthClient{}, &OAuthClientList{})
+}

@@ -1,0 +1,151 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SecretKeyReference points at one key of a Secret.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Namespace of the Secret. Required for a ClusterOAuthProvider; not allowed for an
+	// OAuthProvider, whose Secret is in its own namespace.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// Key in the Secret's data. Defaults to "token".
+	// +optional
+	// +kubebuilder:default=token
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// OktaProvider says how to reach an Okta org and which authorization server issues tokens.
+type OktaProvider struct {
+	// OrgURL is the Okta org, e.g. https://example.okta.com. http:// is accepted only for
+	// loopback hosts (the local Okta emulator).
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="orgURL must be an absolute URL such as https://example.okta.com"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1'])",message="orgURL must use https (http is allowed only for localhost, 127.0.0.1 and ::1)"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || (url(self).getEscapedPath() in ['', '/'] && url(self).getQuery().size() == 0)",message="orgURL must be the org's base URL, without a path or query"
+	OrgURL string `json:"orgURL"`
+
+	// AuthorizationServerID of the custom authorization server that issues the tokens.
+	// +optional
+	// +kubebuilder:default=default
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
+
+	// APITokenSecretRef points at the Okta API token (SSWS).
+	// +required
+	APITokenSecretRef SecretKeyReference `json:"apiTokenSecretRef"`
+}
+
+// OAuthProviderSpec describes a backend. Exactly one backend is set; Okta is the only one today.
+type OAuthProviderSpec struct {
+	// Okta backend.
+	// +required
+	Okta *OktaProvider `json:"okta"`
+}
+
+// OAuthProviderStatus reports the provider's health and what was discovered from the
+// authorization server's metadata.
+type OAuthProviderStatus struct {
+	// ObservedGeneration is the spec generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready always; Reconciling and Stalled only while true.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Issuer of the authorization server.
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// TokenURL is the authorization server's token endpoint.
+	// +optional
+	TokenURL string `json:"tokenURL,omitempty"`
+
+	// JWKSURL is where the authorization server publishes its signing keys.
+	// +optional
+	JWKSURL string `json:"jwksURL,omitempty"`
+
+	// LastCheckTime is when the health check last ran.
+	// +optional
+	LastCheckTime *metav1.Time `json:"lastCheckTime,omitempty"`
+}
+
+// ClusterOAuthProvider is a cluster-wide backend (e.g. an Okta org) that OAuthClients in any
+// namespace can reference.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=coap,categories=clientcreds
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Issuer",type=string,JSONPath=`.status.issuer`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterOAuthProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	// +kubebuilder:validation:XValidation:rule="has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is required for a ClusterOAuthProvider"
+	Spec   OAuthProviderSpec   `json:"spec"`
+	Status OAuthProviderStatus `json:"status,omitempty"`
+}
+
+// ClusterOAuthProviderList is a list of ClusterOAuthProviders.
+// +kubebuilder:object:root=true
+type ClusterOAuthProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterOAuthProvider `json:"items"`
+}
+
+// OAuthProvider is a backend usable by OAuthClients in its own namespace; its API-token
+// Secret lives in that namespace too.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=oap,categories=clientcreds
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Issuer",type=string,JSONPath=`.status.issuer`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type OAuthProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	Spec   OAuthProviderSpec   `json:"spec"`
+	Status OAuthProviderStatus `json:"status,omitempty"`
+}
+
+// OAuthProviderList is a list of OAuthProviders.
+// +kubebuilder:object:root=true
+type OAuthProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OAuthProvider `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ClusterOAuthProvider{}, &ClusterOAuthProviderList{},
+		&OAuthProvider{}, &OAuthProviderList{})
+}

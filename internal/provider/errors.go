@@ -1,0 +1,86 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error classes. Backends classify every failure once, at their boundary, into one of these;
+// controllers decide what to do from the class alone (errors.Is).
+var (
+	// ErrNotFound: the object does not exist in the backend.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request conflicts with the object's current state (e.g. deleting an
+	// active app, a third client secret).
+	ErrConflict = errors.New("conflict")
+	// ErrRateLimited: the backend's rate limit is exhausted; see RetryAt.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrTransient: a failure that retrying later may fix (5xx, timeouts, connection errors).
+	ErrTransient = errors.New("transient backend error")
+	// ErrUnauthorized: the backend refused the API token (401/403 on the management API).
+	ErrUnauthorized = errors.New("api token refused")
+	// ErrInvalidClient: the token endpoint refused the client's credentials.
+	ErrInvalidClient = errors.New("client credentials refused")
+	// ErrInvalidScope: the token endpoint refused the requested scopes.
+	ErrInvalidScope = errors.New("scope refused")
+	// ErrPermanent: the backend refused the request and retrying the same request cannot
+	// help (validation errors, unsupported configuration).
+	ErrPermanent = errors.New("request refused by backend")
+)
+
+// Error is a classified backend error.
+type Error struct {
+	// Class is one of the Err* sentinels above.
+	Class error
+	// Op names the operation, e.g. "create app".
+	Op string
+	// Code is the backend's own error code (Okta's errorCode or OAuth's error), if any.
+	Code string
+	// Status is the HTTP status, if any.
+	Status int
+	// RetryAt is when a rate-limited request may be retried (zero if unknown).
+	RetryAt time.Time
+	// Err is the underlying error; it never holds a secret value.
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := e.Op + ": " + e.Class.Error()
+	if e.Code != "" {
+		msg += " (" + e.Code + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrX) match the error's class.
+func (e *Error) Is(target error) bool { return target == e.Class }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds a classified error.
+func Errorf(class error, op, format string, args ...any) *Error {
+	return &Error{Class: class, Op: op, Err: fmt.Errorf(format, args...)}
+}
+
+// RetryAt returns when a rate-limited operation may be retried, if err says.
+func RetryAt(err error) (time.Time, bool) {
+	var e *Error
+	if errors.As(err, &e) && errors.Is(e.Class, ErrRateLimited) && !e.RetryAt.IsZero() {
+		return e.RetryAt, true
+	}
+	return time.Time{}, false
+}
+
+// Code returns the backend's error code carried by err, if any.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,164 @@
+// Package provider defines the narrow interface the controllers use to manage OAuth 2.0
+// client apps in a backend (Okta today), and the error classes every backend maps its
+// failures to. Controllers never import a backend SDK.
+package provider
+
+import (
+	"context"
+	"time"
+)
+
+// AuthMethod is the token endpoint auth method of a client.
+type AuthMethod string
+
+// Auth methods, as OAuth 2.0 names them.
+const (
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	AuthClientSecretPost  AuthMethod = "client_secret_post"
+	AuthPrivateKeyJWT     AuthMethod = "private_key_jwt"
+)
+
+// UsesSecret reports whether the method authenticates with a client secret.
+func (m AuthMethod) UsesSecret() bool { return m != AuthPrivateKeyJWT }
+
+// Owner identifies the Kubernetes object an app belongs to. Backends store it on the app
+// (Okta: in the app's profile) so an app created by a call whose answer was lost can be
+// found again and adopted by exact match instead of being created twice.
+type Owner struct {
+	// UID of the OAuthClient; the exact identity.
+	UID string
+	// Namespace and Name of the OAuthClient, for humans reading the backend console.
+	Namespace string
+	Name      string
+}
+
+// PublicKey is a public JWK registered on an app for private_key_jwt.
+type PublicKey struct {
+	// KeyID is the JWK's kid.
+	KeyID string
+	// JWK is the public key as a JSON Web Key object (RFC 7517).
+	JWK []byte
+}
+
+// AppSpec is what the controller wants an app to look like.
+type AppSpec struct {
+	Label      string
+	AuthMethod AuthMethod
+	// PublicKeys for private_key_jwt; empty otherwise.
+	PublicKeys []PublicKey
+	Owner      Owner
+}
+
+// App is an app as the backend reports it.
+type App struct {
+	ID       string
+	ClientID string
+	Label    string
+	Active   bool
+	// AuthMethod, GrantTypes and ApplicationType as configured on the app.
+	AuthMethod      AuthMethod
+	GrantTypes      []string
+	ApplicationType string
+	// PublicKeyIDs are the kids of the JWKs registered on the app.
+	PublicKeyIDs []string
+	// Owner as stored on the app; empty when the app was not created by clientcreds.
+	Owner Owner
+	// ClientSecret is set only by CreateApp for secret-based auth methods: backends reveal
+	// a secret only when it is created.
+	ClientSecret string
+	// Backend holds backend state UpdateApp needs (e.g. the full object to PUT back);
+	// opaque to callers.
+	Backend any
+}
+
+// Matches reports whether the app already has everything spec asks for, so that no update
+// call is needed.
+func (a *App) Matches(spec AppSpec) bool {
+	if a.Label != spec.Label || a.AuthMethod != spec.AuthMethod || !a.Active {
+		return false
+	}
+	if a.ApplicationType != "service" || len(a.GrantTypes) != 1 || a.GrantTypes[0] != "client_credentials" {
+		return false
+	}
+	if a.Owner.UID != spec.Owner.UID {
+		return false
+	}
+	if len(a.PublicKeyIDs) != len(spec.PublicKeys) {
+		return false
+	}
+	have := make(map[string]bool, len(a.PublicKeyIDs))
+	for _, kid := range a.PublicKeyIDs {
+		have[kid] = true
+	}
+	for _, k := range spec.PublicKeys {
+		if !have[k.KeyID] {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientSecret is one of an app's client secrets.
+type ClientSecret struct {
+	ID      string
+	Active  bool
+	Created time.Time
+	// Value is set only when the secret was just created.
+	Value string
+}
+
+// Endpoints of the authorization server that issues the client's tokens.
+type Endpoints struct {
+	Issuer   string
+	TokenURL string
+	JWKSURL  string
+}
+
+// Credentials are what a client presents at the token endpoint.
+type Credentials struct {
+	ClientID   string
+	AuthMethod AuthMethod
+	// ClientSecret for client_secret_basic / client_secret_post.
+	ClientSecret string
+	// PrivateKeyPEM and KeyID for private_key_jwt.
+	PrivateKeyPEM []byte
+	KeyID         string
+	TokenURL      string
+	Scopes        []string
+}
+
+// Provider manages OAuth 2.0 client apps in one backend (one Okta org and authorization
+// server). Implementations are safe for concurrent use, classify every error with the
+// classes in errors.go, and never put secret values in errors.
+type Provider interface {
+	// CheckHealth verifies that the backend accepts the API token and discovers the
+	// authorization server's endpoints from its metadata.
+	CheckHealth(ctx context.Context) (Endpoints, error)
+
+	// CreateApp creates an active service app (client-credentials grant). For secret-based
+	// auth methods the returned App carries the new client secret.
+	CreateApp(ctx context.Context, spec AppSpec) (*App, error)
+	// GetApp reads an app; ErrNotFound when it does not exist.
+	GetApp(ctx context.Context, id string) (*App, error)
+	// FindApps lists the apps whose label starts with label (case-insensitive), so the
+	// caller can adopt one by its Owner.
+	FindApps(ctx context.Context, label string) ([]App, error)
+	// UpdateApp makes app (as returned by GetApp) match spec, keeping every field of the app
+	// that spec does not cover, and activates it if it is inactive.
+	UpdateApp(ctx context.Context, app *App, spec AppSpec) (*App, error)
+	// DeleteApp deactivates and deletes an app; ErrNotFound when it does not exist.
+	DeleteApp(ctx context.Context, id string) error
+
+	// ListSecrets lists an app's client secrets (without values).
+	ListSecrets(ctx context.Context, appID string) ([]ClientSecret, error)
+	// CreateSecret adds an active client secret and returns it with its value. Backends
+	// allow at most two secrets per app.
+	CreateSecret(ctx context.Context, appID string) (*ClientSecret, error)
+	// RevokeSecret deactivates and deletes one client secret; ErrNotFound when it does not
+	// exist.
+	RevokeSecret(ctx context.Context, appID, secretID string) error
+
+	// RequestToken performs a client-credentials token request with creds and reports
+	// whether the authorization server issued a token.
+	RequestToken(ctx context.Context, creds Credentials) error
+}

@@ -1,0 +1,117 @@
+package verifier
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metric names. All are prefixed clientcreds_verifier_.
+const (
+	MetricDecisions        = "clientcreds_verifier_decisions_total"
+	MetricDecisionDuration = "clientcreds_verifier_decision_duration_seconds"
+	MetricJWKSFetches      = "clientcreds_verifier_jwks_fetches_total"
+	MetricJWKSKeys         = "clientcreds_verifier_jwks_keys"
+	MetricJWKSLastSuccess  = "clientcreds_verifier_jwks_last_success_timestamp_seconds"
+	MetricCacheHits        = "clientcreds_verifier_token_cache_hits_total"
+	MetricCacheMisses      = "clientcreds_verifier_token_cache_misses_total"
+)
+
+// Metrics holds the verifier's Prometheus collectors in their own registry.
+// A nil *Metrics records nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	decisions   *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	jwksFetches *prometheus.CounterVec
+	jwksKeys    prometheus.Gauge
+	jwksLast    prometheus.Gauge
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	fetchOK     prometheus.Counter
+	fetchErr    prometheus.Counter
+}
+
+// NewMetrics creates the collectors and registers them, with the Go runtime
+// and process collectors, in a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricDecisions,
+			Help: "Authorization decisions by result (allow, deny) and reason.",
+		}, []string{"result", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricDecisionDuration,
+			Help:    "Time taken to reach an authorization decision, by mode (verify, proxy, tokenreview).",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05, .25, 1},
+		}, []string{"mode"}),
+		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricJWKSFetches,
+			Help: "JWKS fetch attempts by result (success, error).",
+		}, []string{"result"}),
+		jwksKeys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricJWKSKeys,
+			Help: "Usable signing keys held from the last successful JWKS fetch.",
+		}),
+		jwksLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricJWKSLastSuccess,
+			Help: "Unix time of the last successful JWKS fetch.",
+		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricCacheHits,
+			Help: "Tokens answered from the verified-token cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricCacheMisses,
+			Help: "Tokens that had to be verified because the cache did not hold them.",
+		}),
+	}
+	m.fetchOK = m.jwksFetches.WithLabelValues("success")
+	m.fetchErr = m.jwksFetches.WithLabelValues("error")
+	m.Registry.MustRegister(m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
+		m.cacheHits, m.cacheMisses,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) decision(mode, result, reason string, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(result, reason).Inc()
+	m.duration.WithLabelValues(mode).Observe(elapsed.Seconds())
+}
+
+func (m *Metrics) jwksFetch(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.fetchOK.Inc()
+	} else {
+		m.fetchErr.Inc()
+	}
+}
+
+func (m *Metrics) jwksLoaded(keys int, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.jwksKeys.Set(float64(keys))
+	m.jwksLast.Set(float64(at.Unix()))
+}
+
+func (m *Metrics) cacheHit() {
+	if m != nil {
+		m.cacheHits.Inc()
+	}
+}
+
+func (m *Metrics) cacheMiss() {
+	if m != nil {
+		m.cacheMisses.Inc()
+	}
+}

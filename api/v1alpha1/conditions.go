@@ -52,6 +52,8 @@ const (
 	// ReasonSecretConflict: a Secret with the target name exists and is not owned by this
 	// OAuthClient; it is left untouched.
 	ReasonSecretConflict = "SecretConflict"
+	// ReasonInvalidScope: the authorization server refused the requested scopes.
+	ReasonInvalidScope = "InvalidScope"
 	// ReasonTokenRequestFailed: a token request with the stored credentials was refused.
 	ReasonTokenRequestFailed = "TokenRequestFailed"
 )

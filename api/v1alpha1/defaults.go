@@ -1,6 +1,10 @@
 package v1alpha1
 
-import "time"
+import (
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
 
 // DefaultGracePeriod is the rotation grace period when none is given.
 const DefaultGracePeriod = time.Hour
@@ -57,3 +61,37 @@ func (r *SecretKeyReference) TokenKey() string {
 	}
 	return r.Key
 }
+
+// ProviderObject is what ClusterOAuthProvider and OAuthProvider have in common, so one
+// reconciler and one resolver serve both kinds.
+// +kubebuilder:object:generate=false
+type ProviderObject interface {
+	client.Object
+	ProviderSpec() *OAuthProviderSpec
+	ProviderStatus() *OAuthProviderStatus
+	// TokenSecretNamespace is the namespace of the API-token Secret.
+	TokenSecretNamespace() string
+}
+
+// ProviderSpec returns the provider's spec.
+func (p *ClusterOAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the provider's status.
+func (p *ClusterOAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
+
+// TokenSecretNamespace is the namespace named in the Secret reference.
+func (p *ClusterOAuthProvider) TokenSecretNamespace() string {
+	if p.Spec.Okta == nil {
+		return ""
+	}
+	return p.Spec.Okta.APITokenSecretRef.Namespace
+}
+
+// ProviderSpec returns the provider's spec.
+func (p *OAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the provider's status.
+func (p *OAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
+
+// TokenSecretNamespace is the provider's own namespace.
+func (p *OAuthProvider) TokenSecretNamespace() string { return p.Namespace }

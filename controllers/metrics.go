@@ -1,0 +1,25 @@
+package controllers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	credentialsIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clientcreds_credentials_issued_total",
+		Help: "Credentials issued to OAuthClients, by why: create, adopt (after a lost create answer), restore (Secret deleted or edited, or credentials refused), rotate.",
+	}, []string{"reason"})
+	rateLimitWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clientcreds_reconcile_rate_limit_waits_total",
+		Help: "Reconciles that stopped to wait for the backend's rate limit to reset.",
+	})
+	appsDeleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clientcreds_apps_deleted_total",
+		Help: "Apps deleted from the backend because their OAuthClient was deleted.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(credentialsIssued, rateLimitWaits, appsDeleted)
+}

@@ -1,0 +1,223 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/clientkey"
+	"github.com/clientcreds/clientcreds/internal/provider"
+)
+
+// Keys of the output Secret (envFrom-friendly).
+const (
+	KeyClientID     = "CLIENT_ID"
+	KeyClientSecret = "CLIENT_SECRET"
+	KeyPrivateKey   = "PRIVATE_KEY"
+	KeyKeyID        = "KEY_ID"
+	KeyTokenURL     = "TOKEN_URL"
+	KeyIssuer       = "ISSUER"
+	KeyScope        = "SCOPE"
+	KeyAuthMethod   = "AUTH_METHOD"
+)
+
+const (
+	// LabelClient marks the Secrets the manager writes; its Secret cache selects on it.
+	LabelClient = "oauth.clientcreds.dev/oauthclient"
+	// annotationCredentialHash is a SHA-256 of the credential the manager wrote, so an
+	// edit of CLIENT_SECRET / PRIVATE_KEY is noticed without asking the backend.
+	annotationCredentialHash = "oauth.clientcreds.dev/credential-sha256"
+)
+
+// credentials are the secret part of what the Secret publishes.
+type credentials struct {
+	// clientSecret and, when known, its backend id (secret-based methods).
+	clientSecret string
+	secretID     string
+	// privateKeyPEM and its public half (private_key_jwt).
+	privateKeyPEM []byte
+	publicKey     *provider.PublicKey
+}
+
+func (c *credentials) keyID() string {
+	if c.publicKey == nil {
+		return ""
+	}
+	return c.publicKey.KeyID
+}
+
+// hash is what annotationCredentialHash holds for these credentials.
+func (c *credentials) hash() string {
+	h := sha256.New()
+	if c.publicKey != nil {
+		h.Write([]byte("private_key_jwt\x00"))
+		h.Write(c.privateKeyPEM)
+	} else {
+		h.Write([]byte("client_secret\x00"))
+		h.Write([]byte(c.clientSecret))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// loadSecret reads the output Secret, refuses to touch one this OAuthClient does not own,
+// and keeps its credentials when they are intact.
+func (r *OAuthClientReconciler) loadSecret(ctx context.Context, st *reconcileState) error {
+	obj := st.obj
+	key := client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}
+	s := &corev1.Secret{}
+	err := r.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only labelled Secrets; one without the label may still exist.
+		err = r.APIReader.Get(ctx, key, s)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read Secret %s: %w", key.Name, err)
+	}
+	if !metav1.IsControlledBy(s, obj) {
+		return secretConflict(obj)
+	}
+	st.secret = s
+	if _, bad := r.badCreds.Load(obj.UID); !bad {
+		st.current = credentialsInSecret(s, obj)
+	}
+	return nil
+}
+
+func secretConflict(obj *oauthv1.OAuthClient) error {
+	return &conditionError{kind: stallKind, reason: oauthv1.ReasonSecretConflict, retryAfter: secretConflictRecheck,
+		msg: fmt.Sprintf("Secret %s already exists and is not owned by this OAuthClient; it was left untouched. "+
+			"Delete it, or recreate this OAuthClient with another spec.secretTemplate.name", obj.SecretName())}
+}
+
+// credentialsInSecret returns the Secret's credentials if they belong to the client's
+// current app and are as the manager wrote them; nil otherwise.
+func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credentials {
+	if obj.Status.ClientID == "" || string(s.Data[KeyClientID]) != obj.Status.ClientID {
+		return nil
+	}
+	var c credentials
+	if pemKey := s.Data[KeyPrivateKey]; len(pemKey) > 0 {
+		priv, err := clientkey.ParsePrivateKeyPEM(pemKey)
+		if err != nil {
+			return nil
+		}
+		pub, err := clientkey.PublicJWK(&priv.PublicKey)
+		if err != nil || pub.KeyID != string(s.Data[KeyKeyID]) {
+			return nil
+		}
+		c.privateKeyPEM, c.publicKey = pemKey, pub
+	} else {
+		c.clientSecret = string(s.Data[KeyClientSecret])
+		if c.clientSecret == "" {
+			return nil
+		}
+		c.secretID = obj.Status.SecretID
+	}
+	if s.Annotations[annotationCredentialHash] != c.hash() {
+		return nil
+	}
+	return &c
+}
+
+// reconcileSecret writes the Secret: exactly the keys of the contract, the template's
+// labels and annotations, and a controller reference.
+func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconcileState) error {
+	obj := st.obj
+	data := map[string][]byte{
+		KeyClientID:   []byte(obj.Status.ClientID),
+		KeyTokenURL:   []byte(st.endpoints.TokenURL),
+		KeyIssuer:     []byte(st.endpoints.Issuer),
+		KeyScope:      []byte(strings.Join(obj.Spec.Scopes, " ")),
+		KeyAuthMethod: []byte(obj.AuthMethod()),
+	}
+	if st.next.publicKey != nil {
+		data[KeyPrivateKey] = st.next.privateKeyPEM
+		data[KeyKeyID] = []byte(st.next.keyID())
+	} else {
+		data[KeyClientSecret] = []byte(st.next.clientSecret)
+	}
+	labels := maps.Clone(obj.Spec.SecretTemplate.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelClient] = obj.Name
+	annotations := maps.Clone(obj.Spec.SecretTemplate.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[annotationCredentialHash] = st.next.hash()
+
+	if st.secret == nil {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: labels, Annotations: annotations},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       data,
+		}
+		if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, s); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create Secret %s: it appeared meanwhile: %w", s.Name, err)
+			}
+			return fmt.Errorf("create Secret %s: %w", s.Name, err)
+		}
+		st.secret = s
+		r.published(st)
+		return nil
+	}
+
+	s := st.secret.DeepCopy()
+	s.Data = data
+	s.StringData = nil
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	maps.Copy(s.Labels, labels)
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	maps.Copy(s.Annotations, annotations)
+	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
+		return err
+	}
+	if equality.Semantic.DeepEqual(s.Data, st.secret.Data) && equality.Semantic.DeepEqual(s.ObjectMeta, st.secret.ObjectMeta) &&
+		s.Type == st.secret.Type {
+		return nil
+	}
+	if err := r.Update(ctx, s); err != nil {
+		return fmt.Errorf("update Secret %s: %w", s.Name, err)
+	}
+	st.secret = s
+	r.published(st)
+	return nil
+}
+
+// published records that newly issued credentials are in the Secret.
+func (r *OAuthClientReconciler) published(st *reconcileState) {
+	if st.issued == "" {
+		return
+	}
+	obj := st.obj
+	now := metav1.NewTime(r.now())
+	obj.Status.LastRotationTime = &now
+	obj.Status.KeyID = st.next.keyID()
+	if st.issued != issuedCreate {
+		r.event(obj, corev1.EventTypeNormal, "CredentialsIssued", "Issue",
+			"Published new credentials in Secret %s (%s)", obj.SecretName(), st.issued)
+	}
+}

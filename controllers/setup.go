@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+)
+
+// Options configure the controllers.
+type Options struct {
+	// MaxConcurrentReconciles of the OAuthClient controller.
+	MaxConcurrentReconciles int
+	// ResyncPeriod between drift checks of each app.
+	ResyncPeriod time.Duration
+	// HealthInterval between provider health checks.
+	HealthInterval time.Duration
+	// TokenTTL: how long an API token read from its Secret is reused.
+	TokenTTL time.Duration
+	// Factory builds backend clients.
+	Factory ProviderFactory
+}
+
+// CacheOptions limits the manager's Secret cache (and watch) to the Secrets it writes.
+func CacheOptions() cache.Options {
+	managed, err := labels.NewRequirement(LabelClient, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant, valid label key
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
+	}}
+}
+
+// Setup registers the OAuthClient controller and the health checks of both provider kinds.
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	if o.TokenTTL == 0 {
+		o.TokenTTL = time.Minute
+	}
+	providers := &Providers{Reader: mgr.GetAPIReader(), Factory: o.Factory, TokenTTL: o.TokenTTL}
+	if err := (&OAuthClientReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Providers:    providers,
+		Recorder:     mgr.GetEventRecorder("clientcreds"),
+		ResyncPeriod: o.ResyncPeriod,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}); err != nil {
+		return err
+	}
+	for _, newObj := range []func() oauthv1.ProviderObject{
+		func() oauthv1.ProviderObject { return &oauthv1.ClusterOAuthProvider{} },
+		func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} },
+	} {
+		if err := (&ProviderReconciler{
+			Client: mgr.GetClient(), Providers: providers, NewObject: newObj, HealthInterval: o.HealthInterval,
+		}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

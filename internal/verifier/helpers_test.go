@@ -19,6 +19,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // testNow is the fixed "now" of the unit tests.
@@ -210,7 +212,6 @@ func newTestVerifier(t testing.TB, ti *testIssuer, clock *fakeClock, mutate func
 		Audience:           testAudience,
 		UnknownKidCooldown: time.Minute,
 		Now:                clock.Now,
-		TokenCacheSize:     -1,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -283,3 +284,20 @@ func goodToken(t testing.TB, ti *testIssuer, edit func(map[string]any)) string {
 }
 
 func fmtUnix(v int64) string { return fmt.Sprintf("%d", v) }
+
+// counterValue reads a counter or gauge.
+func counterValue(t testing.TB, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatalf("reading metric: %v", err)
+	}
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("metric is neither a counter nor a gauge")
+	return 0
+}

@@ -121,41 +121,28 @@ func NewPolicy(defaultScopes []string, rules []Rule) (*Policy, error) {
 	}
 	p := &Policy{def: newRequirement(false, defaultScopes)}
 	type key struct{ prefix, method string }
-	seen := map[key]bool{}
+	explicit := map[key]bool{}
 	for i, r := range rules {
-		if !strings.HasPrefix(r.PathPrefix, "/") {
-			return nil, fmt.Errorf("%w: rule %d: pathPrefix %q must start with /", ErrRules, i, r.PathPrefix)
+		if err := checkRule(i, r); err != nil {
+			return nil, err
 		}
-		if cleanPrefix(r.PathPrefix) != r.PathPrefix || strings.ContainsAny(r.PathPrefix, "?#%") {
-			return nil, fmt.Errorf("%w: rule %d: pathPrefix %q must be a clean, decoded path", ErrRules, i, r.PathPrefix)
-		}
-		if r.Public && len(r.Scopes) > 0 {
-			return nil, fmt.Errorf("%w: rule %d (%s): public and scopes cannot be combined", ErrRules, i, r.PathPrefix)
-		}
-		for _, s := range r.Scopes {
-			if !validScopeToken(s) {
-				return nil, fmt.Errorf("%w: rule %d (%s): %q is not a valid scope token", ErrRules, i, r.PathPrefix, s)
-			}
-		}
-		methods := slices.Clone(r.Methods)
-		for _, m := range methods {
-			if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) {
-				return nil, fmt.Errorf("%w: rule %d (%s): method %q must be an upper-case HTTP method", ErrRules, i, r.PathPrefix, m)
-			}
-		}
-		if slices.Contains(methods, "GET") && !slices.Contains(methods, "HEAD") {
-			methods = append(methods, "HEAD")
-		}
-		ms := methods
+		ms := r.Methods
 		if len(ms) == 0 {
 			ms = []string{"*"}
 		}
 		for _, m := range ms {
 			k := key{r.PathPrefix, m}
-			if seen[k] {
+			if explicit[k] {
 				return nil, fmt.Errorf("%w: rule %d: another rule already covers %s %s", ErrRules, i, m, r.PathPrefix)
 			}
-			seen[k] = true
+			explicit[k] = true
+		}
+	}
+	for _, r := range rules {
+		methods := slices.Clone(r.Methods)
+		// GET implies HEAD unless another rule for the prefix names HEAD.
+		if slices.Contains(methods, "GET") && !slices.Contains(methods, "HEAD") && !explicit[key{r.PathPrefix, "HEAD"}] {
+			methods = append(methods, "HEAD")
 		}
 		p.rules = append(p.rules, compiledRule{prefix: r.PathPrefix, methods: methods, req: newRequirement(r.Public, r.Scopes)})
 	}
@@ -167,6 +154,29 @@ func NewPolicy(defaultScopes []string, rules []Rule) (*Policy, error) {
 		return len(ra.methods) > 0 && len(rb.methods) == 0
 	})
 	return p, nil
+}
+
+func checkRule(i int, r Rule) error {
+	if !strings.HasPrefix(r.PathPrefix, "/") {
+		return fmt.Errorf("%w: rule %d: pathPrefix %q must start with /", ErrRules, i, r.PathPrefix)
+	}
+	if cleanPrefix(r.PathPrefix) != r.PathPrefix || strings.ContainsAny(r.PathPrefix, "?#%\\") {
+		return fmt.Errorf("%w: rule %d: pathPrefix %q must be a clean, decoded path", ErrRules, i, r.PathPrefix)
+	}
+	if r.Public && len(r.Scopes) > 0 {
+		return fmt.Errorf("%w: rule %d (%s): public and scopes cannot be combined", ErrRules, i, r.PathPrefix)
+	}
+	for _, s := range r.Scopes {
+		if !validScopeToken(s) {
+			return fmt.Errorf("%w: rule %d (%s): %q is not a valid scope token", ErrRules, i, r.PathPrefix, s)
+		}
+	}
+	for _, m := range r.Methods {
+		if m == "" || len(m) > 32 || strings.ContainsFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) {
+			return fmt.Errorf("%w: rule %d (%s): method %q must be an upper-case HTTP method", ErrRules, i, r.PathPrefix, m)
+		}
+	}
+	return nil
 }
 
 func newRequirement(public bool, scopes []string) *Requirement {

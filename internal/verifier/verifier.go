@@ -59,8 +59,8 @@ type Config struct {
 	// StrictTyp refuses tokens whose typ header is absent or is not JWT or
 	// at+jwt. Okta's access tokens carry no typ, so leave it off for Okta.
 	StrictTyp bool
-	// TokenCacheSize bounds the cache of verified tokens; 0 disables it and
-	// a negative value picks DefaultTokenCacheSize.
+	// TokenCacheSize bounds the cache of verified tokens; 0 picks
+	// DefaultTokenCacheSize and a negative value disables the cache.
 	TokenCacheSize int
 	// AllowInsecureIssuer permits an http:// issuer or JWKS URL on a
 	// non-loopback host. Off by default: keys fetched over plain HTTP can be
@@ -154,7 +154,7 @@ func New(cfg Config) (*Verifier, error) {
 	if len(cfg.AllowedAlgs) == 0 {
 		cfg.AllowedAlgs = []string{string(jwa.RS256)}
 	}
-	if cfg.TokenCacheSize < 0 {
+	if cfg.TokenCacheSize == 0 {
 		cfg.TokenCacheSize = DefaultTokenCacheSize
 	}
 	if cfg.Now == nil {

@@ -51,9 +51,9 @@ func TestJWKSDropsUnusableKeys(t *testing.T) {
 		algs []string
 		want []string
 	}{
-		"RS256 only": {algs: []string{"RS256"}, want: []string{kidA, kidB}},
+		"RS256 only":      {algs: []string{"RS256"}, want: []string{kidA, kidB}},
 		"RS256 and ES256": {algs: []string{"RS256", "ES256"}, want: []string{"ec-no-alg", kidA, kidB}},
-		"RS384 only": {algs: []string{"RS384"}, want: []string{kidB, "pinned-rs384"}},
+		"RS384 only":      {algs: []string{"RS384"}, want: []string{kidB, "pinned-rs384"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

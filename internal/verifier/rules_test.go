@@ -14,7 +14,7 @@ func TestParseRules(t *testing.T) {
 		want []Rule
 	}{
 		"YAML under rules": {
-			doc: "rules:\n- pathPrefix: /healthz\n  public: true\n- pathPrefix: /api\n  methods: [GET]\n  scopes: [hello:read]\n",
+			doc:  "rules:\n- pathPrefix: /healthz\n  public: true\n- pathPrefix: /api\n  methods: [GET]\n  scopes: [hello:read]\n",
 			want: []Rule{{PathPrefix: "/healthz", Public: true}, {PathPrefix: "/api", Methods: []string{"GET"}, Scopes: []string{"hello:read"}}},
 		},
 		"YAML list at the top": {

@@ -1,0 +1,1035 @@
+package oktaemu
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The authorization-server management API:
+// /api/v1/authorizationServers/{as}/... (server, keys, scopes, policies, rules).
+
+type authServerOut struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Audiences   []string       `json:"audiences"`
+	Issuer      string         `json:"issuer"`
+	IssuerMode  string         `json:"issuerMode"`
+	Status      string         `json:"status"`
+	Created     string         `json:"created"`
+	LastUpdated string         `json:"lastUpdated"`
+	Credentials map[string]any `json:"credentials"`
+	Links       map[string]any `json:"_links"`
+}
+
+func (s *Server) renderAuthServer(as *authServer, base string) authServerOut {
+	self := base + "/api/v1/authorizationServers/" + url.PathEscape(as.ID)
+	signing := map[string]any{
+		"rotationMode": "AUTO", "lastRotated": formatTime(as.LastRotated),
+		"nextRotation": formatTime(as.LastRotated.Add(90 * 24 * time.Hour)), "use": "sig",
+	}
+	if k := as.activeKey(); k != nil {
+		signing["kid"] = k.Kid
+	}
+	issuer := base + "/oauth2/" + as.ID
+	return authServerOut{
+		ID: as.ID, Name: as.Name, Description: as.Description, Audiences: slices.Clone(as.Audiences),
+		Issuer: issuer, IssuerMode: "ORG_URL", Status: as.Status,
+		Created: formatTime(as.Created), LastUpdated: formatTime(as.LastUpdated),
+		Credentials: map[string]any{"signing": signing},
+		Links: map[string]any{
+			"self":       link(self, http.MethodGet, http.MethodPut, http.MethodDelete),
+			"scopes":     link(self+"/scopes", http.MethodGet),
+			"claims":     link(self+"/claims", http.MethodGet),
+			"policies":   link(self+"/policies", http.MethodGet),
+			"rotateKey":  link(self+"/credentials/lifecycle/keyRotate", http.MethodPost),
+			"deactivate": link(self+"/lifecycle/deactivate", http.MethodPost),
+			"metadata": []*hrefObject{
+				link(issuer+"/.well-known/openid-configuration", http.MethodGet),
+				link(issuer+"/.well-known/oauth-authorization-server", http.MethodGet),
+			},
+		},
+	}
+}
+
+// lookupAuthServer returns the server or writes 404; the caller holds s.mu.
+func (s *Server) lookupAuthServer(w http.ResponseWriter, id string) *authServer {
+	as := s.st.authServer(id)
+	if as == nil {
+		writeAPIError(w, notFound(id, "AuthorizationServer"))
+	}
+	return as
+}
+
+func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []string) {
+	q := strings.ToLower(r.URL.Query().Get("q"))
+	s.mu.Lock()
+	out := []authServerOut{}
+	for _, as := range s.st.AuthServers {
+		if q == "" || strings.HasPrefix(strings.ToLower(as.Name), q) {
+			out = append(out, s.renderAuthServer(as, s.baseURL(r)))
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := s.renderAuthServer(as, s.baseURL(r))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ---- keys ----
+
+type asKeyOut struct {
+	Status string         `json:"status"`
+	Alg    string         `json:"alg"`
+	E      string         `json:"e"`
+	N      string         `json:"n"`
+	Kid    string         `json:"kid"`
+	Kty    string         `json:"kty"`
+	Use    string         `json:"use"`
+	Links  map[string]any `json:"_links"`
+}
+
+func renderASKeys(as *authServer, base string) []asKeyOut {
+	out := make([]asKeyOut, 0, len(as.Keys))
+	for _, k := range as.Keys {
+		pub := publicJWKMap(k)
+		out = append(out, asKeyOut{
+			Status: k.Status, Alg: "RS256", E: pub["e"], N: pub["n"], Kid: k.Kid, Kty: "RSA", Use: "sig",
+			Links: map[string]any{"self": link(base+"/api/v1/authorizationServers/"+url.PathEscape(as.ID)+"/credentials/keys/"+url.PathEscape(k.Kid), http.MethodGet)},
+		})
+	}
+	return out
+}
+
+func (s *Server) listAuthServerKeys(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := renderASKeys(as, s.baseURL(r))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// rotateAuthServerKeys: ACTIVE becomes EXPIRED (still published), NEXT
+// becomes ACTIVE, and a new NEXT key is generated; an older EXPIRED key is
+// dropped.
+func (s *Server) rotateAuthServerKeys(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	exists := s.st.authServer(p[0]) != nil
+	s.mu.Unlock()
+	if !exists {
+		writeAPIError(w, notFound(p[0], "AuthorizationServer"))
+		return
+	}
+	var in struct {
+		Use *string `json:"use"`
+	}
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	if str(in.Use) != "sig" {
+		writeAPIError(w, validationError("rotateKeys", "Invalid value specified for key 'use' parameter"))
+		return
+	}
+	now := s.now()
+	// Key generation is slow; do it before taking the lock.
+	next, err := newSigningKey(keyStatusNext, now)
+	if err != nil {
+		writeAPIError(w, newAPIError(http.StatusInternalServerError, codeInternal, "Internal Server Error"))
+		return
+	}
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	kept := make([]*signingKey, 0, 3)
+	for _, k := range as.Keys {
+		switch k.Status {
+		case statusActive:
+			k.Status = keyStatusExpired
+			kept = append(kept, k)
+		case keyStatusNext:
+			k.Status = statusActive
+			kept = append(kept, k)
+		}
+	}
+	as.Keys = append(kept, next)
+	as.LastRotated, as.LastUpdated = now, now
+	s.bump()
+	out := renderASKeys(as, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ---- scopes ----
+
+type scopeIn struct {
+	Name            *string `json:"name"`
+	DisplayName     *string `json:"displayName"`
+	Description     *string `json:"description"`
+	Consent         *string `json:"consent"`
+	MetadataPublish *string `json:"metadataPublish"`
+	Default         *bool   `json:"default"`
+	Optional        *bool   `json:"optional"`
+}
+
+type scopeOut struct {
+	ID              string         `json:"id"`
+	Name            string         `json:"name"`
+	DisplayName     string         `json:"displayName,omitempty"`
+	Description     string         `json:"description,omitempty"`
+	System          bool           `json:"system"`
+	Default         bool           `json:"default"`
+	Optional        bool           `json:"optional"`
+	Consent         string         `json:"consent"`
+	MetadataPublish string         `json:"metadataPublish"`
+	Links           map[string]any `json:"_links"`
+}
+
+func renderScope(as *authServer, sc *scope, base string) scopeOut {
+	return scopeOut{
+		ID: sc.ID, Name: sc.Name, DisplayName: sc.DisplayName, Description: sc.Description,
+		System: sc.System, Default: sc.Default, Optional: sc.Optional, Consent: sc.Consent, MetadataPublish: sc.MetadataPublish,
+		Links: map[string]any{"self": link(base+"/api/v1/authorizationServers/"+url.PathEscape(as.ID)+"/scopes/"+url.PathEscape(sc.ID), http.MethodGet, http.MethodPut, http.MethodDelete)},
+	}
+}
+
+func (as *authServer) scopeByID(id string) *scope {
+	for _, sc := range as.Scopes {
+		if sc.ID == id {
+			return sc
+		}
+	}
+	return nil
+}
+
+// applyScope validates in and writes it to sc; self is the scope being
+// replaced (nil on create).
+func (as *authServer) applyScope(in *scopeIn, sc *scope) *apiError {
+	name := str(in.Name)
+	switch {
+	case name == "":
+		return blankField("name")
+	case !validScopeName(name):
+		return validationError("name", "name: The scope name contains characters that aren't allowed.")
+	}
+	if other := as.scopeByName(name); other != nil && other != sc {
+		return validationError("name", "name: An object with this field already exists in the current organization")
+	}
+	consent := str(in.Consent)
+	if consent == "" {
+		consent = "IMPLICIT"
+	}
+	if !slices.Contains([]string{"FLEXIBLE", "IMPLICIT", "REQUIRED"}, consent) {
+		return validationError("consent", fmt.Sprintf("consent: '%s' is invalid. Valid values: [FLEXIBLE, IMPLICIT, REQUIRED].", consent))
+	}
+	publish := str(in.MetadataPublish)
+	if publish == "" {
+		publish = "NO_CLIENTS"
+	}
+	if publish != "ALL_CLIENTS" && publish != "NO_CLIENTS" {
+		return validationError("metadataPublish", fmt.Sprintf("metadataPublish: '%s' is invalid. Valid values: [ALL_CLIENTS, NO_CLIENTS].", publish))
+	}
+	sc.Name, sc.DisplayName, sc.Description = name, str(in.DisplayName), str(in.Description)
+	sc.Consent, sc.MetadataPublish = consent, publish
+	sc.Default = in.Default != nil && *in.Default
+	sc.Optional = in.Optional != nil && *in.Optional
+	return nil
+}
+
+func (s *Server) listScopes(w http.ResponseWriter, r *http.Request, p []string) {
+	q := strings.ToLower(r.URL.Query().Get("q"))
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := []scopeOut{}
+	for _, sc := range as.Scopes {
+		if q == "" || strings.HasPrefix(strings.ToLower(sc.Name), q) {
+			out = append(out, renderScope(as, sc, s.baseURL(r)))
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createScope(w http.ResponseWriter, r *http.Request, p []string) {
+	var in scopeIn
+	if !s.authServerExists(w, p[0]) {
+		return
+	}
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	sc := &scope{ID: newID("scp", 20), Created: s.now()}
+	if aerr := as.applyScope(&in, sc); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	as.Scopes = append(as.Scopes, sc)
+	s.bump()
+	out := renderScope(as, sc, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// authServerExists answers 404 for unknown servers before a body is read.
+func (s *Server) authServerExists(w http.ResponseWriter, id string) bool {
+	s.mu.Lock()
+	ok := s.st.authServer(id) != nil
+	s.mu.Unlock()
+	if !ok {
+		writeAPIError(w, notFound(id, "AuthorizationServer"))
+	}
+	return ok
+}
+
+func (s *Server) lookupScope(w http.ResponseWriter, p []string) (*authServer, *scope) {
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		return nil, nil
+	}
+	sc := as.scopeByID(p[1])
+	if sc == nil {
+		writeAPIError(w, notFound(p[1], "OAuth2Scope"))
+	}
+	return as, sc
+}
+
+func (s *Server) getScope(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, sc := s.lookupScope(w, p)
+	if sc == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := renderScope(as, sc, s.baseURL(r))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	_, sc := s.lookupScope(w, p)
+	s.mu.Unlock()
+	if sc == nil {
+		return
+	}
+	var in scopeIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	as, sc := s.lookupScope(w, p)
+	if sc == nil {
+		s.mu.Unlock()
+		return
+	}
+	tmp := *sc
+	if aerr := as.applyScope(&in, &tmp); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	*sc = tmp
+	s.bump()
+	out := renderScope(as, sc, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, sc := s.lookupScope(w, p)
+	if sc == nil {
+		s.mu.Unlock()
+		return
+	}
+	as.Scopes = slices.DeleteFunc(as.Scopes, func(x *scope) bool { return x == sc })
+	s.bump()
+	s.mu.Unlock()
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- policies ----
+
+type policyIn struct {
+	Type        *string `json:"type"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Priority    *int    `json:"priority"`
+	Status      *string `json:"status"`
+	Conditions  *struct {
+		Clients *struct {
+			Include []string `json:"include"`
+		} `json:"clients"`
+	} `json:"conditions"`
+}
+
+type policyOut struct {
+	Type        string         `json:"type"`
+	ID          string         `json:"id"`
+	Status      string         `json:"status"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Priority    int            `json:"priority"`
+	System      bool           `json:"system"`
+	Conditions  map[string]any `json:"conditions"`
+	Created     string         `json:"created"`
+	LastUpdated string         `json:"lastUpdated"`
+	Links       map[string]any `json:"_links"`
+}
+
+func policyURL(base string, as *authServer, pol *policy) string {
+	return base + "/api/v1/authorizationServers/" + url.PathEscape(as.ID) + "/policies/" + url.PathEscape(pol.ID)
+}
+
+func renderPolicy(as *authServer, pol *policy, base string) policyOut {
+	self := policyURL(base, as, pol)
+	links := map[string]any{
+		"self":  link(self, http.MethodGet, http.MethodPut, http.MethodDelete),
+		"rules": link(self+"/rules", http.MethodGet),
+	}
+	if pol.Status == statusActive {
+		links["deactivate"] = link(self+"/lifecycle/deactivate", http.MethodPost)
+	} else {
+		links["activate"] = link(self+"/lifecycle/activate", http.MethodPost)
+	}
+	return policyOut{
+		Type: "OAUTH_AUTHORIZATION_POLICY", ID: pol.ID, Status: pol.Status, Name: pol.Name,
+		Description: pol.Description, Priority: pol.Priority, System: pol.System,
+		Conditions:  map[string]any{"clients": map[string]any{"include": slices.Clone(pol.Clients)}},
+		Created:     formatTime(pol.Created), LastUpdated: formatTime(pol.LastUpdated), Links: links,
+	}
+}
+
+func (as *authServer) policyByID(id string) *policy {
+	for _, pol := range as.Policies {
+		if pol.ID == id {
+			return pol
+		}
+	}
+	return nil
+}
+
+// reprioritize moves item to priority (1-based; 0 = last) and renumbers.
+func reprioritize[T any](items []T, item T, priority int, eq func(a, b T) bool, set func(T, int)) []T {
+	items = slices.DeleteFunc(items, func(x T) bool { return eq(x, item) })
+	idx := len(items)
+	if priority > 0 && priority-1 < idx {
+		idx = priority - 1
+	}
+	items = slices.Insert(items, idx, item)
+	for i, x := range items {
+		set(x, i+1)
+	}
+	return items
+}
+
+func (st *state) applyPolicy(in *policyIn, pol *policy) *apiError {
+	if t := str(in.Type); t != "OAUTH_AUTHORIZATION_POLICY" {
+		if t == "" {
+			return blankField("type")
+		}
+		return validationError("type", fmt.Sprintf("type: '%s' is invalid. Valid values: [OAUTH_AUTHORIZATION_POLICY].", t))
+	}
+	name := strings.TrimSpace(str(in.Name))
+	if name == "" {
+		return blankField("name")
+	}
+	if len(name) > 100 {
+		return validationError("name", "name: The field can't be more than 100 characters long.")
+	}
+	desc := strings.TrimSpace(str(in.Description))
+	if desc == "" {
+		return blankField("description")
+	}
+	if len(desc) > 255 {
+		return validationError("description", "description: The field can't be more than 255 characters long.")
+	}
+	if in.Conditions == nil || in.Conditions.Clients == nil || len(in.Conditions.Clients.Include) == 0 {
+		return blankField("conditions.clients.include")
+	}
+	for _, c := range in.Conditions.Clients.Include {
+		if c != allClients && st.appsByClientID[c] == nil {
+			return validationError("conditions.clients.include", fmt.Sprintf("conditions.clients.include: Client '%s' doesn't exist.", c))
+		}
+	}
+	status := str(in.Status)
+	if status == "" {
+		status = statusActive
+	}
+	if status != statusActive && status != statusInactive {
+		return validationError("status", fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
+	}
+	if in.Priority != nil && *in.Priority < 1 {
+		return validationError("priority", "priority: must be at least 1")
+	}
+	pol.Name, pol.Description, pol.Status = name, desc, status
+	pol.Clients = slices.Clone(in.Conditions.Clients.Include)
+	return nil
+}
+
+func setPolicyPriority(as *authServer, pol *policy, priority int) {
+	as.Policies = reprioritize(as.Policies, pol, priority,
+		func(a, b *policy) bool { return a == b }, func(p *policy, i int) { p.Priority = i })
+}
+
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := make([]policyOut, 0, len(as.Policies))
+	for _, pol := range as.Policies {
+		out = append(out, renderPolicy(as, pol, s.baseURL(r)))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	if !s.authServerExists(w, p[0]) {
+		return
+	}
+	var in policyIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		s.mu.Unlock()
+		return
+	}
+	pol := &policy{ID: newID("00p", 20), Created: now, LastUpdated: now, Rules: []*rule{}}
+	if aerr := s.st.applyPolicy(&in, pol); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	prio := 0
+	if in.Priority != nil {
+		prio = *in.Priority
+	}
+	setPolicyPriority(as, pol, prio)
+	s.bump()
+	out := renderPolicy(as, pol, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) lookupPolicy(w http.ResponseWriter, p []string) (*authServer, *policy) {
+	as := s.lookupAuthServer(w, p[0])
+	if as == nil {
+		return nil, nil
+	}
+	pol := as.policyByID(p[1])
+	if pol == nil {
+		writeAPIError(w, notFound(p[1], "Policy"))
+	}
+	return as, pol
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := renderPolicy(as, pol, s.baseURL(r))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	_, pol := s.lookupPolicy(w, p)
+	s.mu.Unlock()
+	if pol == nil {
+		return
+	}
+	var in policyIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	tmp := *pol
+	if aerr := s.st.applyPolicy(&in, &tmp); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	pol.Name, pol.Description, pol.Status, pol.Clients = tmp.Name, tmp.Description, tmp.Status, tmp.Clients
+	pol.LastUpdated = s.now()
+	if in.Priority != nil {
+		setPolicyPriority(as, pol, *in.Priority)
+	}
+	s.bump()
+	out := renderPolicy(as, pol, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	as.Policies = slices.DeleteFunc(as.Policies, func(x *policy) bool { return x == pol })
+	for i, x := range as.Policies {
+		x.Priority = i + 1
+	}
+	s.bump()
+	s.mu.Unlock()
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setPolicyStatus(w http.ResponseWriter, p []string, status string) {
+	s.mu.Lock()
+	_, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	changed := pol.Status != status
+	if changed {
+		pol.Status, pol.LastUpdated = status, s.now()
+		s.bump()
+	}
+	s.mu.Unlock()
+	if changed {
+		s.changed()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) activatePolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setPolicyStatus(w, p, statusActive)
+}
+
+func (s *Server) deactivatePolicy(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setPolicyStatus(w, p, statusInactive)
+}
+
+// ---- policy rules ----
+
+type ruleIn struct {
+	Type       *string `json:"type"`
+	Name       *string `json:"name"`
+	Priority   *int    `json:"priority"`
+	Status     *string `json:"status"`
+	Conditions *struct {
+		People *struct {
+			Users *struct {
+				Include []string `json:"include"`
+			} `json:"users"`
+			Groups *struct {
+				Include []string `json:"include"`
+			} `json:"groups"`
+		} `json:"people"`
+		GrantTypes *struct {
+			Include []string `json:"include"`
+		} `json:"grantTypes"`
+		Scopes *struct {
+			Include []string `json:"include"`
+		} `json:"scopes"`
+	} `json:"conditions"`
+	Actions *struct {
+		Token *struct {
+			AccessTokenLifetimeMinutes  *int `json:"accessTokenLifetimeMinutes"`
+			RefreshTokenLifetimeMinutes *int `json:"refreshTokenLifetimeMinutes"`
+			RefreshTokenWindowMinutes   *int `json:"refreshTokenWindowMinutes"`
+		} `json:"token"`
+	} `json:"actions"`
+}
+
+type ruleOut struct {
+	Type        string         `json:"type"`
+	ID          string         `json:"id"`
+	Status      string         `json:"status"`
+	Name        string         `json:"name"`
+	Priority    int            `json:"priority"`
+	System      bool           `json:"system"`
+	Conditions  map[string]any `json:"conditions"`
+	Actions     map[string]any `json:"actions"`
+	Created     string         `json:"created"`
+	LastUpdated string         `json:"lastUpdated"`
+	Links       map[string]any `json:"_links"`
+}
+
+func renderRule(as *authServer, pol *policy, ru *rule, base string) ruleOut {
+	self := policyURL(base, as, pol) + "/rules/" + url.PathEscape(ru.ID)
+	links := map[string]any{"self": link(self, http.MethodGet, http.MethodPut, http.MethodDelete)}
+	if ru.Status == statusActive {
+		links["deactivate"] = link(self+"/lifecycle/deactivate", http.MethodPost)
+	} else {
+		links["activate"] = link(self+"/lifecycle/activate", http.MethodPost)
+	}
+	return ruleOut{
+		Type: "RESOURCE_ACCESS", ID: ru.ID, Status: ru.Status, Name: ru.Name, Priority: ru.Priority, System: ru.System,
+		Conditions: map[string]any{
+			"people": map[string]any{
+				"users":  map[string]any{"include": nonNil(ru.Users), "exclude": []string{}},
+				"groups": map[string]any{"include": nonNil(ru.Groups), "exclude": []string{}},
+			},
+			"grantTypes": map[string]any{"include": nonNil(ru.GrantTypes)},
+			"scopes":     map[string]any{"include": nonNil(ru.Scopes)},
+		},
+		Actions: map[string]any{"token": map[string]any{
+			"accessTokenLifetimeMinutes":  ru.AccessTokenLifetimeMinutes,
+			"refreshTokenLifetimeMinutes": ru.RefreshTokenLifetimeMinutes,
+			"refreshTokenWindowMinutes":   ru.RefreshTokenWindowMinutes,
+		}},
+		Created: formatTime(ru.Created), LastUpdated: formatTime(ru.LastUpdated), Links: links,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+func (pol *policy) ruleByID(id string) *rule {
+	for _, ru := range pol.Rules {
+		if ru.ID == id {
+			return ru
+		}
+	}
+	return nil
+}
+
+func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
+	if t := str(in.Type); t != "RESOURCE_ACCESS" {
+		if t == "" {
+			return blankField("type")
+		}
+		return validationError("type", fmt.Sprintf("type: '%s' is invalid. Valid values: [RESOURCE_ACCESS].", t))
+	}
+	name := strings.TrimSpace(str(in.Name))
+	if name == "" {
+		return blankField("name")
+	}
+	c := in.Conditions
+	if c == nil {
+		return blankField("conditions")
+	}
+	if c.GrantTypes == nil || len(c.GrantTypes.Include) == 0 {
+		return blankField("conditions.grantTypes.include")
+	}
+	for _, g := range c.GrantTypes.Include {
+		if !slices.Contains(knownGrantTypes, g) {
+			return validationError("conditions.grantTypes.include", fmt.Sprintf("conditions.grantTypes.include: '%s' is not a valid grant type.", g))
+		}
+	}
+	if c.Scopes == nil || len(c.Scopes.Include) == 0 {
+		return blankField("conditions.scopes.include")
+	}
+	for _, sc := range c.Scopes.Include {
+		if sc != "*" && as.scopeByName(sc) == nil {
+			return validationError("conditions.scopes.include", fmt.Sprintf("conditions.scopes.include: The scope '%s' doesn't exist.", sc))
+		}
+	}
+	users, groups := []string{}, []string{everyone}
+	if c.People != nil {
+		users, groups = nil, nil
+		if c.People.Users != nil {
+			users = c.People.Users.Include
+		}
+		if c.People.Groups != nil {
+			groups = c.People.Groups.Include
+		}
+		if len(users) == 0 && len(groups) == 0 {
+			return blankField("conditions.people")
+		}
+	}
+	access, refresh, window := 60, 0, 10080
+	if in.Actions != nil && in.Actions.Token != nil {
+		t := in.Actions.Token
+		if t.AccessTokenLifetimeMinutes != nil {
+			access = *t.AccessTokenLifetimeMinutes
+		}
+		if t.RefreshTokenLifetimeMinutes != nil {
+			refresh = *t.RefreshTokenLifetimeMinutes
+		}
+		if t.RefreshTokenWindowMinutes != nil {
+			window = *t.RefreshTokenWindowMinutes
+		}
+	}
+	if access < 5 || access > 1440 {
+		return validationError("accessTokenLifetimeMinutes", "accessTokenLifetimeMinutes: Access token lifetime must be between 5 and 1440 minutes.")
+	}
+	if refresh < 0 || window < 0 {
+		return validationError("refreshTokenLifetimeMinutes", "refreshTokenLifetimeMinutes: must not be negative")
+	}
+	status := str(in.Status)
+	if status == "" {
+		status = statusActive
+	}
+	if status != statusActive && status != statusInactive {
+		return validationError("status", fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
+	}
+	if in.Priority != nil && *in.Priority < 1 {
+		return validationError("priority", "priority: must be at least 1")
+	}
+	ru.Name, ru.Status = name, status
+	ru.GrantTypes = slices.Clone(c.GrantTypes.Include)
+	ru.Scopes = slices.Clone(c.Scopes.Include)
+	ru.Users, ru.Groups = slices.Clone(users), slices.Clone(groups)
+	ru.AccessTokenLifetimeMinutes, ru.RefreshTokenLifetimeMinutes, ru.RefreshTokenWindowMinutes = access, refresh, window
+	return nil
+}
+
+func setRulePriority(pol *policy, ru *rule, priority int) {
+	pol.Rules = reprioritize(pol.Rules, ru, priority,
+		func(a, b *rule) bool { return a == b }, func(r *rule, i int) { r.Priority = i })
+}
+
+func (s *Server) listRules(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := make([]ruleOut, 0, len(pol.Rules))
+	for _, ru := range pol.Rules {
+		out = append(out, renderRule(as, pol, ru, s.baseURL(r)))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	_, pol := s.lookupPolicy(w, p)
+	s.mu.Unlock()
+	if pol == nil {
+		return
+	}
+	var in ruleIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		s.mu.Unlock()
+		return
+	}
+	ru := &rule{ID: newID("0pr", 20), Created: now, LastUpdated: now}
+	if aerr := as.applyRule(&in, ru); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	prio := 0
+	if in.Priority != nil {
+		prio = *in.Priority
+	}
+	setRulePriority(pol, ru, prio)
+	s.bump()
+	out := renderRule(as, pol, ru, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) lookupRule(w http.ResponseWriter, p []string) (*authServer, *policy, *rule) {
+	as, pol := s.lookupPolicy(w, p)
+	if pol == nil {
+		return nil, nil, nil
+	}
+	ru := pol.ruleByID(p[2])
+	if ru == nil {
+		writeAPIError(w, notFound(p[2], "PolicyRule"))
+	}
+	return as, pol, ru
+}
+
+func (s *Server) getRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	as, pol, ru := s.lookupRule(w, p)
+	if ru == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := renderRule(as, pol, ru, s.baseURL(r))
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	_, _, ru := s.lookupRule(w, p)
+	s.mu.Unlock()
+	if ru == nil {
+		return
+	}
+	var in ruleIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	as, pol, ru := s.lookupRule(w, p)
+	if ru == nil {
+		s.mu.Unlock()
+		return
+	}
+	tmp := *ru
+	if aerr := as.applyRule(&in, &tmp); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	tmp.LastUpdated = s.now()
+	*ru = tmp
+	if in.Priority != nil {
+		setRulePriority(pol, ru, *in.Priority)
+	}
+	s.bump()
+	out := renderRule(as, pol, ru, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	_, pol, ru := s.lookupRule(w, p)
+	if ru == nil {
+		s.mu.Unlock()
+		return
+	}
+	pol.Rules = slices.DeleteFunc(pol.Rules, func(x *rule) bool { return x == ru })
+	for i, x := range pol.Rules {
+		x.Priority = i + 1
+	}
+	s.bump()
+	s.mu.Unlock()
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setRuleStatus(w http.ResponseWriter, p []string, status string) {
+	s.mu.Lock()
+	_, _, ru := s.lookupRule(w, p)
+	if ru == nil {
+		s.mu.Unlock()
+		return
+	}
+	changed := ru.Status != status
+	if changed {
+		ru.Status, ru.LastUpdated = status, s.now()
+		s.bump()
+	}
+	s.mu.Unlock()
+	if changed {
+		s.changed()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) activateRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setRuleStatus(w, p, statusActive)
+}
+
+func (s *Server) deactivateRule(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setRuleStatus(w, p, statusInactive)
+}
+
+// grantLifetime evaluates the server's policies for a client-credentials
+// request: the first active rule (by policy, then rule priority) of a
+// policy that covers the client, allowing the grant and every requested
+// scope, with no user condition (there is no user in this grant). The
+// caller holds s.mu.
+func (as *authServer) grantLifetime(clientID string, scopes []string) (time.Duration, bool) {
+	pols := slices.Clone(as.Policies)
+	sort.SliceStable(pols, func(i, j int) bool { return pols[i].Priority < pols[j].Priority })
+	for _, pol := range pols {
+		if pol.Status != statusActive || !(slices.Contains(pol.Clients, allClients) || slices.Contains(pol.Clients, clientID)) {
+			continue
+		}
+		rules := slices.Clone(pol.Rules)
+		sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
+		for _, ru := range rules {
+			if ru.Status != statusActive || !slices.Contains(ru.GrantTypes, grantClientCredentials) {
+				continue
+			}
+			if len(ru.Users) > 0 || (len(ru.Groups) > 0 && !slices.Contains(ru.Groups, everyone)) {
+				continue
+			}
+			if !slices.Contains(ru.Scopes, "*") && !containsAll(ru.Scopes, scopes) {
+				continue
+			}
+			return time.Duration(ru.AccessTokenLifetimeMinutes) * time.Minute, true
+		}
+	}
+	return 0, false
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}

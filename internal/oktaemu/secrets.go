@@ -1,0 +1,225 @@
+package oktaemu
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+)
+
+// The client-secret API: /api/v1/apps/{id}/credentials/secrets.
+
+type secretOut struct {
+	ID           string       `json:"id"`
+	Status       string       `json:"status"`
+	ClientSecret string       `json:"client_secret"`
+	SecretHash   string       `json:"secret_hash"`
+	Created      string       `json:"created"`
+	LastUpdated  string       `json:"lastUpdated"`
+	Links        secretLinks  `json:"_links"`
+}
+
+type secretLinks struct {
+	Activate   *hrefObject `json:"activate,omitempty"`
+	Deactivate *hrefObject `json:"deactivate,omitempty"`
+	Delete     *hrefObject `json:"delete,omitempty"`
+}
+
+// maskSecret hides all but the first and last four characters. Only the
+// create answer carries the full value.
+func maskSecret(v string) string {
+	if len(v) <= 8 {
+		return "********"
+	}
+	return v[:4] + "..." + v[len(v)-4:]
+}
+
+func renderSecret(a *app, cs *clientSecret, base string, full bool) secretOut {
+	self := base + "/api/v1/apps/" + url.PathEscape(a.ID) + "/credentials/secrets/" + url.PathEscape(cs.ID)
+	o := secretOut{
+		ID: cs.ID, Status: cs.Status, SecretHash: cs.Hash,
+		Created: formatTime(cs.Created), LastUpdated: formatTime(cs.LastUpdated),
+	}
+	if full {
+		o.ClientSecret = cs.Secret
+	} else {
+		o.ClientSecret = maskSecret(cs.Secret)
+	}
+	if cs.Status == statusActive {
+		o.Links.Deactivate = link(self+"/lifecycle/deactivate", http.MethodPost)
+	} else {
+		o.Links.Activate = link(self+"/lifecycle/activate", http.MethodPost)
+		o.Links.Delete = link(self, http.MethodDelete)
+	}
+	return o
+}
+
+func maxSecretsError() *apiError {
+	return validationError("OAuth2ClientSecretMediated", "You've reached the maximum number of client secrets per client.")
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	a := s.lookupApp(w, p[0])
+	if a == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := make([]secretOut, 0, len(a.Secrets))
+	for _, cs := range a.Secrets {
+		out = append(out, renderSecret(a, cs, s.baseURL(r), false))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+type secretIn struct {
+	ClientSecret *string `json:"client_secret"`
+	Status       *string `json:"status"`
+}
+
+func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	exists := s.st.appsByID[p[0]] != nil
+	s.mu.Unlock()
+	if !exists {
+		writeAPIError(w, notFound(p[0], "AppInstance"))
+		return
+	}
+	var in secretIn
+	data, aerr := readBody(r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	if len(bytes.TrimSpace(data)) > 0 { // the body is optional
+		if aerr := decodeJSONBytes(data, &in); aerr != nil {
+			writeAPIError(w, aerr)
+			return
+		}
+	}
+	status := statusActive
+	switch v := str(in.Status); v {
+	case "", statusActive:
+	case statusInactive:
+		status = statusInactive
+	default:
+		writeAPIError(w, validationError("status", "status: '"+v+"' is invalid. Valid values: [ACTIVE, INACTIVE]."))
+		return
+	}
+	value := str(in.ClientSecret)
+	now := s.now()
+
+	s.mu.Lock()
+	a := s.lookupApp(w, p[0])
+	if a == nil {
+		s.mu.Unlock()
+		return
+	}
+	switch {
+	case a.AuthMethod == authPrivateKey:
+		aerr = secretWithPrivateKeyJWT()
+	case len(a.Secrets) >= maxClientSecrets:
+		aerr = maxSecretsError()
+	case value != "":
+		aerr = validateSecretValue(value)
+	}
+	if aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	cs := newSecret(value, status, now)
+	a.Secrets = append(a.Secrets, cs)
+	a.LastUpdated = now
+	s.bump()
+	out := renderSecret(a, cs, s.baseURL(r), true)
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// lookupSecret returns the app and secret or writes 404; caller holds s.mu.
+func (s *Server) lookupSecret(w http.ResponseWriter, p []string) (*app, *clientSecret) {
+	a := s.lookupApp(w, p[0])
+	if a == nil {
+		return nil, nil
+	}
+	cs := a.secretByID(p[1])
+	if cs == nil {
+		writeAPIError(w, notFound(p[1], "OAuth2ClientSecret"))
+		return nil, nil
+	}
+	return a, cs
+}
+
+func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	a, cs := s.lookupSecret(w, p)
+	if cs == nil {
+		s.mu.Unlock()
+		return
+	}
+	out := renderSecret(a, cs, s.baseURL(r), false)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) setSecretStatus(w http.ResponseWriter, r *http.Request, p []string, status string) {
+	now := s.now()
+	s.mu.Lock()
+	a, cs := s.lookupSecret(w, p)
+	if cs == nil {
+		s.mu.Unlock()
+		return
+	}
+	if status == statusInactive && cs.Status == statusActive && usesSecret(a.AuthMethod) && len(a.activeSecrets()) == 1 {
+		s.mu.Unlock()
+		writeAPIError(w, validationError("OAuth2ClientSecretMediated", "You can't deactivate the only active client secret."))
+		return
+	}
+	changed := cs.Status != status
+	if changed {
+		cs.Status, cs.LastUpdated = status, now
+		a.LastUpdated = now
+		s.bump()
+	}
+	out := renderSecret(a, cs, s.baseURL(r), false)
+	s.mu.Unlock()
+	if changed {
+		s.changed()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) activateSecret(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setSecretStatus(w, r, p, statusActive)
+}
+
+func (s *Server) deactivateSecret(w http.ResponseWriter, r *http.Request, p []string) {
+	s.setSecretStatus(w, r, p, statusInactive)
+}
+
+func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p []string) {
+	s.mu.Lock()
+	a, cs := s.lookupSecret(w, p)
+	if cs == nil {
+		s.mu.Unlock()
+		return
+	}
+	if cs.Status == statusActive {
+		s.mu.Unlock()
+		writeAPIError(w, validationError("OAuth2ClientSecretMediated", "You can't delete an active client secret. Deactivate the secret before deleting it."))
+		return
+	}
+	for i, x := range a.Secrets {
+		if x == cs {
+			a.Secrets = append(a.Secrets[:i], a.Secrets[i+1:]...)
+			break
+		}
+	}
+	a.LastUpdated = s.now()
+	s.bump()
+	s.mu.Unlock()
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
+}

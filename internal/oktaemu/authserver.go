@@ -434,8 +434,8 @@ func renderPolicy(as *authServer, pol *policy, base string) policyOut {
 	return policyOut{
 		Type: "OAUTH_AUTHORIZATION_POLICY", ID: pol.ID, Status: pol.Status, Name: pol.Name,
 		Description: pol.Description, Priority: pol.Priority, System: pol.System,
-		Conditions:  map[string]any{"clients": map[string]any{"include": slices.Clone(pol.Clients)}},
-		Created:     formatTime(pol.Created), LastUpdated: formatTime(pol.LastUpdated), Links: links,
+		Conditions: map[string]any{"clients": map[string]any{"include": slices.Clone(pol.Clients)}},
+		Created:    formatTime(pol.Created), LastUpdated: formatTime(pol.LastUpdated), Links: links,
 	}
 }
 

@@ -9,17 +9,17 @@ import (
 // Okta error codes the emulator answers with. The summaries follow Okta's
 // published error-code reference and the examples in its OpenAPI spec.
 const (
-	codeAPIValidation    = "E0000001" // 400 Api validation failed: {0}
+	codeAPIValidation     = "E0000001" // 400 Api validation failed: {0}
 	codeBodyNotWellFormed = "E0000003" // 400 The request body was not well-formed.
-	codeNotFound         = "E0000007" // 404 Not found: {0}
-	codePathNotFound     = "E0000008" // 404 The requested path was not found
-	codeInternal         = "E0000009" // 500 Internal Server Error
-	codeUnavailable      = "E0000010" // 503 Service is in read only mode
-	codeInvalidToken     = "E0000011" // 401 Invalid token provided
-	codeMethodNotAllowed = "E0000022" // 405 The endpoint does not support the provided HTTP method
-	codeInvalidSearch    = "E0000031" // 400 Invalid search criteria.
-	codeRateLimited      = "E0000047" // 429 API call exceeded rate limit due to too many requests.
-	codeDeleteAppActive  = "E0000056" // 403 Delete application forbidden.
+	codeNotFound          = "E0000007" // 404 Not found: {0}
+	codePathNotFound      = "E0000008" // 404 The requested path was not found
+	codeInternal          = "E0000009" // 500 Internal Server Error
+	codeUnavailable       = "E0000010" // 503 Service is in read only mode
+	codeInvalidToken      = "E0000011" // 401 Invalid token provided
+	codeMethodNotAllowed  = "E0000022" // 405 The endpoint does not support the provided HTTP method
+	codeInvalidSearch     = "E0000031" // 400 Invalid search criteria.
+	codeRateLimited       = "E0000047" // 429 API call exceeded rate limit due to too many requests.
+	codeDeleteAppActive   = "E0000056" // 403 Delete application forbidden.
 )
 
 // apiError is an Okta management API error (the spec's Error schema).

@@ -264,12 +264,12 @@ func TestListQueryAndFilter(t *testing.T) {
 		want  []string
 	}{
 		"q is startsWith, case-insensitive": {"?q=BILLING", []string{"Billing API", "Billing old", "billing worker"}},
-		"q matches nothing":                  {"?q=zzz", nil},
-		"q matches the app name":             {"?q=oidc", []string{"Billing API", "Billing old", "Shipping", "billing worker"}},
-		"filter status":                      {"?filter=" + urlq(`status eq "INACTIVE"`), []string{"Billing old"}},
-		"filter id":                          {"?filter=" + urlq(`id eq "`+ids["Shipping"]+`"`), []string{"Shipping"}},
-		"filter or":                          {"?filter=" + urlq(`id eq "`+ids["Shipping"]+`" or status eq "INACTIVE"`), []string{"Billing old", "Shipping"}},
-		"q and filter":                       {"?q=bill&filter=" + urlq(`status eq "ACTIVE"`), []string{"Billing API", "billing worker"}},
+		"q matches nothing":                 {"?q=zzz", nil},
+		"q matches the app name":            {"?q=oidc", []string{"Billing API", "Billing old", "Shipping", "billing worker"}},
+		"filter status":                     {"?filter=" + urlq(`status eq "INACTIVE"`), []string{"Billing old"}},
+		"filter id":                         {"?filter=" + urlq(`id eq "`+ids["Shipping"]+`"`), []string{"Shipping"}},
+		"filter or":                         {"?filter=" + urlq(`id eq "`+ids["Shipping"]+`" or status eq "INACTIVE"`), []string{"Billing old", "Shipping"}},
+		"q and filter":                      {"?q=bill&filter=" + urlq(`status eq "ACTIVE"`), []string{"Billing API", "billing worker"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

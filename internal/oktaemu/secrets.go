@@ -9,13 +9,13 @@ import (
 // The client-secret API: /api/v1/apps/{id}/credentials/secrets.
 
 type secretOut struct {
-	ID           string       `json:"id"`
-	Status       string       `json:"status"`
-	ClientSecret string       `json:"client_secret"`
-	SecretHash   string       `json:"secret_hash"`
-	Created      string       `json:"created"`
-	LastUpdated  string       `json:"lastUpdated"`
-	Links        secretLinks  `json:"_links"`
+	ID           string      `json:"id"`
+	Status       string      `json:"status"`
+	ClientSecret string      `json:"client_secret"`
+	SecretHash   string      `json:"secret_hash"`
+	Created      string      `json:"created"`
+	LastUpdated  string      `json:"lastUpdated"`
+	Links        secretLinks `json:"_links"`
 }
 
 type secretLinks struct {

@@ -185,7 +185,7 @@ type route struct {
 	pattern  string
 	segs     []string
 	methods  map[string]handlerFunc
-	public   bool                     // no SSWS token needed (authorization server endpoints)
+	public   bool // no SSWS token needed (authorization server endpoints)
 	bucketOf func(method string) string
 }
 

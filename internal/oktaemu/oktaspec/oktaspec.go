@@ -203,9 +203,9 @@ func (v *Validator) ValidateResponse(req *http.Request, status int, header http.
 			Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
 		},
-		Status: status,
-		Header: header,
-		Options:                respOpts,
+		Status:  status,
+		Header:  header,
+		Options: respOpts,
 	}
 	in.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
@@ -379,4 +379,3 @@ func (t *Transport) Exchanges() []Exchange {
 	defer t.mu.Unlock()
 	return append([]Exchange(nil), t.exchanges...)
 }
-

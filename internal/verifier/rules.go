@@ -22,14 +22,17 @@ under "rules:". Each rule has
               "/api/x", not "/apix"); a prefix ending in "/" matches anything
               that starts with it. "/" matches every path.
   methods     optional list of HTTP methods (upper case); empty means all.
-              A rule listing GET also matches HEAD.
+              A rule listing GET also matches HEAD, unless another rule for
+              the same prefix lists HEAD.
   scopes      scopes the token must all carry (may be empty: any valid token)
   public      true: no token needed (cannot be combined with scopes)
 For a request, the matching rule with the longest pathPrefix wins; at equal
 length a rule naming the method beats one without methods. Paths no rule
 matches need a valid token with the --required-scopes. Paths are matched
 after percent-decoding and removing dot segments and repeated slashes,
-without the query string.
+without the query string. On /verify, a request that names no original
+URI (X-Original-URI, X-Original-URL, X-Forwarded-Uri or /verify/<path>)
+matches no rule. /tokenreview always applies --required-scopes.
 Example:
   rules:
   - pathPrefix: /healthz

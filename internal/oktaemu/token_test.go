@@ -28,14 +28,19 @@ import (
 // against the issuer's /v1/keys, issuer, audience and expiry.
 func verify(t *testing.T, env *oktaemutest.Env, tok string) jwt.Token {
 	t.Helper()
-	set, err := jwk.Fetch(context.Background(), env.JWKSURL)
+	return verifyWith(t, env.JWKSURL, env.Issuer, tok)
+}
+
+func verifyWith(t *testing.T, jwksURL, issuer, tok string) jwt.Token {
+	t.Helper()
+	set, err := jwk.Fetch(context.Background(), jwksURL)
 	if err != nil {
 		t.Fatalf("fetch jwks: %v", err)
 	}
 	parsed, err := jwt.Parse([]byte(tok), jwt.WithKeySet(set), jwt.WithValidate(true),
-		jwt.WithIssuer(env.Issuer), jwt.WithAudience("api://default"))
+		jwt.WithIssuer(issuer), jwt.WithAudience("api://default"))
 	if err != nil {
-		t.Fatalf("token does not verify against %s: %v", env.JWKSURL, err)
+		t.Fatalf("token does not verify against %s: %v", jwksURL, err)
 	}
 	return parsed
 }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clientcreds/clientcreds/internal/verifier/envflag"
+	"github.com/clientcreds/clientcreds/internal/flagenv"
 	"github.com/clientcreds/clientcreds/internal/verifier/hello"
 )
 
@@ -34,8 +34,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
 	listen := fs.String("listen", ":8081", "`address` to serve on")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
-	fs.Usage = envflag.Usage(fs, envPrefix, "Usage: hello [flags]\n\nServes GET / (\"Hello World!\") and GET /healthz.\n\nFlags (each also read from the environment variable shown):\n")
-	if err := envflag.Parse(fs, envPrefix, args, os.LookupEnv); err != nil {
+	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: hello [flags]\n\nServes GET / (\"Hello World!\") and GET /healthz.")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -58,4 +58,11 @@ func run(args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return flagenv.Apply(fs, envPrefix)
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/clientcreds/clientcreds/internal/verifier"
-	"github.com/clientcreds/clientcreds/internal/verifier/envflag"
+	"github.com/clientcreds/clientcreds/internal/flagenv"
 )
 
 const envPrefix = "VERIFIER"
@@ -61,11 +61,10 @@ func run(args []string) error {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		shutdown      = fs.Duration("shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
 	)
-	fs.Usage = envflag.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [flags]\n\n"+
+	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [flags]\n\n"+
 		"Endpoints: /verify (forward auth; also /verify/<path> for Envoy ext_authz), /tokenreview,\n"+
-		"/healthz, /readyz, /metrics; with --upstream every other path is verified and proxied.\n\n"+
-		"Flags (each also read from the environment variable shown):\n")
-	if err := envflag.Parse(fs, envPrefix, args, os.LookupEnv); err != nil {
+		"/healthz, /readyz, /metrics; with --upstream every other path is verified and proxied.")
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			_, _ = fmt.Fprint(fs.Output(), "\n"+verifier.RulesFormat)
 		}
@@ -173,4 +172,11 @@ func newServer(addr string, h http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return flagenv.Apply(fs, envPrefix)
 }

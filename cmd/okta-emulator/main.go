@@ -1,0 +1,199 @@
+// Command okta-emulator runs an emulated Okta org: the management API
+// subset clientcreds uses and the default custom authorization server.
+// See internal/oktaemu. Every flag has an OKTA_EMULATOR_* environment
+// twin; a flag given on the command line wins over its variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clientcreds/clientcreds/internal/oktaemu"
+)
+
+const envPrefix = "OKTA_EMULATOR_"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// faultList collects repeated --fault flags.
+type faultList []oktaemu.Fault
+
+func (f *faultList) String() string {
+	parts := make([]string, 0, len(*f))
+	for _, x := range *f {
+		parts = append(parts, x.PathPrefix)
+	}
+	return strings.Join(parts, ";")
+}
+
+// Set accepts one fault, or several separated by ";" (the env form).
+func (f *faultList) Set(v string) error {
+	for _, s := range strings.Split(v, ";") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		fault, err := oktaemu.ParseFault(s)
+		if err != nil {
+			return err
+		}
+		*f = append(*f, fault)
+	}
+	return nil
+}
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// run parses flags, starts the emulator and serves until ctx is done.
+// It returns the process exit code: 0 clean, 1 runtime failure, 2 usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("okta-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8180", "listen address, host:port (port 0 picks a free port)")
+	apiToken := fs.String("api-token", "", "SSWS API token the management API accepts (required)")
+	scopes := fs.String("scopes", oktaemu.DefaultScope, "scopes of the default authorization server, comma-separated")
+	stateFile := fs.String("state-file", "", "JSON file keeping apps, secrets and signing keys across restarts (written atomically)")
+	orgURL := fs.String("org-url", "", "externally visible org URL (default http://<addr>)")
+	lifetime := fs.Duration("token-lifetime", oktaemu.DefaultTokenLifetime, "access-token lifetime of the default policy rule (5m to 24h)")
+	rlApps := fs.Int("rate-limit-apps", 0, fmt.Sprintf("requests per minute for /api/v1/apps and its sub-paths (0 = %d, negative = unlimited)", oktaemu.DefaultAppsRateLimit))
+	rlApp := fs.Int("rate-limit-app", 0, fmt.Sprintf("requests per minute for GET/PUT/DELETE /api/v1/apps/{id} (0 = %d, negative = unlimited)", oktaemu.DefaultAppRateLimit))
+	rlToken := fs.Int("rate-limit-token", 0, fmt.Sprintf("requests per minute for the token endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultTokenRateLimit))
+	rlOther := fs.Int("rate-limit-other", 0, fmt.Sprintf("requests per minute for every other endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultOtherRateLimit))
+	var faults faultList
+	fs.Var(&faults, "fault", "inject faults, repeatable; syntax below (env: several separated by ';')")
+	fs.Usage = func() { usage(fs, stderr) }
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "okta-emulator: unexpected arguments: %q\n", fs.Args())
+		return 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		fmt.Fprintf(stderr, "okta-emulator: %v\n", envErr)
+		return 2
+	}
+	if *apiToken == "" {
+		fmt.Fprintf(stderr, "okta-emulator: --api-token (or %s) is required\n", envName("api-token"))
+		return 2
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "okta-emulator: cannot listen on %s: %v\n", *addr, err)
+		return 1
+	}
+	defer ln.Close()
+	org := *orgURL
+	if org == "" {
+		org = "http://" + visibleAddr(ln.Addr())
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	emu, err := oktaemu.New(oktaemu.Config{
+		APIToken: *apiToken, Scopes: oktaemu.ParseScopes(*scopes), StateFile: *stateFile, OrgURL: org,
+		TokenLifetime: *lifetime, Faults: faults, Logger: logger,
+		RateLimits: oktaemu.RateLimits{Apps: *rlApps, App: *rlApp, Token: *rlToken, Other: *rlOther},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)
+		if errors.Is(err, oktaemu.ErrInvalidConfig) || errors.Is(err, oktaemu.ErrAPITokenRequired) {
+			return 2
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "Okta org URL: %s\n", emu.OrgURL())
+	fmt.Fprintf(stdout, "Issuer: %s\n", emu.Issuer())
+
+	hs := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		fmt.Fprintf(stderr, "okta-emulator: serve: %v\n", err)
+		code = 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "okta-emulator: shutdown: %v\n", err)
+	}
+	if err := emu.Close(); err != nil {
+		fmt.Fprintf(stderr, "okta-emulator: saving state: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+// visibleAddr turns a listener address into one a local client can use:
+// an unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func visibleAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: okta-emulator --api-token TOKEN [flags]\n\n")
+	fmt.Fprintf(w, "Runs an emulated Okta org (management API subset and the default\n")
+	fmt.Fprintf(w, "authorization server). Flags (environment twin in brackets):\n\n")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%s [%s]\n      %s%s\n", n, envName(n), f.Usage, def)
+	}
+	fmt.Fprintf(w, "\nFault syntax (--fault):\n%s\n", indent(oktaemu.FaultSyntax))
+	fmt.Fprintf(w, "\nRate limits are per minute in fixed windows; over the limit the\n")
+	fmt.Fprintf(w, "emulator answers 429 E0000047 with X-Rate-Limit-* headers.\n")
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

@@ -15,19 +15,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clientcreds/clientcreds/internal/flagenv"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 )
 
-const envPrefix = "OKTA_EMULATOR_"
+const envPrefix = "OKTA_EMULATOR"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -58,13 +58,11 @@ func (f *faultList) Set(v string) error {
 	return nil
 }
 
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func envName(flagName string) string { return flagenv.Name(envPrefix, flagName) }
 
 // run parses flags, starts the emulator and serves until ctx is done.
 // It returns the process exit code: 0 clean, 1 runtime failure, 2 usage.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("okta-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8180", "listen address, host:port (port 0 picks a free port)")
@@ -91,21 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "okta-emulator: unexpected arguments: %q\n", fs.Args())
 		return 2
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		fmt.Fprintf(stderr, "okta-emulator: %v\n", envErr)
+	if err := flagenv.Apply(fs, envPrefix); err != nil {
+		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)
 		return 2
 	}
 	if *apiToken == "" {
@@ -175,20 +160,9 @@ func visibleAddr(a net.Addr) string {
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintf(w, "Usage: okta-emulator --api-token TOKEN [flags]\n\n")
-	fmt.Fprintf(w, "Runs an emulated Okta org (management API subset and the default\n")
-	fmt.Fprintf(w, "authorization server). Flags (environment twin in brackets):\n\n")
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	sort.Strings(names)
-	for _, n := range names {
-		f := fs.Lookup(n)
-		def := ""
-		if f.DefValue != "" && f.DefValue != "0" {
-			def = fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "  --%s [%s]\n      %s%s\n", n, envName(n), f.Usage, def)
-	}
+	flagenv.Usage(fs, envPrefix, "Usage: okta-emulator --api-token TOKEN [flags]\n\n"+
+		"Runs an emulated Okta org: the management API subset clientcreds uses\n"+
+		"and the default custom authorization server.")()
 	fmt.Fprintf(w, "\nFault syntax (--fault):\n%s\n", indent(oktaemu.FaultSyntax))
 	fmt.Fprintf(w, "\nRate limits are per minute in fixed windows; over the limit the\n")
 	fmt.Fprintf(w, "emulator answers 429 E0000047 with X-Rate-Limit-* headers.\n")

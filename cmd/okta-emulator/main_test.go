@@ -45,7 +45,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// setenv sets OKTA_EMULATOR_* variables for one test.
+func setenv(t *testing.T, m map[string]string) {
+	for k, v := range m {
+		t.Setenv(k, v)
+	}
+}
 
 // waitFor polls out until it contains the org URL and issuer lines.
 func waitFor(t *testing.T, out *syncBuffer, done <-chan int) (org, issuer string) {
@@ -93,8 +98,9 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			setenv(t, tc.env)
 			var stdout, stderr syncBuffer
-			code := run(context.Background(), tc.args, env(tc.env), &stdout, &stderr)
+			code := run(context.Background(), tc.args, &stdout, &stderr)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, stderr.String())
 			}
@@ -115,7 +121,7 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr syncBuffer
-	code := run(context.Background(), []string{"--api-token", "secret-token", "--addr", ln.Addr().String()}, env(nil), &stdout, &stderr)
+	code := run(context.Background(), []string{"--api-token", "secret-token", "--addr", ln.Addr().String()}, &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -135,13 +141,14 @@ func TestServeAndShutdown(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
+	setenv(t, map[string]string{
+		"OKTA_EMULATOR_API_TOKEN":       "secret-token",
+		"OKTA_EMULATOR_STATE_FILE":      state,
+		"OKTA_EMULATOR_SCOPES":          "ignored:scope",
+		"OKTA_EMULATOR_RATE_LIMIT_APPS": "7",
+	})
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--scopes", "hello:read,hello:write"}, env(map[string]string{
-			"OKTA_EMULATOR_API_TOKEN":       "secret-token",
-			"OKTA_EMULATOR_STATE_FILE":      state,
-			"OKTA_EMULATOR_SCOPES":          "ignored:scope",
-			"OKTA_EMULATOR_RATE_LIMIT_APPS": "7",
-		}), &stdout, &stderr)
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--scopes", "hello:read,hello:write"}, &stdout, &stderr)
 	}()
 	org, issuer := waitFor(t, &stdout, done)
 	if !strings.HasPrefix(org, "http://127.0.0.1:") || issuer != org+"/oauth2/default" {

@@ -1,0 +1,397 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clientcreds/clientcreds/test/e2e/harness"
+)
+
+// The verifier end to end: the real bin/okta-emulator issues tokens,
+// bin/verifier checks them and bin/hello answers, behind a real nginx
+// (auth_request) and, separately, with the verifier as a reverse proxy.
+
+const (
+	helloScope = "hello:read"
+	otherScope = "other:scope"
+	audience   = "api://default"
+	startWait  = 30 * time.Second
+)
+
+// oktaClient is a service app created in the emulator.
+type oktaClient struct {
+	org      string
+	clientID string
+	secret   string
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// startEmulator runs bin/okta-emulator and creates one client-credentials
+// service app through the management API.
+func startEmulator(t *testing.T) oktaClient {
+	t.Helper()
+	bin := harness.Binary(t, "okta-emulator")
+	addr := harness.FreeAddr(t)
+	apiToken := randomHex(t, 20)
+	p := harness.Start(t, "okta-emulator", bin, []string{
+		"--addr", addr, "--scopes", helloScope + "," + otherScope,
+	}, harness.Options{Env: []string{"OKTA_EMULATOR_API_TOKEN=" + apiToken}})
+	org := "http://" + addr
+	harness.WaitHTTP(t, org+"/oauth2/default/.well-known/oauth-authorization-server", startWait, p)
+
+	body := `{"name":"oidc_client","label":"verifier e2e","signOnMode":"OPENID_CONNECT",
+	  "credentials":{"oauthClient":{"token_endpoint_auth_method":"client_secret_basic"}},
+	  "settings":{"oauthClient":{"application_type":"service","grant_types":["client_credentials"],"response_types":["token"]}}}`
+	req, err := http.NewRequest(http.MethodPost, org+"/api/v1/apps", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "SSWS "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("creating the app: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creating the app: status %d", resp.StatusCode)
+	}
+	var app struct {
+		Credentials struct {
+			OAuthClient struct {
+				ClientID     string `json:"client_id"`
+				ClientSecret string `json:"client_secret"`
+			} `json:"oauthClient"`
+		} `json:"credentials"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&app); err != nil {
+		t.Fatalf("decoding the app: %v", err)
+	}
+	c := oktaClient{org: org, clientID: app.Credentials.OAuthClient.ClientID, secret: app.Credentials.OAuthClient.ClientSecret}
+	if c.clientID == "" || c.secret == "" {
+		t.Fatal("the created app has no client id or secret")
+	}
+	return c
+}
+
+func (c oktaClient) issuer() string { return c.org + "/oauth2/default" }
+
+// token gets an access token for scope with the client-credentials grant.
+func (c oktaClient) token(t *testing.T, scope string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	req, err := http.NewRequest(http.MethodPost, c.issuer()+"/v1/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.secret))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("token request: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token request for scope %q: status %d", scope, resp.StatusCode)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token response without an access token (decode error: %v)", err)
+	}
+	return tok.AccessToken
+}
+
+// startHello runs bin/hello and returns its base URL.
+func startHello(t *testing.T) string {
+	t.Helper()
+	addr := harness.FreeAddr(t)
+	p := harness.Start(t, "hello", harness.Binary(t, "hello"), nil, harness.Options{Env: []string{"HELLO_LISTEN=" + addr}})
+	base := "http://" + addr
+	harness.WaitHTTP(t, base+"/healthz", startWait, p)
+	return base
+}
+
+// startVerifier runs bin/verifier against the emulator's issuer (some flags
+// given as environment variables, to exercise the twins) and waits until it
+// has fetched the keys.
+func startVerifier(t *testing.T, name string, c oktaClient, extraArgs ...string) string {
+	t.Helper()
+	addr := harness.FreeAddr(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte("rules:\n- pathPrefix: /healthz\n  public: true\n- pathPrefix: /\n  scopes: [hello:read]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--issuer", c.issuer(), "--listen", addr, "--rules", rules}, extraArgs...)
+	p := harness.Start(t, name, harness.Binary(t, "verifier"), args, harness.Options{Env: []string{
+		"VERIFIER_AUDIENCE=" + audience,
+		"VERIFIER_REQUIRED_SCOPES=" + helloScope,
+		"VERIFIER_LOG_LEVEL=debug",
+	}})
+	base := "http://" + addr
+	harness.WaitHTTP(t, base+"/healthz", startWait, p)
+	harness.WaitHTTP(t, base+"/readyz", startWait, p)
+	return base
+}
+
+// ensureNginx returns the nginx binary, installing it with
+// hack/ensure-nginx.sh when it is not on PATH. The test fails (it does not
+// skip) when nginx cannot be had.
+func ensureNginx(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	script := filepath.Join(harness.RepoRoot(t), "hack", "ensure-nginx.sh")
+	out, err := exec.Command("bash", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx is not installed and %s failed: %v\n%s", script, err, out)
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	t.Fatalf("nginx still not found after %s", script)
+	return ""
+}
+
+// nginxConf is nginx in front of hello with auth_request to the verifier.
+// 401 answers carry the verifier's WWW-Authenticate (auth_request passes it
+// on); 403 answers get it added from the subrequest.
+const nginxConf = `
+%s
+worker_processes 1;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log info;
+events { worker_connections 64; }
+http {
+  access_log %[2]s/access.log;
+  client_body_temp_path %[2]s/tmp/body;
+  proxy_temp_path %[2]s/tmp/proxy;
+  fastcgi_temp_path %[2]s/tmp/fastcgi;
+  uwsgi_temp_path %[2]s/tmp/uwsgi;
+  scgi_temp_path %[2]s/tmp/scgi;
+  server {
+    listen %[3]s;
+    location = /nginx-health { return 200 "ok\n"; }
+    location = /_verify {
+      internal;
+      proxy_pass %[4]s/verify;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_set_header X-Original-Method $request_method;
+    }
+    location @forbidden {
+      add_header WWW-Authenticate $auth_www_authenticate always;
+      return 403;
+    }
+    location / {
+      auth_request /_verify;
+      auth_request_set $auth_client_id $upstream_http_x_auth_client_id;
+      auth_request_set $auth_subject $upstream_http_x_auth_subject;
+      auth_request_set $auth_scopes $upstream_http_x_auth_scopes;
+      auth_request_set $auth_www_authenticate $upstream_http_www_authenticate;
+      error_page 403 = @forbidden;
+      proxy_set_header X-Auth-Client-Id $auth_client_id;
+      proxy_set_header X-Auth-Subject $auth_subject;
+      proxy_set_header X-Auth-Scopes $auth_scopes;
+      proxy_pass %[5]s;
+    }
+  }
+}
+`
+
+// startNginx runs nginx as the current user with its own config, pid,
+// logs and temp paths in a temporary directory, on a loopback port.
+func startNginx(t *testing.T, verifierURL, helloURL string) string {
+	t.Helper()
+	bin := ensureNginx(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	userLine := ""
+	if os.Geteuid() == 0 {
+		// The master runs as root here; keep the workers as the same user
+		// instead of nginx's default "nobody".
+		u, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		userLine = fmt.Sprintf("user %s %s;", u.Username, g.Name)
+	}
+	addr := harness.FreeAddr(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, userLine, dir, addr, verifierURL, helloURL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.Start(t, "nginx", bin, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}, harness.Options{Dir: dir})
+	base := "http://" + addr
+	harness.WaitHTTP(t, base+"/nginx-health", startWait, p)
+	return base
+}
+
+type helloAnswer struct {
+	status          int
+	wwwAuthenticate string
+	body            string
+}
+
+func call(t *testing.T, method, u, token string, headers map[string]string) helloAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return helloAnswer{status: resp.StatusCode, wwwAuthenticate: resp.Header.Get("WWW-Authenticate"), body: string(body)}
+}
+
+// checkProtectedHello runs the same assertions against any front (nginx
+// with forward auth, or the verifier as a reverse proxy).
+func checkProtectedHello(t *testing.T, front string, c oktaClient, checkForbiddenChallenge bool) {
+	good := c.token(t, helloScope)
+	noScope := c.token(t, otherScope)
+	cases := []struct {
+		name      string
+		method    string
+		path      string
+		token     string
+		headers   map[string]string
+		status    int
+		challenge func(string) bool
+		check     func(t *testing.T, body string)
+	}{
+		{name: "no token", path: "/", status: 401, challenge: func(h string) bool {
+			return strings.HasPrefix(h, "Bearer realm=") && !strings.Contains(h, "error=")
+		}},
+		{name: "garbage token", path: "/", token: "not.a.jwt", status: 401, challenge: func(h string) bool {
+			return strings.HasPrefix(h, `Bearer error="invalid_token"`)
+		}},
+		{name: "forged token", path: "/", token: good[:strings.LastIndex(good, ".")] + ".c2lnbmF0dXJl", status: 401, challenge: func(h string) bool {
+			return strings.HasPrefix(h, `Bearer error="invalid_token"`)
+		}},
+		{name: "valid token", path: "/", token: good, status: 200, check: func(t *testing.T, body string) {
+			var g struct {
+				Message  string `json:"message"`
+				ClientID string `json:"clientId"`
+			}
+			if err := json.Unmarshal([]byte(body), &g); err != nil {
+				t.Fatalf("hello body %q is not the greeting object: %v", body, err)
+			}
+			if g.Message != "Hello World!" || g.ClientID != c.clientID {
+				t.Fatalf("hello answered %+v, want Hello World! for client %s", g, c.clientID)
+			}
+		}},
+		{name: "spoofed identity header is replaced", path: "/", token: good, headers: map[string]string{"X-Auth-Client-Id": "admin"}, status: 200, check: func(t *testing.T, body string) {
+			if strings.Contains(body, `"admin"`) || !strings.Contains(body, c.clientID) {
+				t.Fatalf("hello saw a client-sent identity: %s", body)
+			}
+		}},
+		{name: "token without the hello scope", path: "/", token: noScope, status: 403, challenge: func(h string) bool {
+			return !checkForbiddenChallenge || strings.Contains(h, `error="insufficient_scope"`) && strings.Contains(h, `scope="hello:read"`)
+		}},
+		{name: "public path needs no token", path: "/healthz", status: 200},
+		{name: "valid token, wrong method reaches hello", method: "POST", path: "/", token: good, status: 405},
+		{name: "valid token, unknown path reaches hello", path: "/nope", token: good, status: 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			a := call(t, method, front+tc.path, tc.token, tc.headers)
+			if a.status != tc.status {
+				t.Fatalf("status = %d, want %d", a.status, tc.status)
+			}
+			if tc.challenge != nil && !tc.challenge(a.wwwAuthenticate) {
+				t.Fatalf("WWW-Authenticate = %q", a.wwwAuthenticate)
+			}
+			if tc.status == 200 && tc.path == "/" && !strings.Contains(a.body, "Hello World!") {
+				t.Fatalf("body %q lacks Hello World!", a.body)
+			}
+			if tc.check != nil {
+				tc.check(t, a.body)
+			}
+		})
+	}
+}
+
+func TestVerifierBehindNginx(t *testing.T) {
+	c := startEmulator(t)
+	hello := startHello(t)
+	verifier := startVerifier(t, "verifier-forward-auth", c)
+	front := startNginx(t, verifier, hello)
+	checkProtectedHello(t, front, c, true)
+
+	t.Run("metrics counted the decisions", func(t *testing.T) {
+		a := call(t, http.MethodGet, verifier+"/metrics", "", nil)
+		for _, want := range []string{
+			`clientcreds_verifier_decisions_total{reason="ok",result="allow"}`,
+			`clientcreds_verifier_decisions_total{reason="missing_token",result="deny"}`,
+			`clientcreds_verifier_decisions_total{reason="insufficient_scope",result="deny"}`,
+			`clientcreds_verifier_jwks_fetches_total{result="success"}`,
+		} {
+			if !strings.Contains(a.body, want) {
+				t.Fatalf("/metrics lacks %s", want)
+			}
+		}
+	})
+}
+
+func TestVerifierReverseProxy(t *testing.T) {
+	c := startEmulator(t)
+	hello := startHello(t)
+	front := startVerifier(t, "verifier-proxy", c, "--upstream", hello)
+	checkProtectedHello(t, front, c, true)
+}

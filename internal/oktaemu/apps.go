@@ -607,11 +607,11 @@ type jwksOut struct {
 	Keys []map[string]any `json:"keys"`
 }
 
+// appLinks links only to what the emulator serves (Okta also links
+// groups, users and the logo).
 type appLinks struct {
 	Self       *hrefObject   `json:"self"`
 	AppLinks   []*hrefObject `json:"appLinks"`
-	Groups     *hrefObject   `json:"groups"`
-	Users      *hrefObject   `json:"users"`
 	Activate   *hrefObject   `json:"activate,omitempty"`
 	Deactivate *hrefObject   `json:"deactivate,omitempty"`
 }
@@ -658,8 +658,6 @@ func (st *state) renderApp(a *app, base string, withSecret bool) appOut {
 	o.Links = appLinks{
 		Self:     link(self, http.MethodGet, http.MethodPut, http.MethodDelete),
 		AppLinks: []*hrefObject{{Name: "oidc_client_link", Href: base + "/home/oidc_client/" + a.ID + "/aln" + a.ID[3:], Type: "text/html"}},
-		Groups:   link(self + "/groups"),
-		Users:    link(self + "/users"),
 	}
 	if a.Status == statusActive {
 		o.Links.Deactivate = link(self+"/lifecycle/deactivate", http.MethodPost)

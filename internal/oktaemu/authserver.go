@@ -43,12 +43,11 @@ func (s *Server) renderAuthServer(as *authServer, base string) authServerOut {
 		Created: formatTime(as.Created), LastUpdated: formatTime(as.LastUpdated),
 		Credentials: map[string]any{"signing": signing},
 		Links: map[string]any{
-			"self":       link(self, http.MethodGet, http.MethodPut, http.MethodDelete),
-			"scopes":     link(self+"/scopes", http.MethodGet),
-			"claims":     link(self+"/claims", http.MethodGet),
-			"policies":   link(self+"/policies", http.MethodGet),
-			"rotateKey":  link(self+"/credentials/lifecycle/keyRotate", http.MethodPost),
-			"deactivate": link(self+"/lifecycle/deactivate", http.MethodPost),
+			// Only links to what the emulator serves.
+			"self":      link(self, http.MethodGet),
+			"scopes":    link(self+"/scopes", http.MethodGet, http.MethodPost),
+			"policies":  link(self+"/policies", http.MethodGet, http.MethodPost),
+			"rotateKey": link(self+"/credentials/lifecycle/keyRotate", http.MethodPost),
 			"metadata": []*hrefObject{
 				link(issuer+"/.well-known/openid-configuration", http.MethodGet),
 				link(issuer+"/.well-known/oauth-authorization-server", http.MethodGet),

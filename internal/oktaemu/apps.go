@@ -249,7 +249,12 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 
 	// token_endpoint_auth_method
 	method := str(creds.TokenEndpointAuthMethod)
-	if method == "" {
+	switch {
+	case method == "" && existing != nil:
+		// A replace that leaves the method out keeps it, rather than
+		// silently switching a key-based client to a generated secret.
+		method = existing.AuthMethod
+	case method == "":
 		method = authSecretBasic
 	}
 	switch method {
@@ -264,6 +269,14 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 	sp.authMethod = method
 	sp.autoKeyRot = creds.AutoKeyRotation == nil || *creds.AutoKeyRotation
 	sp.pkce = creds.PKCERequired != nil && *creds.PKCERequired
+	if existing != nil {
+		if creds.AutoKeyRotation == nil {
+			sp.autoKeyRot = existing.AutoKeyRotation
+		}
+		if creds.PKCERequired == nil {
+			sp.pkce = existing.PKCERequired
+		}
+	}
 
 	// client_id
 	if cid := str(creds.ClientID); cid != "" {

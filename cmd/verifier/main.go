@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clientcreds/clientcreds/internal/verifier"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/verifier"
 )
 
 const envPrefix = "VERIFIER"

@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rlApps := fs.Int("rate-limit-apps", 0, fmt.Sprintf("requests per minute for /api/v1/apps and its sub-paths (0 = %d, negative = unlimited)", oktaemu.DefaultAppsRateLimit))
 	rlApp := fs.Int("rate-limit-app", 0, fmt.Sprintf("requests per minute for GET/PUT/DELETE /api/v1/apps/{id} (0 = %d, negative = unlimited)", oktaemu.DefaultAppRateLimit))
 	rlToken := fs.Int("rate-limit-token", 0, fmt.Sprintf("requests per minute for the token endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultTokenRateLimit))
+	rlWindow := fs.Duration("rate-limit-window", 0, "length of the rate-limit window, whole seconds (0 = 1m, as Okta); the limits above apply per window")
 	rlOther := fs.Int("rate-limit-other", 0, fmt.Sprintf("requests per minute for every other endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultOtherRateLimit))
 	var faults faultList
 	fs.Var(&faults, "fault", "inject faults, repeatable; syntax below (env: several separated by ';')")
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	emu, err := oktaemu.New(oktaemu.Config{
 		APIToken: *apiToken, Scopes: oktaemu.ParseScopes(*scopes), StateFile: *stateFile, OrgURL: org,
 		TokenLifetime: *lifetime, Faults: faults, Logger: logger,
-		RateLimits: oktaemu.RateLimits{Apps: *rlApps, App: *rlApp, Token: *rlToken, Other: *rlOther},
+		RateLimits: oktaemu.RateLimits{Apps: *rlApps, App: *rlApp, Token: *rlToken, Other: *rlOther, Window: *rlWindow},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)

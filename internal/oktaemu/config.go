@@ -76,6 +76,26 @@ type RateLimits struct {
 	// Other covers every other Okta endpoint (authorization servers,
 	// keys, metadata).
 	Other int `json:"other"`
+	// Window is the length of the fixed rate-limit window, a whole number
+	// of seconds; 0 means one minute, as Okta. The budgets above apply per
+	// window. Shorter windows let tests and benchmarks watch several resets
+	// without waiting minutes; real Okta always uses one minute.
+	Window time.Duration `json:"window,omitempty"`
+}
+
+func (rl RateLimits) validate() error {
+	if rl.Window < 0 || rl.Window%time.Second != 0 {
+		return fmt.Errorf("%w: rate-limit window %s must be a whole number of seconds", ErrInvalidConfig, rl.Window)
+	}
+	return nil
+}
+
+// window returns the effective rate-limit window.
+func (rl RateLimits) window() time.Duration {
+	if rl.Window <= 0 {
+		return time.Minute
+	}
+	return rl.Window
 }
 
 // Fault injects failures into requests whose path starts with PathPrefix.
@@ -210,6 +230,9 @@ func (cfg Config) normalize() (Config, error) {
 		if err := f.validate(); err != nil {
 			return cfg, err
 		}
+	}
+	if err := cfg.RateLimits.validate(); err != nil {
+		return cfg, err
 	}
 	if cfg.OrgURL != "" {
 		u, err := normalizeOrgURL(cfg.OrgURL)

@@ -227,3 +227,30 @@ func TestEmulatorEndpoints(t *testing.T) {
 		t.Error("emulator endpoints must not be counted")
 	}
 }
+
+func TestRateLimitWindow(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 7, 0, time.UTC)}
+	h := newHarness(t, oktaemu.Config{Now: clock.Now, RateLimits: oktaemu.RateLimits{Other: 1, Window: 10 * time.Second}})
+	const path = "/api/v1/authorizationServers/default"
+	if r := h.call(http.MethodGet, path, nil, ""); r.status != 200 {
+		t.Fatalf("first request: %d", r.status)
+	}
+	r := h.call(http.MethodGet, path, nil, "")
+	if r.status != 429 {
+		t.Fatalf("second request in the window: %d, want 429", r.status)
+	}
+	// The window is 03:04:00–03:04:10; it resets at 03:04:10.
+	if want := strconv.FormatInt(time.Date(2030, 1, 2, 3, 4, 10, 0, time.UTC).Unix(), 10); r.header.Get("X-Rate-Limit-Reset") != want {
+		t.Errorf("reset %s, want %s", r.header.Get("X-Rate-Limit-Reset"), want)
+	}
+	clock.Add(3 * time.Second)
+	if r := h.call(http.MethodGet, path, nil, ""); r.status != 200 {
+		t.Fatalf("first request of the next window: %d", r.status)
+	}
+
+	for _, bad := range []time.Duration{-time.Second, 1500 * time.Millisecond} {
+		if _, err := oktaemu.New(oktaemu.Config{APIToken: "t", RateLimits: oktaemu.RateLimits{Window: bad}}); err == nil {
+			t.Errorf("window %v accepted", bad)
+		}
+	}
+}

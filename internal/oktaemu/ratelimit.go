@@ -15,8 +15,8 @@ const (
 	bucketOther = "other"
 )
 
-// rateLimiter counts requests per bucket in fixed one-minute windows, the
-// way Okta reports them: X-Rate-Limit-Reset is the epoch second at which
+// rateLimiter counts requests per bucket in fixed windows (one minute
+// unless configured shorter), the way Okta reports them: X-Rate-Limit-Reset is the epoch second at which
 // the current window ends.
 type rateLimiter struct {
 	mu      sync.Mutex
@@ -56,7 +56,8 @@ func (r *rateLimiter) get() RateLimits {
 func (r *rateLimiter) take(bucket string, now time.Time) rateDecision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	start := now.Truncate(time.Minute)
+	win := r.limits.window()
+	start := now.Truncate(win)
 	w := r.windows[bucket]
 	if w == nil || !w.start.Equal(start) {
 		w = &window{start: start}
@@ -67,7 +68,7 @@ func (r *rateLimiter) take(bucket string, now time.Time) rateDecision {
 	if unlimited {
 		limit = unlimitedBudget
 	}
-	d := rateDecision{limit: limit, reset: start.Add(time.Minute)}
+	d := rateDecision{limit: limit, reset: start.Add(win)}
 	if !unlimited && w.used >= limit {
 		return d
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -360,7 +361,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, *verifi
 		Scopes:      c.scopes,
 		ScopeString: strings.Join(c.scopes, " "),
 		Audiences:   c.aud,
-		ExpiresAt:   time.Unix(0, int64(c.exp*1e9)).UTC(),
+		ExpiresAt:   numericTime(c.exp),
 		KeyID:       hdr.kid,
 	}
 	if id.ClientID == "" {
@@ -414,6 +415,12 @@ func (v *Verifier) checkClaims(c *claims) (float64, error) {
 		return 0, ErrNotYetValid
 	}
 	return notAfter, nil
+}
+
+// numericTime converts a checked NumericDate (0 to year 9999) to a time.
+func numericTime(secs float64) time.Time {
+	whole := math.Floor(secs)
+	return time.Unix(int64(whole), int64((secs-whole)*1e9)).UTC()
 }
 
 func unixSeconds(t time.Time) float64 {

@@ -248,6 +248,7 @@ func TestVerifyAcceptsGoodTokens(t *testing.T) {
 		{name: "typ ignored when not strict", token: sign(t, hdr("RS256", kidA, map[string]any{"typ": "whatever"}), claims(nil), jwa.RS256, k.a), wantClient: testClientID, wantScopes: "hello:read"},
 		{name: "key without alg, PS256 allowed", token: sign(t, hdr("PS256", kidB, nil), claims(nil), jwa.PS256, k.b), cfg: func(c *Config) { c.AllowedAlgs = []string{"RS256", "PS256"} }, wantClient: testClientID, wantScopes: "hello:read"},
 		{name: "ES256 when allowed", token: sign(t, hdr("ES256", "key-ec", nil), claims(nil), jwa.ES256, k.ec), cfg: func(c *Config) { c.AllowedAlgs = []string{"ES256"} }, wantClient: testClientID, wantScopes: "hello:read"},
+		{name: "exp far in the future", token: sign(t, hdr("RS256", kidA, nil), claims(func(m map[string]any) { m["exp"] = 253402300799 }), jwa.RS256, k.a), wantClient: testClientID, wantScopes: "hello:read"},
 		{name: "unknown crit-free headers ignored", token: sign(t, hdr("RS256", kidA, map[string]any{"cty": "x", "x5t": "abc"}), claims(nil), jwa.RS256, k.a), wantClient: testClientID, wantScopes: "hello:read"},
 	}
 	for _, tc := range cases {
@@ -259,6 +260,9 @@ func TestVerifyAcceptsGoodTokens(t *testing.T) {
 			}
 			if id.ClientID != tc.wantClient || id.ScopeString != tc.wantScopes {
 				t.Fatalf("identity = %q %q, want %q %q", id.ClientID, id.ScopeString, tc.wantClient, tc.wantScopes)
+			}
+			if !id.ExpiresAt.After(testNow.Add(-DefaultClockSkew)) {
+				t.Fatalf("ExpiresAt = %s, before now", id.ExpiresAt)
 			}
 		})
 	}

@@ -1,0 +1,86 @@
+package okta
+
+import (
+	"context"
+
+	"github.com/okta/okta-sdk-golang/v2/okta"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
+)
+
+func secretsPath(appID string) string { return appPath(appID) + "/credentials/secrets" }
+
+func toClientSecret(s *okta.ClientSecret) provider.ClientSecret {
+	out := provider.ClientSecret{ID: s.Id, Active: s.Status == statusActive, Value: s.ClientSecret}
+	if s.Created != nil {
+		out.Created = *s.Created
+	}
+	return out
+}
+
+// ListSecrets lists an app's client secrets without their values: one call.
+func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+	const op = "list client secrets"
+	if err := checkID("app", appID); err != nil {
+		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	list, resp, err := p.client.Application.ListClientSecretsForApplication(ctx, appID)
+	if err != nil {
+		return nil, classify(ctx, op, resp, err, nil)
+	}
+	out := make([]provider.ClientSecret, 0, len(list))
+	for _, s := range list {
+		if s == nil {
+			continue
+		}
+		cs := toClientSecret(s)
+		cs.Value = ""
+		out = append(out, cs)
+	}
+	return out, nil
+}
+
+// conflictOnValidation: for the secret calls, Okta's validation error (E0000001) means the
+// request conflicts with the app's secrets (a third secret, deactivating the only active
+// one, deleting an active one), not that the request is malformed.
+var conflictOnValidation = map[string]error{CodeValidation: provider.ErrConflict}
+
+// CreateSecret adds a system-generated, active client secret and returns it with its value:
+// one call. Okta keeps at most two secrets per app; a third is refused as
+// provider.ErrConflict.
+func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
+	const op = "create client secret"
+	if err := checkID("app", appID); err != nil {
+		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	s, resp, err := p.client.Application.CreateNewClientSecretForApplication(ctx, appID, okta.ClientSecretMetadata{})
+	if err != nil {
+		return nil, classify(ctx, op, resp, err, conflictOnValidation)
+	}
+	if s == nil || s.Id == "" || s.ClientSecret == "" {
+		return nil, provider.Errorf(provider.ErrTransient, op, "okta answered without the new secret")
+	}
+	cs := toClientSecret(s)
+	return &cs, nil
+}
+
+// RevokeSecret deactivates and deletes a client secret: two calls. Okta refuses to deactivate
+// an app's only active secret; that is reported as provider.ErrConflict.
+func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) error {
+	const op = "revoke client secret"
+	if err := checkID("app", appID); err != nil {
+		return provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	if err := checkID("client secret", secretID); err != nil {
+		return provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	_, resp, err := p.client.Application.DeactivateClientSecretForApplication(ctx, appID, secretID)
+	if err != nil {
+		return classify(ctx, "deactivate client secret", resp, err, conflictOnValidation)
+	}
+	resp, err = p.client.Application.DeleteClientSecretForApplication(ctx, appID, secretID)
+	if err != nil {
+		return classify(ctx, "delete client secret", resp, err, conflictOnValidation)
+	}
+	return nil
+}

@@ -45,8 +45,23 @@ func classifyStatus(status int, code string) error {
 	return provider.ErrPermanent
 }
 
+// reclassifier may change the class of an Okta error answer for one operation; it returns
+// nil to keep the default class.
+type reclassifier func(status int, oe *okta.Error) error
+
+// secretConflict: for the client-secret calls, Okta's validation error about
+// "OAuth2ClientSecretMediated" (a third secret, deactivating the only active secret,
+// deleting an active one) is a conflict with the app's current secrets. Other validation
+// errors (e.g. a secret for a private_key_jwt app) stay permanent.
+func secretConflict(status int, oe *okta.Error) error {
+	if status == http.StatusBadRequest && oe.ErrorCode == CodeValidation && strings.Contains(oe.ErrorSummary, "OAuth2ClientSecretMediated") {
+		return provider.ErrConflict
+	}
+	return nil
+}
+
 // classify turns the outcome of an SDK call into a *provider.Error.
-func classify(ctx context.Context, op string, resp *okta.Response, err error, override map[string]error) error {
+func classify(ctx context.Context, op string, resp *okta.Response, err error, reclassify reclassifier) error {
 	if err == nil {
 		return nil
 	}
@@ -58,16 +73,15 @@ func classify(ctx context.Context, op string, resp *okta.Response, err error, ov
 	if errors.As(err, &oe) && resp != nil && resp.Response != nil {
 		status := resp.StatusCode
 		class := classifyStatus(status, oe.ErrorCode)
-		if c, ok := override[oe.ErrorCode]; ok {
-			class = c
+		if reclassify != nil {
+			if c := reclassify(status, oe); c != nil {
+				class = c
+			}
 		}
 		return &provider.Error{Class: class, Op: op, Code: oe.ErrorCode, Status: status, Err: apiError(status, oe)}
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &provider.Error{Class: provider.ErrTransient, Op: op, Err: ctxErr}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return &provider.Error{Class: provider.ErrTransient, Op: op, Err: err}
 	}
 	// No answer (connection refused, reset, timeout) or an answer that could not be read.
 	return &provider.Error{Class: provider.ErrTransient, Op: op, Err: err}

@@ -184,9 +184,9 @@ func checkID(kind, id string) error {
 
 // call sends one management API request through the SDK's request executor (API token,
 // user agent, our transport) and classifies a failure. body, when not nil, is sent as JSON;
-// out, when not nil, receives the decoded answer. override may reclassify Okta error codes
-// for this operation.
-func (p *Provider) call(ctx context.Context, op, method, path string, body, out any, override map[string]error) (*okta.Response, error) {
+// out, when not nil, receives the decoded answer. reclassify, when not nil, may change the
+// class of Okta's error answers for this operation.
+func (p *Provider) call(ctx context.Context, op, method, path string, body, out any, reclassify reclassifier) (*okta.Response, error) {
 	rq := p.client.CloneRequestExecutor()
 	req, err := rq.WithAccept("application/json").WithContentType("application/json").NewRequest(method, path, body)
 	if err != nil {
@@ -200,7 +200,7 @@ func (p *Provider) call(ctx context.Context, op, method, path string, body, out 
 		resp, err = rq.Do(ctx, req, out)
 	}
 	if err != nil {
-		return resp, classify(ctx, op, resp, err, override)
+		return resp, classify(ctx, op, resp, err, reclassify)
 	}
 	return resp, nil
 }

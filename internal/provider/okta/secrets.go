@@ -40,11 +40,6 @@ func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.Cl
 	return out, nil
 }
 
-// conflictOnValidation: for the secret calls, Okta's validation error (E0000001) means the
-// request conflicts with the app's secrets (a third secret, deactivating the only active
-// one, deleting an active one), not that the request is malformed.
-var conflictOnValidation = map[string]error{CodeValidation: provider.ErrConflict}
-
 // CreateSecret adds a system-generated, active client secret and returns it with its value:
 // one call. Okta keeps at most two secrets per app; a third is refused as
 // provider.ErrConflict.
@@ -55,7 +50,7 @@ func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.Cl
 	}
 	s, resp, err := p.client.Application.CreateNewClientSecretForApplication(ctx, appID, okta.ClientSecretMetadata{})
 	if err != nil {
-		return nil, classify(ctx, op, resp, err, conflictOnValidation)
+		return nil, classify(ctx, op, resp, err, secretConflict)
 	}
 	if s == nil || s.Id == "" || s.ClientSecret == "" {
 		return nil, provider.Errorf(provider.ErrTransient, op, "okta answered without the new secret")
@@ -76,11 +71,11 @@ func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) err
 	}
 	_, resp, err := p.client.Application.DeactivateClientSecretForApplication(ctx, appID, secretID)
 	if err != nil {
-		return classify(ctx, "deactivate client secret", resp, err, conflictOnValidation)
+		return classify(ctx, "deactivate client secret", resp, err, secretConflict)
 	}
 	resp, err = p.client.Application.DeleteClientSecretForApplication(ctx, appID, secretID)
 	if err != nil {
-		return classify(ctx, "delete client secret", resp, err, conflictOnValidation)
+		return classify(ctx, "delete client secret", resp, err, secretConflict)
 	}
 	return nil
 }

@@ -258,8 +258,11 @@ func (o *orgBudget) acquire(ctx context.Context, bucket string) (*ticket, error)
 			case s.remaining > 0:
 				// What is left is taken by requests in flight; their answers will tell.
 				waitChange = true
-			default:
+			case s.reset.After(now):
 				until = s.reset
+			case s.inflight > 0:
+				// Spent, and no reset ahead to wait for (a limit of 0): probe one at a time.
+				waitChange = true
 			}
 		case s.mode == modeUnknown && s.inflight > 0:
 			// Learn the limits from one answer before letting a burst through.

@@ -76,6 +76,7 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 				}
 				return
 			}
+			waits := RateLimitWaitCount()
 			got := make(chan error, 1)
 			go func() {
 				tk, err := o.acquire(context.Background(), BucketApps)
@@ -93,6 +94,9 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 			fc.Step(tc.reset)
 			if err := <-got; err != nil {
 				t.Fatalf("acquire after reset: %v", err)
+			}
+			if n := RateLimitWaitCount() - waits; n != 1 {
+				t.Errorf("wait histogram observed %d waits, want 1", n)
 			}
 		})
 	}
@@ -271,6 +275,33 @@ func TestBudget429ClosesBucket(t *testing.T) {
 			// Other buckets are not affected.
 			mustAcquire(t, o, BucketApps).done(nil)
 		})
+	}
+}
+
+func TestBudgetZeroLimitDoesNotSpin(t *testing.T) {
+	o, fc := newTestBudget(t, BudgetOptions{MaxJitter: -1})
+	// Okta reports a limit of 0; after its reset the window "refills" to 0.
+	mustAcquire(t, o, BucketOther).done(answer(200, 0, 0, t0.Add(time.Second), t0))
+	fc.Step(2 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tk, err := o.acquire(ctx, BucketOther)
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	// A second request waits for the probe's answer instead of spinning.
+	got := make(chan error, 1)
+	go func() {
+		tk2, err := o.acquire(ctx, BucketOther)
+		if err == nil {
+			tk2.done(nil)
+		}
+		got <- err
+	}()
+	assertBlocked(t, got)
+	tk.done(nil)
+	if err := <-got; err != nil {
+		t.Fatalf("second acquire: %v", err)
 	}
 }
 

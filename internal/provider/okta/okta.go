@@ -7,6 +7,11 @@
 // Prometheus metrics, and turns Okta's 429 answers into classified errors so the SDK never
 // retries behind the caller's back. Errors are classified once, here, into the classes of
 // package provider.
+//
+// Okta calls per operation: CreateApp 1, GetApp 1, FindApps 1 per 200 matching apps,
+// UpdateApp 1 (+1 GET when the App carries no object from GetApp/FindApps/CreateApp, +1
+// activate when the app is inactive), DeleteApp 2 (deactivate, delete), ListSecrets 1,
+// CreateSecret 1, RevokeSecret 2 (deactivate, delete), CheckHealth 2, RequestToken 1.
 package okta
 
 import (
@@ -41,8 +46,9 @@ type Config struct {
 	// APIToken is the SSWS API token of the management API. It never appears in errors,
 	// logs or metrics.
 	APIToken string
-	// HTTPClient, optional, provides the base transport, timeout and redirect policy; the
-	// provider wraps (a copy of) it and never modifies it.
+	// HTTPClient, optional, provides the base transport, timeout (applied as is; 0 means
+	// none) and redirect policy; the provider copies it and never modifies it. Without it,
+	// http.DefaultTransport and DefaultTimeout are used.
 	HTTPClient *http.Client
 	// Budgets, optional, is the rate-budget registry; nil means the process-wide one
 	// (SharedBudgets), so that every Provider of an org shares one budget.

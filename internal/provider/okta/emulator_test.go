@@ -786,3 +786,46 @@ func TestEmulatorCallCosts(t *testing.T) {
 		t.Logf("%-26s %d call(s)", st.name, got)
 	}
 }
+
+// TestEmulatorLostCreateAnswerIsAdoptable: when Okta creates the app but the answer is lost
+// (a 500 after the commit), the caller gets a transient error and finds the app again by
+// label and owner.
+func TestEmulatorLostCreateAnswerIsAdoptable(t *testing.T) {
+	e := start(t, oktaemu.Config{})
+	c := ctx(t)
+	if _, err := e.p.CreateApp(c, e.spec4("adopt/other", provider.AuthClientSecretBasic)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.SetFaults([]oktaemu.Fault{{PathPrefix: "/api/v1/apps", Method: http.MethodPost, Prob500: 1, AfterCommit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	owner := provider.Owner{UID: "uid-adopt", Namespace: "team-b", Name: "adopt"}
+	spec := provider.AppSpec{Label: "adopt/me", AuthMethod: provider.AuthClientSecretBasic, Owner: owner}
+	if _, err := e.p.CreateApp(c, spec); !errors.Is(err, provider.ErrTransient) {
+		t.Fatalf("CreateApp = %v, want transient", err)
+	}
+	if err := e.Server.SetFaults(nil); err != nil {
+		t.Fatal(err)
+	}
+	found, err := e.p.FindApps(c, spec.Label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []provider.App
+	for _, a := range found {
+		if a.Owner.UID == owner.UID {
+			mine = append(mine, a)
+		}
+	}
+	if len(mine) != 1 || !mine[0].Matches(spec) || mine[0].Owner != owner {
+		t.Fatalf("found %d apps of the owner (of %d), want exactly one matching the spec", len(mine), len(found))
+	}
+	// Its secret was lost with the answer: a new one can be minted.
+	s, err := e.p.CreateSecret(c, mine[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.RequestToken(c, provider.Credentials{ClientID: mine[0].ClientID, ClientSecret: s.Value, AuthMethod: spec.AuthMethod, TokenURL: e.TokenURL, Scopes: []string{"hello:read"}}); err != nil {
+		t.Fatalf("token with the minted secret: %v", err)
+	}
+}

@@ -13,6 +13,12 @@ GOTOOL := go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
 CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
 KUBECTL := $(BIN)/k8s/$(K8S_VERSION)/kubectl
+CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
+CRD_REFERENCE ?= docs/crd-reference.md
+# Container engine and image names for docker-build (the manager image is $(IMG)).
+CONTAINER_TOOL ?= docker
+IMAGE_REPO ?= clientcreds
+IMAGE_TAG ?= latest
 # Where envtest finds kube-apiserver, etcd and kubectl.
 export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
@@ -36,6 +42,11 @@ manifests: ## Generate the CRDs and RBAC from the Go types and markers.
 .PHONY: generate
 generate: ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: docs
+docs: ## Generate the CRD reference docs/crd-reference.md from the Go types.
+	$(CRD_REF_DOCS) --log-level=ERROR --source-path=api --config=docs/crd-ref-docs.yaml \
+	  --renderer=markdown --templates-dir=docs/templates --output-path=$(CRD_REFERENCE)
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
@@ -64,6 +75,16 @@ build: $(addprefix build-,$(BINARIES)) ## Build the four binaries into bin/.
 
 build-%:
 	go build -o $(BIN)/$* ./cmd/$*
+
+.PHONY: docker-build
+docker-build: ## Build the four container images (needs a running container engine; CONTAINER_TOOL=podman to switch).
+	@command -v $(CONTAINER_TOOL) >/dev/null 2>&1 || { echo "docker-build: '$(CONTAINER_TOOL)' not found. Building images needs a container engine (Docker with BuildKit, or CONTAINER_TOOL=podman); nothing else in this repository does." >&2; exit 1; }
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: '$(CONTAINER_TOOL)' is installed but no engine answers ('$(CONTAINER_TOOL) info' failed). Start it and retry." >&2; exit 1; }
+	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
+	@for b in verifier hello okta-emulator; do \
+	  echo "$(CONTAINER_TOOL) build --target $$b -t $(IMAGE_REPO)/$$b:$(IMAGE_TAG) ."; \
+	  $(CONTAINER_TOOL) build --target $$b -t $(IMAGE_REPO)/$$b:$(IMAGE_TAG) . || exit 1; \
+	done
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in $KUBECONFIG.

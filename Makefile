@@ -91,7 +91,7 @@ run: manifests generate ## Run the manager against the cluster in $KUBECONFIG.
 	go run ./cmd/manager
 
 .PHONY: demo
-demo: build control-plane ## Run the whole flow locally: control plane, emulator, operator, verifier, hello.
+demo: ## Run the whole flow locally: control plane, emulator, operator, verifier, hello (builds what it needs).
 	hack/demo.sh
 
 ##@ Deployment

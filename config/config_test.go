@@ -734,7 +734,7 @@ func TestUserRoles(t *testing.T) {
 	}
 }
 
-// schemaFor returns the OpenAPI schema of kind's served storage version.
+// schemaFor returns the OpenAPI schema of one served version of a CRD.
 func schemaFor(t *testing.T, crd *apiextv1.CustomResourceDefinition, version string) *spec.Schema {
 	t.Helper()
 	for _, v := range crd.Spec.Versions {

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/testenv"
@@ -47,6 +49,9 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	// envtest logs through controller-runtime's logger; its start-up chatter
+	// is of no use here, and without a logger it prints a warning instead.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if shared.c != nil {
 		if err := shared.c.stop(); err != nil {

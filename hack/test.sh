@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test.sh — what `make test` runs once the binaries are built: every Go test in the
+# module (unit, envtest integration against a real kube-apiserver + etcd, and test/e2e
+# with the real binaries as separate processes), with the race detector.
+#
+# Needs: bin/ built (make build), the local control plane (hack/build-control-plane.sh,
+# cached after its first build), and nginx with auth_request for the verifier's
+# end-to-end test (installed by hack/ensure-nginx.sh when missing).
+#
+# Environment: GO_TEST_FLAGS adds flags (e.g. GO_TEST_FLAGS=-v); GO_TEST_PACKAGES
+# replaces ./... (e.g. GO_TEST_PACKAGES=./test/e2e/...).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+start=$SECONDS
+
+# The control plane the envtest and e2e tests run: built once, printed as a directory.
+KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)
+export KUBEBUILDER_ASSETS
+
+if ! { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } ||
+	! { PATH=$PATH:/usr/sbin nginx -V 2>&1 | grep -q -- --with-http_auth_request_module; }; then
+	echo "test.sh: nginx with auth_request is missing; installing it with hack/ensure-nginx.sh" >&2
+	hack/ensure-nginx.sh
+fi
+
+for b in manager verifier hello okta-emulator; do
+	[ -x "bin/$b" ] || { echo "test.sh: bin/$b is missing: run make build (or make test)" >&2; exit 1; }
+done
+
+# shellcheck disable=SC2086 # GO_TEST_FLAGS and GO_TEST_PACKAGES are word lists
+go test -race -count=1 -timeout=20m ${GO_TEST_FLAGS:-} ${GO_TEST_PACKAGES:-./...}
+
+echo "test.sh: all tests passed in $((SECONDS - start))s"

@@ -14,6 +14,10 @@ var (
 		Name: "clientcreds_reconcile_rate_limit_waits_total",
 		Help: "Reconciles that stopped to wait for the backend's rate limit to reset.",
 	})
+	rotations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clientcreds_secret_rotations_total",
+		Help: "Client-secret replacements by phase: started (a new secret is published) and completed (the secrets no longer published are revoked).",
+	}, []string{"phase"})
 	appsDeleted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clientcreds_apps_deleted_total",
 		Help: "Apps deleted from the backend because their OAuthClient was deleted.",
@@ -21,5 +25,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(credentialsIssued, rateLimitWaits, appsDeleted)
+	metrics.Registry.MustRegister(credentialsIssued, rateLimitWaits, rotations, appsDeleted)
 }

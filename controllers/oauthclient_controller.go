@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -56,6 +57,10 @@ type OAuthClientReconciler struct {
 	// badCreds marks clients whose published credentials the token endpoint refused; the
 	// next reconcile issues new ones.
 	badCreds sync.Map
+	// superseded holds, by UID, resource versions this controller has replaced with its own
+	// writes, so a reconcile that reads one from a lagging cache waits instead of acting on
+	// a status it already changed (and, say, adopting the app it just created).
+	superseded staleVersions
 }
 
 // +kubebuilder:rbac:groups=oauth.clientcreds.dev,resources=oauthclients,verbs=get;list;watch;update;patch
@@ -84,8 +89,6 @@ type reconcileState struct {
 	sync bool
 	// needSecret: the app has no usable secret value for us (adopted or recreated without one).
 	needSecret bool
-	// revokeOthers: once next is published and works, revoke every other client secret.
-	revokeOthers bool
 }
 
 func (st *reconcileState) providerObject() oauthv1.ProviderObject { return st.providerObj }
@@ -96,8 +99,11 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.superseded.isStale(obj) {
+		return ctrl.Result{RequeueAfter: staleCacheWait}, nil
+	}
 	st := &reconcileState{obj: obj}
-	sp := &statusPatcher{client: r.Client, obj: obj, base: obj.DeepCopy()}
+	sp := &statusPatcher{client: r.Client, obj: obj, base: obj.DeepCopy(), written: &r.superseded}
 	defer func() {
 		if err := sp.patch(ctx); err != nil {
 			retErr = errors.Join(retErr, err)
@@ -108,11 +114,13 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return r.reconcileDelete(ctx, st, sp)
 	}
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		before := obj.ResourceVersion
 		patch := client.MergeFrom(obj.DeepCopy())
 		controllerutil.AddFinalizer(obj, Finalizer)
 		if err := r.Patch(ctx, obj, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+		r.superseded.wrote(obj, before)
 		sp.rebase()
 	}
 
@@ -244,23 +252,81 @@ func (r *OAuthClientReconciler) event(obj *oauthv1.OAuthClient, typ, reason, act
 // statusPatcher writes the status once, at the end, and only when it changed. A phase that
 // must persist something before an external call (crash safety) calls patch early.
 type statusPatcher struct {
-	client client.Client
-	obj    *oauthv1.OAuthClient
-	base   *oauthv1.OAuthClient
+	client  client.Client
+	obj     *oauthv1.OAuthClient
+	base    *oauthv1.OAuthClient
+	written *staleVersions
 }
 
 func (p *statusPatcher) patch(ctx context.Context) error {
 	if equality.Semantic.DeepEqual(p.base.Status, p.obj.Status) {
 		return nil
 	}
+	before := p.obj.ResourceVersion
 	if err := p.client.Status().Patch(ctx, p.obj, client.MergeFrom(p.base)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("patch status: %w", err)
 	}
+	p.written.wrote(p.obj, before)
 	p.rebase()
 	return nil
+}
+
+// staleCacheWait is how long a reconcile that read a superseded version waits for the
+// cache to catch up.
+const staleCacheWait = 200 * time.Millisecond
+
+// staleVersions remembers, per object, the resource versions replaced by this controller's
+// own writes until the cache shows the newest one. Resource versions are compared for
+// equality only, as the API conventions ask.
+type staleVersions struct {
+	mu   sync.Mutex
+	byID map[types.UID]*versionTrail
+}
+
+type versionTrail struct {
+	latest string
+	old    map[string]bool
+}
+
+// wrote records that obj now has a new resource version, replacing before.
+func (s *staleVersions) wrote(obj client.Object, before string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID == nil {
+		s.byID = map[types.UID]*versionTrail{}
+	}
+	t := s.byID[obj.GetUID()]
+	if t == nil {
+		t = &versionTrail{old: map[string]bool{}}
+		s.byID[obj.GetUID()] = t
+	}
+	t.old[before] = true
+	t.latest = obj.GetResourceVersion()
+}
+
+// isStale reports whether obj is a version this controller has already replaced; once
+// the cache shows the latest write, the trail is dropped.
+func (s *staleVersions) isStale(obj client.Object) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.byID[obj.GetUID()]
+	if t == nil {
+		return false
+	}
+	if t.old[obj.GetResourceVersion()] {
+		return true
+	}
+	delete(s.byID, obj.GetUID())
+	return false
+}
+
+func (s *staleVersions) forget(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byID, uid)
 }
 
 func (p *statusPatcher) rebase() { p.base = p.obj.DeepCopy() }

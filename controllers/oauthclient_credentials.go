@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -34,32 +35,31 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, st *re
 	if obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT {
 		return nil // settled by prepareKey; the app has the public key
 	}
+	now := r.now()
 	switch {
 	case st.issued == issuedCreate && !st.needSecret:
 		return nil
 	case st.needSecret:
-		return r.issueSecret(ctx, st, issuedAdopt, true)
+		// Retire at once: no one holds the other secrets.
+		return r.issueSecret(ctx, st, issuedAdopt, now)
 	case st.current == nil || st.current.clientSecret == "":
-		return r.issueSecret(ctx, st, issuedRestore, true)
+		// Retire at once: the old value was deleted or tampered with, so it must stop working.
+		return r.issueSecret(ctx, st, issuedRestore, now)
 	}
 	st.next = st.current
-	if due, ok := rotationDue(obj); ok && obj.Status.RetireAfter == nil && !r.now().Before(due) {
-		if err := r.issueSecret(ctx, st, issuedRotate, false); err != nil {
-			return err
-		}
-		retire := metav1.NewTime(r.now().Add(obj.Spec.Rotation.GracePeriodOrDefault()))
-		obj.Status.RetireAfter = &retire
+	if due, ok := rotationDue(obj); ok && obj.Status.RetireAfter == nil && !now.Before(due) {
+		return r.issueSecret(ctx, st, issuedRotate, now.Add(obj.Spec.Rotation.GracePeriodOrDefault()))
 	}
 	return nil
 }
 
-// issueSecret adds a client secret to the app and makes it the one to publish. With
-// revokeOthers every other secret is revoked once the new one is published and works
-// (restore: the old value must stop working); without, they stay until the grace period
-// ends (rotation).
-func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileState, why string, revokeOthers bool) error {
+// issueSecret adds a client secret to the app and makes it the one to publish. Every other
+// secret is revoked at retireAt — recorded in status, so a failure in between does not
+// forget it — and only after the new secret is published and works.
+func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileState, why string, retireAt time.Time) error {
 	obj := st.obj
 	appID := obj.Status.AppID
+	log.FromContext(ctx).Info("Issuing a new client secret", "reason", why, "appID", appID)
 	s, err := st.prov.CreateSecret(ctx, appID)
 	if errors.Is(err, provider.ErrConflict) {
 		// The backend holds two secrets already: make room by revoking one we don't publish.
@@ -73,9 +73,13 @@ func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileSt
 	}
 	st.next = &credentials{clientSecret: s.Value, secretID: s.ID}
 	st.issued = why
-	st.revokeOthers = st.revokeOthers || revokeOthers
 	obj.Status.SecretID = s.ID
+	retire := metav1.NewTime(retireAt)
+	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
+		obj.Status.RetireAfter = &retire
+	}
 	credentialsIssued.WithLabelValues(why).Inc()
+	rotations.WithLabelValues("started").Inc()
 	return nil
 }
 
@@ -169,11 +173,7 @@ func (r *OAuthClientReconciler) recentlyIssued(obj *oauthv1.OAuthClient) bool {
 // after a rotation when the grace period is over.
 func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcileState) error {
 	obj := st.obj
-	graceOver := obj.Status.RetireAfter != nil && !r.now().Before(obj.Status.RetireAfter.Time)
-	if !st.revokeOthers && !graceOver {
-		return nil
-	}
-	if obj.Status.SecretID == "" {
+	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
 		return nil
 	}
 	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
@@ -191,6 +191,7 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcile
 		revoked++
 	}
 	obj.Status.RetireAfter = nil
+	rotations.WithLabelValues("completed").Inc()
 	if revoked > 0 {
 		r.event(obj, corev1.EventTypeNormal, "SecretsRevoked", "Revoke",
 			"Revoked %d client secret(s) no longer published", revoked)

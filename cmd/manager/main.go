@@ -1,0 +1,110 @@
+// Command manager runs the clientcreds operator: the OAuthClient controller and the
+// provider health checks, on controller-runtime.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/controllers"
+	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/provider"
+	"github.com/clientcreds/clientcreds/internal/provider/okta"
+)
+
+const envPrefix = "CLIENTCREDS"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.CommandLine
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 disables it.")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
+	leaderID := fs.String("leader-election-id", "clientcreds-manager.oauth.clientcreds.dev", "Name of the leader-election Lease.")
+	leaderNS := fs.String("leader-election-namespace", "", "Namespace of the leader-election Lease (default: the Pod's namespace).")
+	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
+	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
+	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
+	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long an API token read from its Secret is reused before it is read again.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
+	flag.Parse()
+	if err := flagenv.Apply(fs, envPrefix); err != nil {
+		return err
+	}
+	if *maxConcurrent < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", *maxConcurrent)
+	}
+	if *resync < time.Second || *health < time.Second || *tokenTTL < 0 {
+		return fmt.Errorf("--resync-period and --provider-health-interval must be at least 1s")
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := oauthv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        *leaderID,
+		LeaderElectionNamespace: *leaderNS,
+		Cache:                   controllers.CacheOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr, controllers.Options{
+		MaxConcurrentReconciles: *maxConcurrent,
+		ResyncPeriod:            *resync,
+		HealthInterval:          *health,
+		TokenTTL:                *tokenTTL,
+		Factory:                 oktaFactory,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("Starting manager")
+	return mgr.Start(ctx)
+}
+
+// oktaFactory builds the Okta backend for a provider.
+func oktaFactory(cfg controllers.ProviderConfig) (provider.Provider, error) {
+	return okta.New(okta.Config{
+		OrgURL:                cfg.OrgURL,
+		AuthorizationServerID: cfg.AuthorizationServerID,
+		APIToken:              cfg.APIToken,
+	})
+}

@@ -1,0 +1,437 @@
+package controllers_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/controllers"
+	"github.com/clientcreds/clientcreds/internal/oktaemu"
+)
+
+func oauthClientSettings(app map[string]any) map[string]any {
+	s, _ := app["settings"].(map[string]any)
+	oc, _ := s["oauthClient"].(map[string]any)
+	return oc
+}
+
+func oauthClientCredentials(app map[string]any) map[string]any {
+	c, _ := app["credentials"].(map[string]any)
+	oc, _ := c["oauthClient"].(map[string]any)
+	return oc
+}
+
+// 1. Create: the app exists and is active, the Secret holds exactly the contract's keys,
+// a token request with exactly those values succeeds, and the status says where it all is.
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("billing", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Billing Service" })
+	obj := f.waitReady("billing")
+
+	st := obj.Status
+	if st.AppID == "" || st.ClientID == "" {
+		t.Fatalf("status lacks app or client id: %+v", st)
+	}
+	if want := f.orgURL + "/oauth2/default"; st.Issuer != want {
+		t.Errorf("status.issuer = %q, want %q", st.Issuer, want)
+	}
+	if st.TokenURL != f.tokenURL || st.SecretName != "billing-oauth-client" || st.ObservedGeneration != obj.Generation {
+		t.Errorf("status = %+v", st)
+	}
+
+	s := f.secret("billing-oauth-client")
+	if s == nil {
+		t.Fatal("Secret billing-oauth-client missing")
+	}
+	var keys []string
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"AUTH_METHOD", "CLIENT_ID", "CLIENT_SECRET", "ISSUER", "SCOPE", "TOKEN_URL"}; !slices.Equal(keys, want) {
+		t.Errorf("Secret keys = %v, want %v", keys, want)
+	}
+	for k, want := range map[string]string{
+		"CLIENT_ID": st.ClientID, "TOKEN_URL": f.tokenURL, "ISSUER": st.Issuer, "SCOPE": "hello:read", "AUTH_METHOD": "client_secret_basic",
+	} {
+		if got := string(s.Data[k]); got != want {
+			t.Errorf("Secret %s = %q, want %q", k, got, want)
+		}
+	}
+	if !metav1.IsControlledBy(s, obj) {
+		t.Errorf("Secret is not controlled by the OAuthClient: %v", s.OwnerReferences)
+	}
+	if code, tok := f.tokenWith(s.Data); code != http.StatusOK || tok == "" {
+		t.Fatalf("token request with the Secret's values: status %d", code)
+	}
+
+	code, app := f.app(st.AppID)
+	if code != http.StatusOK {
+		t.Fatalf("GET app: %d", code)
+	}
+	if app["status"] != "ACTIVE" || app["label"] != "Billing Service" {
+		t.Errorf("app status %v label %v, want ACTIVE, Billing Service", app["status"], app["label"])
+	}
+	if cred := oauthClientCredentials(app); cred["client_id"] != st.ClientID || cred["client_secret"] != nil {
+		t.Errorf("app credentials = %v", cred)
+	}
+	if got := oauthClientSettings(app)["grant_types"]; !slices.Equal(toStrings(got), []string{"client_credentials"}) {
+		t.Errorf("app grant_types = %v", got)
+	}
+	if n := f.emu.Stats().Route("POST /api/v1/apps"); n != 1 {
+		t.Errorf("POST /api/v1/apps called %d times, want 1", n)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// Ready is only True once a token request with the stored credentials succeeds.
+func TestNotReadyUntilTokenWorks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("unknown-scope", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"no:such-scope"} })
+	obj := f.waitReason("unknown-scope", metav1.ConditionFalse, oauthv1.ReasonInvalidScope)
+	if !strings.Contains(readyCondition(obj).Message, "no:such-scope") {
+		t.Errorf("message %q does not name the scope", readyCondition(obj).Message)
+	}
+	if obj.Status.ClientID == "" || f.secret(obj.SecretName()) == nil {
+		t.Error("app and Secret should exist even though the token request fails")
+	}
+}
+
+// 2. Spec changes update the app in place only when it differs; the client id never changes.
+func TestSpecChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{emu: oktaemu.Config{Scopes: []string{"hello:read", "hello:write"}}})
+	f.newClient("svc")
+	first := f.waitReady("svc")
+	puts := func() int64 { return f.emu.Stats().Route("PUT /api/v1/apps/{id}") }
+	if puts() != 0 {
+		t.Fatalf("%d PUTs before any change", puts())
+	}
+
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Renamed Service" })
+	obj := f.waitReady("svc")
+	if _, app := f.app(obj.Status.AppID); app["label"] != "Renamed Service" {
+		t.Errorf("label = %v after the display name changed", app["label"])
+	}
+	if puts() != 1 {
+		t.Errorf("%d PUTs after a display-name change, want 1", puts())
+	}
+
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"hello:read", "hello:write"} })
+	obj = f.waitReady("svc")
+	s := f.secret("svc-oauth-client")
+	if got := string(s.Data["SCOPE"]); got != "hello:read hello:write" {
+		t.Errorf("SCOPE = %q", got)
+	}
+	if puts() != 1 {
+		t.Errorf("a scope change (nothing to change on the app) caused a PUT: %d PUTs", puts())
+	}
+
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.TokenEndpointAuthMethod = oauthv1.AuthClientSecretPost })
+	obj = f.waitReady("svc")
+	_, app := f.app(obj.Status.AppID)
+	if m := oauthClientCredentials(app)["token_endpoint_auth_method"]; m != "client_secret_post" {
+		t.Errorf("app auth method = %v", m)
+	}
+	f.eventually(waitTimeout, "Secret AUTH_METHOD=client_secret_post", func() (bool, string) {
+		s = f.secret("svc-oauth-client")
+		return string(s.Data["AUTH_METHOD"]) == "client_secret_post", string(s.Data["AUTH_METHOD"])
+	})
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Errorf("token request with client_secret_post: %d", code)
+	}
+	if obj.Status.ClientID != first.Status.ClientID || obj.Status.AppID != first.Status.AppID {
+		t.Errorf("client id changed from %s to %s", first.Status.ClientID, obj.Status.ClientID)
+	}
+	if n := f.emu.Stats().Route("POST /api/v1/apps"); n != 1 {
+		t.Errorf("%d apps created, want 1", n)
+	}
+}
+
+// 3. Delete: finalizer → deactivate → delete; Orphan leaves the app; a missing app is fine.
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("gone")
+	f.newClient("kept", func(o *oauthv1.OAuthClient) { o.Spec.DeletionPolicy = oauthv1.DeletionPolicyOrphan })
+	f.newClient("already-gone")
+	gone, kept, already := f.waitReady("gone"), f.waitReady("kept"), f.waitReady("already-gone")
+	if !slices.Contains(gone.Finalizers, controllers.Finalizer) {
+		t.Fatalf("finalizers = %v", gone.Finalizers)
+	}
+
+	// Someone removes an app in the console before its OAuthClient is deleted.
+	if code, _ := f.mgmt(http.MethodPost, "/api/v1/apps/"+already.Status.AppID+"/lifecycle/deactivate", nil); code != http.StatusOK {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if code, _ := f.mgmt(http.MethodDelete, "/api/v1/apps/"+already.Status.AppID, nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+
+	for _, o := range []*oauthv1.OAuthClient{gone, kept, already} {
+		if err := k8s.Delete(f.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []*oauthv1.OAuthClient{gone, kept, already} {
+		f.eventually(waitTimeout, o.Name+" to be deleted", func() (bool, string) {
+			cur := &oauthv1.OAuthClient{}
+			err := k8s.Get(f.ctx, client.ObjectKeyFromObject(o), cur)
+			return apierrors.IsNotFound(err), describe(cur)
+		})
+	}
+	if code, _ := f.app(gone.Status.AppID); code != http.StatusNotFound {
+		t.Errorf("app of the deleted client: GET %d, want 404", code)
+	}
+	if s := f.secret("gone-oauth-client"); s != nil {
+		t.Error("Secret of the deleted client still exists")
+	}
+	code, app := f.app(kept.Status.AppID)
+	if code != http.StatusOK || app["status"] != "ACTIVE" {
+		t.Errorf("orphaned app: GET %d status %v, want 200 ACTIVE", code, app["status"])
+	}
+	s := f.secret("kept-oauth-client")
+	if s == nil {
+		t.Fatal("Secret of the orphaned app was deleted")
+	}
+	if len(s.OwnerReferences) != 0 {
+		t.Errorf("orphaned Secret still has owners %v (the garbage collector would delete it)", s.OwnerReferences)
+	}
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Errorf("orphaned credentials stopped working: %d", code)
+	}
+}
+
+// 4. A deleted or edited Secret is restored with a freshly minted secret and the same
+// client id; the old value stops working.
+func TestSecretRestored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	tests := map[string]func(s *corev1.Secret){
+		"deleted": func(s *corev1.Secret) {
+			if err := k8s.Delete(f.ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"edited": func(s *corev1.Secret) {
+			s.Data["CLIENT_SECRET"] = []byte("tampered-value-0123456789")
+			if err := k8s.Update(f.ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"key removed": func(s *corev1.Secret) {
+			delete(s.Data, "CLIENT_SECRET")
+			if err := k8s.Update(f.ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, damage := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := f.sub(t)
+			cname := strings.ReplaceAll(name, " ", "-")
+			f.newClient(cname)
+			obj := f.waitReady(cname)
+			before := f.secret(obj.SecretName())
+			oldData := before.Data
+			damage(before.DeepCopy())
+			var after *corev1.Secret
+			f.eventually(waitTimeout, "Secret restored with a new client secret", func() (bool, string) {
+				after = f.secret(obj.SecretName())
+				if after == nil {
+					return false, "no Secret"
+				}
+				v := string(after.Data["CLIENT_SECRET"])
+				return v != "" && v != string(oldData["CLIENT_SECRET"]) && v != "tampered-value-0123456789", "CLIENT_SECRET unchanged"
+			})
+			if string(after.Data["CLIENT_ID"]) != obj.Status.ClientID {
+				t.Errorf("client id changed: %s → %s", obj.Status.ClientID, after.Data["CLIENT_ID"])
+			}
+			if code, _ := f.tokenWith(after.Data); code != http.StatusOK {
+				t.Errorf("restored credentials: token status %d", code)
+			}
+			f.eventually(waitTimeout, "the old secret to stop working", func() (bool, string) {
+				code, _ := f.tokenWith(oldData)
+				return code == http.StatusUnauthorized, http.StatusText(code)
+			})
+			f.waitReady(cname)
+		})
+	}
+}
+
+// 5. Drift in Okta — the app edited or deleted in the console — is found by the periodic
+// resync and repaired; the Secret follows.
+func TestDriftRepaired(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{resyncPeriod: 2 * time.Second})
+	f.newClient("edited", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Edited App" })
+	f.newClient("deleted")
+	edited, deleted := f.waitReady("edited"), f.waitReady("deleted")
+
+	// The console renames one app and deactivates it ...
+	_, app := f.app(edited.Status.AppID)
+	app["label"] = "Renamed In Console"
+	if code, body := f.mgmt(http.MethodPut, "/api/v1/apps/"+edited.Status.AppID, app); code != http.StatusOK {
+		t.Fatalf("PUT app: %d %v", code, body)
+	}
+	if code, _ := f.mgmt(http.MethodPost, "/api/v1/apps/"+edited.Status.AppID+"/lifecycle/deactivate", nil); code != http.StatusOK {
+		t.Fatal("deactivate failed")
+	}
+	// ... and deletes the other.
+	f.mgmt(http.MethodPost, "/api/v1/apps/"+deleted.Status.AppID+"/lifecycle/deactivate", nil)
+	if code, _ := f.mgmt(http.MethodDelete, "/api/v1/apps/"+deleted.Status.AppID, nil); code != http.StatusNoContent {
+		t.Fatal("delete failed")
+	}
+
+	f.eventually(waitTimeout, "the edited app to be repaired", func() (bool, string) {
+		_, app := f.app(edited.Status.AppID)
+		return app["label"] == "Edited App" && app["status"] == "ACTIVE", app["label"].(string) + " " + app["status"].(string)
+	})
+	if s := f.secret(edited.SecretName()); s != nil {
+		if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+			t.Errorf("token after repair: %d", code)
+		}
+	}
+
+	var now *oauthv1.OAuthClient
+	f.eventually(waitTimeout, "the deleted app to be recreated", func() (bool, string) {
+		now = f.get("deleted")
+		return now.Status.AppID != "" && now.Status.AppID != deleted.Status.AppID && readyCondition(now).Status == metav1.ConditionTrue, describe(now)
+	})
+	if code, _ := f.app(now.Status.AppID); code != http.StatusOK {
+		t.Errorf("new app: GET %d", code)
+	}
+	f.eventually(waitTimeout, "the Secret to follow the new app", func() (bool, string) {
+		s := f.secret(now.SecretName())
+		if string(s.Data["CLIENT_ID"]) != now.Status.ClientID {
+			return false, "CLIENT_ID " + string(s.Data["CLIENT_ID"])
+		}
+		code, _ := f.tokenWith(s.Data)
+		return code == http.StatusOK, http.StatusText(code)
+	})
+}
+
+// 6. Rotation: a second secret is published, the old one keeps working through the grace
+// period and is then deactivated and deleted.
+func TestRotation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("rotating", func(o *oauthv1.OAuthClient) {
+		o.Spec.Rotation = &oauthv1.Rotation{
+			Interval: metav1.Duration{Duration: 12 * time.Second}, GracePeriod: metav1.Duration{Duration: 5 * time.Second},
+		}
+	})
+	obj := f.waitReady("rotating")
+	first := f.secret(obj.SecretName()).Data
+	created := obj.Status.LastRotationTime
+
+	var second map[string][]byte
+	f.eventually(30*time.Second, "a rotation", func() (bool, string) {
+		s := f.secret(obj.SecretName())
+		second = s.Data
+		// Throughout, a token can be had with whatever the Secret holds.
+		if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+			t.Errorf("token with the published secret failed: %d", code)
+		}
+		return string(s.Data["CLIENT_SECRET"]) != string(first["CLIENT_SECRET"]), "not rotated yet"
+	})
+	rotated := f.get("rotating")
+	if rotated.Status.LastRotationTime == nil || !rotated.Status.LastRotationTime.After(created.Time) {
+		t.Errorf("lastRotationTime %v not after %v", rotated.Status.LastRotationTime, created)
+	}
+	if string(second["CLIENT_ID"]) != string(first["CLIENT_ID"]) {
+		t.Error("rotation changed the client id")
+	}
+	// Grace period: both work.
+	if code, _ := f.tokenWith(first); code != http.StatusOK {
+		t.Errorf("old secret refused during the grace period: %d", code)
+	}
+	if code, _ := f.tokenWith(second); code != http.StatusOK {
+		t.Errorf("new secret refused: %d", code)
+	}
+	f.eventually(20*time.Second, "the old secret to be revoked after the grace period", func() (bool, string) {
+		code, _ := f.tokenWith(first)
+		return code == http.StatusUnauthorized, http.StatusText(code)
+	})
+	if code, _ := f.tokenWith(second); code != http.StatusOK {
+		t.Errorf("new secret refused after the grace period: %d", code)
+	}
+	code, body := f.mgmtList("/api/v1/apps/" + obj.Status.AppID + "/credentials/secrets")
+	if code != http.StatusOK || len(body) != 1 {
+		t.Errorf("secrets after rotation: %d, %d secrets, want 1", code, len(body))
+	}
+}
+
+// 7. private_key_jwt: the operator makes the key pair, registers the public key and
+// publishes the private key; a signed client assertion gets a token.
+func TestPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("signer", func(o *oauthv1.OAuthClient) { o.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT })
+	obj := f.waitReady("signer")
+	s := f.secret(obj.SecretName())
+	if _, ok := s.Data["CLIENT_SECRET"]; ok {
+		t.Error("a private_key_jwt Secret has CLIENT_SECRET")
+	}
+	if len(s.Data["PRIVATE_KEY"]) == 0 || len(s.Data["KEY_ID"]) == 0 {
+		t.Fatalf("Secret lacks PRIVATE_KEY/KEY_ID: keys %v", keysOf(s.Data))
+	}
+	if string(s.Data["AUTH_METHOD"]) != "private_key_jwt" || obj.Status.KeyID != string(s.Data["KEY_ID"]) {
+		t.Errorf("AUTH_METHOD %s, status.keyID %s, KEY_ID %s", s.Data["AUTH_METHOD"], obj.Status.KeyID, s.Data["KEY_ID"])
+	}
+	_, app := f.app(obj.Status.AppID)
+	jwks, _ := oauthClientSettings(app)["jwks"].(map[string]any)
+	keys, _ := jwks["keys"].([]any)
+	if len(keys) != 1 || keys[0].(map[string]any)["kid"] != string(s.Data["KEY_ID"]) {
+		t.Errorf("app jwks = %v", jwks)
+	}
+	if _, hasD := keys[0].(map[string]any)["d"]; hasD {
+		t.Error("the app holds the private key")
+	}
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Fatalf("token with a signed client assertion: %d", code)
+	}
+
+	// Deleting the Secret issues a new key and retires the old one.
+	old := s.Data
+	if err := k8s.Delete(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(waitTimeout, "a new key", func() (bool, string) {
+		n := f.secret(obj.SecretName())
+		return n != nil && string(n.Data["KEY_ID"]) != string(old["KEY_ID"]), "same key"
+	})
+	f.waitReady("signer")
+	if code, _ := f.tokenWith(f.secret(obj.SecretName()).Data); code != http.StatusOK {
+		t.Errorf("token with the new key: %d", code)
+	}
+	if code, _ := f.tokenWith(old); code != http.StatusUnauthorized {
+		t.Errorf("token with the removed key: %d, want 401", code)
+	}
+}
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

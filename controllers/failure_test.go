@@ -235,11 +235,11 @@ func TestBadInput(t *testing.T) {
 		client, reason, mention string
 		stalled                 bool
 	}{
-		"missing provider":        {"no-provider", oauthv1.ReasonProviderNotFound, `ClusterOAuthProvider "does-not-exist" not found`, false},
-		"missing namespaced one":  {"no-ns-provider", oauthv1.ReasonProviderNotFound, `OAuthProvider "does-not-exist" not found`, false},
-		"missing API-token":       {"no-token", oauthv1.ReasonAPITokenSecretNotFound, "missing-token not found", false},
-		"refused API token":       {"bad-token", oauthv1.ReasonInvalidAPIToken, "refused the API token", false},
-		"Secret name taken":       {"taken", oauthv1.ReasonSecretConflict, "taken-oauth-client already exists", true},
+		"missing provider":       {"no-provider", oauthv1.ReasonProviderNotFound, `ClusterOAuthProvider "does-not-exist" not found`, false},
+		"missing namespaced one": {"no-ns-provider", oauthv1.ReasonProviderNotFound, `OAuthProvider "does-not-exist" not found`, false},
+		"missing API-token":      {"no-token", oauthv1.ReasonAPITokenSecretNotFound, "missing-token not found", false},
+		"refused API token":      {"bad-token", oauthv1.ReasonInvalidAPIToken, "refused the API token", false},
+		"Secret name taken":      {"taken", oauthv1.ReasonSecretConflict, "taken-oauth-client already exists", true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -70,7 +70,7 @@ func TestOAuthClientAdmission(t *testing.T) {
 		spec    string // appended to validClient's spec
 		wantErr string // substring of the API server's refusal; "" = accepted
 	}{
-		"minimal":                 {},
+		"minimal": {},
 		"every field": {spec: `
   displayName: Billing Service
   scopes: ["hello:read", "billing:write"]

@@ -20,8 +20,8 @@ start=$SECONDS
 KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)
 export KUBEBUILDER_ASSETS
 
-if ! { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } ||
-	! { PATH=$PATH:/usr/sbin nginx -V 2>&1 | grep -q -- --with-http_auth_request_module; }; then
+# The e2e tests look for nginx on PATH and in /usr/sbin, /usr/local/sbin.
+if ! PATH=$PATH:/usr/sbin:/usr/local/sbin nginx -V 2>&1 | grep -q -- --with-http_auth_request_module; then
 	echo "test.sh: nginx with auth_request is missing; installing it with hack/ensure-nginx.sh" >&2
 	hack/ensure-nginx.sh
 fi

@@ -436,8 +436,9 @@ client_id=$(secret_value CLIENT_ID)
 client_secret=$(secret_value CLIENT_SECRET)
 token_url=$(secret_value TOKEN_URL)
 secret_scope=$(secret_value SCOPE)
-[ -n "$client_id" ] && [ -n "$client_secret" ] && [ -n "$token_url" ] ||
+if [ -z "$client_id" ] || [ -z "$client_secret" ] || [ -z "$token_url" ]; then
 	fail "Secret $client_ns/$secret_name lacks CLIENT_ID, CLIENT_SECRET or TOKEN_URL"
+fi
 say "CLIENT_ID      $client_id"
 say "CLIENT_SECRET  (${#client_secret} characters, not shown)"
 say "TOKEN_URL      $token_url"

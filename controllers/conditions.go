@@ -61,6 +61,12 @@ func isReady(list []metav1.Condition, generation int64) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == generation
 }
 
+// statusTime is t as the API server stores it (whole seconds), so comparing a status in
+// memory with the stored one does not see a change that the server would not.
+func statusTime(t time.Time) metav1.Time {
+	return metav1.NewTime(t.Truncate(time.Second))
+}
+
 // jitter spreads periodic work: d ± 10%.
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {

@@ -106,7 +106,7 @@ func TestRateLimitsAndFaults(t *testing.T) {
 		emu: oktaemu.Config{
 			// Okta's windows are a minute; 10 s windows show several resets quickly.
 			RateLimits: oktaemu.RateLimits{Apps: 5, App: 20, Token: 100, Window: 10 * time.Second},
-			Faults:     []oktaemu.Fault{{PathPrefix: "/api/v1/apps", Prob503: 0.15}, {PathPrefix: "/oauth2/default/v1/token", Prob500: 0.1}},
+			Faults:     []oktaemu.Fault{{PathPrefix: "/api/v1/apps", Prob503: 0.3}, {PathPrefix: "/oauth2/default/v1/token", Prob500: 0.2}},
 		},
 	})
 	waitsBefore := counterValue(t, "clientcreds_reconcile_rate_limit_waits_total")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -102,7 +101,9 @@ func (r *OAuthClientReconciler) createOrAdoptApp(ctx context.Context, st *reconc
 
 	// Record the intent before the call: if the answer is lost, the next attempt looks
 	// for the app instead of creating a second one.
-	obj.Status.PendingCreate = &oauthv1.PendingCreate{Label: desired.Label, Since: metav1.NewTime(r.now())}
+	if pc := obj.Status.PendingCreate; pc == nil || pc.Label != desired.Label {
+		obj.Status.PendingCreate = &oauthv1.PendingCreate{Label: desired.Label, Since: statusTime(r.now())}
+	}
 	if err := sp.patch(ctx); err != nil {
 		return err
 	}

@@ -120,7 +120,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if err := r.Patch(ctx, obj, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
-		r.superseded.wrote(obj, before)
+		if obj.ResourceVersion != before {
+			r.superseded.wrote(obj, before)
+		}
 		sp.rebase()
 	}
 
@@ -269,7 +271,9 @@ func (p *statusPatcher) patch(ctx context.Context) error {
 		}
 		return fmt.Errorf("patch status: %w", err)
 	}
-	p.written.wrote(p.obj, before)
+	if p.obj.ResourceVersion != before {
+		p.written.wrote(p.obj, before)
+	}
 	p.rebase()
 	return nil
 }
@@ -289,7 +293,12 @@ type staleVersions struct {
 type versionTrail struct {
 	latest string
 	old    map[string]bool
+	since  time.Time
 }
+
+// maxCacheLag bounds how long a version is taken for stale: a cache that lags longer is
+// broken in some other way, and waiting would stop the object for good.
+const maxCacheLag = 10 * time.Second
 
 // wrote records that obj now has a new resource version, replacing before.
 func (s *staleVersions) wrote(obj client.Object, before string) {
@@ -305,6 +314,7 @@ func (s *staleVersions) wrote(obj client.Object, before string) {
 	}
 	t.old[before] = true
 	t.latest = obj.GetResourceVersion()
+	t.since = time.Now()
 }
 
 // isStale reports whether obj is a version this controller has already replaced; once
@@ -316,7 +326,7 @@ func (s *staleVersions) isStale(obj client.Object) bool {
 	if t == nil {
 		return false
 	}
-	if t.old[obj.GetResourceVersion()] {
+	if t.old[obj.GetResourceVersion()] && time.Since(t.since) < maxCacheLag {
 		return true
 	}
 	delete(s.byID, obj.GetUID())

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -74,7 +73,7 @@ func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileSt
 	st.next = &credentials{clientSecret: s.Value, secretID: s.ID}
 	st.issued = why
 	obj.Status.SecretID = s.ID
-	retire := metav1.NewTime(retireAt)
+	retire := statusTime(retireAt)
 	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
 		obj.Status.RetireAfter = &retire
 	}

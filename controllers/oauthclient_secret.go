@@ -150,15 +150,12 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 	} else {
 		data[KeyClientSecret] = []byte(st.next.clientSecret)
 	}
-	labels := maps.Clone(obj.Spec.SecretTemplate.Labels)
-	if labels == nil {
-		labels = map[string]string{}
+	labels, annotations := map[string]string{}, map[string]string{}
+	if t := obj.Spec.SecretTemplate; t != nil {
+		maps.Copy(labels, t.Labels)
+		maps.Copy(annotations, t.Annotations)
 	}
 	labels[LabelClient] = obj.Name
-	annotations := maps.Clone(obj.Spec.SecretTemplate.Annotations)
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
 	annotations[annotationCredentialHash] = st.next.hash()
 
 	if st.secret == nil {
@@ -213,7 +210,7 @@ func (r *OAuthClientReconciler) published(st *reconcileState) {
 		return
 	}
 	obj := st.obj
-	now := metav1.NewTime(r.now())
+	now := statusTime(r.now())
 	obj.Status.LastRotationTime = &now
 	obj.Status.KeyID = st.next.keyID()
 	if st.issued != issuedCreate {

@@ -335,7 +335,7 @@ func TestRotation(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	f.newClient("rotating", func(o *oauthv1.OAuthClient) {
 		o.Spec.Rotation = &oauthv1.Rotation{
-			Interval: metav1.Duration{Duration: 12 * time.Second}, GracePeriod: metav1.Duration{Duration: 5 * time.Second},
+			Interval: metav1.Duration{Duration: 12 * time.Second}, GracePeriod: &metav1.Duration{Duration: 5 * time.Second},
 		}
 	})
 	obj := f.waitReady("rotating")
@@ -352,10 +352,11 @@ func TestRotation(t *testing.T) {
 		}
 		return string(s.Data["CLIENT_SECRET"]) != string(first["CLIENT_SECRET"]), "not rotated yet"
 	})
-	rotated := f.get("rotating")
-	if rotated.Status.LastRotationTime == nil || !rotated.Status.LastRotationTime.After(created.Time) {
-		t.Errorf("lastRotationTime %v not after %v", rotated.Status.LastRotationTime, created)
-	}
+	f.eventually(10*time.Second, "status.lastRotationTime to move", func() (bool, string) {
+		rotated := f.get("rotating")
+		lr := rotated.Status.LastRotationTime
+		return lr != nil && lr.After(created.Time), describe(rotated)
+	})
 	if string(second["CLIENT_ID"]) != string(first["CLIENT_ID"]) {
 		t.Error("rotation changed the client id")
 	}

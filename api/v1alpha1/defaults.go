@@ -11,7 +11,7 @@ const DefaultGracePeriod = time.Hour
 
 // SecretName is the name of the Secret the credentials are written to.
 func (c *OAuthClient) SecretName() string {
-	if c.Spec.SecretTemplate.Name != "" {
+	if c.Spec.SecretTemplate != nil && c.Spec.SecretTemplate.Name != "" {
 		return c.Spec.SecretTemplate.Name
 	}
 	return c.Name + "-oauth-client"
@@ -38,9 +38,10 @@ func (c *OAuthClient) Orphans() bool {
 	return c.Spec.DeletionPolicy == DeletionPolicyOrphan
 }
 
-// GracePeriodOrDefault is the rotation grace period, defaulted.
+// GracePeriodOrDefault is the rotation grace period, defaulted (the API server defaults it
+// too; this covers objects built in Go).
 func (r *Rotation) GracePeriodOrDefault() time.Duration {
-	if r.GracePeriod.Duration > 0 {
+	if r.GracePeriod != nil && r.GracePeriod.Duration > 0 {
 		return r.GracePeriod.Duration
 	}
 	return DefaultGracePeriod

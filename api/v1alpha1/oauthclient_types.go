@@ -88,7 +88,7 @@ type Rotation struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	GracePeriod metav1.Duration `json:"gracePeriod,omitempty"`
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 
 // OAuthClientSpec is the desired OAuth 2.0 client (client-credentials grant).
@@ -125,7 +125,7 @@ type OAuthClientSpec struct {
 
 	// SecretTemplate shapes the output Secret.
 	// +optional
-	SecretTemplate SecretTemplate `json:"secretTemplate,omitempty"`
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
 
 	// Rotation schedules client-secret rotation. Absent: the secret is not rotated on a
 	// schedule.

@@ -37,6 +37,23 @@ func TestCreate(t *testing.T) {
 	f.newClient("billing", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Billing Service" })
 	obj := f.waitReady("billing")
 
+	// What one create costs: the provider's health check aside, one management call and
+	// one token request.
+	stats := f.emu.Stats() // before the test itself calls the emulator
+	mgmt := int64(0)
+	for route, n := range stats.ByRoute {
+		if strings.Contains(route, "/api/v1/apps") {
+			mgmt += n
+		}
+	}
+	t.Logf("one create: %d app-API call(s), %d token request(s); all requests: %v", mgmt, stats.Route("POST /oauth2/{as}/v1/token"), stats.ByRoute)
+	if mgmt != 1 || stats.Route("POST /api/v1/apps") != 1 {
+		t.Errorf("one create cost %d app-API calls, want 1 (POST /api/v1/apps)", mgmt)
+	}
+	if n := stats.Route("POST /oauth2/{as}/v1/token"); n != 1 {
+		t.Errorf("one create made %d token requests, want 1", n)
+	}
+
 	st := obj.Status
 	if st.AppID == "" || st.ClientID == "" {
 		t.Fatalf("status lacks app or client id: %+v", st)
@@ -86,9 +103,6 @@ func TestCreate(t *testing.T) {
 	}
 	if got := oauthClientSettings(app)["grant_types"]; !slices.Equal(toStrings(got), []string{"client_credentials"}) {
 		t.Errorf("app grant_types = %v", got)
-	}
-	if n := f.emu.Stats().Route("POST /api/v1/apps"); n != 1 {
-		t.Errorf("POST /api/v1/apps called %d times, want 1", n)
 	}
 }
 
@@ -157,11 +171,76 @@ func TestSpecChange(t *testing.T) {
 	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
 		t.Errorf("token request with client_secret_post: %d", code)
 	}
+
+	// To private_key_jwt and back: a key pair replaces the secret, then a secret the key.
+	postData := s.Data
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT })
+	obj = f.waitReady("svc")
+	s = f.secret("svc-oauth-client")
+	if string(s.Data["AUTH_METHOD"]) != "private_key_jwt" || len(s.Data["PRIVATE_KEY"]) == 0 || s.Data["CLIENT_SECRET"] != nil {
+		t.Fatalf("Secret after the switch to private_key_jwt has keys %v", keysOf(s.Data))
+	}
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Errorf("token with private_key_jwt after the switch: %d", code)
+	}
+	if code, _ := f.tokenWith(postData); code != http.StatusUnauthorized {
+		t.Errorf("the client secret still works after the switch to private_key_jwt: %d", code)
+	}
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.TokenEndpointAuthMethod = oauthv1.AuthClientSecretBasic })
+	obj = f.waitReady("svc")
+	s = f.secret("svc-oauth-client")
+	if string(s.Data["AUTH_METHOD"]) != "client_secret_basic" || len(s.Data["CLIENT_SECRET"]) == 0 || s.Data["PRIVATE_KEY"] != nil {
+		t.Fatalf("Secret after the switch back has keys %v", keysOf(s.Data))
+	}
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Errorf("token with client_secret_basic after the switch back: %d", code)
+	}
+	_, app = f.app(obj.Status.AppID)
+	if jwks, _ := oauthClientSettings(app)["jwks"].(map[string]any); jwks != nil && len(jwks["keys"].([]any)) > 0 {
+		t.Errorf("the app still has the public key after the switch back: %v", jwks)
+	}
+
 	if obj.Status.ClientID != first.Status.ClientID || obj.Status.AppID != first.Status.AppID {
 		t.Errorf("client id changed from %s to %s", first.Status.ClientID, obj.Status.ClientID)
 	}
 	if n := f.emu.Stats().Route("POST /api/v1/apps"); n != 1 {
 		t.Errorf("%d apps created, want 1", n)
+	}
+}
+
+// A namespaced OAuthProvider serves the clients of its namespace; its status reports what
+// the health check discovered.
+func TestNamespacedProvider(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.create(&oauthv1.OAuthProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: "team-okta", Namespace: f.ns},
+		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
+			OrgURL: f.orgURL, APITokenSecretRef: oauthv1.SecretKeyReference{Name: "okta-api-token"},
+		}},
+	})
+	f.newClient("team", func(o *oauthv1.OAuthClient) {
+		o.Spec.ProviderRef = oauthv1.ProviderReference{Kind: oauthv1.KindOAuthProvider, Name: "team-okta"}
+	})
+	obj := f.waitReady("team")
+	if code, _ := f.tokenWith(f.secret(obj.SecretName()).Data); code != http.StatusOK {
+		t.Errorf("token: %d", code)
+	}
+	p := &oauthv1.OAuthProvider{}
+	if err := k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "team-okta"}, p); err != nil {
+		t.Fatal(err)
+	}
+	issuer := f.orgURL + "/oauth2/default"
+	if p.Status.Issuer != issuer || p.Status.TokenURL != issuer+"/v1/token" || p.Status.JWKSURL != issuer+"/v1/keys" {
+		t.Errorf("provider status: issuer %q token %q jwks %q", p.Status.Issuer, p.Status.TokenURL, p.Status.JWKSURL)
+	}
+	if p.Status.LastCheckTime == nil || p.Status.ObservedGeneration != p.Generation {
+		t.Errorf("provider status: lastCheckTime %v observedGeneration %d", p.Status.LastCheckTime, p.Status.ObservedGeneration)
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == oauthv1.ConditionReady && c.Status != metav1.ConditionTrue {
+			t.Errorf("provider Ready = %s: %s", c.Status, c.Message)
+		}
 	}
 }
 

@@ -434,8 +434,11 @@ func TestManagerDeployment(t *testing.T) {
 		}
 		healthPort := splitAddr(t, args["health-probe-bind-address"])
 		metricsPort := splitAddr(t, args["metrics-bind-address"])
-		if healthPort != "8081" || metricsPort != "8080" {
-			t.Errorf("health port %s, metrics port %s; want 8081 and 8080", healthPort, metricsPort)
+		if healthPort != "8081" || metricsPort != "8443" {
+			t.Errorf("health port %s, metrics port %s; want 8081 and 8443", healthPort, metricsPort)
+		}
+		if _, ok := args["metrics-secure"]; !ok {
+			t.Error("the manager serves /metrics without --metrics-secure: anyone on the Pod network can read it")
 		}
 		for name, tc := range map[string]struct {
 			probe *corev1.Probe

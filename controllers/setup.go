@@ -40,6 +40,11 @@ func CacheOptions() cache.Options {
 	}}
 }
 
+// The secure metrics endpoint (--metrics-secure) asks the API server who is calling and
+// whether they may read /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Setup registers the OAuthClient controller and the health checks of both provider kinds.
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if o.TokenTTL == 0 {

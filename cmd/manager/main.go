@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -34,6 +35,8 @@ func main() {
 func run() error {
 	fs := flag.CommandLine
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 disables it.")
+	metricsSecure := fs.Bool("metrics-secure", false, "Serve /metrics over HTTPS, allowing only callers the API server authenticates and authorizes for get on /metrics (a self-signed certificate unless --metrics-cert-dir is set).")
+	metricsCertDir := fs.String("metrics-cert-dir", "", "Directory with tls.crt and tls.key for the secure metrics endpoint.")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	leaderID := fs.String("leader-election-id", "clientcreds-manager.oauth.clientcreds.dev", "Name of the leader-election Lease.")
@@ -68,9 +71,15 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	metricsOpts := metricsserver.Options{BindAddress: *metricsAddr}
+	if *metricsSecure {
+		metricsOpts.SecureServing = true
+		metricsOpts.CertDir = *metricsCertDir
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        *leaderID,

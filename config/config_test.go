@@ -191,7 +191,7 @@ func TestKustomizationsBuild(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || d.Name() != "kustomization.yaml" {
+		if d.IsDir() || (d.Name() != "kustomization.yaml" && d.Name() != "Kustomization") {
 			return nil
 		}
 		data, err := os.ReadFile(path)
@@ -841,6 +841,11 @@ func sampleObjects(t *testing.T) map[string]*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
+	more, err := filepath.Glob("samples/provider/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, more...)
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue

@@ -159,7 +159,7 @@ delete_real_app() {
 	pid=$(pid_of manager) || return 0
 	running "$pid" || return 0
 	echo "    Deleting the OAuthClient so that the app in $OKTA_ORG_URL is removed..."
-	"$kubectl" --kubeconfig "$kubeconfig" delete -k "$samples" --wait --timeout=60s >/dev/null 2>&1 ||
+	"$kubectl" --kubeconfig "$kubeconfig" delete -f "$samples/" --wait --timeout=60s >/dev/null 2>&1 ||
 		echo "    ${red}could not delete it; remove the app \"default/hello\" in the Okta admin console${off}"
 }
 
@@ -395,11 +395,11 @@ step_ok
 # 6. The OAuthClient
 
 step 6 "Apply config/samples/ (the OAuthClient for hello) and wait for Ready"
-cmd "kubectl apply -k $samples"
-k apply -k "$samples" | sed 's/^/    /'
+cmd "kubectl apply -f $samples/"
+k apply -f "$samples/" | sed 's/^/    /'
 sample_applied=1
-client_ns=$(k get -k "$samples" -o jsonpath='{.metadata.namespace}')
-client_name=$(k get -k "$samples" -o jsonpath='{.metadata.name}')
+client_ns=$(k get -f "$samples/" -o jsonpath='{.metadata.namespace}')
+client_name=$(k get -f "$samples/" -o jsonpath='{.metadata.name}')
 cmd "kubectl wait --for=condition=Ready oauthclient/$client_name -n $client_ns"
 if ! k wait --for=condition=Ready --timeout=120s "oauthclient/$client_name" -n "$client_ns" >/dev/null 2>&1; then
 	check_alive manager

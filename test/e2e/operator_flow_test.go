@@ -28,11 +28,11 @@ func TestOperatorEndToEnd(t *testing.T) {
 	c.addProvider(t, "okta", org)
 
 	samples := filepath.Join(harness.RepoRoot(t), "config", "samples")
-	c.kubectl(t, "", "apply", "-k", samples)
+	c.kubectl(t, "", "apply", "-f", samples+"/")
 	// Registered after the manager started, so it runs while the manager still
 	// does: the finalizer is honoured and nothing is left for later tests.
 	t.Cleanup(func() {
-		if _, err := c.run("", "delete", "--ignore-not-found", "--timeout=60s", "-k", samples); err != nil {
+		if _, err := c.run("", "delete", "--ignore-not-found", "--timeout=60s", "-f", samples+"/"); err != nil {
 			t.Log(err)
 		}
 	})

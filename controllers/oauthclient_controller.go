@@ -48,6 +48,9 @@ type OAuthClientReconciler struct {
 	Recorder  events.EventRecorder
 	// ResyncPeriod between checks of each app in the backend; jittered ±10%.
 	ResyncPeriod time.Duration
+	// PropagationGrace: how long newly issued credentials that the token endpoint refuses
+	// are retried before they are taken for bad and replaced (DefaultPropagationGrace).
+	PropagationGrace time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
 

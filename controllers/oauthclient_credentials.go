@@ -22,9 +22,9 @@ const (
 	issuedRotate  = "rotate"
 )
 
-// freshCredentialsGrace is how long after issuing credentials a refusal at the token
+// DefaultPropagationGrace is how long after issuing credentials a refusal at the token
 // endpoint is taken for propagation delay in the backend rather than bad credentials.
-const freshCredentialsGrace = 2 * time.Minute
+const DefaultPropagationGrace = 30 * time.Second
 
 // reconcileCredentials settles the credentials to publish: fresh from a create, the intact
 // ones already in the Secret, or newly issued ones (Secret deleted or edited, app adopted,
@@ -165,7 +165,11 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *recon
 
 func (r *OAuthClientReconciler) recentlyIssued(obj *oauthv1.OAuthClient) bool {
 	t := obj.Status.LastRotationTime
-	return t != nil && r.now().Sub(t.Time) < freshCredentialsGrace
+	grace := r.PropagationGrace
+	if grace <= 0 {
+		grace = DefaultPropagationGrace
+	}
+	return t != nil && r.now().Sub(t.Time) < grace
 }
 
 // retireSecrets revokes the secrets that are no longer published: after a restore at once,

@@ -362,7 +362,31 @@ func TestDriftRepaired(t *testing.T) {
 	f := newFixture(t, fixtureOptions{resyncPeriod: 2 * time.Second})
 	f.newClient("edited", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Edited App" })
 	f.newClient("deleted")
-	edited, deleted := f.waitReady("edited"), f.waitReady("deleted")
+	f.newClient("revoked")
+	edited, deleted, revoked := f.waitReady("edited"), f.waitReady("deleted"), f.waitReady("revoked")
+	revokedSecret := f.secret(revoked.SecretName()).Data
+
+	// The console replaces one app's client secret: a new one is added, the published one
+	// deactivated and deleted.
+	secretsPath := "/api/v1/apps/" + revoked.Status.AppID + "/credentials/secrets"
+	code, added := f.mgmt(http.MethodPost, secretsPath, map[string]any{})
+	if code != http.StatusCreated {
+		t.Fatalf("create secret in the console: %d", code)
+	}
+	_, list := f.mgmtList(secretsPath)
+	for _, s := range list {
+		id := s.(map[string]any)["id"].(string)
+		if id == added["id"] {
+			continue
+		}
+		f.mgmt(http.MethodPost, secretsPath+"/"+id+"/lifecycle/deactivate", nil)
+		if code, _ := f.mgmt(http.MethodDelete, secretsPath+"/"+id, nil); code != http.StatusNoContent {
+			t.Fatalf("delete the published secret: %d", code)
+		}
+	}
+	if code, _ := f.tokenWith(revokedSecret); code != http.StatusUnauthorized {
+		t.Fatalf("the revoked secret still gets tokens: %d", code)
+	}
 
 	// The console renames one app and deactivates it ...
 	_, app := f.app(edited.Status.AppID)
@@ -387,6 +411,18 @@ func TestDriftRepaired(t *testing.T) {
 		if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
 			t.Errorf("token after repair: %d", code)
 		}
+	}
+
+	f.eventually(waitTimeout, "new credentials for the client whose secret was revoked", func() (bool, string) {
+		s := f.secret(revoked.SecretName())
+		if string(s.Data["CLIENT_SECRET"]) == string(revokedSecret["CLIENT_SECRET"]) {
+			return false, "CLIENT_SECRET unchanged"
+		}
+		code, _ := f.tokenWith(s.Data)
+		return code == http.StatusOK, http.StatusText(code)
+	})
+	if got := f.get("revoked").Status.ClientID; got != revoked.Status.ClientID {
+		t.Errorf("client id changed from %s to %s", revoked.Status.ClientID, got)
 	}
 
 	var now *oauthv1.OAuthClient

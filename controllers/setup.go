@@ -25,6 +25,9 @@ type Options struct {
 	HealthInterval time.Duration
 	// TokenTTL: how long an API token read from its Secret is reused.
 	TokenTTL time.Duration
+	// PropagationGrace: how long new credentials the token endpoint refuses are retried
+	// before they are replaced (Okta may take a moment to accept a new secret).
+	PropagationGrace time.Duration
 	// Factory builds backend clients.
 	Factory ProviderFactory
 }
@@ -52,11 +55,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	providers := &Providers{Reader: mgr.GetAPIReader(), Factory: o.Factory, TokenTTL: o.TokenTTL}
 	if err := (&OAuthClientReconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Providers:    providers,
-		Recorder:     mgr.GetEventRecorder("clientcreds"),
-		ResyncPeriod: o.ResyncPeriod,
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Providers:        providers,
+		Recorder:         mgr.GetEventRecorder("clientcreds"),
+		ResyncPeriod:     o.ResyncPeriod,
+		PropagationGrace: o.PropagationGrace,
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}); err != nil {
 		return err
 	}

@@ -253,6 +253,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		ResyncPeriod:            o.resyncPeriod,
 		HealthInterval:          time.Minute,
 		TokenTTL:                time.Second,
+		PropagationGrace:        time.Second,
 		Factory:                 f.factory,
 	}
 	if !o.noManager {

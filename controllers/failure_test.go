@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,6 +267,10 @@ func TestBadInput(t *testing.T) {
 	if n := f.emu.Stats().Route("POST /api/v1/apps"); n != 0 {
 		t.Errorf("%d app creations for clients with bad input, want 0", n)
 	}
+	f.eventually(10*time.Second, "a SecretConflict warning event", func() (bool, string) {
+		reasons := f.eventReasons("taken")
+		return slices.Contains(reasons, "Warning/SecretConflict"), fmt.Sprint(reasons)
+	})
 	foreign := f.secret("taken-oauth-client")
 	if string(foreign.Data["mine"]) != "do not touch" || len(foreign.Data) != 1 || len(foreign.OwnerReferences) != 0 || len(foreign.Labels) != 0 {
 		t.Errorf("the foreign Secret was modified: %v %v %v", keysOf(foreign.Data), foreign.OwnerReferences, foreign.Labels)

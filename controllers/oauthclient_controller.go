@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -160,8 +162,36 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconci
 	return r.retireSecrets(ctx, st)
 }
 
-// finish turns the outcome of the phases into conditions and a result.
+// finish turns the outcome of the phases into conditions and a result, and records an
+// event when readiness changes.
 func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
+	before := readyState(st.obj)
+	res, err := r.conclude(ctx, st, err)
+	if after := readyState(st.obj); after.status != before.status || after.reason != before.reason {
+		typ := corev1.EventTypeWarning
+		if after.status == metav1.ConditionTrue {
+			typ = corev1.EventTypeNormal
+		}
+		r.event(st.obj, typ, after.reason, "Reconcile", "%s", after.message)
+	}
+	return res, err
+}
+
+type readiness struct {
+	status          metav1.ConditionStatus
+	reason, message string
+}
+
+func readyState(obj *oauthv1.OAuthClient) readiness {
+	c := meta.FindStatusCondition(obj.Status.Conditions, oauthv1.ConditionReady)
+	if c == nil {
+		return readiness{}
+	}
+	return readiness{c.Status, c.Reason, c.Message}
+}
+
+// conclude maps the phases' outcome to conditions and a result.
+func (r *OAuthClientReconciler) conclude(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
 	obj := st.obj
 	conds := conditions{list: &obj.Status.Conditions, generation: obj.Generation}
 	wasReady := isReady(obj.Status.Conditions, obj.Generation)
@@ -184,7 +214,7 @@ func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, 
 		case stallKind:
 			conds.stalled(ce.reason, ce.msg)
 		default:
-			conds.progressing(ce.reason, ce.msg, wasReady)
+			conds.progressing(ce.reason, ce.Error(), wasReady)
 		}
 		if ce.retryAfter > 0 {
 			return ctrl.Result{RequeueAfter: ce.retryAfter}, nil

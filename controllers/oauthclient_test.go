@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -104,6 +105,10 @@ func TestCreate(t *testing.T) {
 	if got := oauthClientSettings(app)["grant_types"]; !slices.Equal(toStrings(got), []string{"client_credentials"}) {
 		t.Errorf("app grant_types = %v", got)
 	}
+	f.eventually(10*time.Second, "events AppCreated and Succeeded", func() (bool, string) {
+		reasons := f.eventReasons("billing")
+		return slices.Contains(reasons, "Normal/AppCreated") && slices.Contains(reasons, "Normal/Succeeded"), fmt.Sprint(reasons)
+	})
 }
 
 func toStrings(v any) []string {

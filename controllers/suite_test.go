@@ -594,3 +594,19 @@ func (f *fixture) mgmtList(path string) (int, []any) {
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
 }
+
+// eventReasons lists the reasons of the events recorded about an OAuthClient.
+func (f *fixture) eventReasons(name string) []string {
+	f.t.Helper()
+	var evs eventsv1.EventList
+	if err := k8s.List(f.ctx, &evs, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs.Items {
+		if e.Regarding.Kind == "OAuthClient" && e.Regarding.Name == name {
+			out = append(out, e.Type+"/"+e.Reason)
+		}
+	}
+	return out
+}

@@ -736,25 +736,18 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ []string) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// lookupApp returns the app or writes 404. The caller holds s.mu.
-func (s *Server) lookupApp(w http.ResponseWriter, id string) *app {
-	a := s.st.appsByID[id]
+// lookupApp finds the app named by p[0] or writes 404. The caller holds
+// s.mu.
+func (s *Server) lookupApp(w http.ResponseWriter, p []string) (*app, bool) {
+	a := s.st.appsByID[p[0]]
 	if a == nil {
-		writeAPIError(w, notFound(id, "AppInstance"))
+		writeAPIError(w, notFound(p[0], "AppInstance"))
 	}
-	return a
+	return a, a != nil
 }
 
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	a := s.lookupApp(w, p[0])
-	if a == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := s.st.renderApp(a, s.baseURL(r), false)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupApp, func(a *app, base string) appOut { return s.st.renderApp(a, base, false) })
 }
 
 func (s *Server) replaceApp(w http.ResponseWriter, r *http.Request, p []string) {
@@ -773,8 +766,8 @@ func (s *Server) replaceApp(w http.ResponseWriter, r *http.Request, p []string) 
 	}
 	now := s.now()
 	s.mu.Lock()
-	a := s.lookupApp(w, p[0])
-	if a == nil {
+	a, ok := s.lookupApp(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -824,8 +817,8 @@ func findSecretValue(a *app, v string) *clientSecret {
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	a := s.lookupApp(w, p[0])
-	if a == nil {
+	a, ok := s.lookupApp(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -841,10 +834,10 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p []string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) setAppStatus(w http.ResponseWriter, r *http.Request, id, status string) {
+func (s *Server) setAppStatus(w http.ResponseWriter, p []string, status string) {
 	s.mu.Lock()
-	a := s.lookupApp(w, id)
-	if a == nil {
+	a, ok := s.lookupApp(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -861,11 +854,11 @@ func (s *Server) setAppStatus(w http.ResponseWriter, r *http.Request, id, status
 }
 
 func (s *Server) activateApp(w http.ResponseWriter, r *http.Request, p []string) {
-	s.setAppStatus(w, r, p[0], statusActive)
+	s.setAppStatus(w, p, statusActive)
 }
 
 func (s *Server) deactivateApp(w http.ResponseWriter, r *http.Request, p []string) {
-	s.setAppStatus(w, r, p[0], statusInactive)
+	s.setAppStatus(w, p, statusInactive)
 }
 
 // listApps serves GET /api/v1/apps with q, filter, limit and after, and

@@ -56,13 +56,14 @@ func (s *Server) renderAuthServer(as *authServer, base string) authServerOut {
 	}
 }
 
-// lookupAuthServer returns the server or writes 404; the caller holds s.mu.
-func (s *Server) lookupAuthServer(w http.ResponseWriter, id string) *authServer {
-	as := s.st.authServer(id)
+// lookupAuthServer finds the server named by p[0] or writes 404; the
+// caller holds s.mu.
+func (s *Server) lookupAuthServer(w http.ResponseWriter, p []string) (*authServer, bool) {
+	as := s.st.authServer(p[0])
 	if as == nil {
-		writeAPIError(w, notFound(id, "AuthorizationServer"))
+		writeAPIError(w, notFound(p[0], "AuthorizationServer"))
 	}
-	return as
+	return as, as != nil
 }
 
 func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []string) {
@@ -79,15 +80,7 @@ func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []str
 }
 
 func (s *Server) getAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := s.renderAuthServer(as, s.baseURL(r))
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupAuthServer, s.renderAuthServer)
 }
 
 // ---- keys ----
@@ -116,15 +109,7 @@ func renderASKeys(as *authServer, base string) []asKeyOut {
 }
 
 func (s *Server) listAuthServerKeys(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := renderASKeys(as, s.baseURL(r))
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupAuthServer, renderASKeys)
 }
 
 // rotateAuthServerKeys: ACTIVE becomes EXPIRED (still published), NEXT
@@ -157,8 +142,8 @@ func (s *Server) rotateAuthServerKeys(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -207,7 +192,14 @@ type scopeOut struct {
 	Links           map[string]any `json:"_links"`
 }
 
-func renderScope(as *authServer, sc *scope, base string) scopeOut {
+// scopeRef is a scope together with the server that holds it.
+type scopeRef struct {
+	as *authServer
+	sc *scope
+}
+
+func (x scopeRef) render(base string) scopeOut {
+	as, sc := x.as, x.sc
 	return scopeOut{
 		ID: sc.ID, Name: sc.Name, DisplayName: sc.DisplayName, Description: sc.Description,
 		System: sc.System, Default: sc.Default, Optional: sc.Optional, Consent: sc.Consent, MetadataPublish: sc.MetadataPublish,
@@ -260,20 +252,15 @@ func (as *authServer) applyScope(in *scopeIn, sc *scope) *apiError {
 
 func (s *Server) listScopes(w http.ResponseWriter, r *http.Request, p []string) {
 	q := strings.ToLower(r.URL.Query().Get("q"))
-	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := []scopeOut{}
-	for _, sc := range as.Scopes {
-		if q == "" || strings.HasPrefix(strings.ToLower(sc.Name), q) {
-			out = append(out, renderScope(as, sc, s.baseURL(r)))
+	serveRead(s, w, r, p, s.lookupAuthServer, func(as *authServer, base string) []scopeOut {
+		out := []scopeOut{}
+		for _, sc := range as.Scopes {
+			if q == "" || strings.HasPrefix(strings.ToLower(sc.Name), q) {
+				out = append(out, scopeRef{as, sc}.render(base))
+			}
 		}
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+		return out
+	})
 }
 
 func (s *Server) createScope(w http.ResponseWriter, r *http.Request, p []string) {
@@ -286,8 +273,8 @@ func (s *Server) createScope(w http.ResponseWriter, r *http.Request, p []string)
 		return
 	}
 	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -299,7 +286,7 @@ func (s *Server) createScope(w http.ResponseWriter, r *http.Request, p []string)
 	}
 	as.Scopes = append(as.Scopes, sc)
 	s.bump()
-	out := renderScope(as, sc, s.baseURL(r))
+	out := scopeRef{as, sc}.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusCreated, out)
@@ -316,35 +303,30 @@ func (s *Server) authServerExists(w http.ResponseWriter, id string) bool {
 	return ok
 }
 
-func (s *Server) lookupScope(w http.ResponseWriter, p []string) (*authServer, *scope) {
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		return nil, nil
+// lookupScope finds the scope p[1] of the server p[0] or writes 404; the
+// caller holds s.mu.
+func (s *Server) lookupScope(w http.ResponseWriter, p []string) (scopeRef, bool) {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
+		return scopeRef{}, false
 	}
 	sc := as.scopeByID(p[1])
 	if sc == nil {
 		writeAPIError(w, notFound(p[1], "OAuth2Scope"))
+		return scopeRef{}, false
 	}
-	return as, sc
+	return scopeRef{as, sc}, true
 }
 
 func (s *Server) getScope(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as, sc := s.lookupScope(w, p)
-	if sc == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := renderScope(as, sc, s.baseURL(r))
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupScope, scopeRef.render)
 }
 
 func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	_, sc := s.lookupScope(w, p)
+	_, ok := s.lookupScope(w, p)
 	s.mu.Unlock()
-	if sc == nil {
+	if !ok {
 		return
 	}
 	var in scopeIn
@@ -353,20 +335,20 @@ func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string
 		return
 	}
 	s.mu.Lock()
-	as, sc := s.lookupScope(w, p)
-	if sc == nil {
+	x, ok := s.lookupScope(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	tmp := *sc
-	if aerr := as.applyScope(&in, &tmp); aerr != nil {
+	tmp := *x.sc
+	if aerr := x.as.applyScope(&in, &tmp); aerr != nil {
 		s.mu.Unlock()
 		writeAPIError(w, aerr)
 		return
 	}
-	*sc = tmp
+	*x.sc = tmp
 	s.bump()
-	out := renderScope(as, sc, s.baseURL(r))
+	out := x.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusOK, out)
@@ -374,12 +356,12 @@ func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string
 
 func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	as, sc := s.lookupScope(w, p)
-	if sc == nil {
+	x, ok := s.lookupScope(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	as.Scopes = slices.DeleteFunc(as.Scopes, func(x *scope) bool { return x == sc })
+	x.as.Scopes = slices.DeleteFunc(x.as.Scopes, func(sc *scope) bool { return sc == x.sc })
 	s.bump()
 	s.mu.Unlock()
 	s.changed()
@@ -419,8 +401,15 @@ func policyURL(base string, as *authServer, pol *policy) string {
 	return base + "/api/v1/authorizationServers/" + url.PathEscape(as.ID) + "/policies/" + url.PathEscape(pol.ID)
 }
 
-func renderPolicy(as *authServer, pol *policy, base string) policyOut {
-	self := policyURL(base, as, pol)
+// policyRef is a policy together with the server that holds it.
+type policyRef struct {
+	as  *authServer
+	pol *policy
+}
+
+func (x policyRef) render(base string) policyOut {
+	pol := x.pol
+	self := policyURL(base, x.as, pol)
 	links := map[string]any{
 		"self":  link(self, http.MethodGet, http.MethodPut, http.MethodDelete),
 		"rules": link(self+"/rules", http.MethodGet),
@@ -510,19 +499,16 @@ func setPolicyPriority(as *authServer, pol *policy, priority int) {
 		func(a, b *policy) bool { return a == b }, func(p *policy, i int) { p.Priority = i })
 }
 
-func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		s.mu.Unlock()
-		return
-	}
+func renderPolicies(as *authServer, base string) []policyOut {
 	out := make([]policyOut, 0, len(as.Policies))
 	for _, pol := range as.Policies {
-		out = append(out, renderPolicy(as, pol, s.baseURL(r)))
+		out = append(out, policyRef{as, pol}.render(base))
 	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	return out
+}
+
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, p []string) {
+	serveRead(s, w, r, p, s.lookupAuthServer, renderPolicies)
 }
 
 func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request, p []string) {
@@ -536,8 +522,8 @@ func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request, p []string
 	}
 	now := s.now()
 	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -553,41 +539,36 @@ func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request, p []string
 	}
 	setPolicyPriority(as, pol, prio)
 	s.bump()
-	out := renderPolicy(as, pol, s.baseURL(r))
+	out := policyRef{as, pol}.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) lookupPolicy(w http.ResponseWriter, p []string) (*authServer, *policy) {
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
-		return nil, nil
+// lookupPolicy finds the policy p[1] of the server p[0] or writes 404;
+// the caller holds s.mu.
+func (s *Server) lookupPolicy(w http.ResponseWriter, p []string) (policyRef, bool) {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
+		return policyRef{}, false
 	}
 	pol := as.policyByID(p[1])
 	if pol == nil {
 		writeAPIError(w, notFound(p[1], "Policy"))
+		return policyRef{}, false
 	}
-	return as, pol
+	return policyRef{as, pol}, true
 }
 
 func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := renderPolicy(as, pol, s.baseURL(r))
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupPolicy, policyRef.render)
 }
 
 func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	_, pol := s.lookupPolicy(w, p)
+	_, ok := s.lookupPolicy(w, p)
 	s.mu.Unlock()
-	if pol == nil {
+	if !ok {
 		return
 	}
 	var in policyIn
@@ -596,11 +577,12 @@ func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []strin
 		return
 	}
 	s.mu.Lock()
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
+	x, ok := s.lookupPolicy(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	as, pol := x.as, x.pol
 	tmp := *pol
 	if aerr := s.st.applyPolicy(&in, &tmp); aerr != nil {
 		s.mu.Unlock()
@@ -613,7 +595,7 @@ func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []strin
 		setPolicyPriority(as, pol, *in.Priority)
 	}
 	s.bump()
-	out := renderPolicy(as, pol, s.baseURL(r))
+	out := x.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusOK, out)
@@ -621,11 +603,12 @@ func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []strin
 
 func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
+	x, ok := s.lookupPolicy(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	as, pol := x.as, x.pol
 	as.Policies = slices.DeleteFunc(as.Policies, func(x *policy) bool { return x == pol })
 	for i, x := range as.Policies {
 		x.Priority = i + 1
@@ -638,11 +621,12 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string
 
 func (s *Server) setPolicyStatus(w http.ResponseWriter, p []string, status string) {
 	s.mu.Lock()
-	_, pol := s.lookupPolicy(w, p)
-	if pol == nil {
+	x, ok := s.lookupPolicy(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	pol := x.pol
 	changed := pol.Status != status
 	if changed {
 		pol.Status, pol.LastUpdated = status, s.now()
@@ -709,8 +693,16 @@ type ruleOut struct {
 	Links       map[string]any `json:"_links"`
 }
 
-func renderRule(as *authServer, pol *policy, ru *rule, base string) ruleOut {
-	self := policyURL(base, as, pol) + "/rules/" + url.PathEscape(ru.ID)
+// ruleRef is a rule together with the policy and server that hold it.
+type ruleRef struct {
+	as  *authServer
+	pol *policy
+	ru  *rule
+}
+
+func (x ruleRef) render(base string) ruleOut {
+	ru := x.ru
+	self := policyURL(base, x.as, x.pol) + "/rules/" + url.PathEscape(ru.ID)
 	links := map[string]any{"self": link(self, http.MethodGet, http.MethodPut, http.MethodDelete)}
 	if ru.Status == statusActive {
 		links["deactivate"] = link(self+"/lifecycle/deactivate", http.MethodPost)
@@ -838,26 +830,23 @@ func setRulePriority(pol *policy, ru *rule, priority int) {
 		func(a, b *rule) bool { return a == b }, func(r *rule, i int) { r.Priority = i })
 }
 
+func (x policyRef) renderRules(base string) []ruleOut {
+	out := make([]ruleOut, 0, len(x.pol.Rules))
+	for _, ru := range x.pol.Rules {
+		out = append(out, ruleRef{x.as, x.pol, ru}.render(base))
+	}
+	return out
+}
+
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := make([]ruleOut, 0, len(pol.Rules))
-	for _, ru := range pol.Rules {
-		out = append(out, renderRule(as, pol, ru, s.baseURL(r)))
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupPolicy, policyRef.renderRules)
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	_, pol := s.lookupPolicy(w, p)
+	_, ok := s.lookupPolicy(w, p)
 	s.mu.Unlock()
-	if pol == nil {
+	if !ok {
 		return
 	}
 	var in ruleIn
@@ -867,11 +856,12 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) 
 	}
 	now := s.now()
 	s.mu.Lock()
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
+	x, ok := s.lookupPolicy(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	as, pol := x.as, x.pol
 	ru := &rule{ID: newID("0pr", 20), Created: now, LastUpdated: now}
 	if aerr := as.applyRule(&in, ru); aerr != nil {
 		s.mu.Unlock()
@@ -884,41 +874,36 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) 
 	}
 	setRulePriority(pol, ru, prio)
 	s.bump()
-	out := renderRule(as, pol, ru, s.baseURL(r))
+	out := ruleRef{as, pol, ru}.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) lookupRule(w http.ResponseWriter, p []string) (*authServer, *policy, *rule) {
-	as, pol := s.lookupPolicy(w, p)
-	if pol == nil {
-		return nil, nil, nil
+// lookupRule finds the rule p[2] of the policy p[1] of the server p[0] or
+// writes 404; the caller holds s.mu.
+func (s *Server) lookupRule(w http.ResponseWriter, p []string) (ruleRef, bool) {
+	x, ok := s.lookupPolicy(w, p)
+	if !ok {
+		return ruleRef{}, false
 	}
-	ru := pol.ruleByID(p[2])
+	ru := x.pol.ruleByID(p[2])
 	if ru == nil {
 		writeAPIError(w, notFound(p[2], "PolicyRule"))
+		return ruleRef{}, false
 	}
-	return as, pol, ru
+	return ruleRef{x.as, x.pol, ru}, true
 }
 
 func (s *Server) getRule(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	as, pol, ru := s.lookupRule(w, p)
-	if ru == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := renderRule(as, pol, ru, s.baseURL(r))
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupRule, ruleRef.render)
 }
 
 func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	_, _, ru := s.lookupRule(w, p)
+	_, ok := s.lookupRule(w, p)
 	s.mu.Unlock()
-	if ru == nil {
+	if !ok {
 		return
 	}
 	var in ruleIn
@@ -927,11 +912,12 @@ func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string)
 		return
 	}
 	s.mu.Lock()
-	as, pol, ru := s.lookupRule(w, p)
-	if ru == nil {
+	x, ok := s.lookupRule(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	as, pol, ru := x.as, x.pol, x.ru
 	tmp := *ru
 	if aerr := as.applyRule(&in, &tmp); aerr != nil {
 		s.mu.Unlock()
@@ -944,7 +930,7 @@ func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string)
 		setRulePriority(pol, ru, *in.Priority)
 	}
 	s.bump()
-	out := renderRule(as, pol, ru, s.baseURL(r))
+	out := x.render(s.baseURL(r))
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusOK, out)
@@ -952,11 +938,12 @@ func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string)
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	_, pol, ru := s.lookupRule(w, p)
-	if ru == nil {
+	x, ok := s.lookupRule(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	pol, ru := x.pol, x.ru
 	pol.Rules = slices.DeleteFunc(pol.Rules, func(x *rule) bool { return x == ru })
 	for i, x := range pol.Rules {
 		x.Priority = i + 1
@@ -969,11 +956,12 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) 
 
 func (s *Server) setRuleStatus(w http.ResponseWriter, p []string, status string) {
 	s.mu.Lock()
-	_, _, ru := s.lookupRule(w, p)
-	if ru == nil {
+	x, ok := s.lookupRule(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	ru := x.ru
 	changed := ru.Status != status
 	if changed {
 		ru.Status, ru.LastUpdated = status, s.now()

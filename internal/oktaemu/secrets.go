@@ -33,6 +33,15 @@ func maskSecret(v string) string {
 	return v[:4] + "..." + v[len(v)-4:]
 }
 
+// secretRef is a client secret together with the app that holds it.
+type secretRef struct {
+	a  *app
+	cs *clientSecret
+}
+
+// render shows the secret as reads do: with its value masked.
+func (x secretRef) render(base string) secretOut { return renderSecret(x.a, x.cs, base, false) }
+
 func renderSecret(a *app, cs *clientSecret, base string, full bool) secretOut {
 	self := base + "/api/v1/apps/" + url.PathEscape(a.ID) + "/credentials/secrets/" + url.PathEscape(cs.ID)
 	o := secretOut{
@@ -57,19 +66,16 @@ func maxSecretsError() *apiError {
 	return validationError("OAuth2ClientSecretMediated", "You've reached the maximum number of client secrets per client.")
 }
 
-func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	a := s.lookupApp(w, p[0])
-	if a == nil {
-		s.mu.Unlock()
-		return
-	}
+func renderSecrets(a *app, base string) []secretOut {
 	out := make([]secretOut, 0, len(a.Secrets))
 	for _, cs := range a.Secrets {
-		out = append(out, renderSecret(a, cs, s.baseURL(r), false))
+		out = append(out, secretRef{a, cs}.render(base))
 	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	return out
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p []string) {
+	serveRead(s, w, r, p, s.lookupApp, renderSecrets)
 }
 
 type secretIn struct {
@@ -110,8 +116,8 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string
 	now := s.now()
 
 	s.mu.Lock()
-	a := s.lookupApp(w, p[0])
-	if a == nil {
+	a, ok := s.lookupApp(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -138,40 +144,34 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// lookupSecret returns the app and secret or writes 404; caller holds s.mu.
-func (s *Server) lookupSecret(w http.ResponseWriter, p []string) (*app, *clientSecret) {
-	a := s.lookupApp(w, p[0])
-	if a == nil {
-		return nil, nil
+// lookupSecret finds the secret p[1] of the app p[0] or writes 404; the
+// caller holds s.mu.
+func (s *Server) lookupSecret(w http.ResponseWriter, p []string) (secretRef, bool) {
+	a, ok := s.lookupApp(w, p)
+	if !ok {
+		return secretRef{}, false
 	}
 	cs := a.secretByID(p[1])
 	if cs == nil {
 		writeAPIError(w, notFound(p[1], "OAuth2ClientSecret"))
-		return nil, nil
+		return secretRef{}, false
 	}
-	return a, cs
+	return secretRef{a, cs}, true
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	a, cs := s.lookupSecret(w, p)
-	if cs == nil {
-		s.mu.Unlock()
-		return
-	}
-	out := renderSecret(a, cs, s.baseURL(r), false)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	serveRead(s, w, r, p, s.lookupSecret, secretRef.render)
 }
 
 func (s *Server) setSecretStatus(w http.ResponseWriter, r *http.Request, p []string, status string) {
 	now := s.now()
 	s.mu.Lock()
-	a, cs := s.lookupSecret(w, p)
-	if cs == nil {
+	x, ok := s.lookupSecret(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	a, cs := x.a, x.cs
 	if status == statusInactive && cs.Status == statusActive && usesSecret(a.AuthMethod) && len(a.activeSecrets()) == 1 {
 		s.mu.Unlock()
 		writeAPIError(w, validationError("OAuth2ClientSecretMediated", "You can't deactivate the only active client secret."))
@@ -183,7 +183,7 @@ func (s *Server) setSecretStatus(w http.ResponseWriter, r *http.Request, p []str
 		a.LastUpdated = now
 		s.bump()
 	}
-	out := renderSecret(a, cs, s.baseURL(r), false)
+	out := x.render(s.baseURL(r))
 	s.mu.Unlock()
 	if changed {
 		s.changed()
@@ -201,11 +201,12 @@ func (s *Server) deactivateSecret(w http.ResponseWriter, r *http.Request, p []st
 
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	a, cs := s.lookupSecret(w, p)
-	if cs == nil {
+	x, ok := s.lookupSecret(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
+	a, cs := x.a, x.cs
 	if cs.Status == statusActive {
 		s.mu.Unlock()
 		writeAPIError(w, validationError("OAuth2ClientSecretMediated", "You can't delete an active client secret. Deactivate the secret before deleting it."))

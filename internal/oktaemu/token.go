@@ -495,8 +495,8 @@ type jwkOut struct {
 // still know it after a rotation.
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, p []string) {
 	s.mu.Lock()
-	as := s.lookupAuthServer(w, p[0])
-	if as == nil {
+	as, ok := s.lookupAuthServer(w, p)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
@@ -510,8 +510,8 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request, p []string) {
 	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 
-func (s *Server) metadata(r *http.Request, as *authServer, oidc bool) map[string]any {
-	issuer := s.baseURL(r) + "/oauth2/" + as.ID
+func metadata(as *authServer, base string, oidc bool) map[string]any {
+	issuer := base + "/oauth2/" + as.ID
 	scopes := []string{}
 	for _, sc := range as.Scopes {
 		if sc.MetadataPublish == "ALL_CLIENTS" {
@@ -538,22 +538,16 @@ func (s *Server) metadata(r *http.Request, as *authServer, oidc bool) map[string
 	return m
 }
 
-func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, id string, oidc bool) {
-	s.mu.Lock()
-	as := s.lookupAuthServer(w, id)
-	if as == nil {
-		s.mu.Unlock()
-		return
-	}
-	m := s.metadata(r, as, oidc)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, m)
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, p []string, oidc bool) {
+	serveRead(s, w, r, p, s.lookupAuthServer, func(as *authServer, base string) map[string]any {
+		return metadata(as, base, oidc)
+	})
 }
 
 func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request, p []string) {
-	s.serveMetadata(w, r, p[0], false)
+	s.serveMetadata(w, r, p, false)
 }
 
 func (s *Server) oidcMetadata(w http.ResponseWriter, r *http.Request, p []string) {
-	s.serveMetadata(w, r, p[0], true)
+	s.serveMetadata(w, r, p, true)
 }

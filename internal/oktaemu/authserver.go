@@ -116,11 +116,7 @@ func (s *Server) listAuthServerKeys(w http.ResponseWriter, r *http.Request, p []
 // becomes ACTIVE, and a new NEXT key is generated; an older EXPIRED key is
 // dropped.
 func (s *Server) rotateAuthServerKeys(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	exists := s.st.authServer(p[0]) != nil
-	s.mu.Unlock()
-	if !exists {
-		writeAPIError(w, notFound(p[0], "AuthorizationServer"))
+	if !s.authServerExists(w, p[0]) {
 		return
 	}
 	var in struct {
@@ -141,30 +137,22 @@ func (s *Server) rotateAuthServerKeys(w http.ResponseWriter, r *http.Request, p 
 		writeAPIError(w, newAPIError(http.StatusInternalServerError, codeInternal, "Internal Server Error"))
 		return
 	}
-	s.mu.Lock()
-	as, ok := s.lookupAuthServer(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	kept := make([]*signingKey, 0, 3)
-	for _, k := range as.Keys {
-		switch k.Status {
-		case statusActive:
-			k.Status = keyStatusExpired
-			kept = append(kept, k)
-		case keyStatusNext:
-			k.Status = statusActive
-			kept = append(kept, k)
+	serveChange(s, w, p, http.StatusOK, s.lookupAuthServer, func(as *authServer) ([]asKeyOut, *apiError) {
+		kept := make([]*signingKey, 0, 3)
+		for _, k := range as.Keys {
+			switch k.Status {
+			case statusActive:
+				k.Status = keyStatusExpired
+				kept = append(kept, k)
+			case keyStatusNext:
+				k.Status = statusActive
+				kept = append(kept, k)
+			}
 		}
-	}
-	as.Keys = append(kept, next)
-	as.LastRotated, as.LastUpdated = now, now
-	s.bump()
-	out := renderASKeys(as, s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusOK, out)
+		as.Keys = append(kept, next)
+		as.LastRotated, as.LastUpdated = now, now
+		return renderASKeys(as, s.baseURL(r)), nil
+	})
 }
 
 // ---- scopes ----
@@ -272,24 +260,14 @@ func (s *Server) createScope(w http.ResponseWriter, r *http.Request, p []string)
 		writeAPIError(w, aerr)
 		return
 	}
-	s.mu.Lock()
-	as, ok := s.lookupAuthServer(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	sc := &scope{ID: newID("scp", 20), Created: s.now()}
-	if aerr := as.applyScope(&in, sc); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	as.Scopes = append(as.Scopes, sc)
-	s.bump()
-	out := scopeRef{as, sc}.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusCreated, out)
+	serveChange(s, w, p, http.StatusCreated, s.lookupAuthServer, func(as *authServer) (scopeOut, *apiError) {
+		sc := &scope{ID: newID("scp", 20), Created: s.now()}
+		if aerr := as.applyScope(&in, sc); aerr != nil {
+			return scopeOut{}, aerr
+		}
+		as.Scopes = append(as.Scopes, sc)
+		return scopeRef{as, sc}.render(s.baseURL(r)), nil
+	})
 }
 
 // authServerExists answers 404 for unknown servers before a body is read.
@@ -323,10 +301,7 @@ func (s *Server) getScope(w http.ResponseWriter, r *http.Request, p []string) {
 }
 
 func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	_, ok := s.lookupScope(w, p)
-	s.mu.Unlock()
-	if !ok {
+	if !present(s, w, p, s.lookupScope) {
 		return
 	}
 	var in scopeIn
@@ -334,38 +309,21 @@ func (s *Server) replaceScope(w http.ResponseWriter, r *http.Request, p []string
 		writeAPIError(w, aerr)
 		return
 	}
-	s.mu.Lock()
-	x, ok := s.lookupScope(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	tmp := *x.sc
-	if aerr := x.as.applyScope(&in, &tmp); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	*x.sc = tmp
-	s.bump()
-	out := x.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusOK, out)
+	serveChange(s, w, p, http.StatusOK, s.lookupScope, func(x scopeRef) (scopeOut, *apiError) {
+		tmp := *x.sc
+		if aerr := x.as.applyScope(&in, &tmp); aerr != nil {
+			return scopeOut{}, aerr
+		}
+		*x.sc = tmp
+		return x.render(s.baseURL(r)), nil
+	})
 }
 
 func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	x, ok := s.lookupScope(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	x.as.Scopes = slices.DeleteFunc(x.as.Scopes, func(sc *scope) bool { return sc == x.sc })
-	s.bump()
-	s.mu.Unlock()
-	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, p, s.lookupScope, func(x scopeRef) *apiError {
+		x.as.Scopes = slices.DeleteFunc(x.as.Scopes, func(sc *scope) bool { return sc == x.sc })
+		return nil
+	})
 }
 
 // ---- policies ----
@@ -521,28 +479,18 @@ func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request, p []string
 		return
 	}
 	now := s.now()
-	s.mu.Lock()
-	as, ok := s.lookupAuthServer(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	pol := &policy{ID: newID("00p", 20), Created: now, LastUpdated: now, Rules: []*rule{}}
-	if aerr := s.st.applyPolicy(&in, pol); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	prio := 0
-	if in.Priority != nil {
-		prio = *in.Priority
-	}
-	setPolicyPriority(as, pol, prio)
-	s.bump()
-	out := policyRef{as, pol}.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusCreated, out)
+	serveChange(s, w, p, http.StatusCreated, s.lookupAuthServer, func(as *authServer) (policyOut, *apiError) {
+		pol := &policy{ID: newID("00p", 20), Created: now, LastUpdated: now, Rules: []*rule{}}
+		if aerr := s.st.applyPolicy(&in, pol); aerr != nil {
+			return policyOut{}, aerr
+		}
+		prio := 0
+		if in.Priority != nil {
+			prio = *in.Priority
+		}
+		setPolicyPriority(as, pol, prio)
+		return policyRef{as, pol}.render(s.baseURL(r)), nil
+	})
 }
 
 // lookupPolicy finds the policy p[1] of the server p[0] or writes 404;
@@ -565,10 +513,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, p []string) {
 }
 
 func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	_, ok := s.lookupPolicy(w, p)
-	s.mu.Unlock()
-	if !ok {
+	if !present(s, w, p, s.lookupPolicy) {
 		return
 	}
 	var in policyIn
@@ -576,47 +521,30 @@ func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []strin
 		writeAPIError(w, aerr)
 		return
 	}
-	s.mu.Lock()
-	x, ok := s.lookupPolicy(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	as, pol := x.as, x.pol
-	tmp := *pol
-	if aerr := s.st.applyPolicy(&in, &tmp); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	pol.Name, pol.Description, pol.Status, pol.Clients = tmp.Name, tmp.Description, tmp.Status, tmp.Clients
-	pol.LastUpdated = s.now()
-	if in.Priority != nil {
-		setPolicyPriority(as, pol, *in.Priority)
-	}
-	s.bump()
-	out := x.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusOK, out)
+	serveChange(s, w, p, http.StatusOK, s.lookupPolicy, func(x policyRef) (policyOut, *apiError) {
+		pol := x.pol
+		tmp := *pol
+		if aerr := s.st.applyPolicy(&in, &tmp); aerr != nil {
+			return policyOut{}, aerr
+		}
+		pol.Name, pol.Description, pol.Status, pol.Clients = tmp.Name, tmp.Description, tmp.Status, tmp.Clients
+		pol.LastUpdated = s.now()
+		if in.Priority != nil {
+			setPolicyPriority(x.as, pol, *in.Priority)
+		}
+		return x.render(s.baseURL(r)), nil
+	})
 }
 
 func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	x, ok := s.lookupPolicy(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	as, pol := x.as, x.pol
-	as.Policies = slices.DeleteFunc(as.Policies, func(x *policy) bool { return x == pol })
-	for i, x := range as.Policies {
-		x.Priority = i + 1
-	}
-	s.bump()
-	s.mu.Unlock()
-	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, p, s.lookupPolicy, func(x policyRef) *apiError {
+		as := x.as
+		as.Policies = slices.DeleteFunc(as.Policies, func(pol *policy) bool { return pol == x.pol })
+		for i, pol := range as.Policies {
+			pol.Priority = i + 1
+		}
+		return nil
+	})
 }
 
 func (s *Server) setPolicyStatus(w http.ResponseWriter, p []string, status string) {
@@ -843,10 +771,7 @@ func (s *Server) listRules(w http.ResponseWriter, r *http.Request, p []string) {
 }
 
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	_, ok := s.lookupPolicy(w, p)
-	s.mu.Unlock()
-	if !ok {
+	if !present(s, w, p, s.lookupPolicy) {
 		return
 	}
 	var in ruleIn
@@ -855,29 +780,18 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request, p []string) 
 		return
 	}
 	now := s.now()
-	s.mu.Lock()
-	x, ok := s.lookupPolicy(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	as, pol := x.as, x.pol
-	ru := &rule{ID: newID("0pr", 20), Created: now, LastUpdated: now}
-	if aerr := as.applyRule(&in, ru); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	prio := 0
-	if in.Priority != nil {
-		prio = *in.Priority
-	}
-	setRulePriority(pol, ru, prio)
-	s.bump()
-	out := ruleRef{as, pol, ru}.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusCreated, out)
+	serveChange(s, w, p, http.StatusCreated, s.lookupPolicy, func(x policyRef) (ruleOut, *apiError) {
+		ru := &rule{ID: newID("0pr", 20), Created: now, LastUpdated: now}
+		if aerr := x.as.applyRule(&in, ru); aerr != nil {
+			return ruleOut{}, aerr
+		}
+		prio := 0
+		if in.Priority != nil {
+			prio = *in.Priority
+		}
+		setRulePriority(x.pol, ru, prio)
+		return ruleRef{x.as, x.pol, ru}.render(s.baseURL(r)), nil
+	})
 }
 
 // lookupRule finds the rule p[2] of the policy p[1] of the server p[0] or
@@ -900,10 +814,7 @@ func (s *Server) getRule(w http.ResponseWriter, r *http.Request, p []string) {
 }
 
 func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	_, ok := s.lookupRule(w, p)
-	s.mu.Unlock()
-	if !ok {
+	if !present(s, w, p, s.lookupRule) {
 		return
 	}
 	var in ruleIn
@@ -911,47 +822,29 @@ func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string)
 		writeAPIError(w, aerr)
 		return
 	}
-	s.mu.Lock()
-	x, ok := s.lookupRule(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	as, pol, ru := x.as, x.pol, x.ru
-	tmp := *ru
-	if aerr := as.applyRule(&in, &tmp); aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	tmp.LastUpdated = s.now()
-	*ru = tmp
-	if in.Priority != nil {
-		setRulePriority(pol, ru, *in.Priority)
-	}
-	s.bump()
-	out := x.render(s.baseURL(r))
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusOK, out)
+	serveChange(s, w, p, http.StatusOK, s.lookupRule, func(x ruleRef) (ruleOut, *apiError) {
+		tmp := *x.ru
+		if aerr := x.as.applyRule(&in, &tmp); aerr != nil {
+			return ruleOut{}, aerr
+		}
+		tmp.LastUpdated = s.now()
+		*x.ru = tmp
+		if in.Priority != nil {
+			setRulePriority(x.pol, x.ru, *in.Priority)
+		}
+		return x.render(s.baseURL(r)), nil
+	})
 }
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	x, ok := s.lookupRule(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	pol, ru := x.pol, x.ru
-	pol.Rules = slices.DeleteFunc(pol.Rules, func(x *rule) bool { return x == ru })
-	for i, x := range pol.Rules {
-		x.Priority = i + 1
-	}
-	s.bump()
-	s.mu.Unlock()
-	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, p, s.lookupRule, func(x ruleRef) *apiError {
+		pol := x.pol
+		pol.Rules = slices.DeleteFunc(pol.Rules, func(ru *rule) bool { return ru == x.ru })
+		for i, ru := range pol.Rules {
+			ru.Priority = i + 1
+		}
+		return nil
+	})
 }
 
 func (s *Server) setRuleStatus(w http.ResponseWriter, p []string, status string) {

@@ -31,3 +31,54 @@ func serveRead[R, T any](s *Server, w http.ResponseWriter, r *http.Request, p []
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
+
+// present reports whether the target exists, answering 404 when it does
+// not. It holds s.mu only for the look-up, so a handler can check its
+// target before it reads the request body.
+func present[R any](s *Server, w http.ResponseWriter, p []string, find lookup[R]) bool {
+	s.mu.Lock()
+	_, ok := find(w, p)
+	s.mu.Unlock()
+	return ok
+}
+
+// commit looks the target up and applies change to it, both under s.mu.
+// A change that fails returns an API error, which is answered, and must
+// leave the state as it was. A change that succeeds bumps the version and
+// is persisted once the lock is released; commit then returns its result
+// and true, and the caller answers.
+func commit[R, T any](s *Server, w http.ResponseWriter, p []string, find lookup[R], change func(R) (T, *apiError)) (T, bool) {
+	s.mu.Lock()
+	ref, ok := find(w, p)
+	if !ok {
+		s.mu.Unlock()
+		var zero T
+		return zero, false
+	}
+	out, aerr := change(ref)
+	if aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return out, false
+	}
+	s.bump()
+	s.mu.Unlock()
+	s.changed()
+	return out, true
+}
+
+// serveChange commits change and answers with its result as JSON with the
+// given status.
+func serveChange[R, T any](s *Server, w http.ResponseWriter, p []string, status int, find lookup[R], change func(R) (T, *apiError)) {
+	if out, ok := commit(s, w, p, find, change); ok {
+		writeJSON(w, status, out)
+	}
+}
+
+// serveDelete commits remove and answers 204.
+func serveDelete[R any](s *Server, w http.ResponseWriter, p []string, find lookup[R], remove func(R) *apiError) {
+	_, ok := commit(s, w, p, find, func(ref R) (struct{}, *apiError) { return struct{}{}, remove(ref) })
+	if ok {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

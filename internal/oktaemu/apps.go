@@ -746,6 +746,17 @@ func (s *Server) lookupApp(w http.ResponseWriter, p []string) (*app, bool) {
 	return a, a != nil
 }
 
+// appExists answers 404 for unknown apps before a body is read.
+func (s *Server) appExists(w http.ResponseWriter, id string) bool {
+	s.mu.Lock()
+	ok := s.st.appsByID[id] != nil
+	s.mu.Unlock()
+	if !ok {
+		writeAPIError(w, notFound(id, "AppInstance"))
+	}
+	return ok
+}
+
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p []string) {
 	serveRead(s, w, r, p, s.lookupApp, func(a *app, base string) appOut { return s.st.renderApp(a, base, false) })
 }
@@ -753,11 +764,7 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p []string) {
 func (s *Server) replaceApp(w http.ResponseWriter, r *http.Request, p []string) {
 	var in appIn
 	// Unknown ids answer 404 before the body is looked at.
-	s.mu.Lock()
-	exists := s.st.appsByID[p[0]] != nil
-	s.mu.Unlock()
-	if !exists {
-		writeAPIError(w, notFound(p[0], "AppInstance"))
+	if !s.appExists(w, p[0]) {
 		return
 	}
 	if aerr := decodeJSONObject(r, &in); aerr != nil {
@@ -765,45 +772,35 @@ func (s *Server) replaceApp(w http.ResponseWriter, r *http.Request, p []string) 
 		return
 	}
 	now := s.now()
-	s.mu.Lock()
-	a, ok := s.lookupApp(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	sp, aerr := s.st.parseAppSpec(&in, a, now)
-	if aerr == nil && sp.clientSecret != "" {
-		if !slices.ContainsFunc(a.Secrets, func(cs *clientSecret) bool { return cs.Secret == sp.clientSecret }) && len(a.Secrets) >= maxClientSecrets {
-			aerr = maxSecretsError()
+	serveChange(s, w, p, http.StatusOK, s.lookupApp, func(a *app) (appOut, *apiError) {
+		sp, aerr := s.st.parseAppSpec(&in, a, now)
+		if aerr == nil && sp.clientSecret != "" {
+			if !slices.ContainsFunc(a.Secrets, func(cs *clientSecret) bool { return cs.Secret == sp.clientSecret }) && len(a.Secrets) >= maxClientSecrets {
+				aerr = maxSecretsError()
+			}
 		}
-	}
-	if aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	a.applySpec(sp, now)
-	if sp.clientSecret != "" {
-		if cs := findSecretValue(a, sp.clientSecret); cs == nil {
-			a.Secrets = append(a.Secrets, newSecret(sp.clientSecret, statusActive, now))
-		} else if cs.Status != statusActive {
-			cs.Status, cs.LastUpdated = statusActive, now
-			// Show it as the current secret.
-			a.Secrets = append(slices.DeleteFunc(a.Secrets, func(x *clientSecret) bool { return x == cs }), cs)
+		if aerr != nil {
+			return appOut{}, aerr
 		}
-	}
-	if usesSecret(a.AuthMethod) && len(a.activeSecrets()) == 0 {
-		if len(a.Secrets) >= maxClientSecrets {
-			a.Secrets[0].Status, a.Secrets[0].LastUpdated = statusActive, now
-		} else {
-			a.Secrets = append(a.Secrets, newSecret("", statusActive, now))
+		a.applySpec(sp, now)
+		if sp.clientSecret != "" {
+			if cs := findSecretValue(a, sp.clientSecret); cs == nil {
+				a.Secrets = append(a.Secrets, newSecret(sp.clientSecret, statusActive, now))
+			} else if cs.Status != statusActive {
+				cs.Status, cs.LastUpdated = statusActive, now
+				// Show it as the current secret.
+				a.Secrets = append(slices.DeleteFunc(a.Secrets, func(x *clientSecret) bool { return x == cs }), cs)
+			}
 		}
-	}
-	s.bump()
-	out := s.st.renderApp(a, s.baseURL(r), true)
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusOK, out)
+		if usesSecret(a.AuthMethod) && len(a.activeSecrets()) == 0 {
+			if len(a.Secrets) >= maxClientSecrets {
+				a.Secrets[0].Status, a.Secrets[0].LastUpdated = statusActive, now
+			} else {
+				a.Secrets = append(a.Secrets, newSecret("", statusActive, now))
+			}
+		}
+		return s.st.renderApp(a, s.baseURL(r), true), nil
+	})
 }
 
 func findSecretValue(a *app, v string) *clientSecret {
@@ -816,22 +813,13 @@ func findSecretValue(a *app, v string) *clientSecret {
 }
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	a, ok := s.lookupApp(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	if a.Status == statusActive {
-		s.mu.Unlock()
-		writeAPIError(w, newAPIError(http.StatusForbidden, codeDeleteAppActive, "Delete application forbidden."))
-		return
-	}
-	s.st.removeApp(a)
-	s.bump()
-	s.mu.Unlock()
-	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, p, s.lookupApp, func(a *app) *apiError {
+		if a.Status == statusActive {
+			return newAPIError(http.StatusForbidden, codeDeleteAppActive, "Delete application forbidden.")
+		}
+		s.st.removeApp(a)
+		return nil
+	})
 }
 
 func (s *Server) setAppStatus(w http.ResponseWriter, p []string, status string) {

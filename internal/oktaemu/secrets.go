@@ -84,11 +84,7 @@ type secretIn struct {
 }
 
 func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	exists := s.st.appsByID[p[0]] != nil
-	s.mu.Unlock()
-	if !exists {
-		writeAPIError(w, notFound(p[0], "AppInstance"))
+	if !s.appExists(w, p[0]) {
 		return
 	}
 	var in secretIn
@@ -115,33 +111,24 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string
 	value := str(in.ClientSecret)
 	now := s.now()
 
-	s.mu.Lock()
-	a, ok := s.lookupApp(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	switch {
-	case a.AuthMethod == authPrivateKey:
-		aerr = secretWithPrivateKeyJWT()
-	case len(a.Secrets) >= maxClientSecrets:
-		aerr = maxSecretsError()
-	case value != "":
-		aerr = validateSecretValue(value)
-	}
-	if aerr != nil {
-		s.mu.Unlock()
-		writeAPIError(w, aerr)
-		return
-	}
-	cs := newSecret(value, status, now)
-	a.Secrets = append(a.Secrets, cs)
-	a.LastUpdated = now
-	s.bump()
-	out := renderSecret(a, cs, s.baseURL(r), true)
-	s.mu.Unlock()
-	s.changed()
-	writeJSON(w, http.StatusCreated, out)
+	serveChange(s, w, p, http.StatusCreated, s.lookupApp, func(a *app) (secretOut, *apiError) {
+		var aerr *apiError
+		switch {
+		case a.AuthMethod == authPrivateKey:
+			aerr = secretWithPrivateKeyJWT()
+		case len(a.Secrets) >= maxClientSecrets:
+			aerr = maxSecretsError()
+		case value != "":
+			aerr = validateSecretValue(value)
+		}
+		if aerr != nil {
+			return secretOut{}, aerr
+		}
+		cs := newSecret(value, status, now)
+		a.Secrets = append(a.Secrets, cs)
+		a.LastUpdated = now
+		return renderSecret(a, cs, s.baseURL(r), true), nil
+	})
 }
 
 // lookupSecret finds the secret p[1] of the app p[0] or writes 404; the
@@ -200,27 +187,18 @@ func (s *Server) deactivateSecret(w http.ResponseWriter, r *http.Request, p []st
 }
 
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p []string) {
-	s.mu.Lock()
-	x, ok := s.lookupSecret(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	a, cs := x.a, x.cs
-	if cs.Status == statusActive {
-		s.mu.Unlock()
-		writeAPIError(w, validationError("OAuth2ClientSecretMediated", "You can't delete an active client secret. Deactivate the secret before deleting it."))
-		return
-	}
-	for i, x := range a.Secrets {
-		if x == cs {
-			a.Secrets = append(a.Secrets[:i], a.Secrets[i+1:]...)
-			break
+	serveDelete(s, w, p, s.lookupSecret, func(x secretRef) *apiError {
+		a := x.a
+		if x.cs.Status == statusActive {
+			return validationError("OAuth2ClientSecretMediated", "You can't delete an active client secret. Deactivate the secret before deleting it.")
 		}
-	}
-	a.LastUpdated = s.now()
-	s.bump()
-	s.mu.Unlock()
-	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+		for i, cs := range a.Secrets {
+			if cs == x.cs {
+				a.Secrets = append(a.Secrets[:i], a.Secrets[i+1:]...)
+				break
+			}
+		}
+		a.LastUpdated = s.now()
+		return nil
+	})
 }

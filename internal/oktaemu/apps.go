@@ -822,23 +822,14 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p []string) {
 	})
 }
 
+func (a *app) lifecycle() (*string, *time.Time) { return &a.Status, &a.LastUpdated }
+
+// setAppStatus answers 200 with an empty JSON object (policies and rules
+// answer 204).
 func (s *Server) setAppStatus(w http.ResponseWriter, p []string, status string) {
-	s.mu.Lock()
-	a, ok := s.lookupApp(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
+	if setStatus(s, w, p, s.lookupApp, status) {
+		writeJSON(w, http.StatusOK, map[string]any{})
 	}
-	changed := a.Status != status
-	if changed {
-		a.Status, a.LastUpdated = status, s.now()
-		s.bump()
-	}
-	s.mu.Unlock()
-	if changed {
-		s.changed()
-	}
-	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
 func (s *Server) activateApp(w http.ResponseWriter, r *http.Request, p []string) {

@@ -547,24 +547,12 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string
 	})
 }
 
+func (x policyRef) lifecycle() (*string, *time.Time) { return &x.pol.Status, &x.pol.LastUpdated }
+
 func (s *Server) setPolicyStatus(w http.ResponseWriter, p []string, status string) {
-	s.mu.Lock()
-	x, ok := s.lookupPolicy(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
+	if setStatus(s, w, p, s.lookupPolicy, status) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	pol := x.pol
-	changed := pol.Status != status
-	if changed {
-		pol.Status, pol.LastUpdated = status, s.now()
-		s.bump()
-	}
-	s.mu.Unlock()
-	if changed {
-		s.changed()
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) activatePolicy(w http.ResponseWriter, r *http.Request, p []string) {
@@ -847,24 +835,12 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) 
 	})
 }
 
+func (x ruleRef) lifecycle() (*string, *time.Time) { return &x.ru.Status, &x.ru.LastUpdated }
+
 func (s *Server) setRuleStatus(w http.ResponseWriter, p []string, status string) {
-	s.mu.Lock()
-	x, ok := s.lookupRule(w, p)
-	if !ok {
-		s.mu.Unlock()
-		return
+	if setStatus(s, w, p, s.lookupRule, status) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	ru := x.ru
-	changed := ru.Status != status
-	if changed {
-		ru.Status, ru.LastUpdated = status, s.now()
-		s.bump()
-	}
-	s.mu.Unlock()
-	if changed {
-		s.changed()
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) activateRule(w http.ResponseWriter, r *http.Request, p []string) {

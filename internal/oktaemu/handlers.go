@@ -1,6 +1,9 @@
 package oktaemu
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Most management handlers have the same frame: take s.mu, look up what
 // the path names (answering 404 when something is missing), read or change
@@ -81,4 +84,34 @@ func serveDelete[R any](s *Server, w http.ResponseWriter, p []string, find looku
 	if ok {
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// lifecycled is an object with Okta's ACTIVE/INACTIVE lifecycle;
+// lifecycle tells where it keeps its status and last-update time.
+type lifecycled interface {
+	lifecycle() (status *string, lastUpdated *time.Time)
+}
+
+// setStatus moves the target to status under s.mu and reports whether it
+// was found; the caller answers. Only a real change reads the clock, bumps
+// the version and persists: activating an active object succeeds and
+// changes nothing.
+func setStatus[R lifecycled](s *Server, w http.ResponseWriter, p []string, find lookup[R], status string) bool {
+	s.mu.Lock()
+	ref, ok := find(w, p)
+	if !ok {
+		s.mu.Unlock()
+		return false
+	}
+	cur, lastUpdated := ref.lifecycle()
+	changed := *cur != status
+	if changed {
+		*cur, *lastUpdated = status, s.now()
+		s.bump()
+	}
+	s.mu.Unlock()
+	if changed {
+		s.changed()
+	}
+	return true
 }

@@ -395,25 +395,63 @@ func (as *authServer) policyByID(id string) *policy {
 }
 
 // reprioritize moves item to priority (1-based; 0 = last) and renumbers.
-func reprioritize[T any](items []T, item T, priority int, eq func(a, b T) bool, set func(T, int)) []T {
-	items = slices.DeleteFunc(items, func(x T) bool { return eq(x, item) })
+func reprioritize[T comparable](items []T, item T, priority int, set func(T, int)) []T {
+	items = slices.DeleteFunc(items, func(x T) bool { return x == item })
 	idx := len(items)
 	if priority > 0 && priority-1 < idx {
 		idx = priority - 1
 	}
-	items = slices.Insert(items, idx, item)
+	return renumber(slices.Insert(items, idx, item), set)
+}
+
+// removeRenumbered removes item and renumbers the rest.
+func removeRenumbered[T comparable](items []T, item T, set func(T, int)) []T {
+	return renumber(slices.DeleteFunc(items, func(x T) bool { return x == item }), set)
+}
+
+// renumber gives items the priorities 1, 2, ... in their order.
+func renumber[T any](items []T, set func(T, int)) []T {
 	for i, x := range items {
 		set(x, i+1)
 	}
 	return items
 }
 
+// requireType checks the "type" every policy and rule body must carry.
+func requireType(t, want string) *apiError {
+	switch t {
+	case want:
+		return nil
+	case "":
+		return blankField("type")
+	}
+	return validationError("type", fmt.Sprintf("type: '%s' is invalid. Valid values: [%s].", t, want))
+}
+
+// parseStatus reads an optional ACTIVE or INACTIVE status; ACTIVE when
+// left out.
+func parseStatus(p *string) (string, *apiError) {
+	status := str(p)
+	if status == "" {
+		status = statusActive
+	}
+	if status != statusActive && status != statusInactive {
+		return "", validationError("status", fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
+	}
+	return status, nil
+}
+
+// checkPriority rejects a priority below 1 (a missing one means last).
+func checkPriority(p *int) *apiError {
+	if p != nil && *p < 1 {
+		return validationError("priority", "priority: must be at least 1")
+	}
+	return nil
+}
+
 func (st *state) applyPolicy(in *policyIn, pol *policy) *apiError {
-	if t := str(in.Type); t != "OAUTH_AUTHORIZATION_POLICY" {
-		if t == "" {
-			return blankField("type")
-		}
-		return validationError("type", fmt.Sprintf("type: '%s' is invalid. Valid values: [OAUTH_AUTHORIZATION_POLICY].", t))
+	if aerr := requireType(str(in.Type), "OAUTH_AUTHORIZATION_POLICY"); aerr != nil {
+		return aerr
 	}
 	name := strings.TrimSpace(str(in.Name))
 	if name == "" {
@@ -437,24 +475,22 @@ func (st *state) applyPolicy(in *policyIn, pol *policy) *apiError {
 			return validationError("conditions.clients.include", fmt.Sprintf("conditions.clients.include: Client '%s' doesn't exist.", c))
 		}
 	}
-	status := str(in.Status)
-	if status == "" {
-		status = statusActive
+	status, aerr := parseStatus(in.Status)
+	if aerr != nil {
+		return aerr
 	}
-	if status != statusActive && status != statusInactive {
-		return validationError("status", fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
-	}
-	if in.Priority != nil && *in.Priority < 1 {
-		return validationError("priority", "priority: must be at least 1")
+	if aerr := checkPriority(in.Priority); aerr != nil {
+		return aerr
 	}
 	pol.Name, pol.Description, pol.Status = name, desc, status
 	pol.Clients = slices.Clone(in.Conditions.Clients.Include)
 	return nil
 }
 
+func (pol *policy) setPriority(i int) { pol.Priority = i }
+
 func setPolicyPriority(as *authServer, pol *policy, priority int) {
-	as.Policies = reprioritize(as.Policies, pol, priority,
-		func(a, b *policy) bool { return a == b }, func(p *policy, i int) { p.Priority = i })
+	as.Policies = reprioritize(as.Policies, pol, priority, (*policy).setPriority)
 }
 
 func renderPolicies(as *authServer, base string) []policyOut {
@@ -538,11 +574,7 @@ func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, p []strin
 
 func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, p []string) {
 	serveDelete(s, w, p, s.lookupPolicy, func(x policyRef) *apiError {
-		as := x.as
-		as.Policies = slices.DeleteFunc(as.Policies, func(pol *policy) bool { return pol == x.pol })
-		for i, pol := range as.Policies {
-			pol.Priority = i + 1
-		}
+		x.as.Policies = removeRenumbered(x.as.Policies, x.pol, (*policy).setPriority)
 		return nil
 	})
 }
@@ -661,11 +693,8 @@ func (pol *policy) ruleByID(id string) *rule {
 }
 
 func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
-	if t := str(in.Type); t != "RESOURCE_ACCESS" {
-		if t == "" {
-			return blankField("type")
-		}
-		return validationError("type", fmt.Sprintf("type: '%s' is invalid. Valid values: [RESOURCE_ACCESS].", t))
+	if aerr := requireType(str(in.Type), "RESOURCE_ACCESS"); aerr != nil {
+		return aerr
 	}
 	name := strings.TrimSpace(str(in.Name))
 	if name == "" {
@@ -723,15 +752,12 @@ func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
 	if refresh < 0 || window < 0 {
 		return validationError("refreshTokenLifetimeMinutes", "refreshTokenLifetimeMinutes: must not be negative")
 	}
-	status := str(in.Status)
-	if status == "" {
-		status = statusActive
+	status, aerr := parseStatus(in.Status)
+	if aerr != nil {
+		return aerr
 	}
-	if status != statusActive && status != statusInactive {
-		return validationError("status", fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
-	}
-	if in.Priority != nil && *in.Priority < 1 {
-		return validationError("priority", "priority: must be at least 1")
+	if aerr := checkPriority(in.Priority); aerr != nil {
+		return aerr
 	}
 	ru.Name, ru.Status = name, status
 	ru.GrantTypes = slices.Clone(c.GrantTypes.Include)
@@ -741,9 +767,10 @@ func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
 	return nil
 }
 
+func (ru *rule) setPriority(i int) { ru.Priority = i }
+
 func setRulePriority(pol *policy, ru *rule, priority int) {
-	pol.Rules = reprioritize(pol.Rules, ru, priority,
-		func(a, b *rule) bool { return a == b }, func(r *rule, i int) { r.Priority = i })
+	pol.Rules = reprioritize(pol.Rules, ru, priority, (*rule).setPriority)
 }
 
 func (x policyRef) renderRules(base string) []ruleOut {
@@ -826,11 +853,7 @@ func (s *Server) replaceRule(w http.ResponseWriter, r *http.Request, p []string)
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, p []string) {
 	serveDelete(s, w, p, s.lookupRule, func(x ruleRef) *apiError {
-		pol := x.pol
-		pol.Rules = slices.DeleteFunc(pol.Rules, func(ru *rule) bool { return ru == x.ru })
-		for i, ru := range pol.Rules {
-			ru.Priority = i + 1
-		}
+		x.pol.Rules = removeRenumbered(x.pol.Rules, x.ru, (*rule).setPriority)
 		return nil
 	})
 }

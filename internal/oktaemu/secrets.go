@@ -99,13 +99,9 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string
 			return
 		}
 	}
-	status := statusActive
-	switch v := str(in.Status); v {
-	case "", statusActive:
-	case statusInactive:
-		status = statusInactive
-	default:
-		writeAPIError(w, validationError("status", "status: '"+v+"' is invalid. Valid values: [ACTIVE, INACTIVE]."))
+	status, aerr := parseStatus(in.Status)
+	if aerr != nil {
+		writeAPIError(w, aerr)
 		return
 	}
 	value := str(in.ClientSecret)

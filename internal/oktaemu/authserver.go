@@ -204,8 +204,8 @@ func (as *authServer) scopeByID(id string) *scope {
 	return nil
 }
 
-// applyScope validates in and writes it to sc; self is the scope being
-// replaced (nil on create).
+// applyScope validates in and writes it to sc (a new scope, or a copy of the
+// one being replaced: the name may stay its own).
 func (as *authServer) applyScope(in *scopeIn, sc *scope) *apiError {
 	name := str(in.Name)
 	switch {
@@ -214,7 +214,7 @@ func (as *authServer) applyScope(in *scopeIn, sc *scope) *apiError {
 	case !validScopeName(name):
 		return validationError("name", "name: The scope name contains characters that aren't allowed.")
 	}
-	if other := as.scopeByName(name); other != nil && other != sc {
+	if other := as.scopeByName(name); other != nil && other.ID != sc.ID {
 		return validationError("name", "name: An object with this field already exists in the current organization")
 	}
 	consent := str(in.Consent)

@@ -334,6 +334,11 @@ func TestPoliciesGovernTokens(t *testing.T) {
 	if _, _, err := as.CreateOAuth2Scope(ctx, "default", okta.OAuth2Scope{Name: "orders:write"}); oktaCode(t, err) != "E0000001" {
 		t.Errorf("duplicate scope accepted")
 	}
+	// A replace may keep the scope's own name.
+	scope.Description = "Write and amend orders"
+	if got, _, err := as.UpdateOAuth2Scope(ctx, "default", scope.Id, *scope); err != nil || got.Description != scope.Description {
+		t.Errorf("replace scope keeping its name: %v", err)
+	}
 	scopes, _, err := as.ListOAuth2Scopes(ctx, "default", nil)
 	if err != nil || len(scopes) != 2 {
 		t.Fatalf("list scopes = %d %v", len(scopes), err)

@@ -1,0 +1,171 @@
+// Command bench runs `make bench`: the verifier against oauth2-proxy, a null HTTP server
+// and the crypto floor, and the operator at 1,000 and 5,000 OAuthClients against the Okta
+// emulator's rate limits; it writes the Markdown report and prints it. hack/bench.sh
+// builds everything and calls it; see bench/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/operatorbench"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/proc"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/profile"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/report"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/verifierbench"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/wrk"
+)
+
+func main() {
+	root := flag.String("root", ".", "repository root")
+	scale := flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small (env BENCH_SCALE)")
+	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"), "parts to run, comma separated: verifier, operator (env BENCH_ONLY)")
+	out := flag.String("out", "", "report file (default bench/results.md at full scale, bench/out/results-small.md otherwise)")
+	k8s := flag.String("k8s-version", envOr("K8S_VERSION", "1.37.2"), "version of the control plane binaries in bin/k8s")
+	flag.Parse()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "\nbench: %s: stopping the processes it started\n", s)
+		proc.StopAll()
+		os.Exit(130)
+	}()
+
+	code := run(*root, *scale, *only, *out, *k8s)
+	proc.StopAll()
+	os.Exit(code)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(root, scale, only, out, k8sVersion string) int {
+	root, _ = filepath.Abs(root)
+	var full bool
+	switch scale {
+	case "full":
+		full = true
+	case "small":
+	default:
+		fmt.Fprintf(os.Stderr, "bench: scale %q: want full or small\n", scale)
+		return 2
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(only, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "verifier", "operator":
+			parts[p] = true
+		case "":
+		default:
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator)\n", p)
+			return 2
+		}
+	}
+	if out == "" {
+		out = filepath.Join(root, "bench", "results.md")
+		if !full || len(parts) < 2 {
+			out = filepath.Join(root, "bench", "out", "results-"+scale+".md")
+		}
+	}
+	work := filepath.Join(root, "bench", "out")
+	bin := filepath.Join(root, "bin")
+	logf := func(format string, args ...any) {
+		fmt.Printf("%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+
+	started := time.Now()
+	in := report.Input{Scale: scale, Started: started, Machine: report.Describe(root)}
+
+	if parts["verifier"] {
+		cfg := verifierbench.Config{
+			Bin: bin, BenchBin: filepath.Join(bin, "bench"), OutDir: filepath.Join(work, "verifier"),
+			Rounds: 3, Duration: 5 * time.Second, Warmup: time.Second, HalfLoadDuration: 10 * time.Second,
+			Conns: 32, HalfLoadConns: 64, ServerCPU: "0", LoadCPU: "1",
+			UseWrk: wrk.Available(), Profile: profile.Available(), Logf: logf,
+		}
+		if !full {
+			cfg.Duration, cfg.HalfLoadDuration = 2*time.Second, 4*time.Second
+		}
+		if !cfg.UseWrk {
+			logf("wrk is not installed: the closed-loop runs use the Go load generator instead (install wrk for the reference numbers)")
+		}
+		if !cfg.Profile {
+			logf("perf is not installed: no CPU profiles of the servers")
+		}
+		logf("== verifier: %d rounds of %s per target", cfg.Rounds, cfg.Duration)
+		res, err := verifierbench.Bench(cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: verifier:", err)
+			return 1
+		}
+		in.Verifier = res
+	}
+
+	if parts["operator"] {
+		env := operatorbench.Env{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), Logf: logf}
+		limited := operatorbench.Scenario{
+			Name: "rate-limited", OutDir: filepath.Join(work, "operator-1000"), Clients: 1000,
+			AppsRate: 600, AppRate: 600, AlignToWindow: true,
+			ResyncPeriod: 2 * time.Minute, SteadySettle: 30 * time.Second, SteadyWindow: 4 * time.Minute,
+			ReadyTimeout: 15 * time.Minute, PollEvery: time.Second,
+		}
+		large := operatorbench.Scenario{
+			Name: "large", OutDir: filepath.Join(work, "operator-5000"), Clients: 5000,
+			AppsRate: -1, AppRate: -1, ResyncPeriod: 10 * time.Minute, SteadySettle: 30 * time.Second,
+			ReadyTimeout: 30 * time.Minute, PollEvery: 2 * time.Second,
+		}
+		if !full {
+			// 100 clients against 60 creates per 10-second window: the rate limit still binds
+			// (two windows), in seconds rather than minutes.
+			limited.OutDir, limited.Clients = filepath.Join(work, "operator-100"), 100
+			limited.AppsRate, limited.AppRate, limited.Window = 60, 60, 10*time.Second
+			limited.ResyncPeriod, limited.SteadySettle, limited.SteadyWindow = 30*time.Second, 10*time.Second, time.Minute
+			large.OutDir, large.Clients, large.SteadySettle = filepath.Join(work, "operator-500"), 500, 10*time.Second
+		}
+		ctx := context.Background()
+		logf("== operator: %d OAuthClients, app API limited to %d and %d requests per %s window", limited.Clients,
+			limited.AppsRate, limited.AppRate, limited.WindowLength())
+		res, err := operatorbench.Run(ctx, env, limited)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: operator:", err)
+			return 1
+		}
+		in.Operator = res
+		logf("== operator: %d OAuthClients, rate limits lifted (peak memory)", large.Clients)
+		res, err = operatorbench.Run(ctx, env, large)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: operator:", err)
+			return 1
+		}
+		in.Large = res
+	}
+
+	in.Elapsed = time.Since(started)
+	in.Machine.LoadAfter = report.LoadAvg()
+	md := report.Markdown(in)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	fmt.Printf("\n%s\n", md)
+	rel, _ := filepath.Rel(root, out)
+	logf("report written to %s; the whole run took %s", rel, time.Since(started).Round(time.Second))
+	return 0
+}

@@ -1,0 +1,77 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/operatorbench"
+	"github.com/clientcreds/clientcreds/internal/oktaemu"
+)
+
+func stats(routes map[string]map[string]int64) oktaemu.Stats {
+	return oktaemu.Stats{ByRouteStatus: routes}
+}
+
+func TestFloors(t *testing.T) {
+	tests := map[string]struct {
+		result                       operatorbench.Result
+		wantServed, wantMin, wantWin time.Duration
+		wantBucket                   string
+	}{
+		"one create per client, phase 1s": {
+			result: operatorbench.Result{Clients: 1000, WindowPhase: time.Second,
+				Scenario: operatorbench.Scenario{AppsRate: 600, AppRate: 600},
+				AtReady:  stats(map[string]map[string]int64{"POST /api/v1/apps": {"201": 1000, "429": 7}})},
+			wantServed: 100 * time.Second, wantMin: 100 * time.Second, wantWin: 59 * time.Second, wantBucket: "/api/v1/apps",
+		},
+		"reads bind": {
+			result: operatorbench.Result{Clients: 100, Scenario: operatorbench.Scenario{AppsRate: 600, AppRate: 60},
+				AtReady: stats(map[string]map[string]int64{"POST /api/v1/apps": {"201": 100}, "GET /api/v1/apps/{id}": {"200": 150}})},
+			wantServed: 150 * time.Second, wantMin: 10 * time.Second, wantWin: 2 * time.Minute, wantBucket: "GET/PUT/DELETE",
+		},
+		"short windows": {
+			result: operatorbench.Result{Clients: 100, WindowPhase: 500 * time.Millisecond,
+				Scenario: operatorbench.Scenario{AppsRate: 60, AppRate: 60, Window: 10 * time.Second},
+				AtReady:  stats(map[string]map[string]int64{"POST /api/v1/apps": {"201": 100}})},
+			wantServed: 100 * time.Second / 6, wantMin: 100 * time.Second / 6, wantWin: 9500 * time.Millisecond, wantBucket: "/api/v1/apps",
+		},
+		"within one window": {
+			result: operatorbench.Result{Clients: 10, Scenario: operatorbench.Scenario{AppsRate: 600, AppRate: 600},
+				AtReady: stats(map[string]map[string]int64{"POST /api/v1/apps": {"201": 10}})},
+			wantServed: time.Second, wantMin: time.Second, wantWin: 0, wantBucket: "/api/v1/apps",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := Floors(&tc.result)
+			near := func(a, b time.Duration) bool { return (a - b).Abs() < time.Millisecond }
+			if !near(f.Served, tc.wantServed) || !near(f.Minimum, tc.wantMin) || !near(f.Window, tc.wantWin) {
+				t.Fatalf("floors %+v; want served %s, minimum %s, window %s", f, tc.wantServed, tc.wantMin, tc.wantWin)
+			}
+			if !strings.HasPrefix(f.Bucket, tc.wantBucket) {
+				t.Fatalf("bucket %q, want %q…", f.Bucket, tc.wantBucket)
+			}
+		})
+	}
+}
+
+func TestRatioVerdict(t *testing.T) {
+	tests := map[string]struct {
+		ratio, target float64
+		wantMet       bool
+		wantOutcome   string
+	}{
+		"above": {ratio: 9, target: 3, wantMet: true, wantOutcome: "met (300% of the target)"},
+		"equal": {ratio: 0.7, target: 0.7, wantMet: true, wantOutcome: "met (100% of the target)"},
+		"below": {ratio: 0.4, target: 0.8, wantMet: false, wantOutcome: "missed by 0.40 (50% of the target)"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v := ratioVerdict("x", tc.ratio, tc.target)
+			if v.Met != tc.wantMet || v.Outcome != tc.wantOutcome {
+				t.Fatalf("got %v %q, want %v %q", v.Met, v.Outcome, tc.wantMet, tc.wantOutcome)
+			}
+		})
+	}
+}

@@ -26,7 +26,8 @@ import (
 func main() {
 	root := flag.String("root", ".", "repository root")
 	scale := flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small (env BENCH_SCALE)")
-	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"), "parts to run, comma separated: verifier, operator (env BENCH_ONLY)")
+	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"),
+		"parts to run, comma separated: verifier, operator (both scenarios), operator-rate, operator-memory (env BENCH_ONLY)")
 	out := flag.String("out", "", "report file (default bench/results.md at full scale, bench/out/results-small.md otherwise)")
 	k8s := flag.String("k8s-version", envOr("K8S_VERSION", "1.37.2"), "version of the control plane binaries in bin/k8s")
 	flag.Parse()
@@ -66,17 +67,19 @@ func run(root, scale, only, out, k8sVersion string) int {
 	parts := map[string]bool{}
 	for _, p := range strings.Split(only, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "verifier", "operator":
+		case "verifier", "operator-rate", "operator-memory":
 			parts[p] = true
+		case "operator":
+			parts["operator-rate"], parts["operator-memory"] = true, true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator, operator-rate, operator-memory)\n", p)
 			return 2
 		}
 	}
 	if out == "" {
 		out = filepath.Join(root, "bench", "results.md")
-		if !full || len(parts) < 2 {
+		if !full || len(parts) < 3 {
 			out = filepath.Join(root, "bench", "out", "results-"+scale+".md")
 		}
 	}
@@ -114,8 +117,9 @@ func run(root, scale, only, out, k8sVersion string) int {
 		in.Verifier = res
 	}
 
-	if parts["operator"] {
-		env := operatorbench.Env{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), Logf: logf}
+	if parts["operator-rate"] || parts["operator-memory"] {
+		env := operatorbench.Env{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), Logf: logf,
+			ManagerEnv: strings.Fields(os.Getenv("BENCH_MANAGER_ENV"))}
 		limited := operatorbench.Scenario{
 			Name: "rate-limited", OutDir: filepath.Join(work, "operator-1000"), Clients: 1000,
 			AppsRate: 600, AppRate: 600, AlignToWindow: true,
@@ -136,21 +140,25 @@ func run(root, scale, only, out, k8sVersion string) int {
 			large.OutDir, large.Clients, large.SteadySettle = filepath.Join(work, "operator-500"), 500, 10*time.Second
 		}
 		ctx := context.Background()
-		logf("== operator: %d OAuthClients, app API limited to %d and %d requests per %s window", limited.Clients,
-			limited.AppsRate, limited.AppRate, limited.WindowLength())
-		res, err := operatorbench.Run(ctx, env, limited)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: operator:", err)
-			return 1
+		if parts["operator-rate"] {
+			logf("== operator: %d OAuthClients, app API limited to %d and %d requests per %s window", limited.Clients,
+				limited.AppsRate, limited.AppRate, limited.WindowLength())
+			res, err := operatorbench.Run(ctx, env, limited)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: operator:", err)
+				return 1
+			}
+			in.Operator = res
 		}
-		in.Operator = res
-		logf("== operator: %d OAuthClients, rate limits lifted (peak memory)", large.Clients)
-		res, err = operatorbench.Run(ctx, env, large)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: operator:", err)
-			return 1
+		if parts["operator-memory"] {
+			logf("== operator: %d OAuthClients, rate limits lifted (peak memory)", large.Clients)
+			res, err := operatorbench.Run(ctx, env, large)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: operator:", err)
+				return 1
+			}
+			in.Large = res
 		}
-		in.Large = res
 	}
 
 	in.Elapsed = time.Since(started)

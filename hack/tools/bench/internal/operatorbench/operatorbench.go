@@ -46,7 +46,9 @@ type Env struct {
 	// Root is the repository (config/crd/bases); Bin its bin/ directory (manager,
 	// okta-emulator, controlplane); Assets the directory of kube-apiserver, etcd, kubectl.
 	Root, Bin, Assets string
-	Logf              func(format string, args ...any)
+	// ManagerEnv is added to the manager's environment (e.g. GODEBUG=gctrace=1).
+	ManagerEnv []string
+	Logf       func(format string, args ...any)
 }
 
 // Scenario is one run.
@@ -106,9 +108,14 @@ type Result struct {
 	SteadyWindow time.Duration  `json:"steadyWindow,omitempty"`
 	// ManagerMetrics are the manager's clientcreds_* series when all were Ready.
 	ManagerMetrics map[string]float64 `json:"managerMetrics"`
-	// PeakRSS is the manager's VmHWM at the end; RSS its VmRSS then.
+	// PeakRSS is the manager's VmHWM at the end; RSS its VmRSS then, made of RSSAnon
+	// (heap, stacks: the Go runtime's memory) and RSSFile (the mapped executable).
 	PeakRSS int64 `json:"peakRss"`
 	RSS     int64 `json:"rss"`
+	RSSAnon int64 `json:"rssAnon"`
+	RSSFile int64 `json:"rssFile"`
+	// EndMetrics are the manager's metrics at the end (clientcreds_* and the Go heap).
+	EndMetrics map[string]float64 `json:"endMetrics"`
 	// PeakRSSAtReady is VmHWM when all clients were first Ready.
 	PeakRSSAtReady int64         `json:"peakRssAtReady"`
 	Elapsed        time.Duration `json:"elapsed"`
@@ -228,7 +235,7 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := proc.Start(proc.Spec{Name: "manager", Path: filepath.Join(env.Bin, "manager"), LogDir: logDir,
+	mgr, err := proc.Start(proc.Spec{Name: "manager", Path: filepath.Join(env.Bin, "manager"), LogDir: logDir, Env: env.ManagerEnv,
 		Args: []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
 			"--resync-period", sc.ResyncPeriod.String()}})
 	if err != nil {
@@ -338,6 +345,9 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	}
 	res.PeakRSS, _ = proc.Status(mgr.Pid(), "VmHWM")
 	res.RSS, _ = proc.Status(mgr.Pid(), "VmRSS")
+	res.RSSAnon, _ = proc.Status(mgr.Pid(), "RssAnon")
+	res.RSSFile, _ = proc.Status(mgr.Pid(), "RssFile")
+	res.EndMetrics, _ = scrapeMetrics("http://" + metricsAddr + "/metrics")
 	res.Elapsed = time.Since(began)
 	raw, _ := json.MarshalIndent(res, "", "  ")
 	_ = os.WriteFile(filepath.Join(sc.OutDir, "result.json"), raw, 0o644)
@@ -471,8 +481,13 @@ func diffStats(a, b oktaemu.Stats) oktaemu.Stats {
 	return d
 }
 
-// scrapeMetrics returns the clientcreds_* samples of a Prometheus text endpoint, keyed by
-// the series as written (name and labels).
+// scraped are the metric name prefixes scrapeMetrics keeps.
+var scraped = [][]byte{[]byte("clientcreds_"), []byte("go_memstats_heap_"), []byte("go_memstats_next_gc_bytes"),
+	[]byte("go_memstats_sys_bytes"), []byte("process_resident_memory_bytes")}
+
+// scrapeMetrics returns the samples of a Prometheus text endpoint whose names start with
+// one of the scraped prefixes (histogram buckets left out), keyed by the series as
+// written (name and labels).
 func scrapeMetrics(url string) (map[string]float64, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -485,7 +500,11 @@ func scrapeMetrics(url string) (map[string]float64, error) {
 	}
 	out := map[string]float64{}
 	for _, line := range bytes.Split(body, []byte("\n")) {
-		if !bytes.HasPrefix(line, []byte("clientcreds_")) || bytes.Contains(line, []byte("_bucket{")) {
+		keep := false
+		for _, p := range scraped {
+			keep = keep || bytes.HasPrefix(line, p)
+		}
+		if !keep || bytes.Contains(line, []byte("_bucket{")) {
 			continue
 		}
 		i := bytes.LastIndexByte(line, ' ')

@@ -258,6 +258,7 @@ func Markdown(in Input) string {
 		w("| %s | %s | %s | %s %s |\n", v.Name, v.Value, v.Target, mark, v.Outcome)
 	}
 	w("\n")
+	limitsSection(&b, in)
 	if in.Verifier != nil {
 		verifierSection(&b, in.Verifier)
 	}
@@ -265,6 +266,109 @@ func Markdown(in Input) string {
 		operatorSection(&b, in)
 	}
 	return b.String()
+}
+
+// limitsSection says, from the measurements, what bounds each figure.
+func limitsSection(b *strings.Builder, in Input) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("## What limits each figure\n\n")
+	if v := in.Verifier; v != nil {
+		med := func(name string) float64 {
+			return verifierbench.Median(v.Runs[name], func(r verifierbench.Run) float64 { return r.Result.RPS })
+		}
+		cat := func(target string, cats ...string) float64 {
+			var sum float64
+			for _, c := range cats {
+				sum += v.Profiles[target].Categories[c]
+			}
+			return sum
+		}
+		const (
+			crypto  = "RSA/SHA-256 (crypto)"
+			libs    = "JWS/JWT libraries"
+			parse   = "token parsing and checks (verifier)"
+			tcache  = "token cache (verifier)"
+			metrics = "metrics"
+			jsonB64 = "JSON and base64 decoding"
+			httpSrv = "HTTP server (net/http)"
+			kernel  = "kernel (loopback TCP, syscalls)"
+			rt      = "Go runtime (GC, scheduler, allocation)"
+		)
+		_, profiled := v.Profiles[verifierbench.TargetVerifier]
+		if n, p := med(verifierbench.TargetNull), med(verifierbench.TargetProxy); n > 0 && p > 0 {
+			w("- **verifier / oauth2-proxy**: oauth2-proxy checks the RSA signature of every request, even a token it saw a moment "+
+				"ago, so its repeated-token and unique-token rates are alike (%.0f and %.0f req/s)", p, med(verifierbench.TargetProxyCold))
+			if _, ok := v.Profiles[verifierbench.TargetProxy]; ok {
+				w("; its CPU goes to RSA and JWT libraries (%.0f%%), the Go runtime (%.0f%%: it allocates heavily), the kernel (%.0f%%) "+
+					"and, among the rest, a regular expression run over every bearer token", cat(verifierbench.TargetProxy, crypto, libs, jsonB64),
+					cat(verifierbench.TargetProxy, rt), cat(verifierbench.TargetProxy, kernel))
+			}
+			w(". The verifier answers a repeated token from its cache. With unique tokens both verify every signature and the "+
+				"verifier is %.2f× oauth2-proxy.\n", med(verifierbench.TargetVerCold)/med(verifierbench.TargetProxyCold))
+		}
+		if n := med(verifierbench.TargetNull); n > 0 {
+			w("- **verifier / null server**: a cached token costs the verifier %.1f µs of CPU per request against the null server's "+
+				"%.1f µs (one core each)", 1e6/med(verifierbench.TargetVerifier), 1e6/n)
+			if profiled {
+				w("; in the verifier's profile, the HTTP server, the kernel's loopback TCP and the Go runtime take %.0f%%, its own work "+
+					"(hashing the token for the cache lookup, checks, metrics) %.0f%%",
+					cat(verifierbench.TargetVerifier, httpSrv, kernel, rt), cat(verifierbench.TargetVerifier, crypto, parse, tcache, metrics))
+			}
+			w(". Both read the same request; the rest of the gap is what the verifier's handler adds around the cache lookup: " +
+				"reading the X-Original-* headers, writing three identity headers, and the allocations that come with them.\n")
+		}
+		if n, c := med(verifierbench.TargetNull), med(verifierbench.TargetCrypto); n > 0 && c > 0 {
+			w("- **cold verifier / crypto floor**: on one core a server that added nothing to the HTTP floor (%.1f µs per request) "+
+				"and the crypto floor (%.1f µs per verification) would reach %.2f× the floor, so %.1f× is out of reach by construction "+
+				"here; the verifier spends %.1f µs per unique token", 1e6/n, 1e6/c, n/(n+c), TargetVsCrypto, 1e6/med(verifierbench.TargetVerCold))
+			if _, ok := v.Profiles[verifierbench.TargetVerCold]; ok {
+				w(": RSA and SHA-256 %.0f%%, the Go runtime %.0f%% (garbage collection and allocation: `go test -bench "+
+					"BenchmarkVerify/uncached ./internal/verifier` counts about 200 allocations per token), the kernel %.0f%%, JSON and base64 decoding %.0f%%, the token cache %.0f%% (when full, every "+
+					"insert scans its shard for expired entries), HTTP %.0f%%",
+					cat(verifierbench.TargetVerCold, crypto), cat(verifierbench.TargetVerCold, rt), cat(verifierbench.TargetVerCold, kernel),
+					cat(verifierbench.TargetVerCold, jsonB64), cat(verifierbench.TargetVerCold, tcache), cat(verifierbench.TargetVerCold, httpSrv))
+			}
+			w(".\n")
+		}
+		if h, ok := v.Half[verifierbench.HalfVerifier]; ok {
+			w("- **p99 at half load**: %s for the verifier (median %s)", fmtDur(h.Result.P99), fmtDur(h.Result.P50))
+			if nh, ok := v.Half[verifierbench.HalfNull]; ok {
+				w(", %s for the null server at the same rate (median %s). ", fmtDur(nh.Result.P99), fmtDur(nh.Result.P50))
+				if float64(h.Result.P99) <= 1.25*float64(nh.Result.P99) {
+					w("The tail is this machine's rather than the verifier's: ")
+				} else {
+					w("At this rate the verifier keeps its core %.0f%% busy and the null server %.0f%%, so each stall leaves a longer "+
+						"queue behind it in the verifier; and there are stalls: ", 100*h.ServerCPU, 100*nh.ServerCPU)
+				}
+			} else {
+				w(". ")
+			}
+			w("the load generator's own send lag reaches %s at p99 (p50 %s), i.e. at times the virtual machine does not run "+
+				"for a millisecond or more.\n", fmtDur(h.Result.LagP99), fmtDur(h.Result.LagP50))
+		}
+	}
+	if o := in.Operator; o != nil {
+		f := Floors(o)
+		a := operatorbench.AppAPICalls(o.AtReady)
+		w("- **time until Ready**: %.2f app-API calls per client, %d 429s (the manager's shared budget held %.0f requests back "+
+			"until the window reset instead of sending them). ", float64(a.Served)/float64(o.Clients), o.AtReady.RateLimited,
+			operatorbench.SumMetric(o.ManagerMetrics, "clientcreds_okta_rate_limited_total", `source="local"`))
+		if f.Window > 0 {
+			w("The time is the rate limit's: the first %d calls used the first window and the rest waited for the next one to open "+
+				"(fixed-window floor %s, measured %s). Okta's fixed per-minute windows let a burst finish sooner than calls ÷ rate (%s).\n",
+				o.Scenario.AppsRate, fmtSecs(f.Window), fmtSecs(o.TimeToReady), fmtSecs(f.Served))
+		} else {
+			w("All calls fit in one rate-limit window; the time is the manager's own pace.\n")
+		}
+	}
+	if l := in.Large; l != nil {
+		m := l.EndMetrics
+		w("- **peak RSS**: at the end of the %d-client run the Go heap held %s of objects and the executable's pages %s; the peak "+
+			"is mostly the garbage collector's headroom (with the default GOGC=100 the heap may grow to twice what is live before a "+
+			"collection) on top of the informer caches (every OAuthClient and its Secret, with their managed fields).\n",
+			l.Clients, operatorbench.MiB(int64(m["go_memstats_heap_alloc_bytes"])), operatorbench.MiB(l.RSSFile))
+	}
+	w("\n")
 }
 
 func verifierSection(b *strings.Builder, v *verifierbench.Results) {
@@ -461,17 +565,27 @@ func operatorSection(b *strings.Builder, in Input) {
 			w("| all Okta requests | %.1f | %.1f | %d |\n", float64(st.Total)/mins, float64(st.Total)/periods, st.Total)
 			w("| 429s | | | %d |\n", st.RateLimited)
 			w("\nBy route: %s.\n\n", routeList(st.ByRoute))
-			w("Manager peak RSS (VmHWM) at the end, %d OAuthClients: **%s** (VmRSS then %s).\n\n", o.Clients, operatorbench.MiB(o.PeakRSS), operatorbench.MiB(o.RSS))
+			w("Manager peak RSS (VmHWM) at the end, %d OAuthClients: **%s** (%s).\n\n", o.Clients, operatorbench.MiB(o.PeakRSS), memoryDetail(o))
 		}
 	}
 	if l := in.Large; l != nil {
 		a := operatorbench.AppAPICalls(l.AtReady)
 		w("**At %d OAuthClients** (a fresh control plane, emulator and manager; the emulator's app-API rate limits lifted "+
 			"to keep the run short; `--resync-period %s`): all Ready after %s (apply %s); %d app-API calls (%.2f per client), %d 429s. "+
-			"Manager peak RSS (VmHWM) **%s** (VmRSS %s at the end, %s after settling).\n\n",
+			"Manager peak RSS (VmHWM) **%s**, measured %s after all were Ready (%s).\n\n",
 			l.Clients, l.Scenario.ResyncPeriod, fmtSecs(l.TimeToReady), fmtSecs(l.ApplyTime), a.Served, float64(a.Served)/float64(l.Clients),
-			l.AtReady.RateLimited, operatorbench.MiB(l.PeakRSS), operatorbench.MiB(l.RSS), fmtSecs(l.Scenario.SteadySettle))
+			l.AtReady.RateLimited, operatorbench.MiB(l.PeakRSS), fmtSecs(l.Scenario.SteadySettle), memoryDetail(l))
 	}
+}
+
+// memoryDetail splits the manager's memory at the end of a scenario.
+func memoryDetail(o *operatorbench.Result) string {
+	m := o.EndMetrics
+	mib := func(v float64) string { return operatorbench.MiB(int64(v)) }
+	return fmt.Sprintf("then: VmRSS %s = %s anonymous (Go heap and stacks) + %s file-backed (the executable); Go heap: %s of objects, "+
+		"%s of spans in use, next GC at %s",
+		operatorbench.MiB(o.RSS), operatorbench.MiB(o.RSSAnon), operatorbench.MiB(o.RSSFile),
+		mib(m["go_memstats_heap_alloc_bytes"]), mib(m["go_memstats_heap_inuse_bytes"]), mib(m["go_memstats_next_gc_bytes"]))
 }
 
 func fmtWindow(d time.Duration) string {

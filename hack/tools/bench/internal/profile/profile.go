@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,12 @@ import (
 func Available() bool {
 	_, err := exec.LookPath("perf")
 	return err == nil
+}
+
+// Warm runs perf once on nothing, so that its one-time start-up work (reading the kernel's
+// symbols, say) is done before a measurement depends on its timing.
+func Warm(dir string) {
+	_ = exec.Command("perf", "record", "-q", "-o", filepath.Join(dir, "warm.perf.data"), "--", "true").Run()
 }
 
 // Record samples pid (all its threads, user and kernel) for d into file. It blocks for d.
@@ -39,6 +46,8 @@ type Symbol struct {
 
 // Report is a flat profile.
 type Report struct {
+	// Samples is the number of samples taken.
+	Samples    int                `json:"samples"`
 	Top        []Symbol           `json:"top"`
 	Categories map[string]float64 `json:"categories"`
 }
@@ -51,10 +60,21 @@ func Analyze(file string, top int) (Report, error) {
 		return Report{}, fmt.Errorf("perf report: %v", err)
 	}
 	var syms []Symbol
+	samples := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		if rest, ok := strings.CutPrefix(line, "# Samples: "); ok {
+			n, _, _ := strings.Cut(rest, " ")
+			samples, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(n, "K"), "M"))
+			switch {
+			case strings.HasSuffix(n, "K"):
+				samples *= 1000
+			case strings.HasSuffix(n, "M"):
+				samples *= 1000000
+			}
+		}
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -78,7 +98,7 @@ func Analyze(file string, top int) (Report, error) {
 	if len(syms) == 0 {
 		return Report{}, fmt.Errorf("perf report: no samples")
 	}
-	r := Report{Categories: map[string]float64{}}
+	r := Report{Samples: samples, Categories: map[string]float64{}}
 	for _, s := range syms {
 		r.Categories[Category(s.Name)] += s.Percent
 	}

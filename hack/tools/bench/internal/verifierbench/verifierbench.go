@@ -392,6 +392,7 @@ func Bench(cfg Config) (*Results, error) {
 			h.name, r.RPS, rate, r.P50, r.P99, r.P999, run.ServerCPU, run.OtherCPU)
 	}
 	if cfg.Profile {
+		profile.Warm(cfg.OutDir)
 		res.Profiles = map[string]profile.Report{}
 		for _, t := range targets {
 			if t.start == nil || t.name == TargetNull || t.name == TargetProxyCold {
@@ -402,6 +403,10 @@ func Bench(cfg Config) (*Results, error) {
 				tokens = coldPath
 			}
 			rep, err := profileTarget(cfg, t, tokens, warmPath, load)
+			if err != nil {
+				logf("profile %s: %v; trying once more", t.name, err)
+				rep, err = profileTarget(cfg, t, tokens, warmPath, load)
+			}
 			if err != nil {
 				logf("profile %s: %v", t.name, err)
 				continue
@@ -438,18 +443,32 @@ func profileTarget(cfg Config, t target, tokens, warm string, load loadFunc) (pr
 		return profile.Report{}, err
 	}
 	file := filepath.Join(cfg.OutDir, sanitize(t.name)+".perf.data")
+	// perf can take a moment to attach (the first time on a machine, seconds), and it
+	// samples the server only while the server runs: so it starts first and records a
+	// little longer than the load, and the idle time around the load adds next to nothing.
+	lead := 1500 * time.Millisecond
 	done := make(chan error, 1)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		done <- profile.Record(p.Pid(), cfg.Duration-600*time.Millisecond, file)
-	}()
-	if _, _, err := load(addr, path, tokens, cfg.Duration); err != nil {
+	go func() { done <- profile.Record(p.Pid(), lead+cfg.Duration+500*time.Millisecond, file) }()
+	time.Sleep(lead)
+	r, _, err := load(addr, path, tokens, cfg.Duration)
+	if perr := <-done; perr != nil {
+		return profile.Report{}, perr
+	}
+	if err != nil {
 		return profile.Report{}, err
 	}
-	if err := <-done; err != nil {
+	if r.Requests == 0 || r.Errors > 0 || r.BadStatus > 0 {
+		return profile.Report{}, fmt.Errorf("load during the profile: %s", r)
+	}
+	rep, err := profile.Analyze(file, 12)
+	if err != nil {
 		return profile.Report{}, err
 	}
-	return profile.Analyze(file, 12)
+	// A busy server yields about one sample per period on its core.
+	if want := int(cfg.Duration.Seconds() * 1999 / 2); rep.Samples < want {
+		return rep, fmt.Errorf("%d samples, expected at least %d: the server was not busy while sampled (load: %s)", rep.Samples, want, r)
+	}
+	return rep, nil
 }
 
 func summarize(r profile.Report) string {

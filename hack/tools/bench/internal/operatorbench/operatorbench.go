@@ -483,7 +483,8 @@ func diffStats(a, b oktaemu.Stats) oktaemu.Stats {
 
 // scraped are the metric name prefixes scrapeMetrics keeps.
 var scraped = [][]byte{[]byte("clientcreds_"), []byte("go_memstats_heap_"), []byte("go_memstats_next_gc_bytes"),
-	[]byte("go_memstats_sys_bytes"), []byte("process_resident_memory_bytes")}
+	[]byte("go_memstats_sys_bytes"), []byte("process_resident_memory_bytes"), []byte("go_gc_heap_live_bytes"),
+	[]byte("go_gc_heap_goal_bytes"), []byte("go_gc_gogc_percent"), []byte("go_gc_gomemlimit_bytes")}
 
 // scrapeMetrics returns the samples of a Prometheus text endpoint whose names start with
 // one of the scraped prefixes (histogram buckets left out), keyed by the series as

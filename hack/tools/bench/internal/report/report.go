@@ -335,16 +335,20 @@ func limitsSection(b *strings.Builder, in Input) {
 			if nh, ok := v.Half[verifierbench.HalfNull]; ok {
 				w(", %s for the null server at the same rate (median %s). ", fmtDur(nh.Result.P99), fmtDur(nh.Result.P50))
 				if float64(h.Result.P99) <= 1.25*float64(nh.Result.P99) {
-					w("The tail is this machine's rather than the verifier's: ")
+					w("The tail is this machine's rather than the verifier's. ")
 				} else {
-					w("At this rate the verifier keeps its core %.0f%% busy and the null server %.0f%%, so each stall leaves a longer "+
-						"queue behind it in the verifier; and there are stalls: ", 100*h.ServerCPU, 100*nh.ServerCPU)
+					w("At this rate the verifier keeps its core %.0f%% busy and the null server %.0f%%: the closer a server runs to "+
+						"its capacity, the longer the queue any pause of the machine leaves behind. ", 100*h.ServerCPU, 100*nh.ServerCPU)
 				}
 			} else {
 				w(". ")
 			}
-			w("the load generator's own send lag reaches %s at p99 (p50 %s), i.e. at times the virtual machine does not run "+
-				"for a millisecond or more.\n", fmtDur(h.Result.LagP99), fmtDur(h.Result.LagP50))
+			if h.Result.LagP99 >= time.Millisecond {
+				w("The load generator's own send lag reaches %s at p99 (p50 %s): at times the virtual machine does not run for a "+
+					"millisecond or more.\n", fmtDur(h.Result.LagP99), fmtDur(h.Result.LagP50))
+			} else {
+				w("The load generator's own send lag stays small (p50 %s, p99 %s).\n", fmtDur(h.Result.LagP50), fmtDur(h.Result.LagP99))
+			}
 		}
 	}
 	if o := in.Operator; o != nil {
@@ -363,10 +367,18 @@ func limitsSection(b *strings.Builder, in Input) {
 	}
 	if l := in.Large; l != nil {
 		m := l.EndMetrics
-		w("- **peak RSS**: at the end of the %d-client run the Go heap held %s of objects and the executable's pages %s; the peak "+
-			"is mostly the garbage collector's headroom (with the default GOGC=100 the heap may grow to twice what is live before a "+
-			"collection) on top of the informer caches (every OAuthClient and its Secret, with their managed fields).\n",
-			l.Clients, operatorbench.MiB(int64(m["go_memstats_heap_alloc_bytes"])), operatorbench.MiB(l.RSSFile))
+		w("- **peak RSS**: at the end of the %d-client run, VmRSS %s was %s anonymous memory (the Go heap, stacks, runtime) and "+
+			"%s of the executable's pages. ", l.Clients, operatorbench.MiB(l.RSS), operatorbench.MiB(l.RSSAnon), operatorbench.MiB(l.RSSFile))
+		if live := m["go_gc_heap_live_bytes"]; live > 0 {
+			w("The heap that survived the last collection was %s (%.1f KiB per OAuthClient with its Secret, in the informer caches "+
+				"with their managed fields, and the controller's state); with GOGC=%.0f the heap may grow by %.0f%% of that before "+
+				"the next collection (goal then: %s), and that headroom, the executable and the runtime make up the rest of the peak.",
+				operatorbench.MiB(int64(live)), live/1024/float64(l.Clients), m["go_gc_gogc_percent"], m["go_gc_gogc_percent"],
+				operatorbench.MiB(int64(m["go_gc_heap_goal_bytes"])))
+		} else {
+			w("The Go heap held %s of objects (live and not yet collected).", operatorbench.MiB(int64(m["go_memstats_heap_alloc_bytes"])))
+		}
+		w("\n")
 	}
 	w("\n")
 }

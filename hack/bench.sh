@@ -3,7 +3,7 @@
 # the crypto floor, and the operator at 1,000 and 5,000 OAuthClients against the Okta
 # emulator's rate limits; write bench/results.md and print it. See bench/README.md.
 #
-#   make bench                      # full size; writes bench/results.md (about 25 minutes)
+#   make bench                      # full size; writes bench/results.md (about 13 minutes)
 #   BENCH_SCALE=small make bench    # quick run; writes bench/out/results-small.md
 #   BENCH_ONLY=verifier make bench  # one part (verifier or operator); writes bench/out/
 #

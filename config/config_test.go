@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -401,6 +402,16 @@ func TestManagerDeployment(t *testing.T) {
 	})
 
 	t.Run("resources", func(t *testing.T) {
+		limit, hasLimit := c.Resources.Limits[corev1.ResourceMemory]
+		for _, e := range c.Env {
+			if e.Name != "GOMEMLIMIT" {
+				continue
+			}
+			soft, err := resource.ParseQuantity(strings.TrimSuffix(strings.TrimSuffix(e.Value, "B"), "i") + "i")
+			if err != nil || !hasLimit || soft.Cmp(limit) >= 0 {
+				t.Errorf("GOMEMLIMIT %q must be a size below the memory limit %s", e.Value, limit.String())
+			}
+		}
 		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 			req, okReq := c.Resources.Requests[res]
 			lim, okLim := c.Resources.Limits[res]

@@ -167,7 +167,11 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconci
 func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
 	before := readyState(st.obj)
 	res, err := r.conclude(ctx, st, err)
-	if after := readyState(st.obj); after.status != before.status || after.reason != before.reason {
+	after := readyState(st.obj)
+	// A new client's first Ready is already told by AppCreated; events are cached by the
+	// recorder for minutes, so one per create keeps a batch of thousands cheap.
+	firstReady := before.status == "" && after.status == metav1.ConditionTrue && st.issued == issuedCreate
+	if (after.status != before.status || after.reason != before.reason) && !firstReady {
 		typ := corev1.EventTypeWarning
 		if after.status == metav1.ConditionTrue {
 			typ = corev1.EventTypeNormal
@@ -319,8 +323,9 @@ const staleCacheWait = 200 * time.Millisecond
 // own writes until the cache shows the newest one. Resource versions are compared for
 // equality only, as the API conventions ask.
 type staleVersions struct {
-	mu   sync.Mutex
-	byID map[types.UID]*versionTrail
+	mu     sync.Mutex
+	byID   map[types.UID]*versionTrail
+	writes int
 }
 
 type versionTrail struct {
@@ -339,6 +344,15 @@ func (s *staleVersions) wrote(obj client.Object, before string) {
 	defer s.mu.Unlock()
 	if s.byID == nil {
 		s.byID = map[types.UID]*versionTrail{}
+	}
+	// A trail is only consulted by the object's next reconcile; one that nobody consulted
+	// within maxCacheLag is useless. Sweep them now and then so a steady fleet keeps none.
+	if s.writes++; s.writes%1024 == 0 {
+		for uid, t := range s.byID {
+			if time.Since(t.since) > maxCacheLag {
+				delete(s.byID, uid)
+			}
+		}
 	}
 	t := s.byID[obj.GetUID()]
 	if t == nil {

@@ -37,6 +37,7 @@ func run() error {
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 disables it.")
 	metricsSecure := fs.Bool("metrics-secure", false, "Serve /metrics over HTTPS, allowing only callers the API server authenticates and authorizes for get on /metrics (a self-signed certificate unless --metrics-cert-dir is set).")
 	metricsCertDir := fs.String("metrics-cert-dir", "", "Directory with tls.crt and tls.key for the secure metrics endpoint.")
+	pprofAddr := fs.String("pprof-bind-address", "0", "Address of a net/http/pprof endpoint for profiling; 0 disables it (the default).")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	leaderID := fs.String("leader-election-id", "clientcreds-manager.oauth.clientcreds.dev", "Name of the leader-election Lease.")
@@ -81,6 +82,7 @@ func run() error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
+		PprofBindAddress:        *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        *leaderID,
 		LeaderElectionNamespace: *leaderNS,

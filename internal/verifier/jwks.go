@@ -260,17 +260,18 @@ func (ks *KeySet) startFetchLocked() *fetchCall {
 
 // lookup returns the keys for kid. An unknown kid may trigger one fetch, at
 // most once per cooldown across all callers; callers asking while a fetch
-// is under way wait for it.
-func (ks *KeySet) lookup(ctx context.Context, kid string) ([]*verificationKey, error) {
+// is under way wait for it. kid is only read during the call (it may point
+// into a buffer the caller reuses).
+func (ks *KeySet) lookup(ctx context.Context, kid []byte) ([]*verificationKey, error) {
 	if s := ks.snap.Load(); s != nil {
-		if keys := s.byKid[kid]; len(keys) > 0 {
+		if keys := s.byKid[string(kid)]; len(keys) > 0 {
 			return keys, nil
 		}
 	}
 
 	ks.mu.Lock()
 	now := ks.now()
-	if until, ok := ks.negative[kid]; ok && now.Before(until) {
+	if until, ok := ks.negative[string(kid)]; ok && now.Before(until) {
 		ks.mu.Unlock()
 		return nil, ks.unknown()
 	}
@@ -287,14 +288,15 @@ func (ks *KeySet) lookup(ctx context.Context, kid string) ([]*verificationKey, e
 			return nil, ks.unknown()
 		}
 		if s := ks.snap.Load(); s != nil {
-			if keys := s.byKid[kid]; len(keys) > 0 {
+			if keys := s.byKid[string(kid)]; len(keys) > 0 {
 				return keys, nil
 			}
 		}
 	}
 
 	ks.mu.Lock()
-	ks.rememberUnknownLocked(kid, ks.now())
+	// The negative cache keeps its own copy of the key id.
+	ks.rememberUnknownLocked(string(kid), ks.now())
 	ks.mu.Unlock()
 	return nil, ks.unknown()
 }

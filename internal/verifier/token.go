@@ -1,15 +1,13 @@
 package verifier
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
@@ -52,48 +50,86 @@ func compactParts(token string) (header, payload, signature string, err error) {
 	return header, payload, signature, nil
 }
 
-func decodeSegment(seg string) ([]byte, error) {
-	out, err := b64.DecodeString(seg)
+// decodeSegment decodes seg into the free space of buf (whose capacity
+// must cover it) and returns the decoded bytes, which stay valid until buf
+// is reused.
+func decodeSegment(buf []byte, seg string) ([]byte, error) {
+	dst := buf[len(buf) : len(buf)+b64.DecodedLen(len(seg))]
+	// The decoder only reads its input: viewing the string's memory saves
+	// copying the token.
+	n, err := b64.Decode(dst, stringBytes(seg))
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	return out, nil
+	return dst[:n:n], nil
 }
+
+// stringBytes views s as bytes without copying. The result must never be
+// written to.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// segmentBuffers hold the decoded segments of one token while it is
+// checked. Nothing a buffer holds outlives the check: whatever a verified
+// token contributes to its Identity is copied out first.
+var segmentBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, b64.DecodedLen(MaxTokenSize))
+	return &b
+}}
 
 // jwsHeader holds the protected header fields the verifier acts on. Key
 // sources a token may carry (jku, x5u, jwk, x5c) are deliberately ignored:
-// keys come only from the issuer's JWKS.
+// keys come only from the issuer's JWKS. kid and typ point into the
+// decoded header.
 type jwsHeader struct {
+	// alg is one of supportedAlgList, or "" for any other name (which no
+	// allow-list holds).
 	alg    jwa.SignatureAlgorithm
-	kid    string
-	typ    string
+	kid    []byte
+	typ    []byte
 	hasTyp bool
+}
+
+// supportedAlgList is supportedAlgs in a fixed order, to name a header's
+// algorithm without allocating a string.
+var supportedAlgList = []jwa.SignatureAlgorithm{
+	jwa.RS256, jwa.RS384, jwa.RS512,
+	jwa.PS256, jwa.PS384, jwa.PS512,
+	jwa.ES256, jwa.ES384, jwa.ES512,
+	jwa.EdDSA,
+}
+
+func knownAlg(name []byte) jwa.SignatureAlgorithm {
+	for _, a := range supportedAlgList {
+		if string(name) == string(a) {
+			return a
+		}
+	}
+	return ""
 }
 
 func parseHeader(raw []byte) (jwsHeader, error) {
 	var h jwsHeader
 	hasAlg := false
-	err := walkObject(raw, func(key string, val json.RawMessage) error {
-		switch key {
+	err := walkObject(raw, func(key, val []byte) error {
+		switch string(key) {
 		case "alg":
-			s, ok := jsonString(val)
-			if !ok {
+			if !isString(val) {
 				return ErrMalformed
 			}
-			h.alg = jwa.SignatureAlgorithm(s)
+			h.alg = knownAlg(unquote(val))
 			hasAlg = true
 		case "kid":
-			s, ok := jsonString(val)
-			if !ok {
+			if !isString(val) {
 				return ErrMalformed
 			}
-			h.kid = s
+			h.kid = unquote(val)
 		case "typ":
-			s, ok := jsonString(val)
-			if !ok {
+			if !isString(val) {
 				return ErrMalformed
 			}
-			h.typ, h.hasTyp = s, true
+			h.typ, h.hasTyp = unquote(val), true
 		case "crit", "b64":
 			// No extension is understood, so any critical one must be
 			// refused (RFC 7515 section 4.1.11); b64 is only legal with crit.
@@ -102,7 +138,7 @@ func parseHeader(raw []byte) (jwsHeader, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrUnsupportedHeader) || errors.Is(err, ErrMalformed) {
+		if err == ErrUnsupportedHeader || err == ErrMalformed {
 			return h, err
 		}
 		return h, ErrMalformed
@@ -114,43 +150,93 @@ func parseHeader(raw []byte) (jwsHeader, error) {
 }
 
 // acceptableTyp reports whether a typ header names a JWT access token:
-// "JWT" or "at+jwt" (RFC 9068), with or without the "application/" prefix.
-func acceptableTyp(typ string) bool {
+// "JWT" or "at+jwt" (RFC 9068), with or without the "application/" prefix,
+// in any case.
+func acceptableTyp(typ []byte) bool {
+	for _, c := range typ {
+		if c >= utf8.RuneSelf {
+			// Unicode case mapping can turn some non-ASCII letters into
+			// ASCII ones; leave that to the strings package.
+			return acceptableTypString(string(typ))
+		}
+	}
+	const prefix = "application/"
+	if len(typ) >= len(prefix) && asciiEqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return asciiEqualFold(typ, "jwt") || asciiEqualFold(typ, "at+jwt")
+}
+
+func acceptableTypString(typ string) bool {
 	t := strings.ToLower(typ)
 	t = strings.TrimPrefix(t, "application/")
 	return t == "jwt" || t == "at+jwt"
 }
 
-// claims are the registered and Okta claims the verifier checks.
-type claims struct {
-	iss      string
-	hasIss   bool
-	aud      []string
-	hasAud   bool
-	exp      float64
-	hasExp   bool
-	nbf      float64
-	hasNbf   bool
-	iat      float64
-	hasIat   bool
-	sub      string
-	cid      string
-	clientID string
-	scopes   []string
+// asciiEqualFold compares ASCII b with lower-case ASCII want, ignoring case.
+func asciiEqualFold(b []byte, want string) bool {
+	if len(b) != len(want) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
-func parseClaims(raw []byte) (claims, error) {
-	var c claims
-	var scp, scope []string
-	hasScp := false
-	err := walkObject(raw, func(key string, val json.RawMessage) error {
+// claims are the registered and Okta claims the verifier checks. Every
+// slice points into the decoded claims segment (or, for strings with
+// escapes, into fresh memory); nothing here may be kept once the segment's
+// buffer is reused.
+type claims struct {
+	iss    []byte
+	hasIss bool
+	// aud is the raw value: a JSON string or an array of JSON strings.
+	aud    []byte
+	hasAud bool
+	exp    float64
+	hasExp bool
+	nbf    float64
+	hasNbf bool
+	iat    float64
+	hasIat bool
+
+	sub      []byte
+	cid      []byte
+	clientID []byte
+
+	// scopes is the raw value the granted scopes come from: scp if present,
+	// else scope; hasScopes says whether either claim was there.
+	scopes    []byte
+	hasScopes bool
+	// scopeCount is how many scopes it holds, scopeBytes their length
+	// joined by single spaces.
+	scopeCount int
+	scopeBytes int
+}
+
+// parseClaims fills c from the claims JSON in raw.
+func parseClaims(raw []byte, c *claims) error {
+	var scp, scope []byte
+	hasScp, hasScope := false, false
+	err := walkObject(raw, func(key, val []byte) error {
 		var ok bool
-		switch key {
+		switch string(key) {
 		case "iss":
-			c.iss, ok = jsonString(val)
+			ok = isString(val)
+			if ok {
+				c.iss = unquote(val)
+			}
 			c.hasIss = true
 		case "aud":
-			c.aud, ok = stringOrList(val)
+			ok = isStringOrList(val)
+			c.aud = val
 			c.hasAud = true
 		case "exp":
 			c.exp, ok = numericDate(val)
@@ -162,25 +248,20 @@ func parseClaims(raw []byte) (claims, error) {
 			c.iat, ok = numericDate(val)
 			c.hasIat = true
 		case "sub":
-			c.sub, ok = jsonString(val)
-			ok = ok && headerSafe(c.sub)
+			c.sub, ok = headerSafeString(val)
 		case "cid":
-			c.cid, ok = jsonString(val)
-			ok = ok && headerSafe(c.cid)
+			c.cid, ok = headerSafeString(val)
 		case "client_id":
-			c.clientID, ok = jsonString(val)
-			ok = ok && headerSafe(c.clientID)
+			c.clientID, ok = headerSafeString(val)
 		case "scp":
 			// Okta sends an array; a space-separated string is taken too.
-			scp, ok = stringOrList(val)
-			if ok && val[0] == '"' {
-				scp = strings.Fields(scp[0])
-			}
+			ok = isStringOrList(val)
+			scp = val
 			hasScp = true
 		case "scope":
-			var s string
-			s, ok = jsonString(val)
-			scope = strings.Fields(s)
+			ok = isString(val)
+			scope = val
+			hasScope = true
 		default:
 			return nil
 		}
@@ -190,118 +271,192 @@ func parseClaims(raw []byte) (claims, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrInvalidClaims) {
-			return c, err
-		}
-		return c, ErrInvalidClaims
+		return ErrInvalidClaims
 	}
-	if hasScp {
-		c.scopes = scp
-	} else {
-		c.scopes = scope
+	switch {
+	case hasScp:
+		c.scopes, c.hasScopes = scp, true
+	case hasScope:
+		c.scopes, c.hasScopes = scope, true
+	default:
+		return nil
 	}
-	for _, s := range c.scopes {
-		if !validScopeToken(s) {
-			return c, ErrInvalidClaims
+	it := scopesOf(c.scopes)
+	for sc, ok := it.next(); ok; sc, ok = it.next() {
+		if !validScopeToken(sc) {
+			return ErrInvalidClaims
 		}
-	}
-	return c, nil
-}
-
-// errDuplicate and errNotObject are internal: callers map them to the
-// refusal that fits the segment being parsed.
-var (
-	errDuplicate = errors.New("duplicate member name")
-	errNotObject = errors.New("not a JSON object")
-)
-
-// walkObject calls fn for each member of the JSON object in data, refusing
-// duplicate member names (which different JSON parsers resolve
-// differently), trailing data and anything that is not an object.
-func walkObject(data []byte, fn func(key string, val json.RawMessage) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return errNotObject
-	}
-	seen := make(map[string]struct{}, 16)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errNotObject
+		if c.scopeCount > 0 {
+			c.scopeBytes++
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return errNotObject
-		}
-		if _, dup := seen[key]; dup {
-			return errDuplicate
-		}
-		seen[key] = struct{}{}
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return errNotObject
-		}
-		if err := fn(key, val); err != nil {
-			return err
-		}
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return errNotObject
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errNotObject
+		c.scopeCount++
+		c.scopeBytes += len(sc)
 	}
 	return nil
 }
 
-func jsonString(val json.RawMessage) (string, bool) {
-	if len(val) == 0 || val[0] != '"' {
-		return "", false
+// clientIdentifier is the cid claim (Okta), else client_id (RFC 9068),
+// else sub.
+func (c *claims) clientIdentifier() []byte {
+	switch {
+	case len(c.cid) > 0:
+		return c.cid
+	case len(c.clientID) > 0:
+		return c.clientID
 	}
-	var s string
-	if err := json.Unmarshal(val, &s); err != nil {
-		return "", false
-	}
-	return s, true
+	return c.sub
 }
 
-func stringOrList(val json.RawMessage) ([]string, bool) {
-	if len(val) == 0 {
-		return nil, false
+// scopeIter yields the scopes of a checked scp or scope claim value: the
+// strings of an array, or the runs of a string between white space, split
+// as strings.Fields splits them.
+type scopeIter struct {
+	list   arrayIter
+	isList bool
+	s      []byte
+	// fields holds strings.Fields of a string with non-ASCII bytes, which
+	// may hold Unicode white space.
+	fields    []string
+	useFields bool
+}
+
+func scopesOf(val []byte) scopeIter {
+	if !isString(val) {
+		return scopeIter{list: newArrayIter(val), isList: true}
 	}
-	switch val[0] {
-	case '"':
-		s, ok := jsonString(val)
+	s := unquote(val)
+	for _, b := range s {
+		if b >= utf8.RuneSelf {
+			return scopeIter{fields: strings.Fields(string(s)), useFields: true}
+		}
+	}
+	return scopeIter{s: s}
+}
+
+func (it *scopeIter) next() ([]byte, bool) {
+	switch {
+	case it.isList:
+		item, ok := it.list.next()
 		if !ok {
 			return nil, false
 		}
-		return []string{s}, true
-	case '[':
-		var list []json.RawMessage
-		if err := json.Unmarshal(val, &list); err != nil {
+		return unquote(item), true
+	case it.useFields:
+		if len(it.fields) == 0 {
 			return nil, false
 		}
-		out := make([]string, 0, len(list))
-		for _, item := range list {
-			s, ok := jsonString(item)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return out, true
+		f := it.fields[0]
+		it.fields = it.fields[1:]
+		return []byte(f), true
 	}
-	return nil, false
+	i := 0
+	for i < len(it.s) && asciiSpace(it.s[i]) {
+		i++
+	}
+	if i == len(it.s) {
+		return nil, false
+	}
+	j := i
+	for j < len(it.s) && !asciiSpace(it.s[j]) {
+		j++
+	}
+	f := it.s[i:j]
+	it.s = it.s[j:]
+	return f, true
+}
+
+// asciiSpace is unicode.IsSpace for ASCII.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// isStringOrList reports whether a checked JSON value is a string or an
+// array of strings.
+func isStringOrList(val []byte) bool {
+	switch val[0] {
+	case '"':
+		return true
+	case '[':
+		it := newArrayIter(val)
+		for item, ok := it.next(); ok; item, ok = it.next() {
+			if !isString(item) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// stringIter yields the unquoted strings of a checked JSON string or array
+// of strings; an absent value (nil) has none.
+type stringIter struct {
+	single []byte
+	list   arrayIter
+	isList bool
+	done   bool
+}
+
+func stringsOf(val []byte) stringIter {
+	switch {
+	case len(val) == 0:
+		return stringIter{done: true}
+	case isString(val):
+		return stringIter{single: val}
+	}
+	return stringIter{list: newArrayIter(val), isList: true}
+}
+
+func (it *stringIter) next() ([]byte, bool) {
+	if it.done {
+		return nil, false
+	}
+	if !it.isList {
+		it.done = true
+		return unquote(it.single), true
+	}
+	item, ok := it.list.next()
+	if !ok {
+		it.done = true
+		return nil, false
+	}
+	return unquote(item), true
+}
+
+// headerSafeString unquotes a string value that may be copied into an HTTP
+// header.
+func headerSafeString(val []byte) ([]byte, bool) {
+	if !isString(val) {
+		return nil, false
+	}
+	s := unquote(val)
+	return s, headerSafe(s)
 }
 
 // numericDate parses a JWT NumericDate: a JSON number of seconds since the
 // epoch. Strings, negative values and values past the year 9999 are refused.
-func numericDate(val json.RawMessage) (float64, bool) {
-	if len(val) == 0 || !(val[0] >= '0' && val[0] <= '9') {
+func numericDate(val []byte) (float64, bool) {
+	if len(val) == 0 || !isDigit(val[0]) {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(string(val), 64)
+	// Whole numbers of up to 15 digits are exact in a float64: the common
+	// case needs no float parsing.
+	if len(val) <= 15 {
+		n := int64(0)
+		whole := true
+		for _, c := range val {
+			if !isDigit(c) {
+				whole = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if whole {
+			return float64(n), n <= maxNumericDate
+		}
+	}
+	// ParseFloat keeps nothing of its argument.
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(val), len(val)), 64)
 	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
 		return 0, false
 	}
@@ -310,8 +465,8 @@ func numericDate(val json.RawMessage) (float64, bool) {
 
 // validScopeToken checks RFC 6749's scope-token syntax: printable ASCII
 // without space, double quote or backslash.
-func validScopeToken(s string) bool {
-	if s == "" {
+func validScopeToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -324,13 +479,14 @@ func validScopeToken(s string) bool {
 }
 
 // headerSafe reports whether s may be copied into an HTTP header value:
-// valid UTF-8 without control characters.
-func headerSafe(s string) bool {
-	if !utf8.ValidString(s) {
+// valid UTF-8 without control characters. (Control characters are single
+// bytes in UTF-8, never part of a longer sequence.)
+func headerSafe(s []byte) bool {
+	if !utf8.Valid(s) {
 		return false
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
 			return false
 		}
 	}

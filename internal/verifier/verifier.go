@@ -270,57 +270,70 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		}
 		v.metrics.cacheMiss()
 	}
-	id, key, notAfter, err := v.verify(ctx, token)
+	id, key, notAfter, now, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(sum, &cacheEntry{id: id, key: key, notAfter: notAfter}, unixSeconds(v.now()))
+		v.cache.put(sum, &cacheEntry{id: id, key: key, notAfter: notAfter}, now)
 	}
 	return id, nil
 }
 
 // verify is the uncached path. It returns the identity, the key that
-// verified the signature and the instant (unix seconds, skew included)
-// after which the token is no longer accepted.
-func (v *Verifier) verify(ctx context.Context, token string) (*Identity, *verificationKey, float64, error) {
+// verified the signature, the instant (unix seconds, skew included) after
+// which the token is no longer accepted and the time it was checked at.
+func (v *Verifier) verify(ctx context.Context, token string) (id *Identity, key *verificationKey, notAfter, now float64, err error) {
 	h64, p64, s64, err := compactParts(token)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
-	rawHeader, err := decodeSegment(h64)
+	// The three decoded segments share one pooled buffer, in the order
+	// they are checked.
+	bufp := segmentBuffers.Get().(*[]byte)
+	defer segmentBuffers.Put(bufp)
+	if cap(*bufp) < b64.DecodedLen(len(token)) {
+		*bufp = make([]byte, 0, b64.DecodedLen(len(token)))
+	}
+	buf := (*bufp)[:0]
+
+	rawHeader, err := decodeSegment(buf, h64)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
+	buf = buf[:len(rawHeader)]
 	hdr, err := parseHeader(rawHeader)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
 	jv, ok := v.allowed[hdr.alg]
 	if !ok {
-		return nil, nil, 0, ErrUnsupportedAlg
+		return nil, nil, 0, 0, ErrUnsupportedAlg
 	}
 	if v.strictTyp && (!hdr.hasTyp || !acceptableTyp(hdr.typ)) {
-		return nil, nil, 0, ErrBadType
+		return nil, nil, 0, 0, ErrBadType
 	}
-	if hdr.kid == "" {
-		return nil, nil, 0, ErrMissingKid
+	if len(hdr.kid) == 0 {
+		return nil, nil, 0, 0, ErrMissingKid
 	}
 	if len(hdr.kid) > maxKidLength {
-		return nil, nil, 0, ErrUnknownKid
+		return nil, nil, 0, 0, ErrUnknownKid
 	}
-	sig, err := decodeSegment(s64)
+	sig, err := decodeSegment(buf, s64)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
+	buf = buf[:len(buf)+len(sig)]
 	if len(sig) == 0 {
-		return nil, nil, 0, ErrBadSignature
+		return nil, nil, 0, 0, ErrBadSignature
 	}
 	candidates, err := v.keys.lookup(ctx, hdr.kid)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
-	signingInput := []byte(token[:len(h64)+1+len(p64)])
+	// The signature algorithms only read what they are given, so the
+	// signing input is the token's own memory rather than a copy.
+	signingInput := stringBytes(token[:len(h64)+1+len(p64)])
 	var verified *verificationKey
 	fitting := false
 	for _, k := range candidates {
@@ -338,36 +351,103 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Identity, *verifi
 	}
 	if verified == nil {
 		if !fitting {
-			return nil, nil, 0, ErrUnsupportedAlg
+			return nil, nil, 0, 0, ErrUnsupportedAlg
 		}
-		return nil, nil, 0, ErrBadSignature
+		return nil, nil, 0, 0, ErrBadSignature
 	}
 
-	rawClaims, err := decodeSegment(p64)
+	rawClaims, err := decodeSegment(buf, p64)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
-	c, err := parseClaims(rawClaims)
+	var c claims
+	if err := parseClaims(rawClaims, &c); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	now = unixSeconds(v.now())
+	notAfter, err = v.checkClaims(&c, now)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, 0, err
 	}
-	notAfter, err := v.checkClaims(&c)
-	if err != nil {
-		return nil, nil, 0, err
+	clientID := c.clientIdentifier()
+	if len(clientID) == 0 {
+		return nil, nil, 0, 0, ErrInvalidClaims
 	}
-	id := &Identity{
-		ClientID:    firstNonEmpty(c.cid, c.clientID, c.sub),
-		Subject:     c.sub,
-		Scopes:      c.scopes,
-		ScopeString: strings.Join(c.scopes, " "),
-		Audiences:   c.aud,
-		ExpiresAt:   numericTime(c.exp),
-		KeyID:       hdr.kid,
+	return newIdentity(&c, clientID, verified.kid), verified, notAfter, now, nil
+}
+
+// identityBlock is an Identity and room for its scope and audience lists,
+// allocated together.
+type identityBlock struct {
+	id    Identity
+	lists [4]string
+}
+
+// newIdentity copies what the identity needs out of the claims (which point
+// into a reused buffer): all its strings share one allocation, and the
+// Identity shares another with its lists.
+func newIdentity(c *claims, clientID []byte, kid string) *Identity {
+	audCount, audBytes := 0, 0
+	it := stringsOf(c.aud)
+	for s, ok := it.next(); ok; s, ok = it.next() {
+		audCount++
+		audBytes += len(s)
 	}
-	if id.ClientID == "" {
-		return nil, nil, 0, ErrInvalidClaims
+	size := len(clientID) + c.scopeBytes + audBytes
+	sameSubject := string(c.sub) == string(clientID)
+	if !sameSubject {
+		size += len(c.sub)
 	}
-	return id, verified, notAfter, nil
+	arena := make([]byte, 0, size)
+	// take appends b to the arena and returns it as a string. The arena
+	// never grows (its capacity is the exact total) and is never written
+	// again, so the strings may share its memory.
+	take := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
+		}
+		start := len(arena)
+		arena = append(arena, b...)
+		return unsafe.String(unsafe.SliceData(arena[start:]), len(b))
+	}
+
+	blk := &identityBlock{}
+	id := &blk.id
+	id.ClientID = take(clientID)
+	id.Subject = id.ClientID
+	if !sameSubject {
+		id.Subject = take(c.sub)
+	}
+	lists := blk.lists[:]
+	if n := c.scopeCount + audCount; n > len(lists) {
+		lists = make([]string, n)
+	}
+	if c.hasScopes {
+		scopes := lists[:c.scopeCount:c.scopeCount]
+		start := len(arena)
+		it := scopesOf(c.scopes)
+		for i := range scopes {
+			s, _ := it.next()
+			if i > 0 {
+				arena = append(arena, ' ')
+			}
+			scopes[i] = take(s)
+		}
+		if len(arena) > start {
+			id.ScopeString = unsafe.String(unsafe.SliceData(arena[start:]), len(arena)-start)
+		}
+		id.Scopes = scopes
+	}
+	auds := lists[c.scopeCount : c.scopeCount+audCount : c.scopeCount+audCount]
+	it = stringsOf(c.aud)
+	for i := range auds {
+		s, _ := it.next()
+		auds[i] = take(s)
+	}
+	id.Audiences = auds
+	id.ExpiresAt = numericTime(c.exp)
+	id.KeyID = kid
+	return id
 }
 
 // badECDSASignature catches ECDSA signatures of the wrong length or with a
@@ -393,17 +473,24 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func (v *Verifier) checkClaims(c *claims) (float64, error) {
-	if !c.hasIss || c.iss != v.issuer {
+func (v *Verifier) checkClaims(c *claims, now float64) (float64, error) {
+	if !c.hasIss || string(c.iss) != v.issuer {
 		return 0, ErrBadIssuer
 	}
-	if !c.hasAud || !slices.Contains(c.aud, v.audience) {
+	if !c.hasAud {
+		return 0, ErrBadAudience
+	}
+	ours := false
+	it := stringsOf(c.aud)
+	for s, ok := it.next(); ok && !ours; s, ok = it.next() {
+		ours = string(s) == v.audience
+	}
+	if !ours {
 		return 0, ErrBadAudience
 	}
 	if !c.hasExp {
 		return 0, ErrInvalidClaims
 	}
-	now := unixSeconds(v.now())
 	notAfter := c.exp + v.skewSecs
 	if now >= notAfter {
 		return 0, ErrExpired
@@ -425,13 +512,4 @@ func numericTime(secs float64) time.Time {
 
 func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, s := range values {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -75,7 +75,7 @@ func fillCache(v *Verifier, n int) {
 	for i := range n {
 		var seed [8]byte
 		binary.BigEndian.PutUint64(seed[:], uint64(i))
-		v.cache.put(sha256.Sum256(seed[:]), &cacheEntry{id: id, notAfter: now + 1e6}, now)
+		v.cache.put(sha256.Sum256(seed[:]), cacheEntry{id: id, notAfter: now + 1e6}, now)
 	}
 }
 

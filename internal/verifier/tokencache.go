@@ -1,12 +1,22 @@
 package verifier
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 const cacheShards = 16
 
+// sweepInterval is the least time, in seconds, between two sweeps of one
+// shard for expired entries.
+const sweepInterval = 1.0
+
 // tokenCache remembers tokens that passed verification, keyed by the
-// SHA-256 of the token. It is bounded: when a shard is full, expired
-// entries go first, then an arbitrary one.
+// SHA-256 of the token. It is bounded: when a shard is full, an insert
+// first sweeps out expired entries — if any can have expired, and at most
+// once per sweepInterval — and otherwise evicts an arbitrary entry. An
+// expired entry left behind is never served: get's caller checks the
+// expiry.
 type tokenCache struct {
 	perShard int
 	shards   [cacheShards]cacheShard
@@ -14,7 +24,12 @@ type tokenCache struct {
 
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[[32]byte]*cacheEntry
+	m  map[[32]byte]cacheEntry
+	// minNotAfter is at most the smallest notAfter in m: before it, no
+	// entry has expired and a sweep would find nothing.
+	minNotAfter float64
+	// nextSweep is when the next sweep may run.
+	nextSweep float64
 }
 
 type cacheEntry struct {
@@ -30,19 +45,20 @@ func newTokenCache(size int) *tokenCache {
 	}
 	c := &tokenCache{perShard: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*cacheEntry)
+		c.shards[i].m = make(map[[32]byte]cacheEntry)
+		c.shards[i].minNotAfter = math.Inf(1)
 	}
 	return c
 }
 
 func (c *tokenCache) shard(sum [32]byte) *cacheShard { return &c.shards[sum[0]%cacheShards] }
 
-func (c *tokenCache) get(sum [32]byte) *cacheEntry {
+func (c *tokenCache) get(sum [32]byte) (cacheEntry, bool) {
 	s := c.shard(sum)
 	s.mu.RLock()
-	e := s.m[sum]
+	e, ok := s.m[sum]
 	s.mu.RUnlock()
-	return e
+	return e, ok
 }
 
 func (c *tokenCache) remove(sum [32]byte) {
@@ -52,15 +68,13 @@ func (c *tokenCache) remove(sum [32]byte) {
 	s.mu.Unlock()
 }
 
-func (c *tokenCache) put(sum [32]byte, e *cacheEntry, now float64) {
+func (c *tokenCache) put(sum [32]byte, e cacheEntry, now float64) {
 	s := c.shard(sum)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.m[sum]; !exists && len(s.m) >= c.perShard {
-		for k, old := range s.m {
-			if now >= old.notAfter {
-				delete(s.m, k)
-			}
+		if now >= s.minNotAfter && now >= s.nextSweep {
+			s.sweep(now)
 		}
 		if len(s.m) >= c.perShard {
 			for k := range s.m {
@@ -70,6 +84,21 @@ func (c *tokenCache) put(sum [32]byte, e *cacheEntry, now float64) {
 		}
 	}
 	s.m[sum] = e
+	s.minNotAfter = min(s.minNotAfter, e.notAfter)
+}
+
+// sweep deletes the expired entries and recomputes minNotAfter.
+func (s *cacheShard) sweep(now float64) {
+	least := math.Inf(1)
+	for k, e := range s.m {
+		if now >= e.notAfter {
+			delete(s.m, k)
+		} else {
+			least = min(least, e.notAfter)
+		}
+	}
+	s.minNotAfter = least
+	s.nextSweep = now + sweepInterval
 }
 
 // len returns the number of cached tokens (for tests and metrics).

@@ -260,7 +260,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		// The bytes are only hashed, never kept, so viewing the string's
 		// memory without a copy is safe and spares an allocation per request.
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-		if e := v.cache.get(sum); e != nil {
+		if e, ok := v.cache.get(sum); ok {
 			now := unixSeconds(v.now())
 			if now < e.notAfter && v.keys.current().holds(e.key) {
 				v.metrics.cacheHit()
@@ -275,7 +275,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(sum, &cacheEntry{id: id, key: key, notAfter: notAfter}, now)
+		v.cache.put(sum, cacheEntry{id: id, key: key, notAfter: notAfter}, now)
 	}
 	return id, nil
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/loadgen"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/operatorbench"
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/verifierbench"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 )
 
@@ -73,5 +75,29 @@ func TestRatioVerdict(t *testing.T) {
 				t.Fatalf("got %v %q, want %v %q", v.Met, v.Outcome, tc.wantMet, tc.wantOutcome)
 			}
 		})
+	}
+}
+
+func TestHalfLoadVerdictUsesTheMedianRound(t *testing.T) {
+	run := func(round int, p99 time.Duration) verifierbench.Run {
+		return verifierbench.Run{Round: round, Result: loadgen.Result{P99: p99}}
+	}
+	rounds := []verifierbench.Run{run(0, 3300*time.Microsecond), run(1, 1500*time.Microsecond), run(2, 1800*time.Microsecond)}
+	v := &verifierbench.Results{
+		Runs:       map[string][]verifierbench.Run{},
+		HalfRounds: map[string][]verifierbench.Run{verifierbench.HalfVerifier: rounds},
+		Half:       map[string]verifierbench.Run{verifierbench.HalfVerifier: verifierbench.MedianP99(rounds)},
+	}
+	var got *Verdict
+	for _, vd := range Verdicts(Input{Verifier: v}) {
+		if strings.HasPrefix(vd.Name, "p99 at half") {
+			got = &vd
+		}
+	}
+	if got == nil {
+		t.Fatal("no p99 verdict")
+	}
+	if !got.Met || !strings.HasPrefix(got.Value, "1.80 ms") || !strings.Contains(got.Value, "median of 3 rounds: 3.30 ms, 1.50 ms, 1.80 ms") {
+		t.Fatalf("verdict %+v; want met at the median round's 1.80 ms, naming every round", *got)
 	}
 }

@@ -14,6 +14,7 @@ package verifierbench
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -92,14 +93,16 @@ type Run struct {
 
 // Results are the verifier benchmark's figures.
 type Results struct {
-	Config Config            `json:"-"`
-	Loader string            `json:"loader"`
-	Runs   map[string][]Run  `json:"runs"`
-	Half   map[string]Run    `json:"half"`
-	Order  []string          `json:"order"`
-	Tokens int               `json:"tokens"`
-	Proxy  string            `json:"oauth2Proxy"`
-	Checks map[string]string `json:"checks"`
+	Config Config           `json:"-"`
+	Loader string           `json:"loader"`
+	Runs   map[string][]Run `json:"runs"`
+	// Half holds, per half-load run, the round with the median p99; HalfRounds all rounds.
+	Half       map[string]Run    `json:"half"`
+	HalfRounds map[string][]Run  `json:"halfRounds"`
+	Order      []string          `json:"order"`
+	Tokens     int               `json:"tokens"`
+	Proxy      string            `json:"oauth2Proxy"`
+	Checks     map[string]string `json:"checks"`
 	// Profiles of servers under closed-loop load, by target.
 	Profiles map[string]profile.Report `json:"profiles,omitempty"`
 	Elapsed  time.Duration             `json:"elapsed"`
@@ -212,7 +215,7 @@ func Bench(cfg Config) (*Results, error) {
 		{name: TargetCrypto},
 	}
 
-	res := &Results{Config: cfg, Runs: map[string][]Run{}, Half: map[string]Run{}, Tokens: nCold, Checks: map[string]string{}}
+	res := &Results{Config: cfg, Runs: map[string][]Run{}, Half: map[string]Run{}, HalfRounds: map[string][]Run{}, Tokens: nCold, Checks: map[string]string{}}
 	res.Loader = "Go load generator (closed loop, hack/tools/bench/internal/loadgen)"
 	if cfg.UseWrk {
 		res.Loader = "wrk " + wrkVersion()
@@ -342,8 +345,10 @@ func Bench(cfg Config) (*Results, error) {
 		logf("%s: %v", TargetCryptoJWT, err)
 	}
 
-	// Latency at half the maximum: a constant-rate (open-loop) run at half the median
-	// throughput of the closed-loop runs, on a fresh server.
+	// Latency at half the maximum: constant-rate (open-loop) runs at half the median
+	// throughput of the closed-loop runs, each on a fresh server, in interleaved rounds
+	// like the closed-loop runs: a tail latency is the figure a pause of the machine moves
+	// most, so one run alone says little.
 	half := []struct {
 		name, of string
 		start    func(string, string) (*proc.Process, string, error)
@@ -353,7 +358,9 @@ func Bench(cfg Config) (*Results, error) {
 		{HalfNull, TargetVerifier, startNull, false},
 		{HalfVerifierCold, TargetVerCold, startVerifier, true},
 	}
-	for _, h := range half {
+	for i := range cfg.Rounds * len(half) {
+		round := i / len(half)
+		h := half[(i+round)%len(half)]
 		rate := Median(res.Runs[h.of], func(r Run) float64 { return r.Result.RPS }) / 2
 		addr, err := proc.FreeAddr()
 		if err != nil {
@@ -385,11 +392,14 @@ func Bench(cfg Config) (*Results, error) {
 			return nil, fmt.Errorf("%s: %d transport errors and %d unexpected status codes", h.name, r.Errors, r.BadStatus)
 		}
 		secs := r.Duration.Seconds()
-		run := Run{Result: r, ServerCPU: (cpu1 - cpu0).Seconds() / secs, LoadCPU: loadCPU.Seconds() / secs,
+		run := Run{Round: round, Result: r, ServerCPU: (cpu1 - cpu0).Seconds() / secs, LoadCPU: loadCPU.Seconds() / secs,
 			OtherCPU: max(0, ((busy1-busy0)-(cpu1-cpu0)-loadCPU).Seconds()/secs)}
-		res.Half[h.name] = run
-		logf("         %-36s %8.0f req/s (target %.0f)  p50 %-8s p99 %-8s p99.9 %-8s server %.2f cores, other %.2f",
-			h.name, r.RPS, rate, r.P50, r.P99, r.P999, run.ServerCPU, run.OtherCPU)
+		res.HalfRounds[h.name] = append(res.HalfRounds[h.name], run)
+		logf("round %d  %-36s %8.0f req/s (target %.0f)  p50 %-8s p99 %-8s p99.9 %-8s server %.2f cores, other %.2f",
+			round+1, h.name, r.RPS, rate, r.P50, r.P99, r.P999, run.ServerCPU, run.OtherCPU)
+	}
+	for name, runs := range res.HalfRounds {
+		res.Half[name] = MedianP99(runs)
 	}
 	if cfg.Profile {
 		profile.Warm(cfg.OutDir)
@@ -634,4 +644,12 @@ func proxyVersion(bin string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// MedianP99 returns the run whose p99 is the median of the runs' (the upper one of the
+// middle two for an even count).
+func MedianP99(runs []Run) Run {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b Run) int { return cmp.Compare(a.Result.P99, b.Result.P99) })
+	return sorted[len(sorted)/2]
 }

@@ -39,6 +39,7 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
+	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	"github.com/clientcreds/clientcreds/internal/provider"
 	"github.com/clientcreds/clientcreds/internal/provider/okta"
 	"github.com/clientcreds/clientcreds/internal/testenv"
@@ -520,24 +521,10 @@ func (f *fixture) app(id string) (int, map[string]any) {
 // mgmt calls the emulator's management API as an Okta admin (or the console) would.
 func (f *fixture) mgmt(method, path string, body any) (int, map[string]any) {
 	f.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, f.orgURL+path, rd)
-	req.Header.Set("Authorization", "SSWS "+f.apiToken)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, data := oktaemutest.Admin(f.t, f.orgURL, f.apiToken, method, path, body)
 	out := map[string]any{}
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	_ = json.Unmarshal(data, &out)
+	return status, out
 }
 
 // appsOwnedBy lists the emulator's apps whose profile names the OAuthClient as owner.

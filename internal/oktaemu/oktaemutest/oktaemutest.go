@@ -143,7 +143,7 @@ func (e *Env) CreateServiceApp(t testing.TB, label, authMethod string) App {
 			} `json:"oauthClient"`
 		} `json:"credentials"`
 	}
-	status, data := e.do(t, http.MethodPost, "/api/v1/apps?activate=true", body)
+	status, data := Admin(t, e.URL, e.APIToken, http.MethodPost, "/api/v1/apps?activate=true", body)
 	if status != http.StatusOK {
 		t.Fatalf("oktaemutest: create app %q: status %d: %s", label, status, data)
 	}
@@ -154,8 +154,10 @@ func (e *Env) CreateServiceApp(t testing.TB, label, authMethod string) App {
 	return app
 }
 
-// do sends an SSWS-authenticated management request.
-func (e *Env) do(t testing.TB, method, path string, body any) (int, []byte) {
+// Admin sends a management request to the org at orgURL with the SSWS token, as an
+// admin or the Okta console would, and returns the status and the body. Any failure to
+// send or read it ends the test.
+func Admin(t testing.TB, orgURL, apiToken, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -165,11 +167,11 @@ func (e *Env) do(t testing.TB, method, path string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, e.URL+path, rd)
+	req, err := http.NewRequest(method, orgURL+path, rd)
 	if err != nil {
 		t.Fatalf("oktaemutest: request: %v", err)
 	}
-	req.Header.Set("Authorization", "SSWS "+e.APIToken)
+	req.Header.Set("Authorization", "SSWS "+apiToken)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

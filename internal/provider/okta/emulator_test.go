@@ -139,25 +139,10 @@ func (e *env) spec4(label string, method provider.AuthMethod, keys ...provider.P
 // raw sends a management request as an admin would in the console, outside the provider.
 func (e *env) raw(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.URL+path, rd)
-	req.Header.Set("Authorization", "SSWS "+e.APIToken)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
+	status, data := oktaemutest.Admin(t, e.URL, e.APIToken, method, path, body)
 	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	_ = json.Unmarshal(data, &out)
+	return status, out
 }
 
 func (e *env) requests() int64 { return e.Server.Stats().Total }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,7 +17,7 @@ import (
 type authServerOut struct {
 	ID          string         `json:"id"`
 	Name        string         `json:"name"`
-	Description string         `json:"description"`
+	Description string         `json:"description,omitempty"`
 	Audiences   []string       `json:"audiences"`
 	Issuer      string         `json:"issuer"`
 	IssuerMode  string         `json:"issuerMode"`
@@ -24,35 +25,63 @@ type authServerOut struct {
 	Created     string         `json:"created"`
 	LastUpdated string         `json:"lastUpdated"`
 	Credentials map[string]any `json:"credentials"`
+	Default     bool           `json:"default"`
 	Links       map[string]any `json:"_links"`
 }
 
+func (as *authServer) issuerMode() string {
+	if as.IssuerMode == "" {
+		return "ORG_URL"
+	}
+	return as.IssuerMode
+}
+
+func (as *authServer) rotationMode() string {
+	if as.RotationMode == "" {
+		return "AUTO"
+	}
+	return as.RotationMode
+}
+
+// renderAuthServer follows the recorded answers
+// (TestAccResourceOktaAuthServer_crud, TestAccResourceOktaAuthServerDefault_crud):
+// signing credentials carry kid, rotationMode and lastRotated, plus
+// nextRotation when rotation is AUTO; "default" is true only for the
+// default server.
 func (s *Server) renderAuthServer(as *authServer, base string) authServerOut {
 	self := base + "/api/v1/authorizationServers/" + url.PathEscape(as.ID)
-	signing := map[string]any{
-		"rotationMode": "AUTO", "lastRotated": formatTime(as.LastRotated),
-		"nextRotation": formatTime(as.LastRotated.Add(90 * 24 * time.Hour)), "use": "sig",
+	signing := map[string]any{"rotationMode": as.rotationMode(), "lastRotated": formatTime(as.LastRotated)}
+	if as.rotationMode() == "AUTO" {
+		signing["nextRotation"] = formatTime(as.LastRotated.Add(90 * 24 * time.Hour))
 	}
 	if k := as.activeKey(); k != nil {
 		signing["kid"] = k.Kid
 	}
 	issuer := base + "/oauth2/" + as.ID
+	links := map[string]any{
+		// Only links to what the emulator serves.
+		"self":      link(self, http.MethodGet, http.MethodDelete, http.MethodPut),
+		"scopes":    link(self+"/scopes", http.MethodGet, http.MethodPost),
+		"claims":    link(self+"/claims", http.MethodGet, http.MethodPost),
+		"policies":  link(self+"/policies", http.MethodGet, http.MethodPost),
+		"keys":      link(self+"/credentials/keys", http.MethodGet),
+		"rotateKey": link(self+"/credentials/lifecycle/keyRotate", http.MethodPost),
+		"metadata": []*hrefObject{
+			{Name: "oauth-authorization-server", Href: issuer + "/.well-known/oauth-authorization-server", Hints: &hrefHints{Allow: []string{http.MethodGet}}},
+			{Name: "openid-configuration", Href: issuer + "/.well-known/openid-configuration", Hints: &hrefHints{Allow: []string{http.MethodGet}}},
+		},
+	}
+	if as.Status == statusActive {
+		links["deactivate"] = link(self+"/lifecycle/deactivate", http.MethodPost)
+	} else {
+		links["activate"] = link(self+"/lifecycle/activate", http.MethodPost)
+	}
 	return authServerOut{
 		ID: as.ID, Name: as.Name, Description: as.Description, Audiences: slices.Clone(as.Audiences),
-		Issuer: issuer, IssuerMode: "ORG_URL", Status: as.Status,
+		Issuer: issuer, IssuerMode: as.issuerMode(), Status: as.Status,
 		Created: formatTime(as.Created), LastUpdated: formatTime(as.LastUpdated),
-		Credentials: map[string]any{"signing": signing},
-		Links: map[string]any{
-			// Only links to what the emulator serves.
-			"self":      link(self, http.MethodGet),
-			"scopes":    link(self+"/scopes", http.MethodGet, http.MethodPost),
-			"policies":  link(self+"/policies", http.MethodGet, http.MethodPost),
-			"rotateKey": link(self+"/credentials/lifecycle/keyRotate", http.MethodPost),
-			"metadata": []*hrefObject{
-				link(issuer+"/.well-known/openid-configuration", http.MethodGet),
-				link(issuer+"/.well-known/oauth-authorization-server", http.MethodGet),
-			},
-		},
+		Credentials: map[string]any{"signing": signing}, Default: as.ID == defaultAuthServerID,
+		Links: links,
 	}
 }
 
@@ -66,17 +95,174 @@ func (s *Server) lookupAuthServer(w http.ResponseWriter, p []string) (*authServe
 	return as, as != nil
 }
 
+// listAuthServers serves GET /api/v1/authorizationServers with q (name
+// prefix) and limit (spec: listAuthorizationServers; 200 at most).
 func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []string) {
-	q := strings.ToLower(r.URL.Query().Get("q"))
+	qv := r.URL.Query()
+	q := strings.ToLower(qv.Get("q"))
+	limit := maxPageSize
+	if v := qv.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeAPIError(w, validationError("limit", "limit: must be an integer"))
+			return
+		}
+		if n > 0 {
+			limit = min(n, maxPageSize)
+		}
+	}
 	s.mu.Lock()
 	out := []authServerOut{}
 	for _, as := range s.st.AuthServers {
+		if len(out) == limit {
+			break
+		}
 		if q == "" || strings.HasPrefix(strings.ToLower(as.Name), q) {
 			out = append(out, s.renderAuthServer(as, s.baseURL(r)))
 		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
+}
+
+type authServerIn struct {
+	Name        *string  `json:"name"`
+	Description *string  `json:"description"`
+	Audiences   []string `json:"audiences"`
+	IssuerMode  *string  `json:"issuerMode"`
+	Credentials *struct {
+		Signing *struct {
+			RotationMode *string `json:"rotationMode"`
+		} `json:"signing"`
+	} `json:"credentials"`
+}
+
+// applyAuthServer validates a create or replace body (spec:
+// createAuthorizationServer, replaceAuthorizationServer) and writes it to
+// as; the caller holds s.mu.
+func (st *state) applyAuthServer(in *authServerIn, as *authServer) *apiError {
+	name := strings.TrimSpace(str(in.Name))
+	if name == "" {
+		return blankField("name")
+	}
+	if len(in.Audiences) == 0 {
+		return blankField("audiences")
+	}
+	if len(in.Audiences) > 1 {
+		return validationError("audiences", "audiences: Only one audience is supported.")
+	}
+	for _, other := range st.AuthServers {
+		if other != as && other.ID != as.ID && strings.EqualFold(other.Name, name) {
+			return validationError("name", "name: An object with this field already exists in the current organization")
+		}
+	}
+	mode := str(in.IssuerMode)
+	if mode == "" {
+		mode = as.issuerMode()
+	}
+	if !slices.Contains([]string{"CUSTOM_URL", "DYNAMIC", "ORG_URL"}, mode) {
+		return validationError("issuerMode", fmt.Sprintf("issuerMode: '%s' is invalid. Valid values: [CUSTOM_URL, DYNAMIC, ORG_URL].", mode))
+	}
+	if mode == "CUSTOM_URL" {
+		return validationError("issuerMode", "issuerMode: CUSTOM_URL needs a custom domain, which the emulated org does not have.")
+	}
+	rotation := as.rotationMode()
+	if in.Credentials != nil && in.Credentials.Signing != nil && in.Credentials.Signing.RotationMode != nil {
+		rotation = *in.Credentials.Signing.RotationMode
+	}
+	if rotation != "AUTO" && rotation != "MANUAL" {
+		return validationError("rotationMode", fmt.Sprintf("rotationMode: '%s' is invalid. Valid values: [AUTO, MANUAL].", rotation))
+	}
+	as.Name, as.Description, as.Audiences = name, strings.TrimSpace(str(in.Description)), slices.Clone(in.Audiences)
+	as.IssuerMode, as.RotationMode = mode, rotation
+	return nil
+}
+
+// createAuthServer serves POST /api/v1/authorizationServers: 201 with an
+// ACTIVE server that has its own issuer {org}/oauth2/{id}, two signing
+// keys, the system scopes and claims and no policy
+// (TestAccResourceOktaAuthServer_crud, TestAccResourceOktaAuthServer_gh299).
+func (s *Server) createAuthServer(w http.ResponseWriter, r *http.Request, _ []string) {
+	var in authServerIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	now := s.now()
+	// Key generation is slow; do it before taking the lock.
+	active, err := newSigningKey(statusActive, now)
+	var next *signingKey
+	if err == nil {
+		next, err = newSigningKey(keyStatusNext, now)
+	}
+	if err != nil {
+		writeAPIError(w, newAPIError(http.StatusInternalServerError, codeInternal, "Internal Server Error"))
+		return
+	}
+	as := &authServer{
+		ID: newID("aus", 20), Status: statusActive, Created: now, LastUpdated: now, LastRotated: now,
+		Keys: []*signingKey{active, next}, Scopes: systemScopes(now), Policies: []*policy{}, Claims: systemClaims(),
+	}
+	s.mu.Lock()
+	if aerr := s.st.applyAuthServer(&in, as); aerr != nil {
+		s.mu.Unlock()
+		writeAPIError(w, aerr)
+		return
+	}
+	s.st.AuthServers = append(s.st.AuthServers, as)
+	s.bump()
+	out := s.renderAuthServer(as, s.baseURL(r))
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// replaceAuthServer serves PUT /api/v1/authorizationServers/{as}; read-only
+// members a client echoes back (id, issuer, _links, ...) are ignored
+// (TestAccResourceOktaAuthServerDefault_crud PUTs the object it read).
+func (s *Server) replaceAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
+	if !s.authServerExists(w, p[0]) {
+		return
+	}
+	var in authServerIn
+	if aerr := decodeJSONObject(r, &in); aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	serveChange(s, w, p, http.StatusOK, s.lookupAuthServer, func(as *authServer) (authServerOut, *apiError) {
+		tmp := *as
+		if aerr := s.st.applyAuthServer(&in, &tmp); aerr != nil {
+			return authServerOut{}, aerr
+		}
+		as.Name, as.Description, as.Audiences = tmp.Name, tmp.Description, tmp.Audiences
+		as.IssuerMode, as.RotationMode = tmp.IssuerMode, tmp.RotationMode
+		as.LastUpdated = s.now()
+		return s.renderAuthServer(as, s.baseURL(r)), nil
+	})
+}
+
+// deleteAuthServer serves DELETE /api/v1/authorizationServers/{as} (204).
+func (s *Server) deleteAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
+	serveDelete(s, w, p, s.lookupAuthServer, func(as *authServer) *apiError {
+		s.st.AuthServers = slices.DeleteFunc(s.st.AuthServers, func(x *authServer) bool { return x == as })
+		return nil
+	})
+}
+
+func (as *authServer) lifecycle() (*string, *time.Time) { return &as.Status, &as.LastUpdated }
+
+// activateAuthServer and deactivateAuthServer answer 204 with no body
+// (TestAccResourceOktaAuthServer_gh299).
+func (s *Server) activateAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
+	if setStatus(s, w, p, s.lookupAuthServer, statusActive) {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) deactivateAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
+	if setStatus(s, w, p, s.lookupAuthServer, statusInactive) {
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (s *Server) getAuthServer(w http.ResponseWriter, r *http.Request, p []string) {
@@ -620,6 +806,9 @@ type ruleIn struct {
 	} `json:"conditions"`
 	Actions *struct {
 		Token *struct {
+			InlineHook *struct {
+				ID *string `json:"id"`
+			} `json:"inlineHook"`
 			AccessTokenLifetimeMinutes  *int `json:"accessTokenLifetimeMinutes"`
 			RefreshTokenLifetimeMinutes *int `json:"refreshTokenLifetimeMinutes"`
 			RefreshTokenWindowMinutes   *int `json:"refreshTokenWindowMinutes"`
@@ -657,21 +846,32 @@ func (x ruleRef) render(base string) ruleOut {
 	} else {
 		links["activate"] = link(self+"/lifecycle/activate", http.MethodPost)
 	}
+	// People conditions as recorded (TestAccResourceOktaAuthServerPolicyRule_create):
+	// users always carry "exclude", and "include" only when not empty;
+	// groups carry "include".
+	users := map[string]any{"exclude": []string{}}
+	if len(ru.Users) > 0 {
+		users["include"] = slices.Clone(ru.Users)
+	}
+	token := map[string]any{
+		"accessTokenLifetimeMinutes":  ru.AccessTokenLifetimeMinutes,
+		"refreshTokenLifetimeMinutes": ru.RefreshTokenLifetimeMinutes,
+		"refreshTokenWindowMinutes":   ru.RefreshTokenWindowMinutes,
+	}
+	if ru.InlineHookID != "" {
+		token["inlineHook"] = map[string]any{"id": ru.InlineHookID}
+	}
 	return ruleOut{
 		Type: "RESOURCE_ACCESS", ID: ru.ID, Status: ru.Status, Name: ru.Name, Priority: ru.Priority, System: ru.System,
 		Conditions: map[string]any{
 			"people": map[string]any{
-				"users":  map[string]any{"include": nonNil(ru.Users), "exclude": []string{}},
-				"groups": map[string]any{"include": nonNil(ru.Groups), "exclude": []string{}},
+				"users":  users,
+				"groups": map[string]any{"include": nonNil(ru.Groups)},
 			},
 			"grantTypes": map[string]any{"include": nonNil(ru.GrantTypes)},
 			"scopes":     map[string]any{"include": nonNil(ru.Scopes)},
 		},
-		Actions: map[string]any{"token": map[string]any{
-			"accessTokenLifetimeMinutes":  ru.AccessTokenLifetimeMinutes,
-			"refreshTokenLifetimeMinutes": ru.RefreshTokenLifetimeMinutes,
-			"refreshTokenWindowMinutes":   ru.RefreshTokenWindowMinutes,
-		}},
+		Actions: map[string]any{"token": token},
 		Created: formatTime(ru.Created), LastUpdated: formatTime(ru.LastUpdated), Links: links,
 	}
 }
@@ -712,8 +912,10 @@ func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
 			return validationError("conditions.grantTypes.include", fmt.Sprintf("conditions.grantTypes.include: '%s' is not a valid grant type.", g))
 		}
 	}
-	if c.Scopes == nil || len(c.Scopes.Include) == 0 {
-		return blankField("conditions.scopes.include")
+	// An empty scope list is accepted: the rule then grants no scope
+	// (TestAccResourceOktaAuthServerPolicyRule_create sends "scopes": {}).
+	if c.Scopes == nil {
+		return blankField("conditions.scopes")
 	}
 	for _, sc := range c.Scopes.Include {
 		if sc != "*" && as.scopeByName(sc) == nil {
@@ -734,8 +936,12 @@ func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
 		}
 	}
 	access, refresh, window := 60, 0, 10080
+	hook := ""
 	if in.Actions != nil && in.Actions.Token != nil {
 		t := in.Actions.Token
+		if t.InlineHook != nil {
+			hook = strings.TrimSpace(str(t.InlineHook.ID))
+		}
 		if t.AccessTokenLifetimeMinutes != nil {
 			access = *t.AccessTokenLifetimeMinutes
 		}
@@ -764,6 +970,7 @@ func (as *authServer) applyRule(in *ruleIn, ru *rule) *apiError {
 	ru.Scopes = slices.Clone(c.Scopes.Include)
 	ru.Users, ru.Groups = slices.Clone(users), slices.Clone(groups)
 	ru.AccessTokenLifetimeMinutes, ru.RefreshTokenLifetimeMinutes, ru.RefreshTokenWindowMinutes = access, refresh, window
+	ru.InlineHookID = hook
 	return nil
 }
 

@@ -232,9 +232,17 @@ func buildRoutes() []*route {
 			http.MethodPost: (*Server).deactivateSecret}},
 
 		{pattern: "/api/v1/authorizationServers", bucketOf: other, methods: map[string]handlerFunc{
-			http.MethodGet: (*Server).listAuthServers}},
+			http.MethodGet: (*Server).listAuthServers, http.MethodPost: (*Server).createAuthServer}},
 		{pattern: as, bucketOf: other, methods: map[string]handlerFunc{
-			http.MethodGet: (*Server).getAuthServer}},
+			http.MethodGet: (*Server).getAuthServer, http.MethodPut: (*Server).replaceAuthServer, http.MethodDelete: (*Server).deleteAuthServer}},
+		{pattern: as + "/lifecycle/activate", bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodPost: (*Server).activateAuthServer}},
+		{pattern: as + "/lifecycle/deactivate", bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodPost: (*Server).deactivateAuthServer}},
+		{pattern: as + "/claims", bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).listClaims, http.MethodPost: (*Server).createClaim}},
+		{pattern: as + "/claims/{claimId}", bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).getClaim, http.MethodPut: (*Server).replaceClaim, http.MethodDelete: (*Server).deleteClaim}},
 		{pattern: as + "/credentials/keys", bucketOf: other, methods: map[string]handlerFunc{
 			http.MethodGet: (*Server).listAuthServerKeys}},
 		{pattern: as + "/credentials/lifecycle/keyRotate", bucketOf: other, methods: map[string]handlerFunc{

@@ -131,9 +131,30 @@ type authServer struct {
 	Created     time.Time     `json:"created"`
 	LastUpdated time.Time     `json:"lastUpdated"`
 	LastRotated time.Time     `json:"lastRotated"`
-	Keys        []*signingKey `json:"keys"`
-	Scopes      []*scope      `json:"scopes"`
-	Policies    []*policy     `json:"policies"`
+	// IssuerMode and RotationMode are "" in state files written before
+	// they were kept: ORG_URL and AUTO.
+	IssuerMode   string        `json:"issuerMode,omitempty"`
+	RotationMode string        `json:"rotationMode,omitempty"`
+	Keys         []*signingKey `json:"keys"`
+	Scopes       []*scope      `json:"scopes"`
+	Policies     []*policy     `json:"policies"`
+	Claims       []*claim      `json:"claims,omitempty"`
+}
+
+// claim is a custom (or system) claim of an authorization server. The
+// emulator stores and serves claims; tokens carry only the standard
+// claims (see doc.go).
+type claim struct {
+	ID                   string   `json:"id"`
+	Name                 string   `json:"name"`
+	Status               string   `json:"status"`
+	ClaimType            string   `json:"claimType"`
+	ValueType            string   `json:"valueType"`
+	Value                string   `json:"value,omitempty"`
+	Scopes               []string `json:"scopes"`
+	System               bool     `json:"system"`
+	AlwaysIncludeInToken bool     `json:"alwaysIncludeInToken"`
+	GroupFilterType      string   `json:"groupFilterType,omitempty"`
 }
 
 type signingKey struct {
@@ -182,6 +203,7 @@ type rule struct {
 	Scopes                      []string  `json:"scopes"`
 	Users                       []string  `json:"users"`
 	Groups                      []string  `json:"groups"`
+	InlineHookID                string    `json:"inlineHookId,omitempty"`
 	AccessTokenLifetimeMinutes  int       `json:"accessTokenLifetimeMinutes"`
 	RefreshTokenLifetimeMinutes int       `json:"refreshTokenLifetimeMinutes"`
 	RefreshTokenWindowMinutes   int       `json:"refreshTokenWindowMinutes"`
@@ -210,7 +232,8 @@ func newState(cfg Config, now time.Time) (*state, error) {
 		LastUpdated: now,
 		LastRotated: now,
 		Keys:        []*signingKey{active, next},
-		Scopes:      []*scope{},
+		Scopes:      systemScopes(now),
+		Claims:      systemClaims(),
 		Policies: []*policy{{
 			ID:          newID("00p", 20),
 			Name:        "Default Policy",
@@ -242,11 +265,21 @@ func newState(cfg Config, now time.Time) (*state, error) {
 	return st, nil
 }
 
-// ensureScopes adds the configured scopes missing from the default server.
+// ensureScopes adds the configured scopes missing from the default server
+// (and the system scopes and claims, for state files written before the
+// emulator had them).
 func (st *state) ensureScopes(names []string, now time.Time) error {
 	as := st.authServer(defaultAuthServerID)
 	if as == nil {
 		return fmt.Errorf("%w: state has no %q authorization server", ErrInvalidConfig, defaultAuthServerID)
+	}
+	for _, sc := range systemScopes(now) {
+		if as.scopeByName(sc.Name) == nil {
+			as.Scopes = append(as.Scopes, sc)
+		}
+	}
+	if len(as.Claims) == 0 {
+		as.Claims = systemClaims()
 	}
 	for _, n := range names {
 		if as.scopeByName(n) != nil {

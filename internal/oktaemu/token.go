@@ -118,7 +118,7 @@ func (s *Server) grantFor(as *authServer, clientID string, scopes []string, base
 		return grant{}, fmt.Errorf("%w: no scopes requested", ErrMint)
 	}
 	for _, sc := range scopes {
-		if as.scopeByName(sc) == nil {
+		if x := as.scopeByName(sc); x == nil || !x.grantable() {
 			return grant{}, fmt.Errorf("%w: scope %q is not configured", ErrMint, sc)
 		}
 	}
@@ -352,7 +352,7 @@ func checkScopes(as *authServer, scopes []string) *oauthError {
 		return newOAuthError(http.StatusBadRequest, "invalid_scope", "The authorization server resource does not have any configured default scopes, 'scope' must be provided.")
 	}
 	for _, sc := range scopes {
-		if as.scopeByName(sc) == nil {
+		if x := as.scopeByName(sc); x == nil || !x.grantable() {
 			return newOAuthError(http.StatusBadRequest, "invalid_scope", "One or more scopes are not configured for the authorization server resource.")
 		}
 	}

@@ -103,7 +103,9 @@ type oauthSettingsIn struct {
 	JWKS                   *struct {
 		Keys []json.RawMessage `json:"keys"`
 	} `json:"jwks"`
-	JWKSURI *string `json:"jwks_uri"`
+	JWKSURI               *string `json:"jwks_uri"`
+	DPoPBoundAccessTokens *bool   `json:"dpop_bound_access_tokens"`
+	ParticipateSLO        *bool   `json:"participate_slo"`
 }
 
 func str(p *string) string {
@@ -203,7 +205,9 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 		if !slices.Contains(knownGrantTypes, g) {
 			return nil, validationError("grant_types", fmt.Sprintf("grant_types: '%s' is not a valid grant type.", g))
 		}
-		if g != grantClientCredentials {
+		// Okta took implicit beside client_credentials on a service app
+		// (TestAccResourceOktaAppOauth_serviceNative #0).
+		if g != grantClientCredentials && g != "implicit" {
 			return nil, validationError("grant_types", fmt.Sprintf("grant_types: The grant type '%s' isn't allowed for application_type 'service'.", g))
 		}
 	}
@@ -244,7 +248,15 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 		ApplicationType: appType, GrantTypes: slices.Clone(grants), ResponseTypes: slices.Clone(resp),
 		ClientURI: str(set.ClientURI), LogoURI: str(set.LogoURI), PolicyURI: str(set.PolicyURI), TosURI: str(set.TosURI),
 		ConsentMethod: consent, IssuerMode: issuerMode, WildcardRedirect: wildcard,
-		RedirectURIs: slices.Clone(set.RedirectURIs), PostLogoutRedirectURIs: slices.Clone(set.PostLogoutRedirectURIs),
+		RedirectURIs: nonNil(set.RedirectURIs), PostLogoutRedirectURIs: slices.Clone(set.PostLogoutRedirectURIs),
+	}
+	if set.DPoPBoundAccessTokens != nil && *set.DPoPBoundAccessTokens {
+		// Fail closed: the emulator's custom authorization servers do not
+		// check DPoP proofs, so it refuses to promise sender-constrained tokens.
+		return nil, validationError("dpop_bound_access_tokens", "dpop_bound_access_tokens: The emulator does not issue DPoP-bound tokens from custom authorization servers.")
+	}
+	if set.ParticipateSLO != nil && *set.ParticipateSLO {
+		return nil, validationError("participate_slo", "participate_slo: Single Logout needs a browser sign-in flow, which service apps don't have.")
 	}
 
 	// token_endpoint_auth_method
@@ -302,13 +314,24 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 		sp.clientSecret = sec
 	}
 
-	// jwks
-	if str(set.JWKSURI) != "" {
-		return nil, validationError("jwks_uri", "jwks_uri: The emulator supports only keys registered inline in 'jwks'.")
-	}
+	// jwks, jwks_uri
 	var rawKeys []json.RawMessage
 	if set.JWKS != nil {
 		rawKeys = set.JWKS.Keys
+	}
+	// A service app may name a key-set URL instead of inline keys; Okta took
+	// one on a client_secret_basic app (TestAccResourceOktaAppOAuthRoleAssignment_basic,
+	// TestAccResourceOktaAppOauth_serviceWithJWKSURI). The emulator does not
+	// fetch it: a private_key_jwt client of such an app cannot authenticate.
+	if u := str(set.JWKSURI); u != "" {
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil || pu.Scheme != "https" || pu.Host == "":
+			return nil, validationError("jwks_uri", "jwks_uri: 'jwks_uri' must be an absolute https URL.")
+		case len(rawKeys) > 0:
+			return nil, validationError("jwks_uri", "jwks_uri: Use either 'jwks' or 'jwks_uri', not both.")
+		}
+		sp.oauth.JWKSURI = u
 	}
 	var prev []*clientKey
 	if existing != nil {
@@ -318,7 +341,7 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 	if aerr != nil {
 		return nil, aerr
 	}
-	if method == authPrivateKey {
+	if method == authPrivateKey && sp.oauth.JWKSURI == "" {
 		if len(keys) == 0 {
 			return nil, validationError("jwks", "jwks: A 'jwks' with at least one key is required when 'token_endpoint_auth_method' is 'private_key_jwt'.")
 		}
@@ -376,9 +399,11 @@ func parseClientKeys(raws []json.RawMessage, prev []*clientKey, now time.Time) (
 		if status != statusActive && status != statusInactive {
 			return nil, validationError(field, fmt.Sprintf("status: '%s' is invalid. Valid values: [ACTIVE, INACTIVE].", status))
 		}
+		var unsent []string
 		use, _ := m["use"].(string)
 		if use == "" {
 			use = "sig"
+			unsent = append(unsent, "use")
 		}
 		if use != "sig" && use != "enc" {
 			return nil, validationError(field, fmt.Sprintf("use: '%s' is invalid. Valid values: [sig, enc].", use))
@@ -392,6 +417,17 @@ func parseClientKeys(raws []json.RawMessage, prev []*clientKey, now time.Time) (
 			}
 		}
 		pubMembers["use"] = use
+		// Okta took an EC key without "crv" and answered it as null
+		// (TestAccResourceOktaAppOauth_serviceWithJWKS #1); the curve follows
+		// from the coordinate length.
+		if pubMembers["kty"] == "EC" && pubMembers["crv"] == nil {
+			crv, ok := curveForCoordinate(pubMembers["x"])
+			if !ok {
+				return nil, validationError(field, "The EC key in the 'jwks' has no 'crv' and its coordinates fit no supported curve.")
+			}
+			pubMembers["crv"] = crv
+			unsent = append(unsent, "crv")
+		}
 		pubJSON, _ := json.Marshal(pubMembers)
 		key, err := jwk.ParseKey(pubJSON)
 		if err != nil {
@@ -424,7 +460,7 @@ func parseClientKeys(raws []json.RawMessage, prev []*clientKey, now time.Time) (
 			return nil, validationError(field, "The key in the 'jwks' is not a valid JSON Web Key.")
 		}
 		ck := &clientKey{
-			ID: newID("pks", 20), Kid: kid, Status: status, Use: use, JWK: pubJSON,
+			ID: newID("pks", 20), Kid: kid, Status: status, Use: use, JWK: pubJSON, Unsent: unsent,
 			Thumbprint: base64URL(tp), Created: now, LastUpdated: now, pub: key,
 		}
 		for _, p := range prev {
@@ -572,7 +608,10 @@ type appOut struct {
 	Features      []string        `json:"features"`
 	SignOnMode    string          `json:"signOnMode"`
 	Credentials   credentialsOut  `json:"credentials"`
-	Settings      settingsOut     `json:"settings"`
+	// UniversalLogout is what newer recordings answer for service apps
+	// (TestAccResourceOktaAppOauth_serviceWithJWKS, March 2026).
+	UniversalLogout map[string]string `json:"universalLogout"`
+	Settings        settingsOut       `json:"settings"`
 	Profile       json.RawMessage `json:"profile,omitempty"`
 	Links         appLinks        `json:"_links"`
 }
@@ -589,7 +628,15 @@ type credentialsOut struct {
 		Template string `json:"template"`
 		Type     string `json:"type"`
 	} `json:"userNameTemplate"`
+	// Signing names the key that signs the app's tokens (as recorded:
+	// credentials.signing.kid); the emulator's is the default server's
+	// active key.
+	Signing     *signingOut   `json:"signing,omitempty"`
 	OAuthClient oauthCredsOut `json:"oauthClient"`
+}
+
+type signingOut struct {
+	Kid string `json:"kid"`
 }
 
 type oauthCredsOut struct {
@@ -602,6 +649,9 @@ type oauthCredsOut struct {
 
 type settingsOut struct {
 	App                map[string]any   `json:"app"`
+	Notifications      map[string]any   `json:"notifications"`
+	ManualProvisioning bool             `json:"manualProvisioning"`
+	EmOptInStatus      string           `json:"emOptInStatus"`
 	ImplicitAssignment bool             `json:"implicitAssignment"`
 	Notes              notes            `json:"notes"`
 	OAuthClient        oauthSettingsOut `json:"oauthClient"`
@@ -644,8 +694,16 @@ func (st *state) renderApp(a *app, base string, withSecret bool) appOut {
 		SignOnMode: signOnModeOIDC,
 		Profile:    a.Profile,
 	}
-	if o.Visibility.AppLinks == nil {
-		o.Visibility.AppLinks = map[string]bool{}
+	if len(o.Visibility.AppLinks) == 0 {
+		// Okta fills in the app's link when the client sends none
+		// (TestAccResourceOktaAppOauth_serviceWithJWKS sends only "hide").
+		o.Visibility.AppLinks = map[string]bool{"oidc_client_link": true}
+	}
+	o.UniversalLogout = map[string]string{"status": "DISABLED", "supportType": "FULL", "identityStack": "NOT_SHARED", "protocol": "GLOBAL_TOKEN_REVOCATION"}
+	if as := st.authServer(defaultAuthServerID); as != nil {
+		if k := as.activeKey(); k != nil {
+			o.Credentials.Signing = &signingOut{Kid: k.Kid}
+		}
 	}
 	o.Credentials.UserNameTemplate.Template = "${source.login}"
 	o.Credentials.UserNameTemplate.Type = "BUILT_IN"
@@ -658,8 +716,14 @@ func (st *state) renderApp(a *app, base string, withSecret bool) appOut {
 			o.Credentials.OAuthClient.ClientSecret = cs.Secret
 		}
 	}
-	o.Settings = settingsOut{App: map[string]any{}, ImplicitAssignment: a.ImplicitAssignment, Notes: a.Notes}
+	o.Settings = settingsOut{
+		App:                map[string]any{},
+		Notifications:      map[string]any{"vpn": map[string]any{"network": map[string]any{"connection": "DISABLED"}}},
+		EmOptInStatus:      "NONE",
+		ImplicitAssignment: a.ImplicitAssignment, Notes: a.Notes,
+	}
 	o.Settings.OAuthClient.oauthSettings = a.OAuth
+	o.Settings.OAuthClient.RedirectURIs = nonNil(a.OAuth.RedirectURIs)
 	o.Settings.OAuthClient.IdpInitiatedLogin.Mode = "DISABLED"
 	o.Settings.OAuthClient.IdpInitiatedLogin.DefaultScope = []string{}
 	if len(a.Keys) > 0 {
@@ -680,15 +744,38 @@ func (st *state) renderApp(a *app, base string, withSecret bool) appOut {
 	return o
 }
 
+// render shows a registered key as Okta does
+// (TestAccResourceOktaAppOauth_serviceWithJWKS): the JWK members with
+// Okta's id and status, members the client left out as null, and no
+// timestamps.
 func (k *clientKey) render() map[string]any {
 	m := map[string]any{}
 	_ = json.Unmarshal(k.JWK, &m)
 	m["id"] = k.ID
 	m["status"] = k.Status
-	m["use"] = k.Use
-	m["created"] = formatTime(k.Created)
-	m["lastUpdated"] = formatTime(k.LastUpdated)
+	for _, name := range k.Unsent {
+		m[name] = nil
+	}
 	return m
+}
+
+// curveForCoordinate names the NIST curve whose coordinates have the
+// length of x (base64url).
+func curveForCoordinate(x any) (string, bool) {
+	s, _ := x.(string)
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", false
+	}
+	switch len(b) {
+	case 32:
+		return "P-256", true
+	case 48:
+		return "P-384", true
+	case 66:
+		return "P-521", true
+	}
+	return "", false
 }
 
 // ---- handlers ----

@@ -209,6 +209,10 @@ func (s *Server) createAuthServer(w http.ResponseWriter, r *http.Request, _ []st
 		writeAPIError(w, aerr)
 		return
 	}
+	// Okta creates every server with AUTO rotation whatever the body asks;
+	// only a replace switches it to MANUAL (TestAccResourceOktaAuthServer_gh299
+	// #0 and #4).
+	as.RotationMode = "AUTO"
 	s.st.AuthServers = append(s.st.AuthServers, as)
 	s.bump()
 	out := s.renderAuthServer(as, s.baseURL(r))

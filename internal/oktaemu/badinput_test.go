@@ -69,7 +69,8 @@ func TestBadInput(t *testing.T) {
 		var b strings.Builder
 		for _, p := range []string{"/api/v1/apps?limit=200", refPath + "/credentials/secrets",
 			"/api/v1/authorizationServers/default/scopes", "/api/v1/authorizationServers/default/policies",
-			policyPath + "/rules", "/api/v1/authorizationServers/default/credentials/keys"} {
+			policyPath + "/rules", "/api/v1/authorizationServers/default/credentials/keys",
+			"/api/v1/authorizationServers", "/api/v1/authorizationServers/default/claims"} {
 			b.Write(h.call(http.MethodGet, p, nil, "").body)
 		}
 		return b.String()
@@ -125,7 +126,31 @@ func TestBadInput(t *testing.T) {
 		"jwks with duplicate kids":    {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{k1, k2}}), "", 400, "E0000001"},
 		"jwks key not a jwk":          {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{map[string]any{"kty": "RSA"}}}), "", 400, "E0000001"},
 		"jwks only inactive keys":     {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{withPath(k1, "status", "INACTIVE")}}), "", 400, "E0000001"},
-		"jwks_uri":                    {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks_uri", "https://example.com/jwks"), "", 400, "E0000001"},
+		"jwks_uri over http":          {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks_uri", "http://example.com/jwks"), "", 400, "E0000001"},
+		"jwks_uri and jwks":           {"POST", "/api/v1/apps", withPath(withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{k1}}), "settings.oauthClient.jwks_uri", "https://example.com/jwks"), "", 400, "E0000001"},
+		"dpop-bound tokens":           {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.dpop_bound_access_tokens", true), "", 400, "E0000001"},
+		"ec key of no known curve":    {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{map[string]any{"kty": "EC", "kid": "ec", "x": "AAAA", "y": "AAAA"}}}), "", 400, "E0000001"},
+		"code grant on service app":   {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.grant_types", []string{"authorization_code"}), "", 400, "E0000001"},
+		// Authorization servers and claims (spec: createAuthorizationServer,
+		// replaceAuthorizationServer, createOAuth2Claim, replaceOAuth2Claim).
+		"server without name":         {"POST", "/api/v1/authorizationServers", map[string]any{"audiences": []string{"api://x"}}, "", 400, "E0000001"},
+		"server without audiences":    {"POST", "/api/v1/authorizationServers", map[string]any{"name": "x"}, "", 400, "E0000001"},
+		"server name taken":           {"POST", "/api/v1/authorizationServers", map[string]any{"name": "default", "audiences": []string{"api://x"}}, "", 400, "E0000001"},
+		"server issuerMode bogus":     {"POST", "/api/v1/authorizationServers", map[string]any{"name": "x", "audiences": []string{"api://x"}, "issuerMode": "SOMETIMES"}, "", 400, "E0000001"},
+		"server rotationMode bogus":   {"PUT", "/api/v1/authorizationServers/default", map[string]any{"name": "default", "audiences": []string{"api://default"}, "credentials": map[string]any{"signing": map[string]any{"rotationMode": "NEVER"}}}, "", 400, "E0000001"},
+		"server malformed json":       {"POST", "/api/v1/authorizationServers", `{"name":`, "", 400, "E0000003"},
+		"replace unknown server":      {"PUT", "/api/v1/authorizationServers/ausnope", map[string]any{"name": "x", "audiences": []string{"api://x"}}, "", 404, "E0000007"},
+		"delete unknown server":       {"DELETE", "/api/v1/authorizationServers/ausnope", nil, "", 404, "E0000007"},
+		"activate unknown server":     {"POST", "/api/v1/authorizationServers/ausnope/lifecycle/activate", nil, "", 404, "E0000007"},
+		"claim without name":          {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"claimType": "RESOURCE", "valueType": "EXPRESSION", "value": "1"}, "", 400, "E0000001"},
+		"claim valueType bogus":       {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "c", "claimType": "RESOURCE", "valueType": "MAGIC", "value": "1"}, "", 400, "E0000001"},
+		"claim valueType SYSTEM":      {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "c", "claimType": "RESOURCE", "valueType": "SYSTEM"}, "", 400, "E0000001"},
+		"claim without value":         {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "c", "claimType": "RESOURCE", "valueType": "EXPRESSION"}, "", 400, "E0000001"},
+		"groups claim without filter": {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "c", "claimType": "RESOURCE", "valueType": "GROUPS", "value": "Everyone"}, "", 400, "E0000001"},
+		"claim name taken":            {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "sub", "claimType": "RESOURCE", "valueType": "EXPRESSION", "value": "1"}, "", 400, "E0000001"},
+		"claim for unknown scope":     {"POST", "/api/v1/authorizationServers/default/claims", map[string]any{"name": "c", "claimType": "RESOURCE", "valueType": "EXPRESSION", "value": "1", "conditions": map[string]any{"scopes": []string{"nope"}}}, "", 400, "E0000001"},
+		"unknown claim":               {"GET", "/api/v1/authorizationServers/default/claims/oclnope", nil, "", 404, "E0000007"},
+		"delete unknown claim":        {"DELETE", "/api/v1/authorizationServers/default/claims/oclnope", nil, "", 404, "E0000007"},
 		"oversized body":              {"POST", "/api/v1/apps", withPath(base, "profile", map[string]any{"blob": strings.Repeat("x", 2<<20)}), "", 413, "E0000003"},
 		"replace unknown app":         {"PUT", "/api/v1/apps/0oanope", base, "", 404, "E0000007"},
 		"replace with new client_id":  {"PUT", refPath, withPath(base, "credentials.oauthClient.client_id", "another-id"), "", 400, "E0000001"},

@@ -73,14 +73,15 @@ func TestSDKAppAndSecretLifecycle(t *testing.T) {
 		t.Errorf("profile after replace = %#v", u.Profile)
 	}
 
-	// Secrets: list has the creation secret, masked.
+	// Secrets: list has the creation secret with its full value, as real
+	// orgs answered (TestAccDataSourceOktaAppOauth_read #13).
 	secrets, _, err := apps.ListClientSecretsForApplication(ctx, app.Id)
 	if err != nil || len(secrets) != 1 {
 		t.Fatalf("list secrets = %d, %v", len(secrets), err)
 	}
 	old := secrets[0]
-	if old.Status != "ACTIVE" || old.ClientSecret == firstSecret || old.SecretHash == "" {
-		t.Errorf("listed secret: status %q, unmasked=%v, hash %q", old.Status, old.ClientSecret == firstSecret, old.SecretHash)
+	if old.Status != "ACTIVE" || old.ClientSecret != firstSecret || old.SecretHash == "" {
+		t.Errorf("listed secret: status %q, full value=%v, hash %q", old.Status, old.ClientSecret == firstSecret, old.SecretHash)
 	}
 	// Rotation: create a second secret (201, full value), both work.
 	second, resp, err := apps.CreateNewClientSecretForApplication(ctx, app.Id, okta.ClientSecretMetadata{})

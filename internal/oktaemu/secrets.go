@@ -24,35 +24,25 @@ type secretLinks struct {
 	Delete     *hrefObject `json:"delete,omitempty"`
 }
 
-// maskSecret hides all but the first and last four characters. Only the
-// create answer carries the full value.
-func maskSecret(v string) string {
-	if len(v) <= 8 {
-		return "********"
-	}
-	return v[:4] + "..." + v[len(v)-4:]
-}
-
 // secretRef is a client secret together with the app that holds it.
 type secretRef struct {
 	a  *app
 	cs *clientSecret
 }
 
-// render shows the secret as reads do: with its value masked.
-func (x secretRef) render(base string) secretOut { return renderSecret(x.a, x.cs, base, false) }
+// render shows the secret as reads do. Real orgs answered the list with
+// the full client_secret value, not a masked one
+// (TestAccDataSourceOktaAppOauth_read #13, #14; see the recordings'
+// README), so the emulator does too.
+func (x secretRef) render(base string) secretOut { return renderSecret(x.a, x.cs, base) }
 
-func renderSecret(a *app, cs *clientSecret, base string, full bool) secretOut {
+func renderSecret(a *app, cs *clientSecret, base string) secretOut {
 	self := base + "/api/v1/apps/" + url.PathEscape(a.ID) + "/credentials/secrets/" + url.PathEscape(cs.ID)
 	o := secretOut{
 		ID: cs.ID, Status: cs.Status, SecretHash: cs.Hash,
 		Created: formatTime(cs.Created), LastUpdated: formatTime(cs.LastUpdated),
 	}
-	if full {
-		o.ClientSecret = cs.Secret
-	} else {
-		o.ClientSecret = maskSecret(cs.Secret)
-	}
+	o.ClientSecret = cs.Secret
 	if cs.Status == statusActive {
 		o.Links.Deactivate = link(self+"/lifecycle/deactivate", http.MethodPost)
 	} else {
@@ -123,7 +113,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, p []string
 		cs := newSecret(value, status, now)
 		a.Secrets = append(a.Secrets, cs)
 		a.LastUpdated = now
-		return renderSecret(a, cs, s.baseURL(r), true), nil
+		return renderSecret(a, cs, s.baseURL(r)), nil
 	})
 }
 

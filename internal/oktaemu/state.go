@@ -95,8 +95,11 @@ type oauthSettings struct {
 	ConsentMethod          string   `json:"consent_method"`
 	IssuerMode             string   `json:"issuer_mode"`
 	WildcardRedirect       string   `json:"wildcard_redirect"`
-	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	RedirectURIs           []string `json:"redirect_uris"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	JWKSURI                string   `json:"jwks_uri,omitempty"`
+	DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
+	ParticipateSLO         bool     `json:"participate_slo"`
 }
 
 // clientKey is a public key registered for private_key_jwt.
@@ -107,6 +110,9 @@ type clientKey struct {
 	Use         string          `json:"use"`
 	JWK         json.RawMessage `json:"jwk"` // public members as registered
 	Thumbprint  string          `json:"thumbprint"`
+	// Unsent lists the members the client left out ("use", an EC key's
+	// "crv"): Okta answers them as null.
+	Unsent      []string        `json:"unsent,omitempty"`
 	Created     time.Time       `json:"created"`
 	LastUpdated time.Time       `json:"lastUpdated"`
 
@@ -123,14 +129,14 @@ type clientSecret struct {
 }
 
 type authServer struct {
-	ID          string        `json:"id"`
-	Name        string        `json:"name"`
-	Description string        `json:"description"`
-	Audiences   []string      `json:"audiences"`
-	Status      string        `json:"status"`
-	Created     time.Time     `json:"created"`
-	LastUpdated time.Time     `json:"lastUpdated"`
-	LastRotated time.Time     `json:"lastRotated"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Audiences   []string  `json:"audiences"`
+	Status      string    `json:"status"`
+	Created     time.Time `json:"created"`
+	LastUpdated time.Time `json:"lastUpdated"`
+	LastRotated time.Time `json:"lastRotated"`
 	// IssuerMode and RotationMode are "" in state files written before
 	// they were kept: ORG_URL and AUTO.
 	IssuerMode   string        `json:"issuerMode,omitempty"`

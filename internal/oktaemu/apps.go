@@ -596,24 +596,24 @@ func link(href string, methods ...string) *hrefObject {
 }
 
 type appOut struct {
-	ID            string          `json:"id"`
-	Orn           string          `json:"orn"`
-	Name          string          `json:"name"`
-	Label         string          `json:"label"`
-	Status        string          `json:"status"`
-	LastUpdated   string          `json:"lastUpdated"`
-	Created       string          `json:"created"`
-	Accessibility accessibility   `json:"accessibility"`
-	Visibility    visibilityOut   `json:"visibility"`
-	Features      []string        `json:"features"`
-	SignOnMode    string          `json:"signOnMode"`
-	Credentials   credentialsOut  `json:"credentials"`
+	ID            string         `json:"id"`
+	Orn           string         `json:"orn"`
+	Name          string         `json:"name"`
+	Label         string         `json:"label"`
+	Status        string         `json:"status"`
+	LastUpdated   string         `json:"lastUpdated"`
+	Created       string         `json:"created"`
+	Accessibility accessibility  `json:"accessibility"`
+	Visibility    visibilityOut  `json:"visibility"`
+	Features      []string       `json:"features"`
+	SignOnMode    string         `json:"signOnMode"`
+	Credentials   credentialsOut `json:"credentials"`
 	// UniversalLogout is what newer recordings answer for service apps
 	// (TestAccResourceOktaAppOauth_serviceWithJWKS, March 2026).
 	UniversalLogout map[string]string `json:"universalLogout"`
 	Settings        settingsOut       `json:"settings"`
-	Profile       json.RawMessage `json:"profile,omitempty"`
-	Links         appLinks        `json:"_links"`
+	Profile         json.RawMessage   `json:"profile,omitempty"`
+	Links           appLinks          `json:"_links"`
 }
 
 type visibilityOut struct {

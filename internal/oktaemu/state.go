@@ -104,17 +104,17 @@ type oauthSettings struct {
 
 // clientKey is a public key registered for private_key_jwt.
 type clientKey struct {
-	ID          string          `json:"id"`
-	Kid         string          `json:"kid,omitempty"`
-	Status      string          `json:"status"`
-	Use         string          `json:"use"`
-	JWK         json.RawMessage `json:"jwk"` // public members as registered
-	Thumbprint  string          `json:"thumbprint"`
+	ID         string          `json:"id"`
+	Kid        string          `json:"kid,omitempty"`
+	Status     string          `json:"status"`
+	Use        string          `json:"use"`
+	JWK        json.RawMessage `json:"jwk"` // public members as registered
+	Thumbprint string          `json:"thumbprint"`
 	// Unsent lists the members the client left out ("use", an EC key's
 	// "crv"): Okta answers them as null.
-	Unsent      []string        `json:"unsent,omitempty"`
-	Created     time.Time       `json:"created"`
-	LastUpdated time.Time       `json:"lastUpdated"`
+	Unsent      []string  `json:"unsent,omitempty"`
+	Created     time.Time `json:"created"`
+	LastUpdated time.Time `json:"lastUpdated"`
 
 	pub jwk.Key
 }

@@ -33,4 +33,8 @@ done
 # shellcheck disable=SC2086 # GO_TEST_FLAGS and GO_TEST_PACKAGES are word lists
 go test -race -count=1 -timeout=20m ${GO_TEST_FLAGS:-} ${GO_TEST_PACKAGES:-./...}
 
+# The emulator's replay of real-Okta recordings: go test hides a passing package's
+# output, so show its per-endpoint table and "transcripts: N/M interactions match" line.
+go test -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ | sed -n '/endpoint .*served/,/^transcripts:/p'
+
 echo "test.sh: all tests passed in $((SECONDS - start))s"

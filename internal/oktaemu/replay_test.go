@@ -52,10 +52,10 @@ var knownDifferences = func() map[string]string {
 			"(an org without it is the --disable-feature mode of issue 10 part B)",
 	}
 	// Recordings from February 2026 answered "universalLogout": null for
-	// service apps; the March 2026 ones answer an object
+	// service apps; the March-April 2026 ones answer an object
 	// (TestAccResourceOktaAppOauth_serviceWithJWKS, _serviceWithJWKSURI,
 	// _skipAuthenticationPolicyServiceType). The emulator follows the newer.
-	const older = "older recording (Feb 2026) answered universalLogout: null; newer ones (Mar 2026) answer the object the emulator sends"
+	const older = "older recording (Feb 2026) answered universalLogout: null; newer ones (Mar-Apr 2026) answer the object the emulator sends"
 	for _, k := range []string{
 		"TestAccResourceOktaAppOAuthRoleAssignment_basic#0", "TestAccResourceOktaAppOAuthRoleAssignment_basic#2",
 		"TestAccResourceOktaAppOAuthRoleAssignment_basic#6", "TestAccResourceOktaAppOAuthRoleAssignment_basic#10",

@@ -92,10 +92,6 @@ func endpoint(method, path string) string {
 	segs := strings.Split(p, "/")
 	for i := 1; i < len(segs); i++ {
 		if ph, ok := placeholders[segs[i-1]]; ok && segs[i] != "lifecycle" && segs[i] != "credentials" {
-			if segs[i-1] == "apps" && segs[i-2] == "internal" {
-				segs[i] = ph
-				continue
-			}
 			segs[i] = ph
 		}
 	}

@@ -104,7 +104,11 @@ func TestBadInput(t *testing.T) {
 		"bookmark app":                {"POST", "/api/v1/apps", withPath(base, "signOnMode", "BOOKMARK"), "", 400, "E0000001"},
 		"wrong app name":              {"POST", "/api/v1/apps", withPath(base, "name", "bookmark"), "", 400, "E0000001"},
 		"no oauth settings":           {"POST", "/api/v1/apps", withPath(base, "settings", nil), "", 400, "E0000001"},
+		// Other app types stay refused (the recordings' web, native and browser
+		// apps: TestAccResourceOktaAppOauth_basic #0 and #13, _pkce_required #0).
 		"web app":                     {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.application_type", "web"), "", 400, "E0000001"},
+		"native app":                  {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.application_type", "native"), "", 400, "E0000001"},
+		"browser app":                 {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.application_type", "browser"), "", 400, "E0000001"},
 		"unknown app type":            {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.application_type", "robot"), "", 400, "E0000001"},
 		"password grant":              {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.grant_types", []string{"password"}), "", 400, "E0000001"},
 		"unknown grant":               {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.grant_types", []string{"magic"}), "", 400, "E0000001"},

@@ -95,8 +95,8 @@ func (s *Server) lookupAuthServer(w http.ResponseWriter, p []string) (*authServe
 	return as, as != nil
 }
 
-// listAuthServers serves GET /api/v1/authorizationServers with q (name
-// prefix) and limit (spec: listAuthorizationServers; 200 at most).
+// listAuthServers serves GET /api/v1/authorizationServers with q (name or
+// audience prefix) and limit (spec: listAuthorizationServers; 200 at most).
 func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []string) {
 	qv := r.URL.Query()
 	q := strings.ToLower(qv.Get("q"))
@@ -117,12 +117,22 @@ func (s *Server) listAuthServers(w http.ResponseWriter, r *http.Request, _ []str
 		if len(out) == limit {
 			break
 		}
-		if q == "" || strings.HasPrefix(strings.ToLower(as.Name), q) {
+		if q == "" || as.matches(q) {
 			out = append(out, s.renderAuthServer(as, s.baseURL(r)))
 		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
+}
+
+// matches reports whether the lower-case query q starts the server's name
+// or one of its audiences (spec: listAuthorizationServers "q searches the
+// name and audiences").
+func (as *authServer) matches(q string) bool {
+	if strings.HasPrefix(strings.ToLower(as.Name), q) {
+		return true
+	}
+	return slices.ContainsFunc(as.Audiences, func(a string) bool { return strings.HasPrefix(strings.ToLower(a), q) })
 }
 
 type authServerIn struct {

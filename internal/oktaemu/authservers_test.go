@@ -48,8 +48,14 @@ func TestCustomAuthorizationServerLifecycle(t *testing.T) {
 		t.Errorf("default server: default = %v", d["default"])
 	}
 	// listAuthorizationServers with q and limit (TestAccDataSourceOktaAuthServer_read #4).
-	if l := h.call(http.MethodGet, "/api/v1/authorizationServers?limit=200&q=ord", nil, "").list(t); len(l) != 1 || l[0]["id"] != id {
-		t.Errorf("list q=ord: %v", l)
+	// q searches names and audiences (spec: listAuthorizationServers).
+	for _, q := range []string{"ord", "api://ORD"} {
+		if l := h.call(http.MethodGet, "/api/v1/authorizationServers?limit=200&q="+urlq(q), nil, "").list(t); len(l) != 1 || l[0]["id"] != id {
+			t.Errorf("list q=%s: %v", q, l)
+		}
+	}
+	if l := h.call(http.MethodGet, "/api/v1/authorizationServers?limit=1", nil, "").list(t); len(l) != 1 {
+		t.Errorf("list limit=1: %d servers", len(l))
 	}
 
 	// A new server has the system scopes and claims and no policy

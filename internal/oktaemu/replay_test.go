@@ -556,3 +556,35 @@ func TestRecordedAnswersAgainstSpec(t *testing.T) {
 	}
 	t.Logf("%d recorded answers checked against the spec; %d differ only by null members (%v)", checked, nullOnly, specNullables)
 }
+
+// TestFixturesCarryNoSecrets: every secret member in the fixtures holds
+// the redaction marker (or is empty), never a recorded value.
+func TestFixturesCarryNoSecrets(t *testing.T) {
+	var walk func(v any, where string)
+	walk = func(v any, where string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok && (k == "client_secret" || strings.HasSuffix(k, "_token") || k == "password") && s != "" && s != transcript.RedactedSecret {
+					t.Errorf("%s: %s holds a value that is not redacted", where, k)
+				}
+				walk(e, where)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, where)
+			}
+		}
+	}
+	n := 0
+	for _, c := range loadCassettes(t) {
+		for i, in := range c.Interactions {
+			walk(decode(in.Req), fmt.Sprintf("%s#%d request", c.Name, i))
+			walk(decode(in.Resp), fmt.Sprintf("%s#%d response", c.Name, i))
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no interactions")
+	}
+}

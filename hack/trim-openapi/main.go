@@ -41,6 +41,7 @@ var keep = map[string]map[string][]string{
 		"/api/v1/authorizationServers/{authServerId}/claims":                                                  {"get", "post"},
 		"/api/v1/authorizationServers/{authServerId}/claims/{claimId}":                                        {"get", "put", "delete"},
 		"/api/v1/authorizationServers/{authServerId}/credentials/keys":                                        {"get"},
+		"/api/v1/authorizationServers/{authServerId}/credentials/keys/{keyId}":                                {"get"},
 		"/api/v1/authorizationServers/{authServerId}/credentials/lifecycle/keyRotate":                         {"post"},
 		"/api/v1/authorizationServers/{authServerId}/scopes":                                                  {"get", "post"},
 		"/api/v1/authorizationServers/{authServerId}/scopes/{scopeId}":                                        {"get", "put", "delete"},

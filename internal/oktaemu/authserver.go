@@ -308,6 +308,25 @@ func renderASKeys(as *authServer, base string) []asKeyOut {
 	return out
 }
 
+// getAuthServerKey serves GET .../credentials/keys/{keyId} (spec:
+// getAuthorizationServerKey; the answer's members as recorded in
+// TestAccDataSourceOktaAuthServerKeys_read).
+func (s *Server) getAuthServerKey(w http.ResponseWriter, r *http.Request, p []string) {
+	serveRead(s, w, r, p, func(w http.ResponseWriter, p []string) (asKeyOut, bool) {
+		as, ok := s.lookupAuthServer(w, p)
+		if !ok {
+			return asKeyOut{}, false
+		}
+		for _, k := range renderASKeys(as, s.baseURL(r)) {
+			if k.Kid == p[1] {
+				return k, true
+			}
+		}
+		writeAPIError(w, notFound(p[1], "JsonWebKey"))
+		return asKeyOut{}, false
+	}, func(k asKeyOut, _ string) asKeyOut { return k })
+}
+
 func (s *Server) listAuthServerKeys(w http.ResponseWriter, r *http.Request, p []string) {
 	serveRead(s, w, r, p, s.lookupAuthServer, renderASKeys)
 }

@@ -82,6 +82,16 @@ func TestCustomAuthorizationServerLifecycle(t *testing.T) {
 		t.Errorf("keys %v, want the active kid %v first", keys, signing["kid"])
 	}
 
+	// One key by kid (spec: getAuthorizationServerKey; members as in
+	// TestAccDataSourceOktaAuthServerKeys_read).
+	kr := h.call(http.MethodGet, base+"/credentials/keys/"+signing["kid"].(string), nil, "")
+	if km := kr.json(t); kr.status != http.StatusOK || km["kid"] != signing["kid"] || km["status"] != "ACTIVE" || km["kty"] != "RSA" || km["n"] == nil {
+		t.Errorf("key by kid: %d %s", kr.status, kr.body)
+	}
+	if kr := h.call(http.MethodGet, base+"/credentials/keys/nope", nil, ""); kr.status != http.StatusNotFound || kr.errorCode(t) != "E0000007" {
+		t.Errorf("unknown kid: %d %s", kr.status, kr.body)
+	}
+
 	// Its token endpoint follows its own policies: none yet, so Okta's
 	// access_denied; then a policy for the app whose rule grants orders:read.
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(app.ClientID+":"+app.ClientSecret))

@@ -245,6 +245,8 @@ func buildRoutes() []*route {
 			http.MethodGet: (*Server).getClaim, http.MethodPut: (*Server).replaceClaim, http.MethodDelete: (*Server).deleteClaim}},
 		{pattern: as + "/credentials/keys", bucketOf: other, methods: map[string]handlerFunc{
 			http.MethodGet: (*Server).listAuthServerKeys}},
+		{pattern: as + "/credentials/keys/{keyId}", bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).getAuthServerKey}},
 		{pattern: as + "/credentials/lifecycle/keyRotate", bucketOf: other, methods: map[string]handlerFunc{
 			http.MethodPost: (*Server).rotateAuthServerKeys}},
 		{pattern: as + "/scopes", bucketOf: other, methods: map[string]handlerFunc{

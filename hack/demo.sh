@@ -24,7 +24,7 @@ cd "$root"
 # redirected (to /dev/null, say), and the report must still be seen.
 exec 8>&1 9>&2
 
-k8s_version=${K8S_VERSION:-1.37.2}
+k8s_version=${K8S_VERSION:-$(cat "$root/hack/k8s-version")}
 demo_dir=$root/bin/demo
 log_dir=$demo_dir/logs
 kubeconfig=$demo_dir/kubeconfig

@@ -18,7 +18,8 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
-// K8sVersion is the control-plane version the tests run against.
+// K8sVersion is the control-plane version the tests run against. hack/k8s-version is
+// the source of truth; `make verify` fails when this copy disagrees with it.
 const K8sVersion = "1.37.2"
 
 // RepoRoot is the repository's top directory.

@@ -75,6 +75,10 @@ control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (once; min
 test: manifests generate vet build control-plane ## Run unit, envtest and end-to-end tests.
 	hack/test.sh
 
+.PHONY: test-unit
+test-unit: ## The fast inner loop: the tests that need no control plane and no bin/ (no e2e); make test runs all.
+	hack/test-unit.sh
+
 .PHONY: bench
 bench: build control-plane ## Benchmark the verifier and the operator; writes bench/results.md.
 	hack/bench.sh

@@ -7,8 +7,9 @@
 # them. They are not skipped anywhere else: `make test` (hack/test.sh) runs ./... in full,
 # and CI runs that.
 #
-# No race detector by default: it makes this loop more than twice as long (66 s against
-# 27 s warm on the shared, loaded 2-core machine), and `make test` runs everything with it.
+# No race detector by default: it makes the loop slower (28 s of CPU against 17 s, 66 s
+# against 27-52 s warm wall time on the shared 2-core machine), and `make test` runs
+# everything with it.
 # Environment: GO_TEST_FLAGS adds flags (e.g. GO_TEST_FLAGS=-race, GO_TEST_FLAGS=-v).
 set -euo pipefail
 

@@ -124,14 +124,15 @@ func (p *Process) Exited() bool {
 // Err describes how the process ended, with the last lines of its log. It
 // is meant for a process that ended when it should not have.
 func (p *Process) Err() error {
-	state := "still running"
+	state := p.Name + " is still running"
 	if p.Exited() {
-		state = "exit status 0"
+		how := "exit status 0"
 		if p.waitErr != nil {
-			state = p.waitErr.Error()
+			how = p.waitErr.Error()
 		}
+		state = p.Name + " exited (" + how + ")"
 	}
-	return fmt.Errorf("%s exited (%s); last lines of %s:\n%s", p.Name, state, p.LogPath, Tail(p.LogPath, 15))
+	return fmt.Errorf("%s; last lines of %s:\n%s", state, p.LogPath, Tail(p.LogPath, 15))
 }
 
 // Stop sends SIGTERM and waits up to the stop grace period, then sends

@@ -7,14 +7,20 @@ SHELL := /usr/bin/env bash -o pipefail
 
 # Image for `make deploy` (and docker-build, on a machine with a container engine).
 IMG ?= clientcreds/manager:latest
-K8S_VERSION ?= 1.37.2
+# The Kubernetes version of the local control plane (kube-apiserver, etcd's pairing, kubectl):
+# hack/k8s-version is the one place it is written; `make verify` checks every other mention.
+K8S_VERSION ?= $(shell cat $(CURDIR)/hack/k8s-version)
+export K8S_VERSION
 BIN := $(CURDIR)/bin
 GOTOOL := go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
 CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
-KUBECTL := $(BIN)/k8s/$(K8S_VERSION)/kubectl
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
+# Where the generators write (make verify points them at a temporary directory).
+CRD_DIR ?= config/crd/bases
+RBAC_DIR ?= config/rbac
+DEEPCOPY_DIR ?=
 # Container engine and image names for docker-build (the manager image is $(IMG)).
 CONTAINER_TOOL ?= docker
 IMAGE_REPO ?= clientcreds
@@ -37,11 +43,12 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate the CRDs and RBAC from the Go types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." \
-	  output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	  output:crd:artifacts:config=$(CRD_DIR) output:rbac:artifacts:config=$(RBAC_DIR)
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods.
-	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..." \
+	  $(if $(DEEPCOPY_DIR),output:object:dir=$(DEEPCOPY_DIR))
 
 .PHONY: docs
 docs: ## Generate the CRD reference docs/crd-reference.md from the Go types.
@@ -56,6 +63,10 @@ fmt: ## Run gofmt on the tree.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: verify
+verify: ## Check without changing anything: gofmt, go vet, generated files up to date, one Kubernetes version.
+	hack/verify.sh
+
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (once; minutes the first time).
 	@hack/build-control-plane.sh >/dev/null
@@ -63,6 +74,10 @@ control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (once; min
 .PHONY: test
 test: manifests generate vet build control-plane ## Run unit, envtest and end-to-end tests.
 	hack/test.sh
+
+.PHONY: test-unit
+test-unit: ## The fast inner loop: the tests that need no control plane and no bin/ (no e2e); make test runs all.
+	hack/test-unit.sh
 
 .PHONY: bench
 bench: build control-plane ## Benchmark the verifier and the operator; writes bench/results.md.

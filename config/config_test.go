@@ -39,6 +39,8 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/yaml"
+
+	"github.com/clientcreds/clientcreds/internal/testutil"
 )
 
 const (
@@ -46,16 +48,6 @@ const (
 	managerNamespace = "clientcreds-system"
 	managerName      = "clientcreds-manager"
 )
-
-// repoRoot is the repository root: tests run in the package directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
 
 var (
 	buildMu    sync.Mutex
@@ -73,7 +65,7 @@ func build(t *testing.T, dir string) []*unstructured.Unstructured {
 		return objs
 	}
 	trackInputs(t, dir)
-	root := repoRoot(t)
+	root := testutil.RepoRoot()
 	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "hack", "tools", "gen", "go.mod"),
 		"kustomize", "build", filepath.Join("config", dir))
 	cmd.Dir = root
@@ -304,7 +296,7 @@ func TestDefaultNamesAndNamespaces(t *testing.T) {
 // flag the binary does not have without building the binary here.
 func managerFlags(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "cmd", "manager", "*.go"))
+	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(), "cmd", "manager", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

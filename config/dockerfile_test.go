@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/clientcreds/clientcreds/internal/testutil"
 )
 
 // stage is one FROM section of a Dockerfile.
@@ -75,7 +77,7 @@ func parseDockerfile(t *testing.T, path string) []stage {
 // distroless image, and that the build context has every directory the
 // binaries import from.
 func TestDockerfile(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot()
 	stages := parseDockerfile(t, filepath.Join(root, "Dockerfile"))
 	byName := map[string]stage{}
 	for _, s := range stages {

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-k8s_version=${K8S_VERSION:-1.37.2}
+k8s_version=${K8S_VERSION:-$(cat "$root/hack/k8s-version")}
 etcd_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "go.etcd.io/etcd/server/v3") {print $(i + 1); exit}}' "$root/hack/tools/etcd/go.mod")
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/clientcreds/k8s
 cache=$cache_root/$k8s_version

@@ -24,7 +24,7 @@ cd "$root"
 # redirected (to /dev/null, say), and the report must still be seen.
 exec 8>&1 9>&2
 
-k8s_version=${K8S_VERSION:-1.37.2}
+k8s_version=${K8S_VERSION:-$(cat "$root/hack/k8s-version")}
 demo_dir=$root/bin/demo
 log_dir=$demo_dir/logs
 kubeconfig=$demo_dir/kubeconfig
@@ -86,6 +86,15 @@ trap 'failed_command=$BASH_COMMAND' ERR
 
 # ---------------------------------------------------------------------------------------
 # Processes: each in its own process group, output in $log_dir/<name>.log
+#
+# The same failure model as internal/procs, which the end-to-end tests and the benchmark
+# share: SIGTERM to the process, a grace period, then SIGKILL to its whole process group;
+# a process that dies while the demo waits for it ends the demo with the tail of its log.
+# It stays in bash, not a Go runner, because the demo is a script meant to be read and
+# followed: its processes start between the kubectl and curl commands it shows, and what
+# must happen on any exit (stop everything newest first, delete the real-Okta app first,
+# name the failed step) is one EXIT trap here, where a Go runner would need to take over
+# the whole script or be driven from it through a control channel.
 
 pids=()
 names=()
@@ -125,7 +134,7 @@ running() { # running PID — alive and not a zombie
 stop_proc() { # stop_proc PID NAME GRACE_SECONDS
 	local pid=$1 name=$2 grace=$3 i
 	if running "$pid"; then
-		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < grace * 10; i++)); do
 			running "$pid" || break
 			sleep 0.1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — what `make test` runs once the binaries are built: every Go test in the
 # module (unit, envtest integration against a real kube-apiserver + etcd, and test/e2e
-# with the real binaries as separate processes), with the race detector.
+# with the real binaries as separate processes), with the race detector. The quick
+# inner loop is hack/test-unit.sh (make test-unit); this is the full proof CI runs.
 #
 # Needs: bin/ built (make build), the local control plane (hack/build-control-plane.sh,
 # cached after its first build), and nginx with auth_request for the verifier's
@@ -15,6 +16,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 start=$SECONDS
+
+# The checks of make verify that make test does not already do (it vets, and regenerates
+# in place): gofmt and the one Kubernetes version. About a second.
+VERIFY_ONLY="gofmt k8s-version" hack/verify.sh
 
 # The control plane the envtest and e2e tests run: built once, printed as a directory.
 KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/clientcreds/clientcreds/internal/flagenv"
-	"github.com/clientcreds/clientcreds/internal/verifier/hello"
+	"github.com/clientcreds/clientcreds/internal/hello"
 )
 
 const envPrefix = "HELLO"

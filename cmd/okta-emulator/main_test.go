@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clientcreds/clientcreds/internal/testutil"
 )
 
 // TestMain lets a test re-run this binary as the real command.
@@ -29,22 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 // syncBuffer is a goroutine-safe output sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // setenv sets OKTA_EMULATOR_* variables for one test.
 func setenv(t *testing.T, m map[string]string) {

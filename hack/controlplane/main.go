@@ -22,12 +22,13 @@ import (
 	"time"
 
 	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/testenv"
 )
 
-const (
-	envPrefix  = "CONTROLPLANE"
-	k8sVersion = "1.37.2"
-)
+const envPrefix = "CONTROLPLANE"
+
+// k8sVersion names the default assets directory bin/k8s/<version>.
+const k8sVersion = testenv.K8sVersion
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,22 +15,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/testutil"
 )
 
-// K8sVersion is the control-plane version the tests run against.
+// K8sVersion is the control-plane version the tests run against. hack/k8s-version is
+// the source of truth; `make verify` fails when this copy disagrees with it.
 const K8sVersion = "1.37.2"
-
-// RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
 
 // AssetsDir is where kube-apiserver, etcd and kubectl are.
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		dir = filepath.Join(RepoRoot(), "bin", "k8s", K8sVersion)
+		dir = filepath.Join(testutil.RepoRoot(), "bin", "k8s", K8sVersion)
 	}
 	for _, b := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
@@ -59,7 +54,7 @@ func New() (*envtest.Environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	crds := filepath.Join(RepoRoot(), "config", "crd", "bases")
+	crds := filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")
 	if _, err := os.Stat(crds); err != nil {
 		return nil, errors.New("config/crd/bases is missing: run `make manifests`")
 	}

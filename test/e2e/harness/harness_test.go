@@ -30,47 +30,54 @@ func TestFreePortIsListenable(t *testing.T) {
 	_ = l.Close()
 }
 
-// TestProcessLifecycle runs a real shell that serves nothing: Stop must
-// end it with SIGTERM, Kill must end one that ignores SIGTERM, and output
-// must land in the log file.
-func TestProcessLifecycle(t *testing.T) {
+// TestStartIsBoundToTheTest: a process runs in the repository root by
+// default (or Options.Dir) with Options.Env, and ends with the test that
+// started it; a passing test's log is removed. (How processes are stopped
+// and killed is tested in internal/procs.)
+func TestStartIsBoundToTheTest(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatalf("no sh: %v", err)
 	}
+	other := t.TempDir()
 	cases := map[string]struct {
-		script string
-		end    func(*Process) error
-		maxDur time.Duration
+		opts    Options
+		wantDir string
 	}{
-		"stop with SIGTERM":         {script: "echo started; exec sleep 60", end: (*Process).Stop, maxDur: 900 * time.Millisecond},
-		"kill ignores SIGTERM":      {script: "trap '' TERM; echo started; sleep 60 & wait", end: (*Process).Kill, maxDur: 900 * time.Millisecond},
-		"stop after it exited":      {script: "echo started", end: (*Process).Stop, maxDur: 900 * time.Millisecond},
-		"stop escalates to SIGKILL": {script: "trap '' TERM; echo started; while :; do sleep 1; done", end: (*Process).Stop, maxDur: 5 * time.Second},
+		"repository root by default": {opts: Options{StopGrace: time.Second, Env: []string{"HARNESS_TEST_VALUE=default"}}, wantDir: RepoRoot(t)},
+		"Options.Dir":                {opts: Options{StopGrace: time.Second, Dir: other, Env: []string{"HARNESS_TEST_VALUE=dir"}}, wantDir: other},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := Start(t, "sh", sh, []string{"-c", tc.script}, Options{StopGrace: time.Second})
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				data, _ := os.ReadFile(p.LogPath)
-				if strings.Contains(string(data), "started") {
-					break
+			var p *Process
+			var log string
+			t.Run("inner", func(t *testing.T) {
+				p = Start(t, "sh", sh, []string{"-c", `pwd -P; echo "value=$HARNESS_TEST_VALUE"; echo started; exec sleep 60`}, tc.opts)
+				deadline := time.Now().Add(30 * time.Second)
+				for !strings.Contains(log, "started") {
+					if time.Now().After(deadline) {
+						t.Fatalf("log %s never showed the output", p.LogPath)
+					}
+					time.Sleep(20 * time.Millisecond)
+					data, _ := os.ReadFile(p.LogPath)
+					log = string(data)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("log %s never showed the output", p.LogPath)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			start := time.Now()
-			if err := tc.end(p); err != nil {
-				t.Fatalf("ending the process: %v", err)
-			}
+			})
 			if !p.Exited() {
-				t.Fatal("process still running")
+				t.Fatal("the process outlived the test that started it")
 			}
-			if d := time.Since(start); d > tc.maxDur {
-				t.Fatalf("ending took %s, want under %s", d, tc.maxDur)
+			wantDir, err := filepath.EvalSymlinks(tc.wantDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lines := strings.Split(log, "\n"); lines[0] != wantDir {
+				t.Errorf("working directory %q, want %q", lines[0], wantDir)
+			}
+			if want := "value=" + strings.TrimPrefix(tc.opts.Env[0], "HARNESS_TEST_VALUE="); !strings.Contains(log, want) {
+				t.Errorf("log %q lacks %q: Options.Env not passed", log, want)
+			}
+			if _, err := os.Stat(filepath.Dir(p.LogPath)); !os.IsNotExist(err) {
+				t.Errorf("the log directory of a passing test was kept (%v)", err)
 			}
 		})
 	}

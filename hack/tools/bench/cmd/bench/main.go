@@ -29,7 +29,7 @@ func main() {
 	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"),
 		"parts to run, comma separated: verifier, operator (both scenarios), operator-rate, operator-memory (env BENCH_ONLY)")
 	out := flag.String("out", "", "report file (default bench/results.md at full scale, bench/out/results-small.md otherwise)")
-	k8s := flag.String("k8s-version", envOr("K8S_VERSION", "1.37.2"), "version of the control plane binaries in bin/k8s")
+	k8s := flag.String("k8s-version", os.Getenv("K8S_VERSION"), "version of the control plane binaries in bin/k8s (env K8S_VERSION; default: <root>/hack/k8s-version)")
 	flag.Parse()
 
 	sig := make(chan os.Signal, 1)
@@ -55,6 +55,14 @@ func envOr(k, def string) string {
 
 func run(root, scale, only, out, k8sVersion string) int {
 	root, _ = filepath.Abs(root)
+	if k8sVersion == "" {
+		v, err := os.ReadFile(filepath.Join(root, "hack", "k8s-version"))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: the control plane version: %v\n", err)
+			return 2
+		}
+		k8sVersion = strings.TrimSpace(string(v))
+	}
 	var full bool
 	switch scale {
 	case "full":

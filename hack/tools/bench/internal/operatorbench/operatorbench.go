@@ -39,6 +39,7 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/proc"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
+	"github.com/clientcreds/clientcreds/internal/procs"
 )
 
 // Env locates what a scenario runs.
@@ -145,14 +146,10 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	var procs []*proc.Process
+	var started []*proc.Process // stopped newest first, each within its Spec.StopGrace
 	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			grace := 10 * time.Second
-			if procs[i].Name == "controlplane" {
-				grace = 60 * time.Second
-			}
-			procs[i].Stop(grace)
+		for i := len(started) - 1; i >= 0; i-- {
+			_ = started[i].Stop()
 		}
 	}()
 
@@ -166,7 +163,7 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, cp)
+	started = append(started, cp)
 	kubectl := func(stdin string, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, filepath.Join(env.Assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
@@ -201,7 +198,7 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 
 	// Okta emulator.
 	apiToken := randomHex(20)
-	emuAddr, err := proc.FreeAddr()
+	emuAddr, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +213,9 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, emu)
+	started = append(started, emu)
 	org := "http://" + emuAddr
-	if err := proc.WaitHTTP(org+"/_emulator/healthz", 30*time.Second, emu, proc.Status2xx); err != nil {
+	if err := procs.WaitHTTP(org+"/_emulator/healthz", 30*time.Second, procs.Status2xx, emu); err != nil {
 		return nil, err
 	}
 	stats := func() (oktaemu.Stats, error) { return emulatorStats(org, apiToken) }
@@ -227,11 +224,11 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if _, err := kubectl(providerManifests(org, apiToken), "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
-	metricsAddr, err := proc.FreeAddr()
+	metricsAddr, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	probeAddr, err := proc.FreeAddr()
+	probeAddr, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -241,8 +238,8 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, mgr)
-	if err := proc.WaitHTTP("http://"+probeAddr+"/readyz", 60*time.Second, mgr, proc.Status2xx); err != nil {
+	started = append(started, mgr)
+	if err := procs.WaitHTTP("http://"+probeAddr+"/readyz", 60*time.Second, procs.Status2xx, mgr); err != nil {
 		return nil, err
 	}
 	if _, err := kubectl("", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+providerName); err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/proc"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/profile"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/wrk"
+	"github.com/clientcreds/clientcreds/internal/procs"
 )
 
 // Config configures the verifier benchmark.
@@ -176,42 +177,42 @@ func Bench(cfg Config) (*Results, error) {
 	serverEnv := []string{"GOMAXPROCS=1"}
 	startVerifier := func(name, addr string) (*proc.Process, string, error) {
 		p, err := proc.Start(proc.Spec{
-			Name: name, Path: filepath.Join(cfg.Bin, "verifier"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv,
+			Name: name, Path: filepath.Join(cfg.Bin, "verifier"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv, StopGrace: 5 * time.Second,
 			Args: []string{"--issuer", is.url, "--audience", Audience, "--required-scopes", Scope, "--listen", addr, "--log-level", "warn"},
 		})
 		if err != nil {
 			return nil, "", err
 		}
-		return p, "/verify", proc.WaitHTTP("http://"+addr+"/readyz", 30*time.Second, p, proc.Status2xx)
+		return p, "/verify", procs.WaitHTTP("http://"+addr+"/readyz", 30*time.Second, procs.Status2xx, p)
 	}
 	cookieSecret := make([]byte, 16)
 	_, _ = rand.Read(cookieSecret)
 	startProxy := func(name, addr string) (*proc.Process, string, error) {
 		p, err := proc.Start(proc.Spec{
-			Name: name, Path: filepath.Join(cfg.BenchBin, "oauth2-proxy"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv,
+			Name: name, Path: filepath.Join(cfg.BenchBin, "oauth2-proxy"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv, StopGrace: 5 * time.Second,
 			Args: ProxyArgs(addr, is.url, hex.EncodeToString(cookieSecret)),
 		})
 		if err != nil {
 			return nil, "", err
 		}
-		return p, "/oauth2/auth", proc.WaitHTTP("http://"+addr+"/ping", 30*time.Second, p, proc.Status2xx)
+		return p, "/oauth2/auth", procs.WaitHTTP("http://"+addr+"/ping", 30*time.Second, procs.Status2xx, p)
 	}
 	startNull := func(name, addr string) (*proc.Process, string, error) {
 		p, err := proc.Start(proc.Spec{
-			Name: name, Path: filepath.Join(cfg.BenchBin, "nullserver"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv,
+			Name: name, Path: filepath.Join(cfg.BenchBin, "nullserver"), CPUs: cfg.ServerCPU, LogDir: logDir, Env: serverEnv, StopGrace: 5 * time.Second,
 			Args: []string{"--listen", addr},
 		})
 		if err != nil {
 			return nil, "", err
 		}
-		return p, "/verify", proc.WaitHTTP("http://"+addr+"/", 30*time.Second, p, proc.Status2xx)
+		return p, "/verify", procs.WaitHTTP("http://"+addr+"/", 30*time.Second, procs.Status2xx, p)
 	}
 	targets := []target{
-		{name: TargetNull, start: startNull, ok: proc.Status2xx},
-		{name: TargetVerifier, start: startVerifier, ok: proc.Status2xx},
-		{name: TargetVerCold, start: startVerifier, cold: true, ok: proc.Status2xx},
-		{name: TargetProxy, start: startProxy, ok: proc.Status2xx},
-		{name: TargetProxyCold, start: startProxy, cold: true, ok: proc.Status2xx},
+		{name: TargetNull, start: startNull, ok: procs.Status2xx},
+		{name: TargetVerifier, start: startVerifier, ok: procs.Status2xx},
+		{name: TargetVerCold, start: startVerifier, cold: true, ok: procs.Status2xx},
+		{name: TargetProxy, start: startProxy, ok: procs.Status2xx},
+		{name: TargetProxyCold, start: startProxy, cold: true, ok: procs.Status2xx},
 		{name: TargetCrypto},
 	}
 
@@ -228,7 +229,7 @@ func Bench(cfg Config) (*Results, error) {
 		if t.start == nil || t.cold {
 			continue
 		}
-		addr, err := proc.FreeAddr()
+		addr, err := procs.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -290,7 +291,7 @@ func Bench(cfg Config) (*Results, error) {
 				logf("round %d  %-36s %8.0f ops/s  p50 %-8s p99 %s", round+1, t.name, r.Result.RPS, r.Result.P50, r.Result.P99)
 				continue
 			}
-			addr, err := proc.FreeAddr()
+			addr, err := procs.FreeAddr()
 			if err != nil {
 				return nil, err
 			}
@@ -362,7 +363,7 @@ func Bench(cfg Config) (*Results, error) {
 		round := i / len(half)
 		h := half[(i+round)%len(half)]
 		rate := Median(res.Runs[h.of], func(r Run) float64 { return r.Result.RPS }) / 2
-		addr, err := proc.FreeAddr()
+		addr, err := procs.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -436,7 +437,7 @@ type loadFunc func(addr, path, tokensPath string, dur time.Duration) (loadgen.Re
 // profileTarget runs t under the same closed-loop load as a measured run and samples the
 // server with perf meanwhile.
 func profileTarget(cfg Config, t target, tokens, warm string, load loadFunc) (profile.Report, error) {
-	addr, err := proc.FreeAddr()
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		return profile.Report{}, err
 	}
@@ -609,7 +610,7 @@ func sanitize(s string) string {
 
 func stopProc(p *proc.Process) {
 	if p != nil {
-		p.Stop(5 * time.Second)
+		_ = p.Stop()
 	}
 }
 

@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency-limit", 0, fmt.Sprintf("simultaneous requests allowed; over it 429 E0000047 with the concurrency figures in X-Rate-Limit-* (Okta: %d on free orgs, %d otherwise; 0 = off)", oktaemu.ConcurrencyLimitOktaFree, oktaemu.ConcurrencyLimitOktaPaid))
 	preset := fs.String("rate-limit-preset", "", "okta-free or okta-paid: Okta's documented per-minute buckets (apps 20/100, app 100/600, token 300/1200, other 100/600); a --rate-limit-* flag given overrides its bucket")
 	role := fs.String("api-token-role", oktaemu.RoleSuperAdmin, "admin role of the API token: super-admin, or app-admin (apps and secrets only; /api/v1/authorizationServers answers 403 E0000006)")
+	dpopNonce := fs.Bool("dpop-resource-nonce", false, "management calls with DPoP-bound tokens need a nonce from the emulator (401 use_dpop_nonce + DPoP-Nonce header otherwise; every answer carries a fresh DPoP-Nonce), as resource servers that rotate nonces")
 	var disabled featureList
 	fs.Var(&disabled, "disable-feature", "turn an org feature off, repeatable or comma-separated: api-access-management (/api/v1/authorizationServers answers 401 E0000015, as orgs without the product)")
 	fs.Usage = func() { usage(fs, stderr) }
@@ -154,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		APIToken: *apiToken, Scopes: oktaemu.ParseScopes(*scopes), StateFile: *stateFile, OrgURL: org,
 		TokenLifetime: *lifetime, Faults: faults, Logger: logger, RateLimits: limits,
 		AccessPolicy: *accessPolicy, RateLimitShare: *rlShare, ConcurrencyLimit: *concurrency,
-		APITokenRole: *role, DisabledFeatures: disabled,
+		APITokenRole: *role, DisabledFeatures: disabled, DPoPResourceNonce: *dpopNonce,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)

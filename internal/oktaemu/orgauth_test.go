@@ -81,6 +81,9 @@ func TestAppGrantsWithSDK(t *testing.T) {
 	if list, _, _ := c.Application.ListScopeConsentGrants(ctx, app.ID, nil); len(list) != 1 {
 		t.Errorf("bad input changed the grants: %d", len(list))
 	}
+	if r := h.call(http.MethodPost, "/api/v1/apps/"+app.ID+"/grants", `{"scopeId":`, ""); r.status != 400 || r.errorCode(t) != "E0000003" {
+		t.Errorf("malformed body: %d %s", r.status, r.body)
+	}
 	if _, err := c.Application.RevokeScopeConsentGrant(ctx, app.ID, "oagnope"); oktaCode(t, err) != "E0000007" {
 		t.Errorf("revoke unknown: %v", err)
 	}

@@ -238,8 +238,8 @@ Otherwise the token endpoint answers 400 access_denied.
 OAuth 2.0 for the management API (instead of the SSWS token):
   1. With the SSWS token, create a service app with
      token_endpoint_auth_method private_key_jwt and its public JWKS
-     (settings.oauthClient.jwks.keys), optionally
-     settings.oauthClient.dpop_bound_access_tokens: true.
+     (settings.oauthClient.jwks.keys). The org authorization server
+     requires DPoP of every app (Okta's default for API service apps).
   2. Grant it okta.* scopes: POST /api/v1/apps/{appId}/grants
      {"issuer":"<org URL>","scopeId":"okta.apps.manage"}
      (okta.apps.read|manage, okta.authorizationServers.read|manage,
@@ -251,7 +251,9 @@ OAuth 2.0 for the management API (instead of the SSWS token):
      with that nonce in the proof. The token is token_type DPoP.
   4. Call /api/v1/... with "Authorization: DPoP <token>" and a fresh
      DPoP proof (htm, htu, iat, jti, ath). A scope not granted: 403
-     E0000006 with a WWW-Authenticate challenge.
+     E0000006 with a WWW-Authenticate challenge. With
+     --dpop-resource-nonce the proof also needs the latest DPoP-Nonce
+     (401 use_dpop_nonce otherwise).
 `
 
 func indent(s string) string {

@@ -16,7 +16,7 @@ import (
 
 func snapshotKids(v *Verifier) []string {
 	var kids []string
-	if s := v.keys.current(); s != nil {
+	if s := v.keys.snap.Load(); s != nil {
 		for kid, ks := range s.byKid {
 			for range ks {
 				kids = append(kids, kid)

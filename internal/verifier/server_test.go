@@ -27,7 +27,7 @@ type serverEnv struct {
 	expired string
 }
 
-func newServerEnv(t *testing.T) *serverEnv {
+func newServerEnv(t testing.TB) *serverEnv {
 	t.Helper()
 	k := testKeys(t)
 	ti := newTestIssuer(t, rsaJWK(t, k.a, kidA))

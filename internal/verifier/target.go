@@ -31,7 +31,8 @@ type TargetOptions struct {
 // "..", raw or percent-encoded in any case, also before a ";"); an empty
 // segment ("//"); a ";" (unless opts.AllowPathParams) or "%3B"; a
 // backslash, "%5C" or "%2F"; a percent-encoded "%" that would decode to
-// one of those on a second decoding; control characters, raw or encoded;
+// one of those on a second decoding; spaces and control characters (raw;
+// encoded control characters too);
 // malformed percent-encoding; and bytes that do not decode to UTF-8.
 //
 // It allocates only when the path holds percent-encoding or parameters.
@@ -55,7 +56,7 @@ func checkPath(escaped string, opts TargetOptions) (string, error) {
 		}
 		c := escaped[i]
 		switch {
-		case c < 0x20 || c == 0x7f || c == '\\' || c == '#' || c == '?':
+		case c <= 0x20 || c == 0x7f || c == '\\' || c == '#' || c == '?':
 			return "", errBadRequestTarget
 		case c >= 0x80:
 			ascii = false

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +158,8 @@ func startHello(t *testing.T) string {
 // has fetched the keys.
 func startVerifier(t *testing.T, name string, c oktaClient, extraArgs ...string) string {
 	t.Helper()
-	base, _ := runVerifier(t, name, c, false, extraArgs...)
+	// Proxy mode needs an admin listener; give it one.
+	base, _ := runVerifier(t, name, c, slices.Contains(extraArgs, "--upstream"), extraArgs...)
 	return base
 }
 

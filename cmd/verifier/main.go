@@ -164,6 +164,7 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	for name, d := range map[string]time.Duration{
 		"--proxy-dial-timeout": *proxyDial, "--proxy-response-header-timeout": *proxyRespHead,
 		"--read-header-timeout": o.timeouts.readHeader, "--idle-timeout": o.timeouts.idle,
+		"--jwks-max-stale": o.verifier.JWKSMaxStale,
 	} {
 		if d <= 0 {
 			return nil, fmt.Errorf("%s must be positive", name)

@@ -133,6 +133,7 @@ func TestParseOptionsRefuses(t *testing.T) {
 		"upgrade outside proxy mode":                   {args: []string{"--allow-upgrade"}, wantErr: "proxy mode"},
 		"relative upstream":                            {args: []string{"--upstream", "/x", "--admin-listen", ":9090"}, wantErr: "absolute"},
 		"zero dial timeout":                            {args: []string{"--proxy-dial-timeout", "0s"}, wantErr: "positive"},
+		"zero max stale":                               {args: []string{"--jwks-max-stale", "0s"}, wantErr: "positive"},
 		"negative write timeout":                       {args: []string{"--write-timeout", "-1s"}, wantErr: "negative"},
 		"cert without key":                             {args: []string{"--tls-cert-file", "c.pem"}, wantErr: "go together"},
 		"stray argument":                               {args: []string{"extra"}, wantErr: "unexpected"},

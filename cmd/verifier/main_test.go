@@ -171,3 +171,14 @@ func TestHelpNamesEveryFlagAndTwin(t *testing.T) {
 		t.Error("--help does not say that 0 turns the token cache off")
 	}
 }
+
+func TestNewServerTimeouts(t *testing.T) {
+	to := serverTimeouts{readHeader: time.Second, read: 2 * time.Second, write: 3 * time.Second, idle: 4 * time.Second}
+	s := newServer(":0", nil, to, nil)
+	if s.ReadHeaderTimeout != time.Second || s.ReadTimeout != 2*time.Second || s.WriteTimeout != 3*time.Second || s.IdleTimeout != 4*time.Second {
+		t.Fatalf("server timeouts = %v %v %v %v", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+	if s.TLSConfig != nil || s.MaxHeaderBytes != 64<<10 {
+		t.Fatalf("TLS %v, max header bytes %d", s.TLSConfig, s.MaxHeaderBytes)
+	}
+}

@@ -45,8 +45,8 @@ func checkPath(escaped string, opts TargetOptions) (string, error) {
 	for i := 1; i <= len(escaped); i++ {
 		if i == len(escaped) || escaped[i] == '/' {
 			seg := escaped[segStart:i]
-			if seg == "" && i < len(escaped) {
-				return "", errBadRequestTarget // "//"
+			if seg == "" && i < len(escaped) || seg != "" && seg[0] == ';' {
+				return "", errBadRequestTarget // "//", or "/;x/" which is "//" once parameters go
 			}
 			if isDotSegment(seg, opts.AllowPathParams) {
 				return "", errBadRequestTarget

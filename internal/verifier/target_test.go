@@ -58,6 +58,8 @@ func TestCheckPath(t *testing.T) {
 		{in: "/.;x/admin", opts: params, bad: true},
 		{in: "/%2e%2e;x/admin", opts: params, bad: true},
 		{in: "/admin%3bx", opts: params, bad: true},
+		{in: "/a/;x/b", opts: params, bad: true},
+		{in: "/;x", opts: params, bad: true},
 		// backslashes and encoded separators
 		{in: `/a\b`, bad: true},
 		{in: "/a%5Cb", bad: true},

@@ -241,12 +241,18 @@ func (ks *KeySet) fresh(now float64) *keySnapshot {
 	if s == nil || now < s.expiresAt {
 		return s
 	}
-	if ks.snap.CompareAndSwap(s, nil) {
-		ks.stale.Store(true)
-		ks.metrics.jwksStale(true)
-		ks.log.Error("Dropped the JWKS keys: no refresh succeeded within the allowed staleness; refusing tokens until one does",
-			"fetchedAt", s.fetchedAt, "maxStale", ks.maxStale)
+	// Rare: drop it under the lock a successful fetch stores under, so a
+	// fetch finishing meanwhile is neither lost nor reported stale.
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if s = ks.snap.Load(); s == nil || now < s.expiresAt {
+		return s
 	}
+	ks.snap.Store(nil)
+	ks.stale.Store(true)
+	ks.metrics.jwksStale(true)
+	ks.log.Error("Dropped the JWKS keys: no refresh succeeded within the allowed staleness; refusing tokens until one does",
+		"fetchedAt", s.fetchedAt, "maxStale", ks.maxStale)
 	return nil
 }
 
@@ -417,11 +423,13 @@ func (ks *KeySet) fetch(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ks.mu.Lock()
 	ks.snap.Store(snap)
 	if ks.stale.Swap(false) {
 		ks.metrics.jwksStale(false)
 		ks.log.Info("JWKS refreshed after the keys had gone stale")
 	}
+	ks.mu.Unlock()
 	ks.metrics.jwksLoaded(snap.count, snap.fetchedAt)
 	if dropped > 0 {
 		ks.log.Info("Dropped JWKS keys that are not usable for verification", "dropped", dropped, "kept", snap.count)

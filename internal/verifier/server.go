@@ -159,7 +159,7 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	err := CheckServerConfig(cfg)
 	if err != nil {
-		s.log.Error("Invalid server configuration; TokenReview is off", "error", err)
+		s.log.Error("Invalid server configuration; failing closed (TokenReview off, proxying answers 502)", "error", err)
 	}
 	if err == nil && len(cfg.TokenReviewAudiences) > 0 {
 		s.review, _ = s.v.ForAudiences(cfg.TokenReviewAudiences)

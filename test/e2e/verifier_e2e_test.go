@@ -513,3 +513,60 @@ func TestVerifierReverseProxy(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifierFailsClosedOnStaleKeys: with the issuer gone for longer than
+// --jwks-max-stale, the verifier drops its keys and refuses even a token it
+// has cached with 503 (and says so in /readyz and a metric); once the
+// issuer is back with the same keys, the token works again.
+func TestVerifierFailsClosedOnStaleKeys(t *testing.T) {
+	addr := harness.FreeAddr(t)
+	state := filepath.Join(t.TempDir(), "emulator-state.json")
+	apiToken := randomHex(t, 20)
+	emu, org := runEmulator(t, addr, state, apiToken)
+	c := createApp(t, org, apiToken)
+	verifier := startVerifier(t, "verifier-stale", c, "--jwks-max-stale", "3s", "--jwks-refresh-interval", "1s")
+	good := c.token(t, helloScope)
+	verify := func() int {
+		return call(t, http.MethodGet, verifier+"/verify", good, map[string]string{"X-Original-URI": "/", "X-Original-Method": "GET"}).status
+	}
+	if s := verify(); s != http.StatusOK {
+		t.Fatalf("/verify = %d, want 200", s)
+	}
+
+	if err := emu.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, verify, http.StatusServiceUnavailable, "/verify after the issuer went away")
+	if s := call(t, http.MethodGet, verifier+"/readyz", "", nil).status; s != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with stale keys = %d, want 503", s)
+	}
+	m := call(t, http.MethodGet, verifier+"/metrics", "", nil).body
+	for _, want := range []string{"clientcreds_verifier_jwks_stale 1", `clientcreds_verifier_decisions_total{reason="jwks_stale",result="deny"}`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+
+	runEmulator(t, addr, state, apiToken)
+	waitStatus(t, verify, http.StatusOK, "/verify after the issuer came back")
+	if s := call(t, http.MethodGet, verifier+"/readyz", "", nil).status; s != http.StatusOK {
+		t.Fatalf("/readyz after recovery = %d, want 200", s)
+	}
+}
+
+// waitStatus polls get until it answers want (generous: the machine may be
+// loaded).
+func waitStatus(t *testing.T, get func() int, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := get()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d within 90s", what, got, want)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

@@ -37,6 +37,7 @@ emulator_port=${DEMO_EMULATOR_PORT:-8180}
 metrics_port=${DEMO_MANAGER_METRICS_PORT:-18080}
 probe_port=${DEMO_MANAGER_PROBE_PORT:-18081}
 verifier_port=${DEMO_VERIFIER_PORT:-18088}
+verifier_admin_port=${DEMO_VERIFIER_ADMIN_PORT:-18089}
 hello_port=${DEMO_HELLO_PORT:-18090}
 
 scope=hello:read
@@ -271,6 +272,7 @@ check_port "$etcd_port" etcd DEMO_ETCD_PORT
 check_port "$metrics_port" "manager metrics" DEMO_MANAGER_METRICS_PORT
 check_port "$probe_port" "manager health probes" DEMO_MANAGER_PROBE_PORT
 check_port "$verifier_port" verifier DEMO_VERIFIER_PORT
+check_port "$verifier_admin_port" "verifier admin" DEMO_VERIFIER_ADMIN_PORT
 check_port "$hello_port" hello DEMO_HELLO_PORT
 if [ "${#busy[@]}" -gt 0 ]; then
 	echo "demo: these ports are in use by other processes (is another demo still running?):" >&2
@@ -428,10 +430,11 @@ step 7 "Start hello behind the verifier (reverse proxy)"
 cmd "hello --listen 127.0.0.1:$hello_port"
 start_proc hello bin/hello --listen "127.0.0.1:$hello_port"
 wait_http hello "http://127.0.0.1:$hello_port/healthz" 30
-cmd "verifier --issuer $issuer --audience $audience --required-scopes $scope --listen 127.0.0.1:$verifier_port --upstream http://127.0.0.1:$hello_port"
+cmd "verifier --issuer $issuer --audience $audience --required-scopes $scope --listen 127.0.0.1:$verifier_port --upstream http://127.0.0.1:$hello_port --admin-listen 127.0.0.1:$verifier_admin_port"
 start_proc verifier bin/verifier --issuer "$issuer" --audience "$audience" --required-scopes "$scope" \
-	--listen "127.0.0.1:$verifier_port" --upstream "http://127.0.0.1:$hello_port"
-wait_http verifier "http://127.0.0.1:$verifier_port/readyz" 30
+	--listen "127.0.0.1:$verifier_port" --upstream "http://127.0.0.1:$hello_port" \
+	--admin-listen "127.0.0.1:$verifier_admin_port"
+wait_http verifier "http://127.0.0.1:$verifier_admin_port/readyz" 30
 say "verifier ready (signing keys fetched from the issuer's JWKS)"
 step_ok
 

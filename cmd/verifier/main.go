@@ -1,15 +1,18 @@
 // Command verifier checks OAuth 2.0 access tokens against an issuer's JWKS
 // and answers forward-auth requests (/verify), proxies verified requests to
 // an upstream (--upstream), and serves kube-apiserver's webhook token
-// authenticator (/tokenreview). Every flag has a VERIFIER_* environment
-// variable twin; see --help.
+// authenticator (/tokenreview, with --tokenreview-audiences). Every flag has
+// a VERIFIER_* environment variable twin; see --help.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -25,6 +28,14 @@ import (
 
 const envPrefix = "VERIFIER"
 
+// Server timeout defaults.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 2 * time.Minute
+)
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -39,114 +50,214 @@ func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 }
 
-func run(args []string) error {
+// options is the parsed command line.
+type options struct {
+	verifier      verifier.Config
+	server        verifier.ServerConfig
+	rulesFile     string
+	scopes        []string
+	listen        string
+	adminListen   string
+	metricsListen string
+	tlsCert       string
+	tlsKey        string
+	clientCA      string
+	logLevel      slog.Level
+	shutdown      time.Duration
+	timeouts      serverTimeouts
+}
+
+type serverTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// parseOptions reads flags (and their VERIFIER_* twins) and checks the
+// combinations that do not need the network.
+func parseOptions(args []string, output io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
+	fs.SetOutput(output)
 	var (
+		o             options
 		issuer        = fs.String("issuer", "", "token issuer, compared exactly with the iss claim; its metadata names the JWKS (required)")
 		jwksURL       = fs.String("jwks-url", "", "JWKS `URL`; skips metadata discovery")
 		audience      = fs.String("audience", "", "audience the aud claim must contain (required)")
 		scopes        = fs.String("required-scopes", "", "scopes every request needs unless a rule says otherwise (comma or space separated)")
-		rulesFile     = fs.String("rules", "", "rules `file` (YAML or JSON): per path prefix and method, required scopes or public")
-		listen        = fs.String("listen", ":8080", "`address` to serve on")
-		metricsListen = fs.String("metrics-listen", "", "separate `address` for /metrics (default: served on --listen)")
-		upstream      = fs.String("upstream", "", "reverse-proxy mode: forward verified requests to this `URL`")
+		upstream      = fs.String("upstream", "", "reverse-proxy mode: verify every request on --listen and forward it to this `URL`;\nthe verifier's own endpoints are then served on --admin-listen only")
 		algs          = fs.String("allowed-algs", "RS256", "signature algorithms accepted (comma separated; asymmetric only)")
-		skew          = fs.Duration("clock-skew", verifier.DefaultClockSkew, "leeway for exp, nbf and iat")
-		refresh       = fs.Duration("jwks-refresh-interval", verifier.DefaultJWKSRefresh, "how often the JWKS is refetched in the background")
-		cooldown      = fs.Duration("unknown-kid-cooldown", verifier.DefaultUnknownKidCooldown, "least time between JWKS fetches caused by unknown key ids")
-		strictTyp     = fs.Bool("strict-typ", false, "refuse tokens whose typ header is not JWT or at+jwt (Okta tokens have none: leave off for Okta)")
-		cacheSize     = fs.Int("token-cache-size", verifier.DefaultTokenCacheSize, "verified tokens to remember (negative disables)")
-		realm         = fs.String("realm", "clientcreds", "realm in the WWW-Authenticate challenge")
-		insecure      = fs.Bool("allow-insecure-issuer", false, "allow an http issuer or JWKS URL on a non-loopback host")
+		cacheSize     = fs.Int("token-cache-size", verifier.DefaultTokenCacheSize, "verified tokens to remember (0 or negative: no cache)")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		tlsCert       = fs.String("tls-cert-file", "", "serve --listen over TLS with this PEM certificate `file` (needs --tls-key-file)")
-		tlsKey        = fs.String("tls-key-file", "", "PEM private key `file` for --tls-cert-file")
-		shutdown      = fs.Duration("shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
+		trAudiences   = fs.String("tokenreview-audiences", "", "serve /tokenreview, authenticating only tokens whose aud holds one of these `audiences`\n(the Kubernetes API's, e.g. https://kubernetes.default.svc; never --audience)")
+		allowParams   = fs.Bool("allow-path-params", false, "accept \";\" path parameters (rules then match the path without them); refused by default")
+		allowUpgrade  = fs.Bool("allow-upgrade", false, "proxy mode: let requests with an Upgrade header (WebSocket) through; refused by default")
+		proxyDial     = fs.Duration("proxy-dial-timeout", verifier.DefaultProxyDialTimeout, "proxy mode: time allowed to connect to the upstream")
+		proxyRespHead = fs.Duration("proxy-response-header-timeout", verifier.DefaultProxyResponseHeaderTimeout, "proxy mode: time allowed for the upstream's response headers")
 	)
+	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML or JSON): per path prefix and method, required scopes or public")
+	fs.StringVar(&o.listen, "listen", ":8080", "`address` to serve on")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "`address` for the verifier's own endpoints (/verify, /tokenreview, /healthz, /readyz, /metrics);\nrequired with --upstream, optional otherwise")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "separate `address` for /metrics (default: served with the other endpoints)")
+	fs.DurationVar(&o.verifier.ClockSkew, "clock-skew", verifier.DefaultClockSkew, "leeway for exp, nbf and iat")
+	fs.DurationVar(&o.verifier.JWKSRefreshInterval, "jwks-refresh-interval", verifier.DefaultJWKSRefresh, "how often the JWKS is refetched in the background")
+	fs.DurationVar(&o.verifier.UnknownKidCooldown, "unknown-kid-cooldown", verifier.DefaultUnknownKidCooldown, "least time between JWKS fetches caused by unknown key ids")
+	fs.DurationVar(&o.verifier.JWKSMaxStale, "jwks-max-stale", verifier.DefaultJWKSMaxStale, "keys not refreshed successfully for this long are dropped; tokens are then refused with 503")
+	fs.BoolVar(&o.verifier.StrictTyp, "strict-typ", false, "refuse tokens whose typ header is not JWT or at+jwt (Okta tokens have none: leave off for Okta)")
+	fs.StringVar(&o.server.Realm, "realm", "clientcreds", "realm in the WWW-Authenticate challenge")
+	fs.BoolVar(&o.verifier.AllowInsecureIssuer, "allow-insecure-issuer", false, "allow http for the issuer, the JWKS URL (configured or from metadata) and redirects on non-loopback hosts")
+	fs.StringVar(&o.tlsCert, "tls-cert-file", "", "serve --listen and --admin-listen over TLS with this PEM certificate `file` (needs --tls-key-file)")
+	fs.StringVar(&o.tlsKey, "tls-key-file", "", "PEM private key `file` for --tls-cert-file")
+	fs.StringVar(&o.clientCA, "tokenreview-client-ca", "", "PEM CA bundle `file`: /tokenreview callers must present a TLS client certificate it verifies\n(needs --tls-cert-file and --tokenreview-audiences)")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
+	fs.DurationVar(&o.timeouts.readHeader, "read-header-timeout", defaultReadHeaderTimeout, "time allowed to read a request's headers")
+	fs.DurationVar(&o.timeouts.read, "read-timeout", defaultReadTimeout, "time allowed to read a whole request, body included (0: none)")
+	fs.DurationVar(&o.timeouts.write, "write-timeout", defaultWriteTimeout, "time allowed to write a response, from the end of the request headers (0: none;\nupgraded connections are bounded by it too)")
+	fs.DurationVar(&o.timeouts.idle, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [flags]\n\n"+
-		"Endpoints: /verify (forward auth; also /verify/<path> for Envoy ext_authz), /tokenreview,\n"+
-		"/healthz, /readyz, /metrics; with --upstream every other path is verified and proxied.")
-	if err := parseFlags(fs, args); err != nil {
+		"Endpoints: /verify (forward auth; also /verify/<path> for Envoy ext_authz), /tokenreview\n"+
+		"(with --tokenreview-audiences), /healthz, /readyz, /metrics. With --upstream, --listen\n"+
+		"verifies and proxies every path and these endpoints are on --admin-listen only.\n"+
+		"Request targets with dot segments, \"//\", \";\" parameters, encoded or raw backslashes,\n"+
+		"encoded slashes or non-upper-case methods are refused (403 on /verify, 400 when proxying).")
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			_, _ = fmt.Fprint(fs.Output(), "\n"+verifier.RulesFormat)
 		}
-		return err
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := flagenv.Apply(fs, envPrefix); err != nil {
+		return nil, err
 	}
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	o.verifier.Issuer = *issuer
+	o.verifier.JWKSURL = *jwksURL
+	o.verifier.Audience = *audience
+	o.verifier.AllowedAlgs = splitList(*algs)
+	o.verifier.TokenCacheSize = tokenCacheSize(*cacheSize)
+	o.scopes = splitList(*scopes)
+	o.server.Target.AllowPathParams = *allowParams
+	o.server.AllowUpgrade = *allowUpgrade
+	o.server.ProxyDialTimeout = *proxyDial
+	o.server.ProxyResponseHeaderTimeout = *proxyRespHead
+	o.server.TokenReviewAudiences = splitList(*trAudiences)
+	o.server.TokenReviewRequireClientCert = o.clientCA != ""
+	o.server.ServeMetrics = o.metricsListen == ""
 
-	var rules []verifier.Rule
-	if *rulesFile != "" {
-		var err error
-		if rules, err = verifier.LoadRules(*rulesFile); err != nil {
-			return err
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	if o.clientCA != "" && o.tlsCert == "" {
+		return nil, errors.New("--tokenreview-client-ca needs --tls-cert-file: client certificates come with TLS")
+	}
+	if o.clientCA != "" && len(o.server.TokenReviewAudiences) == 0 {
+		return nil, errors.New("--tokenreview-client-ca needs --tokenreview-audiences")
+	}
+	for _, a := range o.server.TokenReviewAudiences {
+		if a == *audience {
+			return nil, fmt.Errorf("--tokenreview-audiences must not include --audience %q: tokens for the protected API would authenticate to Kubernetes", a)
 		}
 	}
-	policy, err := verifier.NewPolicy(splitList(*scopes), rules)
-	if err != nil {
-		return err
+	for name, d := range map[string]time.Duration{
+		"--proxy-dial-timeout": *proxyDial, "--proxy-response-header-timeout": *proxyRespHead,
+		"--read-header-timeout": o.timeouts.readHeader, "--idle-timeout": o.timeouts.idle,
+		"--jwks-max-stale": o.verifier.JWKSMaxStale,
+	} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s must be positive", name)
+		}
 	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return errors.New("--tls-cert-file and --tls-key-file go together")
+	if o.timeouts.read < 0 || o.timeouts.write < 0 {
+		return nil, errors.New("--read-timeout and --write-timeout must not be negative")
 	}
-	var upstreamURL *url.URL
 	if *upstream != "" {
 		u, err := url.Parse(*upstream)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--upstream %q must be an absolute http(s) URL", *upstream)
+			return nil, fmt.Errorf("--upstream %q must be an absolute http(s) URL", *upstream)
 		}
-		upstreamURL = u
+		o.server.Upstream = u
+		if o.adminListen == "" {
+			return nil, errors.New("--upstream needs --admin-listen: in proxy mode the verifier's own endpoints (/healthz, /readyz, /metrics, /verify, /tokenreview) are served there, never on the proxying listener")
+		}
 	}
+	if *allowUpgrade && *upstream == "" {
+		return nil, errors.New("--allow-upgrade applies to proxy mode only (--upstream)")
+	}
+	return &o, nil
+}
 
-	metrics := verifier.NewMetrics()
-	v, err := verifier.New(verifier.Config{
-		Issuer:              *issuer,
-		JWKSURL:             *jwksURL,
-		Audience:            *audience,
-		AllowedAlgs:         splitList(*algs),
-		ClockSkew:           *skew,
-		JWKSRefreshInterval: *refresh,
-		UnknownKidCooldown:  *cooldown,
-		StrictTyp:           *strictTyp,
-		TokenCacheSize:      tokenCacheSize(*cacheSize),
-		AllowInsecureIssuer: *insecure,
-		Logger:              log,
-		Metrics:             metrics,
-	})
+func run(args []string) error {
+	o, err := parseOptions(args, os.Stderr)
 	if err != nil {
 		return err
 	}
-	handler := verifier.NewServer(verifier.ServerConfig{
-		Verifier:     v,
-		Policy:       policy,
-		Upstream:     upstreamURL,
-		Realm:        *realm,
-		ServeMetrics: *metricsListen == "",
-		Logger:       log,
-	})
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+
+	var rules []verifier.Rule
+	if o.rulesFile != "" {
+		if rules, err = verifier.LoadRules(o.rulesFile); err != nil {
+			return err
+		}
+	}
+	policy, err := verifier.NewPolicy(o.scopes, rules)
+	if err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if o.tlsCert != "" {
+		if tlsConfig, err = serverTLS(o.tlsCert, o.tlsKey, o.clientCA); err != nil {
+			return err
+		}
+	}
+
+	metrics := verifier.NewMetrics()
+	o.verifier.Logger = log
+	o.verifier.Metrics = metrics
+	v, err := verifier.New(o.verifier)
+	if err != nil {
+		return err
+	}
+	o.server.Verifier = v
+	o.server.Policy = policy
+	o.server.Logger = log
+	if err := verifier.CheckServerConfig(o.server); err != nil {
+		return err
+	}
+	srv := verifier.NewServer(o.server)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	v.Start(ctx)
 
-	servers := []*http.Server{newServer(*listen, handler)}
-	if *metricsListen != "" {
-		servers = append(servers, newServer(*metricsListen, verifier.MetricsHandler(metrics)))
+	type listener struct {
+		s   *http.Server
+		tls bool
+		of  string
 	}
-	errc := make(chan error, len(servers))
-	for i, s := range servers {
-		useTLS := i == 0 && *tlsCert != ""
-		log.Info("Listening", "addr", s.Addr, "tls", useTLS, "issuer", *issuer, "audience", *audience, "upstream", *upstream)
+	listeners := []listener{{newServer(o.listen, srv, o.timeouts, tlsConfig), tlsConfig != nil, "main"}}
+	if o.adminListen != "" {
+		listeners = append(listeners, listener{newServer(o.adminListen, srv.Admin(), o.timeouts, tlsConfig), tlsConfig != nil, "admin"})
+	}
+	if o.metricsListen != "" {
+		listeners = append(listeners, listener{newServer(o.metricsListen, verifier.MetricsHandler(metrics), o.timeouts, nil), false, "metrics"})
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		upstream := ""
+		if o.server.Upstream != nil {
+			upstream = o.server.Upstream.Redacted()
+		}
+		log.Info("Listening", "listener", l.of, "addr", l.s.Addr, "tls", l.tls, "issuer", o.verifier.Issuer,
+			"audience", o.verifier.Audience, "upstream", upstream, "tokenReviewAudiences", o.server.TokenReviewAudiences)
 		go func() {
 			var err error
-			if useTLS {
-				err = s.ListenAndServeTLS(*tlsCert, *tlsKey)
+			if l.tls {
+				err = l.s.ListenAndServeTLS(o.tlsCert, o.tlsKey)
 			} else {
-				err = s.ListenAndServe()
+				err = l.s.ListenAndServe()
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -159,16 +270,16 @@ func run(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("Shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdown)
 	defer cancel()
-	for _, s := range servers {
-		_ = s.Shutdown(sctx)
+	for _, l := range listeners {
+		_ = l.s.Shutdown(sctx)
 	}
 	return nil
 }
 
-// tokenCacheSize maps the flag (0 or negative: off) to the config field
-// (negative: off, 0: default).
+// tokenCacheSize maps the flag (0 or negative: no cache, as --help says) to
+// the config field (negative: off, 0: default).
 func tokenCacheSize(n int) int {
 	if n <= 0 {
 		return -1
@@ -176,19 +287,43 @@ func tokenCacheSize(n int) int {
 	return n
 }
 
-func newServer(addr string, h http.Handler) *http.Server {
+// serverTLS loads the serving certificate and, when clientCA is set, asks
+// for client certificates and verifies those given against it (the
+// /tokenreview handler then refuses callers without one; /verify callers
+// such as nginx need none).
+func serverTLS(certFile, keyFile, clientCA string) (*tls.Config, error) {
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return nil, fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if clientCA != "" {
+		pem, err := os.ReadFile(clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tokenreview-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tokenreview-client-ca %s holds no PEM certificate", clientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
+
+func newServer(addr string, h http.Handler, t serverTimeouts, tlsConfig *tls.Config) *http.Server {
+	var cfg *tls.Config
+	if tlsConfig != nil {
+		cfg = tlsConfig.Clone()
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         cfg,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    64 << 10,
 	}
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	return flagenv.Apply(fs, envPrefix)
 }

@@ -103,3 +103,72 @@ func BenchmarkForwardAuth(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTargetChecks measures the request-target checks on the /verify
+// hot path: the checks alone, and whole /verify requests (cached token)
+// through each header convention, including one refused target.
+func BenchmarkTargetChecks(b *testing.B) {
+	b.Run("checkPath/plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := checkPath("/api/v1/namespaces/team-a/hello", TargetOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("checkPath/percent-encoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := checkPath("/api/v1/h%C3%A9llo%20world", TargetOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("checkPath/refused", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := checkPath("/public/%2e%2e/admin", TargetOptions{}); err == nil {
+				b.Fatal("accepted")
+			}
+		}
+	})
+
+	k := testKeys(b)
+	ti := newTestIssuer(b, rsaJWK(b, k.a, kidA))
+	v := newTestVerifier(b, ti, newFakeClock(), nil)
+	policy, err := NewPolicy([]string{"hello:read"}, []Rule{{PathPrefix: "/public", Public: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(ServerConfig{Verifier: v, Policy: policy})
+	bearer := "Bearer " + goodToken(b, ti, nil)
+	cases := []struct {
+		name    string
+		target  string
+		headers map[string]string
+		want    int
+	}{
+		{name: "verify/nginx", target: "/verify", headers: map[string]string{"X-Original-Uri": "/hello/world?x=1", "X-Original-Method": "GET"}, want: 200},
+		{name: "verify/ingress-nginx", target: "/verify", headers: map[string]string{"X-Original-Url": "https://app.example.com:8443/hello/world?x=1", "X-Original-Method": "GET"}, want: 200},
+		{name: "verify/traefik", target: "/verify", headers: map[string]string{"X-Forwarded-Uri": "/hello/world?x=1", "X-Forwarded-Method": "GET"}, want: 200},
+		{name: "verify/envoy", target: "/verify/hello/world?x=1", want: 200},
+		{name: "verify/refused-dot-segment", target: "/verify", headers: map[string]string{"X-Original-Uri": "/public/%2e%2e/admin", "X-Original-Method": "GET"}, want: 403},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, tc.target, nil)
+			req.Header.Set("Authorization", bearer)
+			for n, val := range tc.headers {
+				req.Header.Set(n, val)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				if rec.Code != tc.want {
+					b.Fatalf("status %d, want %d", rec.Code, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -38,6 +38,9 @@ var (
 	ErrNotYetValid       = refusal("not_yet_valid", "the token is not valid yet")
 	ErrInvalidClaims     = refusal("invalid_claims", "the token claims are invalid")
 	ErrNoKeys            = refusal("no_keys", "no signing keys are available to verify the token")
+	// ErrKeysStale is answered 503: the keys were dropped because no JWKS
+	// refresh succeeded for longer than the allowed staleness.
+	ErrKeysStale = refusal("jwks_stale", "the signing keys are stale: the issuer's JWKS could not be refreshed")
 )
 
 // ReasonOf returns the metric reason for err: the RefusalError's reason, or

@@ -96,6 +96,7 @@ type testIssuer struct {
 	down       atomic.Bool
 	noRFC8414  atomic.Bool
 	mdIssuer   atomic.Value // string override for the metadata issuer
+	mdJWKSURI  atomic.Value // string override for the metadata jwks_uri
 	jwksHits   atomic.Int64
 	otherHits  atomic.Int64
 	authServer bool
@@ -114,10 +115,14 @@ func newTestIssuer(t testing.TB, jwksKeys ...jwk.Key) *testIssuer {
 		if v, ok := ti.mdIssuer.Load().(string); ok {
 			iss = v
 		}
+		jwksURI := ti.issuer + "/v1/keys"
+		if v, ok := ti.mdJWKSURI.Load().(string); ok {
+			jwksURI = v
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"issuer":   iss,
-			"jwks_uri": ti.issuer + "/v1/keys",
+			"jwks_uri": jwksURI,
 		})
 	}
 	mux.HandleFunc("/oauth2/default/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,6 +93,9 @@ type keySnapshot struct {
 	byKid     map[string][]*verificationKey
 	count     int
 	fetchedAt time.Time
+	// expiresAt is fetchedAt plus the allowed staleness, in unix seconds:
+	// from then on the snapshot is dropped.
+	expiresAt float64
 }
 
 func (s *keySnapshot) holds(k *verificationKey) bool {
@@ -123,8 +125,15 @@ type KeySetConfig struct {
 	// tokens naming a key id the set does not hold.
 	UnknownKidCooldown time.Duration
 	// HTTPClient fetches metadata and keys; a client with timeouts is used
-	// when nil.
+	// when nil. Its redirect policy is replaced: redirects to http URLs are
+	// not followed unless AllowInsecure is set.
 	HTTPClient *http.Client
+	// AllowInsecure accepts a jwks_uri learned from metadata, or a
+	// redirect, that uses http on a non-loopback host.
+	AllowInsecure bool
+	// MaxStale is how long a successful fetch's keys stay usable without
+	// another successful fetch; DefaultJWKSMaxStale when 0.
+	MaxStale time.Duration
 	// Now returns the current time; time.Now when nil.
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -138,12 +147,17 @@ type KeySet struct {
 	allowed         map[jwa.SignatureAlgorithm]bool
 	refreshInterval time.Duration
 	cooldown        time.Duration
+	maxStale        time.Duration
+	insecure        bool
 	client          *http.Client
 	now             func() time.Time
 	log             *slog.Logger
 	metrics         *Metrics
 
 	snap atomic.Pointer[keySnapshot]
+	// stale is set when the keys were dropped for staleness, until the next
+	// successful fetch.
+	stale atomic.Bool
 
 	mu        sync.Mutex
 	jwksURL   string // discovered or configured
@@ -167,7 +181,8 @@ func NewKeySet(cfg KeySetConfig) *KeySet {
 		allowed:         make(map[jwa.SignatureAlgorithm]bool, len(cfg.AllowedAlgs)),
 		refreshInterval: cfg.RefreshInterval,
 		cooldown:        cfg.UnknownKidCooldown,
-		client:          cfg.HTTPClient,
+		maxStale:        cfg.MaxStale,
+		insecure:        cfg.AllowInsecure,
 		now:             cfg.Now,
 		log:             cfg.Logger,
 		metrics:         cfg.Metrics,
@@ -179,9 +194,16 @@ func NewKeySet(cfg KeySetConfig) *KeySet {
 	if ks.refreshInterval <= 0 {
 		ks.refreshInterval = 5 * time.Minute
 	}
-	if ks.client == nil {
-		ks.client = &http.Client{Timeout: fetchTimeout}
+	if ks.maxStale <= 0 {
+		ks.maxStale = DefaultJWKSMaxStale
 	}
+	client := &http.Client{Timeout: fetchTimeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		client = &c
+	}
+	client.CheckRedirect = ks.checkRedirect
+	ks.client = client
 	if ks.now == nil {
 		ks.now = time.Now
 	}
@@ -191,8 +213,48 @@ func NewKeySet(cfg KeySetConfig) *KeySet {
 	return ks
 }
 
-// Ready reports whether a JWKS has been fetched successfully at least once.
-func (ks *KeySet) Ready() bool { return ks.snap.Load() != nil }
+// Ready reports whether the set holds keys: a JWKS was fetched and has not
+// gone stale since.
+func (ks *KeySet) Ready() bool { return ks.fresh(unixSeconds(ks.now())) != nil }
+
+// Stale reports whether the keys were dropped because no refresh succeeded
+// within the allowed staleness.
+func (ks *KeySet) Stale() bool { return ks.stale.Load() }
+
+// checkRedirect follows at most five redirects, and none to an http URL
+// unless insecure fetches are allowed.
+func (ks *KeySet) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return fmt.Errorf("%w: too many redirects", errFetch)
+	}
+	if req.URL.Scheme != "https" && !ks.insecure {
+		return fmt.Errorf("%w: refusing a redirect to the non-https URL %s", errFetch, req.URL.Redacted())
+	}
+	return nil
+}
+
+// fresh returns the snapshot in use, or nil. A snapshot past its allowed
+// staleness (now in unix seconds) is dropped here, so every caller fails
+// closed from that instant on.
+func (ks *KeySet) fresh(now float64) *keySnapshot {
+	s := ks.snap.Load()
+	if s == nil || now < s.expiresAt {
+		return s
+	}
+	// Rare: drop it under the lock a successful fetch stores under, so a
+	// fetch finishing meanwhile is neither lost nor reported stale.
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if s = ks.snap.Load(); s == nil || now < s.expiresAt {
+		return s
+	}
+	ks.snap.Store(nil)
+	ks.stale.Store(true)
+	ks.metrics.jwksStale(true)
+	ks.log.Error("Dropped the JWKS keys: no refresh succeeded within the allowed staleness; refusing tokens until one does",
+		"fetchedAt", s.fetchedAt, "maxStale", ks.maxStale)
+	return nil
+}
 
 // Run fetches the keys now and then every refresh interval until ctx ends.
 // Failed fetches are retried with a growing delay; keys already held keep
@@ -206,7 +268,8 @@ func (ks *KeySet) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			ks.log.Warn("Fetching the JWKS failed; keeping the keys already held", "error", err, "retryIn", retry)
+			ks.fresh(unixSeconds(ks.now()))
+			ks.log.Warn("Fetching the JWKS failed; keeping the keys already held until they go stale", "error", err, "retryIn", retry)
 			wait = retry
 			retry = min(retry*2, ks.refreshInterval, time.Minute)
 		} else {
@@ -263,7 +326,7 @@ func (ks *KeySet) startFetchLocked() *fetchCall {
 // is under way wait for it. kid is only read during the call (it may point
 // into a buffer the caller reuses).
 func (ks *KeySet) lookup(ctx context.Context, kid []byte) ([]*verificationKey, error) {
-	if s := ks.snap.Load(); s != nil {
+	if s := ks.fresh(unixSeconds(ks.now())); s != nil {
 		if keys := s.byKid[string(kid)]; len(keys) > 0 {
 			return keys, nil
 		}
@@ -287,7 +350,7 @@ func (ks *KeySet) lookup(ctx context.Context, kid []byte) ([]*verificationKey, e
 		case <-ctx.Done():
 			return nil, ks.unknown()
 		}
-		if s := ks.snap.Load(); s != nil {
+		if s := ks.fresh(unixSeconds(ks.now())); s != nil {
 			if keys := s.byKid[string(kid)]; len(keys) > 0 {
 				return keys, nil
 			}
@@ -303,6 +366,9 @@ func (ks *KeySet) lookup(ctx context.Context, kid []byte) ([]*verificationKey, e
 
 func (ks *KeySet) unknown() error {
 	if ks.snap.Load() == nil {
+		if ks.stale.Load() {
+			return ErrKeysStale
+		}
 		return ErrNoKeys
 	}
 	return ErrUnknownKid
@@ -324,9 +390,6 @@ func (ks *KeySet) rememberUnknownLocked(kid string, now time.Time) {
 	}
 	ks.negative[kid] = now.Add(ks.cooldown)
 }
-
-// current returns the snapshot in use (nil before the first good fetch).
-func (ks *KeySet) current() *keySnapshot { return ks.snap.Load() }
 
 func (ks *KeySet) fetch(ctx context.Context) (err error) {
 	defer func() {
@@ -360,7 +423,13 @@ func (ks *KeySet) fetch(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ks.mu.Lock()
 	ks.snap.Store(snap)
+	if ks.stale.Swap(false) {
+		ks.metrics.jwksStale(false)
+		ks.log.Info("JWKS refreshed after the keys had gone stale")
+	}
+	ks.mu.Unlock()
 	ks.metrics.jwksLoaded(snap.count, snap.fetchedAt)
 	if dropped > 0 {
 		ks.log.Info("Dropped JWKS keys that are not usable for verification", "dropped", dropped, "kept", snap.count)
@@ -391,9 +460,8 @@ func (ks *KeySet) discover(ctx context.Context) (string, error) {
 			errs = append(errs, fmt.Errorf("%w: metadata at %s names issuer %q, want %q", errFetch, suffix, md.Issuer, ks.issuer))
 			continue
 		}
-		u, err := url.Parse(md.JWKSURI)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%w: metadata at %s has no usable jwks_uri", errFetch, suffix))
+		if err := checkFetchURL("jwks_uri", md.JWKSURI, ks.insecure); err != nil {
+			errs = append(errs, fmt.Errorf("%w: metadata at %s has no usable jwks_uri: %w", errFetch, suffix, err))
 			continue
 		}
 		return md.JWKSURI, nil
@@ -436,7 +504,8 @@ func (ks *KeySet) parseJWKS(body []byte, prev *keySnapshot) (*keySnapshot, int, 
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, 0, fmt.Errorf("%w: jwks is not a JSON key set", errFetch)
 	}
-	snap := &keySnapshot{byKid: make(map[string][]*verificationKey), fetchedAt: ks.now()}
+	now := ks.now()
+	snap := &keySnapshot{byKid: make(map[string][]*verificationKey), fetchedAt: now, expiresAt: unixSeconds(now.Add(ks.maxStale))}
 	dropped := 0
 	for _, raw := range doc.Keys {
 		if snap.count >= maxKeys {

@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +20,7 @@ import (
 
 func snapshotKids(v *Verifier) []string {
 	var kids []string
-	if s := v.keys.current(); s != nil {
+	if s := v.keys.snap.Load(); s != nil {
 		for kid, ks := range s.byKid {
 			for range ks {
 				kids = append(kids, kid)
@@ -366,4 +370,168 @@ func TestTokenCache(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestJWKSURIFromMetadata: a jwks_uri learned from metadata must be https
+// (or http on a loopback IP address) unless insecure issuers are allowed.
+func TestJWKSURIFromMetadata(t *testing.T) {
+	k := testKeys(t)
+	cases := []struct {
+		name     string
+		jwksURI  func(ti *testIssuer) string
+		insecure bool
+		wantErr  string // substring; "" = success
+	}{
+		{name: "loopback http", jwksURI: func(ti *testIssuer) string { return ti.issuer + "/v1/keys" }},
+		{name: "http on a name", jwksURI: func(*testIssuer) string { return "http://keys.example.invalid/keys" }, wantErr: "no usable jwks_uri"},
+		{name: "http on a 127. name", jwksURI: func(*testIssuer) string { return "http://127.example.invalid/keys" }, wantErr: "no usable jwks_uri"},
+		{name: "ftp", jwksURI: func(*testIssuer) string { return "ftp://keys.example.invalid/keys" }, wantErr: "no usable jwks_uri"},
+		{name: "relative", jwksURI: func(*testIssuer) string { return "/v1/keys" }, wantErr: "no usable jwks_uri"},
+		// Allowed explicitly: the fetch is attempted (and fails on the name).
+		{name: "http on a name, insecure allowed", jwksURI: func(*testIssuer) string { return "http://keys.example.invalid/keys" }, insecure: true, wantErr: `Get "http://keys.example.invalid/keys"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ti := newTestIssuer(t, rsaJWK(t, k.a, kidA))
+			ti.mdJWKSURI.Store(tc.jwksURI(ti))
+			v, err := New(Config{Issuer: ti.issuer, Audience: testAudience, Now: newFakeClock().Now, AllowInsecureIssuer: tc.insecure})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = v.Keys().Refresh(context.Background())
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Refresh: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Refresh error = %v, want one mentioning %q", err, tc.wantErr)
+			}
+			if tc.insecure && strings.Contains(err.Error(), "no usable jwks_uri") {
+				t.Fatalf("the jwks_uri was refused although insecure issuers are allowed: %v", err)
+			}
+		})
+	}
+}
+
+// TestJWKSRedirects: redirects to http are not followed unless insecure
+// issuers are allowed; https redirects are.
+func TestJWKSRedirects(t *testing.T) {
+	k := testKeys(t)
+	ti := newTestIssuer(t, rsaJWK(t, k.a, kidA))
+	var target atomic.Value
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keys" {
+			ti.mu.Lock()
+			body := ti.jwks
+			ti.mu.Unlock()
+			_, _ = w.Write(body)
+			return
+		}
+		http.Redirect(w, r, target.Load().(string), http.StatusFound)
+	}))
+	defer tlsSrv.Close()
+	cases := []struct {
+		name     string
+		to       string
+		insecure bool
+		wantOK   bool
+	}{
+		{name: "https to http (loopback) refused", to: ti.issuer + "/v1/keys"},
+		{name: "https to http allowed when insecure", to: ti.issuer + "/v1/keys", insecure: true, wantOK: true},
+		{name: "https to https followed", to: tlsSrv.URL + "/keys", wantOK: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target.Store(tc.to)
+			v, err := New(Config{Issuer: ti.issuer, JWKSURL: tlsSrv.URL + "/redirect", Audience: testAudience,
+				Now: newFakeClock().Now, HTTPClient: tlsSrv.Client(), AllowInsecureIssuer: tc.insecure})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = v.Keys().Refresh(context.Background())
+			if tc.wantOK != (err == nil) {
+				t.Fatalf("Refresh = %v, want ok=%v", err, tc.wantOK)
+			}
+			if !tc.wantOK && !strings.Contains(err.Error(), "non-https") {
+				t.Fatalf("Refresh error = %v, want the redirect refused", err)
+			}
+		})
+	}
+}
+
+// TestJWKSMaxStale: keys not refreshed for longer than JWKSMaxStale are
+// dropped; tokens, cached or not, are refused with ErrKeysStale (503 on
+// /verify, a metric), readiness is lost, and the next good refresh brings
+// everything back.
+func TestJWKSMaxStale(t *testing.T) {
+	k := testKeys(t)
+	ti := newTestIssuer(t, rsaJWK(t, k.a, kidA))
+	clock := newFakeClock()
+	v := newTestVerifier(t, ti, clock, func(c *Config) { c.JWKSMaxStale = 2 * time.Hour })
+	srv := NewServer(ServerConfig{Verifier: v, ServeMetrics: true})
+	tok := goodToken(t, ti, func(m map[string]any) { m["exp"] = clock.Now().Unix() + 24*3600 })
+	verify := func() int {
+		r := httptest.NewRequest(http.MethodGet, "/verify", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	readyz := func() int {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if c := verify(); c != 200 {
+		t.Fatalf("/verify = %d, want 200", c)
+	}
+	ti.down.Store(true)
+	clock.Advance(time.Hour)
+	if err := v.Keys().Refresh(context.Background()); err == nil {
+		t.Fatal("Refresh succeeded against a down issuer")
+	}
+	if c := verify(); c != 200 {
+		t.Fatalf("/verify with keys an hour old = %d, want 200 (still within max stale)", c)
+	}
+	clock.Advance(time.Hour + time.Second)
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysStale) {
+		t.Fatalf("Verify of a cached token with stale keys = %v, want ErrKeysStale", err)
+	}
+	before := counterValue(t, v.metrics.decisions.WithLabelValues("deny", "jwks_stale"))
+	if c := verify(); c != http.StatusServiceUnavailable {
+		t.Fatalf("/verify with stale keys = %d, want 503", c)
+	}
+	if after := counterValue(t, v.metrics.decisions.WithLabelValues("deny", "jwks_stale")); after != before+1 {
+		t.Fatalf("jwks_stale decisions went from %v to %v", before, after)
+	}
+	if c := readyz(); c != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with stale keys = %d, want 503", c)
+	}
+	if g := counterValue(t, v.metrics.stale); g != 1 {
+		t.Fatalf("%s = %v, want 1", MetricJWKSStale, g)
+	}
+	if n := counterValue(t, v.metrics.staleDrops); n != 1 {
+		t.Fatalf("%s = %v, want 1", MetricJWKSStaleDrops, n)
+	}
+	// An uncached token (another token, same key) fails closed too.
+	other := goodToken(t, ti, func(m map[string]any) { m["exp"] = clock.Now().Unix() + 600; m["jti"] = "other" })
+	if _, err := v.Verify(context.Background(), other); !errors.Is(err, ErrKeysStale) {
+		t.Fatalf("Verify of an uncached token with stale keys = %v, want ErrKeysStale", err)
+	}
+
+	ti.down.Store(false)
+	if err := v.Keys().Refresh(context.Background()); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if c := verify(); c != 200 {
+		t.Fatalf("/verify after a good refresh = %d, want 200", c)
+	}
+	if c := readyz(); c != 200 {
+		t.Fatalf("/readyz after a good refresh = %d, want 200", c)
+	}
+	if g := counterValue(t, v.metrics.stale); g != 0 {
+		t.Fatalf("%s = %v after recovery, want 0", MetricJWKSStale, g)
+	}
 }

@@ -16,6 +16,8 @@ const (
 	MetricJWKSLastSuccess  = "clientcreds_verifier_jwks_last_success_timestamp_seconds"
 	MetricCacheHits        = "clientcreds_verifier_token_cache_hits_total"
 	MetricCacheMisses      = "clientcreds_verifier_token_cache_misses_total"
+	MetricJWKSStale        = "clientcreds_verifier_jwks_stale"
+	MetricJWKSStaleDrops   = "clientcreds_verifier_jwks_stale_drops_total"
 )
 
 // Metrics holds the verifier's Prometheus collectors in their own registry.
@@ -30,6 +32,8 @@ type Metrics struct {
 	jwksLast    prometheus.Gauge
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
+	stale       prometheus.Gauge
+	staleDrops  prometheus.Counter
 	fetchOK     prometheus.Counter
 	fetchErr    prometheus.Counter
 }
@@ -69,10 +73,18 @@ func NewMetrics() *Metrics {
 			Help: "Tokens that had to be verified because the cache did not hold them.",
 		}),
 	}
+	m.stale = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: MetricJWKSStale,
+		Help: "1 while the JWKS keys are dropped for staleness (every token is refused with 503), else 0.",
+	})
+	m.staleDrops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: MetricJWKSStaleDrops,
+		Help: "Times the JWKS keys were dropped because no refresh succeeded within --jwks-max-stale.",
+	})
 	m.fetchOK = m.jwksFetches.WithLabelValues("success")
 	m.fetchErr = m.jwksFetches.WithLabelValues("error")
 	m.Registry.MustRegister(m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
-		m.cacheHits, m.cacheMisses,
+		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,5 +125,18 @@ func (m *Metrics) cacheHit() {
 func (m *Metrics) cacheMiss() {
 	if m != nil {
 		m.cacheMisses.Inc()
+	}
+}
+
+func (m *Metrics) jwksStale(stale bool) {
+	if m == nil {
+		return
+	}
+	if stale {
+		m.stale.Set(1)
+		m.staleDrops.Inc()
+		m.jwksKeys.Set(0)
+	} else {
+		m.stale.Set(0)
 	}
 }

@@ -29,9 +29,11 @@ under "rules:". Each rule has
 For a request, the matching rule with the longest pathPrefix wins; at equal
 length a rule naming the method beats one without methods. Paths no rule
 matches need a valid token with the --required-scopes. Paths are matched
-after percent-decoding and removing dot segments and repeated slashes,
-without the query string. On /verify, a request that names no original
-URI (X-Original-URI, X-Original-URL, X-Forwarded-Uri or /verify/<path>)
+after percent-decoding, without the query string; targets with dot
+segments, "//", ";" parameters (unless --allow-path-params: then matched
+without them), backslashes or encoded slashes are refused before any rule
+is looked at. On /verify, a request that names no original URI
+(X-Original-URI, X-Original-URL, X-Forwarded-Uri or /verify/<path>)
 matches no rule. /tokenreview always applies --required-scopes.
 Example:
   rules:

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -45,38 +47,103 @@ const (
 	UsernamePrefix = "oauth:"
 )
 
+// Defaults for the proxy transport.
+const (
+	DefaultProxyDialTimeout           = 5 * time.Second
+	DefaultProxyResponseHeaderTimeout = 30 * time.Second
+)
+
 // ServerConfig configures the HTTP front of a Verifier.
 type ServerConfig struct {
 	Verifier *Verifier
 	Policy   *Policy
-	// Upstream, when set, turns on reverse-proxy mode: every path that is
-	// not one of the verifier's own is verified and then forwarded here.
+	// Upstream, when set, turns on reverse-proxy mode: the handler verifies
+	// and forwards every request, whatever its path, and serves none of the
+	// verifier's own endpoints (serve Admin on another listener for those).
 	Upstream *url.URL
 	// Realm goes in the WWW-Authenticate challenge sent when no token came.
 	Realm string
-	// ServeMetrics exposes /metrics on this handler (turn it off when the
-	// metrics are served on a separate listener).
+	// ServeMetrics exposes /metrics among the verifier's own endpoints (turn
+	// it off when the metrics are served on a separate listener).
 	ServeMetrics bool
-	Logger       *slog.Logger
+	// Target holds the allow-listed exceptions to the request-target
+	// checks.
+	Target TargetOptions
+	// AllowUpgrade lets proxied requests switch protocols (WebSocket and
+	// the like); without it requests carrying Upgrade are refused.
+	AllowUpgrade bool
+	// ProxyDialTimeout and ProxyResponseHeaderTimeout bound connecting to
+	// the upstream and waiting for its response headers; the defaults above
+	// when zero.
+	ProxyDialTimeout           time.Duration
+	ProxyResponseHeaderTimeout time.Duration
+	// TokenReviewAudiences turns on /tokenreview: a token authenticates
+	// only if its aud holds one of these (the Kubernetes API's audiences),
+	// never the verifier's own --audience.
+	TokenReviewAudiences []string
+	// TokenReviewRequireClientCert refuses /tokenreview callers that did
+	// not present a TLS client certificate verified by the server's
+	// ClientCAs.
+	TokenReviewRequireClientCert bool
+	Logger                       *slog.Logger
 }
 
 // Server is the verifier's HTTP handler.
 type Server struct {
-	v        *Verifier
-	policy   *Policy
-	proxy    *httputil.ReverseProxy
-	realm    string
-	metricsH http.Handler
-	log      *slog.Logger
+	v          *Verifier
+	review     *Verifier // nil: /tokenreview is not served
+	policy     *Policy
+	proxy      *httputil.ReverseProxy
+	realm      string
+	metricsH   http.Handler
+	target     TargetOptions
+	upgrade    bool
+	clientCert bool
+	log        *slog.Logger
 }
 
-// NewServer builds the handler.
+// ErrServerConfig marks an invalid server configuration.
+var ErrServerConfig = errors.New("invalid server configuration")
+
+// CheckServerConfig reports what NewServer would refuse: a TokenReview
+// audience that is also the protected API's audience (then tokens for the
+// API would authenticate to Kubernetes), a TokenReview client CA without
+// TokenReview audiences, or an upstream that is not an absolute http(s)
+// URL.
+func CheckServerConfig(cfg ServerConfig) error {
+	if cfg.Verifier == nil {
+		return fmt.Errorf("%w: a verifier is required", ErrServerConfig)
+	}
+	for _, a := range cfg.TokenReviewAudiences {
+		if a == "" {
+			return fmt.Errorf("%w: an empty TokenReview audience", ErrServerConfig)
+		}
+		if slices.Contains(cfg.Verifier.audiences, a) {
+			return fmt.Errorf("%w: TokenReview audience %q is also the audience of the protected API: "+
+				"tokens for the API must not authenticate to Kubernetes", ErrServerConfig, a)
+		}
+	}
+	if cfg.TokenReviewRequireClientCert && len(cfg.TokenReviewAudiences) == 0 {
+		return fmt.Errorf("%w: a TokenReview client CA without TokenReview audiences", ErrServerConfig)
+	}
+	if u := cfg.Upstream; u != nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+		return fmt.Errorf("%w: upstream %q must be an absolute http(s) URL", ErrServerConfig, u.Redacted())
+	}
+	return nil
+}
+
+// NewServer builds the handler. It fails closed on a configuration
+// CheckServerConfig refuses: /tokenreview is then not served, and a bad
+// upstream answers 502.
 func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
-		v:      cfg.Verifier,
-		policy: cfg.Policy,
-		realm:  cfg.Realm,
-		log:    cfg.Logger,
+		v:          cfg.Verifier,
+		policy:     cfg.Policy,
+		realm:      cfg.Realm,
+		target:     cfg.Target,
+		upgrade:    cfg.AllowUpgrade,
+		clientCert: cfg.TokenReviewRequireClientCert,
+		log:        cfg.Logger,
 	}
 	if s.policy == nil {
 		s.policy, _ = NewPolicy(nil, nil)
@@ -90,8 +157,22 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.ServeMetrics {
 		s.metricsH = MetricsHandler(s.v.metrics)
 	}
+	err := CheckServerConfig(cfg)
+	if err != nil {
+		s.log.Error("Invalid server configuration; failing closed (TokenReview off, proxying answers 502)", "error", err)
+	}
+	if err == nil && len(cfg.TokenReviewAudiences) > 0 {
+		s.review, _ = s.v.ForAudiences(cfg.TokenReviewAudiences)
+	}
 	if cfg.Upstream != nil {
-		s.proxy = newReverseProxy(cfg.Upstream, s.log)
+		dial, header := cfg.ProxyDialTimeout, cfg.ProxyResponseHeaderTimeout
+		if dial <= 0 {
+			dial = DefaultProxyDialTimeout
+		}
+		if header <= 0 {
+			header = DefaultProxyResponseHeaderTimeout
+		}
+		s.proxy = newReverseProxy(cfg.Upstream, newProxyTransport(dial, header), s.log)
 	}
 	return s
 }
@@ -101,25 +182,41 @@ func MetricsHandler(m *Metrics) http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
+// ServeHTTP is the main listener: in proxy mode every request is verified
+// and proxied; otherwise it serves the verifier's own endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.proxy != nil {
+		s.serveProxy(w, r)
+		return
+	}
+	s.serveOwn(w, r)
+}
+
+// Admin serves the verifier's own endpoints (/verify, /tokenreview,
+// /healthz, /readyz and, when enabled, /metrics) whatever the mode. In
+// proxy mode it is the only way to reach them.
+func (s *Server) Admin() http.Handler { return http.HandlerFunc(s.serveOwn) }
+
+func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/healthz":
 		writeText(w, http.StatusOK, "ok\n")
 	case p == "/readyz":
-		if s.v.Ready() {
+		switch {
+		case s.v.Ready():
 			writeText(w, http.StatusOK, "ok\n")
-		} else {
+		case s.v.keys.Stale():
+			writeText(w, http.StatusServiceUnavailable, "jwks stale\n")
+		default:
 			writeText(w, http.StatusServiceUnavailable, "jwks not fetched yet\n")
 		}
 	case p == "/metrics" && s.metricsH != nil:
 		s.metricsH.ServeHTTP(w, r)
-	case p == tokenReviewPath:
+	case p == tokenReviewPath && s.review != nil:
 		s.serveTokenReview(w, r)
 	case p == verifyPath || strings.HasPrefix(p, verifyPath+"/"):
 		s.serveVerify(w, r)
-	case s.proxy != nil:
-		s.serveProxy(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -169,6 +266,9 @@ var errBadRequestTarget = &RefusalError{Reason: "bad_request", Description: "the
 var errMalformedAuthorization = &RefusalError{Reason: "malformed", Description: "the authorization header is malformed"}
 
 func (s *Server) refuse(err error) decision {
+	if errors.Is(err, ErrKeysStale) {
+		return decision{status: http.StatusServiceUnavailable, reason: ErrKeysStale.Reason}
+	}
 	if errors.Is(err, ErrMissingToken) {
 		return decision{status: http.StatusUnauthorized, reason: ErrMissingToken.Reason, challenge: "Bearer realm=" + quote(s.realm)}
 	}
@@ -274,7 +374,7 @@ func writeText(w http.ResponseWriter, status int, body string) {
 // serveVerify answers a forward-auth subrequest about the original request.
 func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	method, reqPath, err := originalRequest(r)
+	method, reqPath, err := originalRequest(r, s.target)
 	var d decision
 	if err != nil {
 		// 403 rather than 400: forward-auth proxies only pass 401 and 403
@@ -287,28 +387,45 @@ func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) {
 	writeDecision(w, &d)
 }
 
-// originalRequest works out the method and clean path of the request a
-// forward-auth proxy asks about. Every source present must agree: a client
-// that adds a header its proxy does not overwrite cannot steer the decision,
-// it only gets refused.
-func originalRequest(r *http.Request) (method, reqPath string, err error) {
+// rawPath returns the escaped path of r's request target exactly as
+// received (Go's parsed URL may re-encode it), and whether the target was
+// in origin form.
+func rawPath(r *http.Request) (string, bool) {
+	t := r.RequestURI
+	if t == "" {
+		return r.URL.EscapedPath(), true
+	}
+	if t[0] != '/' {
+		return t, false
+	}
+	p, _, _ := strings.Cut(t, "?")
+	return p, true
+}
+
+// originalRequest works out the method and path of the request a
+// forward-auth proxy asks about, refusing any target whose meaning the
+// upstream could read differently (see checkPath). Every source present
+// must agree: a client that adds a header its proxy does not overwrite
+// cannot steer the decision, it only gets refused.
+func originalRequest(r *http.Request, opts TargetOptions) (method, reqPath string, err error) {
 	var buf [4]string
 	paths := buf[:0]
-	add := func(p string, perr error) error {
-		if perr != nil {
-			return perr
-		}
-		paths = append(paths, p)
-		return nil
-	}
 	envoy := false
-	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), verifyPath); ok && rest != "" {
+	raw, origin := rawPath(r)
+	rest, ok := strings.CutPrefix(raw, verifyPath)
+	if !origin || !ok || rest != "" && rest[0] != '/' {
+		// The request reached /verify only after decoding ("/%76erify").
+		return "", "", errBadRequestTarget
+	}
+	if rest != "" {
 		// Envoy ext_authz HTTP service with path_prefix "/verify": the
 		// original path follows the prefix and the method is the original.
 		envoy = true
-		if err := add(cleanRequestPath(rest)); err != nil {
+		p, err := checkPath(rest, opts)
+		if err != nil {
 			return "", "", err
 		}
+		paths = append(paths, p)
 	}
 	for _, h := range [...]struct {
 		name   string
@@ -318,13 +435,20 @@ func originalRequest(r *http.Request) (method, reqPath string, err error) {
 		if len(vals) == 0 {
 			continue
 		}
-		p, perr := uriPath(vals)
-		if h.absURL {
-			p, perr = urlPath(vals)
+		if len(vals) != 1 {
+			return "", "", errBadRequestTarget
 		}
-		if err := add(p, perr); err != nil {
+		var p string
+		var err error
+		if h.absURL || !strings.HasPrefix(vals[0], "/") {
+			p, err = absoluteURLPath(vals[0], opts)
+		} else {
+			p, err = originURIPath(vals[0], opts)
+		}
+		if err != nil {
 			return "", "", err
 		}
+		paths = append(paths, p)
 	}
 	for _, p := range paths {
 		if p != paths[0] {
@@ -346,86 +470,18 @@ func originalRequest(r *http.Request) (method, reqPath string, err error) {
 			return "", "", errBadRequestTarget
 		}
 		if len(vals) == 1 {
-			methods = append(methods, strings.TrimSpace(vals[0]))
+			methods = append(methods, vals[0])
 		}
 	}
 	if len(methods) == 0 {
 		methods = append(methods, r.Method)
 	}
 	for _, m := range methods {
-		if m != methods[0] || !validMethod(m) {
+		if m != methods[0] || !canonicalMethod(m) {
 			return "", "", errBadRequestTarget
 		}
 	}
 	return methods[0], reqPath, nil
-}
-
-func validMethod(m string) bool {
-	if m == "" || len(m) > 32 {
-		return false
-	}
-	for i := 0; i < len(m); i++ {
-		c := m[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// uriPath takes the path of a request-target header value (origin form,
-// possibly with a query; absolute form is accepted too).
-func uriPath(vals []string) (string, error) {
-	if len(vals) != 1 {
-		return "", errBadRequestTarget
-	}
-	v := strings.TrimSpace(vals[0])
-	if !strings.HasPrefix(v, "/") {
-		return urlPath(vals)
-	}
-	p, _, _ := strings.Cut(v, "?")
-	p, _, _ = strings.Cut(p, "#")
-	return cleanRequestPath(p)
-}
-
-// urlPath takes the path of an absolute URL header value.
-func urlPath(vals []string) (string, error) {
-	if len(vals) != 1 {
-		return "", errBadRequestTarget
-	}
-	u, err := url.Parse(strings.TrimSpace(vals[0]))
-	if err != nil || !u.IsAbs() || u.Opaque != "" {
-		return "", errBadRequestTarget
-	}
-	p := u.EscapedPath()
-	if p == "" {
-		p = "/"
-	}
-	return cleanRequestPath(p)
-}
-
-// cleanRequestPath decodes an escaped path and removes dot segments and
-// repeated slashes. Encoded slashes and backslashes, and control
-// characters, are refused: servers disagree on what they mean, so a rule
-// decision made on them could differ from what the upstream serves.
-func cleanRequestPath(escaped string) (string, error) {
-	if !strings.HasPrefix(escaped, "/") {
-		return "", errBadRequestTarget
-	}
-	lower := strings.ToLower(escaped)
-	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(escaped, `\`) {
-		return "", errBadRequestTarget
-	}
-	decoded, err := url.PathUnescape(escaped)
-	if err != nil {
-		return "", errBadRequestTarget
-	}
-	for i := 0; i < len(decoded); i++ {
-		if decoded[i] < 0x20 || decoded[i] == 0x7f {
-			return "", errBadRequestTarget
-		}
-	}
-	return cleanPrefix(decoded), nil
 }
 
 // Reverse-proxy mode.
@@ -434,18 +490,47 @@ type ctxKey int
 
 const identityKey ctxKey = iota
 
-type proxyInfo struct {
-	id   *Identity
-	path string
+// errUpgrade refuses a protocol switch the verifier was not told to allow.
+var errUpgrade = &RefusalError{Reason: "upgrade_refused", Description: "protocol upgrades are not allowed"}
+
+// proxyTarget checks a proxied request's method and target and returns the
+// path rules are matched on.
+func (s *Server) proxyTarget(r *http.Request) (string, error) {
+	if !canonicalMethod(r.Method) {
+		return "", errBadRequestTarget
+	}
+	if !s.upgrade && (r.Header.Get("Upgrade") != "" || headerHasToken(r.Header, "Connection", "upgrade")) {
+		return "", errUpgrade
+	}
+	raw, origin := rawPath(r)
+	if !origin {
+		// Absolute form ("GET http://host/path"): the same checks as
+		// X-Original-URL; "*" and authority form are refused.
+		return absoluteURLPath(raw, s.target)
+	}
+	return checkPath(raw, s.target)
+}
+
+// headerHasToken reports whether any comma-separated element of header
+// name equals token, ignoring case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	reqPath, err := cleanRequestPath(r.URL.EscapedPath())
+	reqPath, err := s.proxyTarget(r)
 	if err != nil {
 		d := decision{status: http.StatusBadRequest, reason: ReasonOf(err)}
 		s.record("proxy", &d, start, r.Method, r.URL.Path)
-		writeText(w, http.StatusBadRequest, "bad request target\n")
+		writeText(w, http.StatusBadRequest, DescriptionOf(err)+"\n")
 		return
 	}
 	d := s.authorize(r.Context(), r.Header, r.Method, reqPath)
@@ -454,27 +539,41 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeDecision(w, &d)
 		return
 	}
-	ctx := context.WithValue(r.Context(), identityKey, &proxyInfo{id: d.id, path: reqPath})
+	ctx := r.Context()
+	if d.id != nil {
+		ctx = context.WithValue(ctx, identityKey, d.id)
+	}
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-func newReverseProxy(upstream *url.URL, log *slog.Logger) *httputil.ReverseProxy {
+func newProxyTransport(dial, responseHeader time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   dial,
+		ResponseHeaderTimeout: responseHeader,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func newReverseProxy(upstream *url.URL, transport http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
+		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			info, _ := pr.In.Context().Value(identityKey).(*proxyInfo)
-			out := pr.Out
-			out.URL.Scheme = upstream.Scheme
-			out.URL.Host = upstream.Host
-			if info != nil {
-				// Forward exactly the path that was authorized.
-				out.URL.Path = joinURLPath(upstream.Path, info.path)
-				out.URL.RawPath = ""
-			}
-			out.Host = pr.In.Host
+			// The target was checked (no dot segments, no "//", no encoded
+			// separators), so the path is forwarded as the client wrote it:
+			// what was authorized is what the upstream routes.
+			pr.SetURL(upstream)
+			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
-			stripIdentityHeaders(out.Header)
-			if info != nil && info.id != nil {
-				setIdentity(out.Header, info.id)
+			stripIdentityHeaders(pr.Out.Header)
+			if id, _ := pr.In.Context().Value(identityKey).(*Identity); id != nil {
+				setIdentity(pr.Out.Header, id)
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -482,13 +581,6 @@ func newReverseProxy(upstream *url.URL, log *slog.Logger) *httputil.ReverseProxy
 			writeText(w, http.StatusBadGateway, "upstream unavailable\n")
 		},
 	}
-}
-
-func joinURLPath(base, p string) string {
-	if base == "" || base == "/" {
-		return p
-	}
-	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(p, "/")
 }
 
 // stripIdentityHeaders removes identity headers a client may have sent,
@@ -512,6 +604,12 @@ func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusMethodNotAllowed, "method not allowed\n")
 		return
 	}
+	if s.clientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		d := decision{status: http.StatusUnauthorized, reason: "no_client_certificate"}
+		s.record("tokenreview", &d, start, r.Method, tokenReviewPath)
+		writeText(w, http.StatusUnauthorized, "a verified TLS client certificate is required\n")
+		return
+	}
 	var in authv1.TokenReview
 	body := http.MaxBytesReader(w, r.Body, maxTokenReviewBodyBytes)
 	if err := json.NewDecoder(body).Decode(&in); err != nil {
@@ -527,33 +625,47 @@ func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 	out := authv1.TokenReview{TypeMeta: metav1.TypeMeta{APIVersion: in.APIVersion, Kind: in.Kind}}
 	d := s.reviewToken(r.Context(), in.Spec, &out.Status)
 	s.record("tokenreview", &d, start, r.Method, tokenReviewPath)
+	if d.status == http.StatusServiceUnavailable {
+		// Not a verdict on the token: kube-apiserver treats an error as
+		// "not authenticated" without caching it.
+		writeText(w, http.StatusServiceUnavailable, "signing keys unavailable\n")
+		return
+	}
 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(&out)
 }
 
+// reviewToken authenticates a token for kube-apiserver. The token's aud
+// must hold one of the TokenReview audiences (never the protected API's
+// audience) and, when the review names audiences, one of those too; the
+// answer's audiences are that intersection.
 func (s *Server) reviewToken(ctx context.Context, spec authv1.TokenReviewSpec, st *authv1.TokenReviewStatus) decision {
-	id, err := s.v.Verify(ctx, spec.Token)
+	id, err := s.review.Verify(ctx, spec.Token)
 	if err != nil {
+		if errors.Is(err, ErrKeysStale) {
+			return decision{status: http.StatusServiceUnavailable, reason: ErrKeysStale.Reason}
+		}
 		st.Error = DescriptionOf(err)
 		return decision{status: http.StatusUnauthorized, reason: ReasonOf(err)}
+	}
+	var auds []string
+	for _, a := range id.Audiences {
+		if slices.Contains(s.review.audiences, a) && (len(spec.Audiences) == 0 || slices.Contains(spec.Audiences, a)) && !slices.Contains(auds, a) {
+			auds = append(auds, a)
+		}
+	}
+	if len(auds) == 0 {
+		st.Error = "the token is not for any audience the API server accepts"
+		return decision{status: http.StatusUnauthorized, reason: ErrBadAudience.Reason}
 	}
 	if missing := id.MissingScopes(s.policy.Default().Scopes); len(missing) > 0 {
 		st.Error = "the token lacks the required scope " + strings.Join(missing, " ")
 		return decision{status: http.StatusForbidden, reason: "insufficient_scope"}
 	}
-	// The token's audience was already checked against --audience. When the
-	// caller names audiences (kube-apiserver sends its own), report those the
-	// token also holds; when none match, leave the list empty, which tells
-	// kube-apiserver the token is good for the audiences this webhook was
-	// configured to serve.
-	for _, a := range spec.Audiences {
-		if slices.Contains(id.Audiences, a) {
-			st.Audiences = append(st.Audiences, a)
-		}
-	}
 	st.Authenticated = true
+	st.Audiences = auds
 	st.User = authv1.UserInfo{Username: UsernamePrefix + id.ClientID, UID: id.ClientID}
 	for _, sc := range id.Scopes {
 		st.User.Groups = append(st.User.Groups, GroupPrefix+sc)

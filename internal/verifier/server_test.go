@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,7 @@ type serverEnv struct {
 	expired string
 }
 
-func newServerEnv(t *testing.T) *serverEnv {
+func newServerEnv(t testing.TB) *serverEnv {
 	t.Helper()
 	k := testKeys(t)
 	ti := newTestIssuer(t, rsaJWK(t, k.a, kidA))
@@ -109,7 +110,7 @@ func TestForwardAuth(t *testing.T) {
 			"X-Forwarded-Uri": {"/admin"}, "X-Original-Uri": {"/public"}, "Authorization": bearer(env.admin),
 		}, wantStatus: 403, wantReason: "bad_request"},
 		{name: "agreeing sources", target: "/verify", headers: map[string][]string{
-			"X-Forwarded-Uri": {"/public/a"}, "X-Original-Uri": {"/public//a"},
+			"X-Forwarded-Uri": {"/public/a"}, "X-Original-Uri": {"/public/%61"},
 		}, wantStatus: 200, wantReason: "public"},
 		{name: "conflicting methods", target: "/verify", headers: map[string][]string{
 			"X-Original-Uri": {"/hello"}, "X-Original-Method": {"GET"}, "X-Forwarded-Method": {"POST"}, "Authorization": bearer(env.good),
@@ -119,7 +120,7 @@ func TestForwardAuth(t *testing.T) {
 		}, wantStatus: 403, wantReason: "bad_request"},
 		{name: "dot segments out of a public prefix", target: "/verify", headers: map[string][]string{
 			"X-Original-Uri": {"/public/../admin"},
-		}, wantStatus: 401, wantChallenge: `Bearer realm="hello"`, wantReason: "missing_token"},
+		}, wantStatus: 403, wantReason: "bad_request"},
 		{name: "encoded slash", target: "/verify", headers: map[string][]string{
 			"X-Original-Uri": {"/public%2F..%2Fadmin"},
 		}, wantStatus: 403, wantReason: "bad_request"},
@@ -240,10 +241,10 @@ func TestReverseProxy(t *testing.T) {
 		{name: "bad token", path: "/hello", token: env.expired, wantStatus: 401},
 		{name: "missing scope", method: "POST", path: "/admin/x", token: env.good, wantStatus: 403},
 		{name: "scope present", method: "POST", path: "/admin/x", token: env.admin, wantStatus: 200, wantUpstream: true, wantPath: "/admin/x", wantClient: testClientID},
-		{name: "dot segments are resolved before the rules and forwarded clean", path: "/public/../admin/x", token: env.admin, wantStatus: 200, wantUpstream: true, wantPath: "/admin/x", wantClient: testClientID},
-		{name: "dot segments out of public need the admin scope", path: "/public/../admin/x", wantStatus: 401},
+		{name: "dot segments are refused even with every scope", path: "/public/../admin/x", token: env.admin, wantStatus: 400},
+		{name: "dot segments out of public", path: "/public/../admin/x", wantStatus: 400},
 		{name: "encoded slash", path: "/public%2F..%2Fadmin", wantStatus: 400},
-		{name: "verifier's own health endpoint", path: "/healthz", wantStatus: 200},
+		{name: "percent-encoded letters are forwarded as sent", path: "/public/%61", wantStatus: 200, wantUpstream: true, wantPath: "/public/a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,10 +319,24 @@ func TestReverseProxy(t *testing.T) {
 	})
 }
 
+const testKubeAudience = "https://kubernetes.default.svc"
+
 func TestTokenReview(t *testing.T) {
 	env := newServerEnv(t)
-	srv := NewServer(ServerConfig{Verifier: env.v, Policy: env.policy})
-	noScope := goodToken(t, env.ti, func(m map[string]any) { m["scp"] = []string{"other:scope"} })
+	srv := NewServer(ServerConfig{Verifier: env.v, Policy: env.policy, TokenReviewAudiences: []string{testKubeAudience, "k8s-2"}})
+	withAud := func(aud any, scopes ...string) string {
+		return goodToken(t, env.ti, func(m map[string]any) {
+			m["aud"] = aud
+			if len(scopes) > 0 {
+				m["scp"] = scopes
+			}
+		})
+	}
+	kube := withAud(testKubeAudience)
+	kube2 := withAud("k8s-2")
+	both := withAud([]string{testAudience, testKubeAudience})
+	noScope := withAud(testKubeAudience, "other:scope")
+	kubeExpired := goodToken(t, env.ti, func(m map[string]any) { m["aud"] = testKubeAudience; m["exp"] = testNow.Unix() - 3600 })
 
 	review := func(apiVersion, token string, audiences []string) string {
 		return mustJSON(t, map[string]any{
@@ -330,27 +345,34 @@ func TestTokenReview(t *testing.T) {
 			"spec":       map[string]any{"token": token, "audiences": audiences},
 		})
 	}
+	const v1 = "authentication.k8s.io/v1"
 	cases := []struct {
 		name          string
 		method        string
 		body          string
 		wantStatus    int
 		wantAuth      bool
+		wantReason    string
 		wantVersion   string
 		wantAudiences []string
 	}{
-		{name: "valid token", body: review("authentication.k8s.io/v1", env.admin, nil), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1"},
-		{name: "v1beta1 answered in kind", body: review("authentication.k8s.io/v1beta1", env.good, nil), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1beta1"},
-		{name: "requested audience held by the token", body: review("authentication.k8s.io/v1", env.good, []string{"https://kubernetes.default.svc", testAudience}), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1", wantAudiences: []string{testAudience}},
-		{name: "requested audience not held: left to the caller's implicit audiences", body: review("authentication.k8s.io/v1", env.good, []string{"https://kubernetes.default.svc"}), wantStatus: 200, wantAuth: true, wantVersion: "authentication.k8s.io/v1"},
-		{name: "expired token", body: review("authentication.k8s.io/v1", env.expired, nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
-		{name: "garbage token", body: review("authentication.k8s.io/v1", "not-a-token", nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
-		{name: "empty token", body: review("authentication.k8s.io/v1", "", nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
-		{name: "missing required scope", body: review("authentication.k8s.io/v1", noScope, nil), wantStatus: 200, wantVersion: "authentication.k8s.io/v1"},
+		{name: "token for the Kubernetes API", body: review(v1, kube, nil), wantStatus: 200, wantAuth: true, wantReason: "ok", wantVersion: v1, wantAudiences: []string{testKubeAudience}},
+		{name: "v1beta1 answered in kind", body: review("authentication.k8s.io/v1beta1", kube, nil), wantStatus: 200, wantAuth: true, wantReason: "ok", wantVersion: "authentication.k8s.io/v1beta1", wantAudiences: []string{testKubeAudience}},
+		{name: "second TokenReview audience", body: review(v1, kube2, nil), wantStatus: 200, wantAuth: true, wantReason: "ok", wantVersion: v1, wantAudiences: []string{"k8s-2"}},
+		{name: "review audiences intersected", body: review(v1, kube, []string{"elsewhere", testKubeAudience}), wantStatus: 200, wantAuth: true, wantReason: "ok", wantVersion: v1, wantAudiences: []string{testKubeAudience}},
+		{name: "token for the API and Kubernetes: only Kubernetes reported", body: review(v1, both, nil), wantStatus: 200, wantAuth: true, wantReason: "ok", wantVersion: v1, wantAudiences: []string{testKubeAudience}},
+		{name: "review audiences not held by the token", body: review(v1, kube, []string{"k8s-2"}), wantStatus: 200, wantReason: "bad_audience", wantVersion: v1},
+		{name: "review audiences outside the configured ones", body: review(v1, both, []string{testAudience}), wantStatus: 200, wantReason: "bad_audience", wantVersion: v1},
+		{name: "token for the protected API", body: review(v1, env.admin, nil), wantStatus: 200, wantReason: "bad_audience", wantVersion: v1},
+		{name: "token for the protected API, API audience asked for", body: review(v1, env.good, []string{testAudience}), wantStatus: 200, wantReason: "bad_audience", wantVersion: v1},
+		{name: "expired token", body: review(v1, kubeExpired, nil), wantStatus: 200, wantReason: "expired", wantVersion: v1},
+		{name: "garbage token", body: review(v1, "not-a-token", nil), wantStatus: 200, wantReason: "malformed", wantVersion: v1},
+		{name: "empty token", body: review(v1, "", nil), wantStatus: 200, wantReason: "missing_token", wantVersion: v1},
+		{name: "missing required scope", body: review(v1, noScope, nil), wantStatus: 200, wantReason: "insufficient_scope", wantVersion: v1},
 		{name: "wrong method", method: "GET", wantStatus: 405},
 		{name: "not JSON", body: "{", wantStatus: 400},
 		{name: "wrong kind", body: `{"apiVersion":"authentication.k8s.io/v1","kind":"SubjectAccessReview"}`, wantStatus: 400},
-		{name: "wrong version", body: review("v1", env.good, nil), wantStatus: 400},
+		{name: "wrong version", body: review("v1", kube, nil), wantStatus: 400},
 		{name: "too large", body: `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"` + strings.Repeat("a", 100<<10) + `"}}`, wantStatus: 400},
 	}
 	for _, tc := range cases {
@@ -358,6 +380,10 @@ func TestTokenReview(t *testing.T) {
 			method := tc.method
 			if method == "" {
 				method = http.MethodPost
+			}
+			var before float64
+			if tc.wantReason != "" {
+				before = counterValue(t, env.v.metrics.decisions.WithLabelValues(resultFor(map[bool]int{true: 200, false: 401}[tc.wantAuth]), tc.wantReason))
 			}
 			req := httptest.NewRequest(method, "/tokenreview", bytes.NewBufferString(tc.body))
 			rec := httptest.NewRecorder()
@@ -367,6 +393,10 @@ func TestTokenReview(t *testing.T) {
 			}
 			if rec.Code != 200 {
 				return
+			}
+			after := counterValue(t, env.v.metrics.decisions.WithLabelValues(resultFor(map[bool]int{true: 200, false: 401}[tc.wantAuth]), tc.wantReason))
+			if after != before+1 {
+				t.Fatalf("decision {%v,%s} went from %v to %v", tc.wantAuth, tc.wantReason, before, after)
 			}
 			var out authv1.TokenReview
 			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
@@ -380,7 +410,7 @@ func TestTokenReview(t *testing.T) {
 				t.Fatalf("authenticated = %v, want %v (error %q)", st.Authenticated, tc.wantAuth, st.Error)
 			}
 			if !tc.wantAuth {
-				if st.Error == "" || st.User.Username != "" {
+				if st.Error == "" || st.User.Username != "" || len(st.Audiences) != 0 {
 					t.Fatalf("refusal status = %+v", st)
 				}
 				return
@@ -391,11 +421,31 @@ func TestTokenReview(t *testing.T) {
 			if !slices.Contains(st.User.Groups, "oauth:scope:hello:read") {
 				t.Fatalf("groups = %v", st.User.Groups)
 			}
-			if !slices.Equal(st.Audiences, tc.wantAudiences) {
+			if len(st.Audiences) == 0 || !slices.Equal(st.Audiences, tc.wantAudiences) {
 				t.Fatalf("audiences = %v, want %v", st.Audiences, tc.wantAudiences)
 			}
 		})
 	}
+
+	t.Run("not served without TokenReview audiences", func(t *testing.T) {
+		off := NewServer(ServerConfig{Verifier: env.v, Policy: env.policy})
+		rec := httptest.NewRecorder()
+		off.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/tokenreview", bytes.NewBufferString(review(v1, env.good, nil))))
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("status = %d, want 404", rec.Code)
+		}
+	})
+	t.Run("the protected API's audience cannot be a TokenReview audience", func(t *testing.T) {
+		cfg := ServerConfig{Verifier: env.v, Policy: env.policy, TokenReviewAudiences: []string{testKubeAudience, testAudience}}
+		if err := CheckServerConfig(cfg); !errors.Is(err, ErrServerConfig) {
+			t.Fatalf("CheckServerConfig = %v, want ErrServerConfig", err)
+		}
+		rec := httptest.NewRecorder()
+		NewServer(cfg).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/tokenreview", bytes.NewBufferString(review(v1, env.good, nil))))
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("status = %d, want 404 (TokenReview off)", rec.Code)
+		}
+	})
 }
 
 func TestHealthReadyMetrics(t *testing.T) {

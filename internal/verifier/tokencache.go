@@ -115,3 +115,6 @@ func (c *tokenCache) len() int {
 	}
 	return n
 }
+
+// capacity returns the number of entries c holds at most.
+func (c *tokenCache) capacity() int { return c.perShard * cacheShards }

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -25,6 +25,7 @@ const (
 	DefaultJWKSRefresh        = 5 * time.Minute
 	DefaultUnknownKidCooldown = 30 * time.Second
 	DefaultTokenCacheSize     = 10000
+	DefaultJWKSMaxStale       = 24 * time.Hour
 )
 
 // ErrConfig marks an invalid verifier configuration.
@@ -63,10 +64,15 @@ type Config struct {
 	// TokenCacheSize bounds the cache of verified tokens; 0 picks
 	// DefaultTokenCacheSize and a negative value disables the cache.
 	TokenCacheSize int
-	// AllowInsecureIssuer permits an http:// issuer or JWKS URL on a
-	// non-loopback host. Off by default: keys fetched over plain HTTP can be
-	// swapped by anyone on the path.
+	// AllowInsecureIssuer permits an http:// issuer, JWKS URL (configured or
+	// learned from metadata) or redirect on a non-loopback host. Off by
+	// default: keys fetched over plain HTTP can be swapped by anyone on the
+	// path.
 	AllowInsecureIssuer bool
+	// JWKSMaxStale is how long keys are used without a successful refresh;
+	// after that they are dropped and verification fails closed
+	// (ErrKeysStale) until a refresh succeeds. 0 picks DefaultJWKSMaxStale.
+	JWKSMaxStale time.Duration
 
 	HTTPClient *http.Client
 	Now        func() time.Time
@@ -108,7 +114,7 @@ func (id *Identity) MissingScopes(required []string) []string {
 // Verifier checks access tokens against one issuer's keys.
 type Verifier struct {
 	issuer    string
-	audience  string
+	audiences []string
 	skew      time.Duration
 	skewSecs  float64
 	strictTyp bool
@@ -136,6 +142,12 @@ func New(cfg Config) (*Verifier, error) {
 		if err := checkFetchURL("jwks url", cfg.JWKSURL, cfg.AllowInsecureIssuer); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.JWKSMaxStale < 0 {
+		return nil, fmt.Errorf("%w: jwks max stale must not be negative", ErrConfig)
+	}
+	if cfg.JWKSMaxStale == 0 {
+		cfg.JWKSMaxStale = DefaultJWKSMaxStale
 	}
 	if cfg.ClockSkew < 0 {
 		return nil, fmt.Errorf("%w: clock skew must not be negative", ErrConfig)
@@ -185,7 +197,7 @@ func New(cfg Config) (*Verifier, error) {
 
 	v := &Verifier{
 		issuer:    cfg.Issuer,
-		audience:  cfg.Audience,
+		audiences: []string{cfg.Audience},
 		skew:      cfg.ClockSkew,
 		skewSecs:  cfg.ClockSkew.Seconds(),
 		strictTyp: cfg.StrictTyp,
@@ -202,6 +214,8 @@ func New(cfg Config) (*Verifier, error) {
 		RefreshInterval:    cfg.JWKSRefreshInterval,
 		UnknownKidCooldown: cfg.UnknownKidCooldown,
 		HTTPClient:         cfg.HTTPClient,
+		AllowInsecure:      cfg.AllowInsecureIssuer,
+		MaxStale:           cfg.JWKSMaxStale,
 		Now:                cfg.Now,
 		Logger:             cfg.Logger,
 		Metrics:            cfg.Metrics,
@@ -229,9 +243,37 @@ func checkFetchURL(what, raw string, insecure bool) error {
 	}
 }
 
+// isLoopbackHost reports whether h is a loopback IP address literal. Names
+// are never trusted to be loopback: "127.example" or "localhost" resolve
+// wherever DNS or /etc/hosts say.
 func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
+
+// ForAudiences returns a verifier that shares v's keys, issuer and checks
+// but accepts tokens whose aud holds one of audiences instead of v's
+// audience. It has its own token cache. The TokenReview webhook uses one
+// bound to the Kubernetes API's audiences.
+func (v *Verifier) ForAudiences(audiences []string) (*Verifier, error) {
+	if len(audiences) == 0 {
+		return nil, fmt.Errorf("%w: at least one audience is required", ErrConfig)
+	}
+	for _, a := range audiences {
+		if a == "" {
+			return nil, fmt.Errorf("%w: an audience must not be empty", ErrConfig)
+		}
+	}
+	c := *v
+	c.audiences = slices.Clone(audiences)
+	if v.cache != nil {
+		c.cache = newTokenCache(v.cache.capacity())
+	}
+	return &c, nil
+}
+
+// Audiences returns the audiences v accepts.
+func (v *Verifier) Audiences() []string { return slices.Clone(v.audiences) }
 
 // Keys returns the verifier's key set.
 func (v *Verifier) Keys() *KeySet { return v.keys }
@@ -262,7 +304,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 		if e, ok := v.cache.get(sum); ok {
 			now := unixSeconds(v.now())
-			if now < e.notAfter && v.keys.current().holds(e.key) {
+			if now < e.notAfter && v.keys.fresh(now).holds(e.key) {
 				v.metrics.cacheHit()
 				return e.id, nil
 			}
@@ -483,7 +525,12 @@ func (v *Verifier) checkClaims(c *claims, now float64) (float64, error) {
 	ours := false
 	it := stringsOf(c.aud)
 	for s, ok := it.next(); ok && !ours; s, ok = it.next() {
-		ours = string(s) == v.audience
+		for _, a := range v.audiences {
+			if string(s) == a {
+				ours = true
+				break
+			}
+		}
 	}
 	if !ours {
 		return 0, ErrBadAudience

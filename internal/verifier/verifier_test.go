@@ -282,6 +282,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"negative skew":           func(c *Config) { c.ClockSkew = -time.Second },
 		"negative cooldown":       func(c *Config) { c.UnknownKidCooldown = -time.Second },
 		"lower-case alg spelling": func(c *Config) { c.AllowedAlgs = []string{"rs256"} },
+		"negative max stale":      func(c *Config) { c.JWKSMaxStale = -time.Second },
+		// Loopback is decided by parsing an IP address, never by a name.
+		"http issuer on a 127. name":        func(c *Config) { c.Issuer = "http://127.example/oauth2/default" },
+		"http issuer on a 127.0.0.1. name":  func(c *Config) { c.Issuer = "http://127.0.0.1.nip.io/oauth2/default" },
+		"http issuer on localhost":          func(c *Config) { c.Issuer = "http://localhost:9999/oauth2/default" },
+		"http jwks url on a 127. name":      func(c *Config) { c.JWKSURL = "http://127.attacker.example/keys" },
+		"http issuer on a private address":  func(c *Config) { c.Issuer = "http://10.0.0.1/oauth2/default" },
+		"http issuer on an unspecified one": func(c *Config) { c.Issuer = "http://0.0.0.0/oauth2/default" },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -292,13 +300,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
-	t.Run("http loopback issuer is fine", func(t *testing.T) {
-		cfg := base
-		cfg.Issuer = "http://127.0.0.1:9999/oauth2/default"
-		if _, err := New(cfg); err != nil {
-			t.Fatalf("New: %v", err)
-		}
-	})
+	for _, issuer := range []string{"http://127.0.0.1:9999/oauth2/default", "http://127.1.2.3/oauth2/default", "http://[::1]:9999/oauth2/default"} {
+		t.Run("http loopback issuer is fine: "+issuer, func(t *testing.T) {
+			cfg := base
+			cfg.Issuer = issuer
+			if _, err := New(cfg); err != nil {
+				t.Fatalf("New: %v", err)
+			}
+		})
+	}
 	t.Run("http issuer allowed explicitly", func(t *testing.T) {
 		cfg := base
 		cfg.Issuer = "http://okta-emulator.svc/oauth2/default"

@@ -1,17 +1,20 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,15 +53,29 @@ func randomHex(t *testing.T, n int) string {
 // service app through the management API.
 func startEmulator(t *testing.T) oktaClient {
 	t.Helper()
-	bin := harness.Binary(t, "okta-emulator")
-	addr := harness.FreeAddr(t)
 	apiToken := randomHex(t, 20)
-	p := harness.Start(t, "okta-emulator", bin, []string{
-		"--addr", addr, "--scopes", helloScope + "," + otherScope,
-	}, harness.Options{Env: []string{"OKTA_EMULATOR_API_TOKEN=" + apiToken}})
+	_, org := runEmulator(t, harness.FreeAddr(t), "", apiToken)
+	return createApp(t, org, apiToken)
+}
+
+// runEmulator runs bin/okta-emulator on addr (keeping its state in
+// stateFile when set) and waits until it serves.
+func runEmulator(t *testing.T, addr, stateFile, apiToken string) (*harness.Process, string) {
+	t.Helper()
+	args := []string{"--addr", addr, "--scopes", helloScope + "," + otherScope}
+	if stateFile != "" {
+		args = append(args, "--state-file", stateFile)
+	}
+	p := harness.Start(t, "okta-emulator", harness.Binary(t, "okta-emulator"), args,
+		harness.Options{Env: []string{"OKTA_EMULATOR_API_TOKEN=" + apiToken}})
 	org := "http://" + addr
 	harness.WaitHTTP(t, org+"/oauth2/default/.well-known/oauth-authorization-server", startWait, p)
+	return p, org
+}
 
+// createApp creates a client-credentials service app in the emulator.
+func createApp(t *testing.T, org, apiToken string) oktaClient {
+	t.Helper()
 	body := `{"name":"oidc_client","label":"verifier e2e","signOnMode":"OPENID_CONNECT",
 	  "credentials":{"oauthClient":{"token_endpoint_auth_method":"client_secret_basic"}},
 	  "settings":{"oauthClient":{"application_type":"service","grant_types":["client_credentials"],"response_types":["token"]}}}`
@@ -141,21 +158,42 @@ func startHello(t *testing.T) string {
 // has fetched the keys.
 func startVerifier(t *testing.T, name string, c oktaClient, extraArgs ...string) string {
 	t.Helper()
+	// Proxy mode needs an admin listener; give it one.
+	base, _ := runVerifier(t, name, c, slices.Contains(extraArgs, "--upstream"), extraArgs...)
+	return base
+}
+
+// startVerifierProxy runs bin/verifier in proxy mode in front of upstream
+// and returns the proxying and the admin base URLs.
+func startVerifierProxy(t *testing.T, name string, c oktaClient, upstream string, extraArgs ...string) (front, admin string) {
+	t.Helper()
+	return runVerifier(t, name, c, true, append([]string{"--upstream", upstream}, extraArgs...)...)
+}
+
+func runVerifier(t *testing.T, name string, c oktaClient, proxy bool, extraArgs ...string) (base, admin string) {
+	t.Helper()
 	addr := harness.FreeAddr(t)
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, []byte("rules:\n- pathPrefix: /healthz\n  public: true\n- pathPrefix: /\n  scopes: [hello:read]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	args := append([]string{"--issuer", c.issuer(), "--listen", addr, "--rules", rules}, extraArgs...)
-	p := harness.Start(t, name, harness.Binary(t, "verifier"), args, harness.Options{Env: []string{
+	env := []string{
 		"VERIFIER_AUDIENCE=" + audience,
 		"VERIFIER_REQUIRED_SCOPES=" + helloScope,
 		"VERIFIER_LOG_LEVEL=debug",
-	}})
-	base := "http://" + addr
-	harness.WaitHTTP(t, base+"/healthz", startWait, p)
-	harness.WaitHTTP(t, base+"/readyz", startWait, p)
-	return base
+	}
+	base = "http://" + addr
+	admin = base
+	if proxy {
+		adminAddr := harness.FreeAddr(t)
+		env = append(env, "VERIFIER_ADMIN_LISTEN="+adminAddr)
+		admin = "http://" + adminAddr
+	}
+	p := harness.Start(t, name, harness.Binary(t, "verifier"), args, harness.Options{Env: env})
+	harness.WaitHTTP(t, admin+"/healthz", startWait, p)
+	harness.WaitHTTP(t, admin+"/readyz", startWait, p)
+	return base, admin
 }
 
 // ensureNginx returns the nginx binary, installing it with
@@ -373,6 +411,7 @@ func TestVerifierBehindNginx(t *testing.T) {
 	verifier := startVerifier(t, "verifier-forward-auth", c)
 	front := startNginx(t, verifier, hello)
 	checkProtectedHello(t, front, c, true)
+	checkAmbiguousTargets(t, front, c, http.StatusForbidden)
 
 	t.Run("metrics counted the decisions", func(t *testing.T) {
 		a := call(t, http.MethodGet, verifier+"/metrics", "", nil)
@@ -381,6 +420,9 @@ func TestVerifierBehindNginx(t *testing.T) {
 			`clientcreds_verifier_decisions_total{reason="missing_token",result="deny"}`,
 			`clientcreds_verifier_decisions_total{reason="insufficient_scope",result="deny"}`,
 			`clientcreds_verifier_jwks_fetches_total{result="success"}`,
+			// Every ambiguous target above was refused by the verifier
+			// itself, not by nginx.
+			`clientcreds_verifier_decisions_total{reason="bad_request",result="deny"} 7`,
 		} {
 			if !strings.Contains(a.body, want) {
 				t.Fatalf("/metrics lacks %s", want)
@@ -389,9 +431,142 @@ func TestVerifierBehindNginx(t *testing.T) {
 	})
 }
 
+// checkAmbiguousTargets sends request targets the upstream could read
+// differently from the verifier, raw, with a valid token: none may reach
+// hello.
+func checkAmbiguousTargets(t *testing.T, front string, c oktaClient, wantStatus int) {
+	good := c.token(t, helloScope)
+	addr := strings.TrimPrefix(front, "http://")
+	for _, target := range []string{
+		"/healthz/../",         // dot segment out of the public prefix
+		"/healthz/%2e%2e/",     // the same, encoded
+		"/healthz/%2E%2e/",     // any case
+		"/healthz;x/../",       // path parameter
+		"/healthz%2f..%2f",     // encoded slash
+		"/healthz/%252e%252e/", // double encoding
+		"//healthz",            // repeated slash
+	} {
+		t.Run("ambiguous target "+target, func(t *testing.T) {
+			status, body := rawGet(t, addr, target, good)
+			if status != wantStatus {
+				t.Fatalf("GET %s = %d (%q), want %d", target, status, body, wantStatus)
+			}
+			if strings.Contains(body, "Hello World!") {
+				t.Fatalf("GET %s reached hello", target)
+			}
+		})
+	}
+}
+
+// rawGet sends "GET target" exactly as written (no client-side cleaning)
+// and returns the status and body.
+func rawGet(t *testing.T, addr, target, token string) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	req := "GET " + target + " HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n"
+	if token != "" {
+		req += "Authorization: Bearer " + token + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 func TestVerifierReverseProxy(t *testing.T) {
 	c := startEmulator(t)
 	hello := startHello(t)
-	front := startVerifier(t, "verifier-proxy", c, "--upstream", hello)
+	front, admin := startVerifierProxy(t, "verifier-proxy", c, hello)
 	checkProtectedHello(t, front, c, true)
+	checkAmbiguousTargets(t, front, c, http.StatusBadRequest)
+
+	t.Run("the verifier's own paths belong to hello on the proxying port", func(t *testing.T) {
+		good := c.token(t, helloScope)
+		for _, p := range []string{"/metrics", "/readyz", "/verify", "/tokenreview"} {
+			if a := call(t, http.MethodGet, front+p, good, nil); a.status != http.StatusNotFound || strings.Contains(a.body, "clientcreds_verifier") {
+				t.Fatalf("GET %s on the proxy = %d %q, want hello's 404", p, a.status, a.body)
+			}
+			if a := call(t, http.MethodGet, front+p, "", nil); a.status != http.StatusUnauthorized {
+				t.Fatalf("GET %s on the proxy without a token = %d, want 401", p, a.status)
+			}
+		}
+		a := call(t, http.MethodGet, admin+"/metrics", "", nil)
+		if a.status != 200 || !strings.Contains(a.body, `clientcreds_verifier_decisions_total{reason="bad_request",result="deny"}`) {
+			t.Fatalf("admin /metrics = %d, want the verifier's metrics with the bad_request refusals", a.status)
+		}
+	})
+	t.Run("Upgrade refused", func(t *testing.T) {
+		a := call(t, http.MethodGet, front+"/", c.token(t, helloScope), map[string]string{"Connection": "Upgrade", "Upgrade": "websocket"})
+		if a.status != http.StatusBadRequest {
+			t.Fatalf("status = %d, want 400", a.status)
+		}
+	})
+}
+
+// TestVerifierFailsClosedOnStaleKeys: with the issuer gone for longer than
+// --jwks-max-stale, the verifier drops its keys and refuses even a token it
+// has cached with 503 (and says so in /readyz and a metric); once the
+// issuer is back with the same keys, the token works again.
+func TestVerifierFailsClosedOnStaleKeys(t *testing.T) {
+	addr := harness.FreeAddr(t)
+	state := filepath.Join(t.TempDir(), "emulator-state.json")
+	apiToken := randomHex(t, 20)
+	emu, org := runEmulator(t, addr, state, apiToken)
+	c := createApp(t, org, apiToken)
+	verifier := startVerifier(t, "verifier-stale", c, "--jwks-max-stale", "3s", "--jwks-refresh-interval", "1s")
+	good := c.token(t, helloScope)
+	verify := func() int {
+		return call(t, http.MethodGet, verifier+"/verify", good, map[string]string{"X-Original-URI": "/", "X-Original-Method": "GET"}).status
+	}
+	if s := verify(); s != http.StatusOK {
+		t.Fatalf("/verify = %d, want 200", s)
+	}
+
+	if err := emu.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, verify, http.StatusServiceUnavailable, "/verify after the issuer went away")
+	if s := call(t, http.MethodGet, verifier+"/readyz", "", nil).status; s != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with stale keys = %d, want 503", s)
+	}
+	m := call(t, http.MethodGet, verifier+"/metrics", "", nil).body
+	for _, want := range []string{"clientcreds_verifier_jwks_stale 1", `clientcreds_verifier_decisions_total{reason="jwks_stale",result="deny"}`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+
+	runEmulator(t, addr, state, apiToken)
+	waitStatus(t, verify, http.StatusOK, "/verify after the issuer came back")
+	if s := call(t, http.MethodGet, verifier+"/readyz", "", nil).status; s != http.StatusOK {
+		t.Fatalf("/readyz after recovery = %d, want 200", s)
+	}
+}
+
+// waitStatus polls get until it answers want (generous: the machine may be
+// loaded).
+func waitStatus(t *testing.T, get func() int, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := get()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d within 90s", what, got, want)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,7 @@ func TestVerifierManifests(t *testing.T) {
 		{dir: "config/verifier/examples/sidecar", deployments: 1, wantKinds: []string{"Service", "ConfigMap"}},
 		{dir: "config/verifier/examples/ingress-nginx", deployments: 2, wantKinds: []string{"Ingress", "NetworkPolicy"}},
 		{dir: "config/verifier/examples/traefik", deployments: 2, wantKinds: []string{"Middleware", "Ingress", "NetworkPolicy"}},
+		{dir: "config/verifier/examples/tokenreview", deployments: 1, wantKinds: []string{"Service", "ConfigMap"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -102,6 +104,7 @@ func TestVerifierManifests(t *testing.T) {
 				if err := yaml.UnmarshalStrict(data, &cm); err != nil {
 					return err
 				}
+				checkVerifierSettings(t, cm.Name, cm.Data)
 				if rules, ok := cm.Data["rules.yaml"]; ok {
 					parsed, err := verifier.ParseRules([]byte(rules))
 					if err == nil {
@@ -115,6 +118,34 @@ func TestVerifierManifests(t *testing.T) {
 			})
 		})
 	}
+}
+
+// checkVerifierSettings checks VERIFIER_* settings against the rules the
+// verifier enforces at start: proxy mode needs an admin listener, and the
+// TokenReview audiences never include the protected API's audience.
+func checkVerifierSettings(t *testing.T, name string, env map[string]string) {
+	t.Helper()
+	if env["VERIFIER_UPSTREAM"] != "" && env["VERIFIER_ADMIN_LISTEN"] == "" {
+		t.Errorf("ConfigMap %s: VERIFIER_UPSTREAM without VERIFIER_ADMIN_LISTEN (the verifier refuses to start)", name)
+	}
+	if trs, ok := env["VERIFIER_TOKENREVIEW_AUDIENCES"]; ok {
+		for _, a := range strings.FieldsFunc(trs, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if a == env["VERIFIER_AUDIENCE"] {
+				t.Errorf("ConfigMap %s: the TokenReview audiences include the protected API's audience %q", name, a)
+			}
+		}
+		if env["VERIFIER_TOKENREVIEW_CLIENT_CA"] != "" && env["VERIFIER_TLS_CERT_FILE"] == "" {
+			t.Errorf("ConfigMap %s: a TokenReview client CA without TLS", name)
+		}
+	}
+}
+
+// adminPort is the port of a VERIFIER_ADMIN_LISTEN address.
+func adminPort(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
 }
 
 func checkPodSpec(t *testing.T, name string, spec *corev1.PodSpec) {
@@ -189,5 +220,60 @@ func TestVerifierImageOverride(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// TestVerifierSidecarProbesOnAdminPort: in proxy mode every path on the
+// proxying port belongs to the upstream, so the probes must reach the
+// verifier's admin listener.
+func TestVerifierSidecarProbesOnAdminPort(t *testing.T) {
+	objs := kustomizeBuild(t, "config/verifier/examples/sidecar")
+	var settings map[string]string
+	objectsOfKind(t, objs, "ConfigMap", func(data []byte) error {
+		var cm corev1.ConfigMap
+		if err := yaml.UnmarshalStrict(data, &cm); err != nil {
+			return err
+		}
+		if cm.Data["VERIFIER_UPSTREAM"] != "" {
+			settings = cm.Data
+		}
+		return nil
+	})
+	if settings == nil || settings["VERIFIER_ADMIN_LISTEN"] == "" {
+		t.Fatalf("no proxy-mode settings with VERIFIER_ADMIN_LISTEN: %v", settings)
+	}
+	want := adminPort(settings["VERIFIER_ADMIN_LISTEN"])
+	found := false
+	objectsOfKind(t, objs, "Deployment", func(data []byte) error {
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict(data, &d); err != nil {
+			return err
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name != "verifier" {
+				continue
+			}
+			found = true
+			ports := map[string]string{}
+			for _, p := range c.Ports {
+				ports[p.Name] = fmt.Sprint(p.ContainerPort)
+			}
+			for what, pr := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+				if pr == nil || pr.HTTPGet == nil {
+					t.Fatalf("%s probe is not an HTTP probe", what)
+				}
+				port := pr.HTTPGet.Port.String()
+				if p, ok := ports[port]; ok {
+					port = p
+				}
+				if port != want {
+					t.Errorf("%s probe on port %s, want the admin port %s", what, port, want)
+				}
+			}
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("no verifier container")
 	}
 }

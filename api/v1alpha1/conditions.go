@@ -34,6 +34,9 @@ const (
 	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
 	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
 	ReasonInvalidAPIToken = "InvalidAPIToken"
+	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
+	// the manager requires before it reads a Secret for a namespaced provider.
+	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

@@ -40,8 +40,9 @@ import (
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
-	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
+	// The manager's backend, registered under spec.okta. Each test's emulator has its own
+	// org URL, so tests running in parallel don't share a rate budget.
+	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 	"github.com/clientcreds/clientcreds/internal/testenv"
 )
 
@@ -67,6 +68,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Unit tests only (go test -short): no control plane; the envtest tests skip.
+		os.Exit(m.Run())
+	}
 	env, err := testenv.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -204,6 +210,9 @@ var nameRE = regexp.MustCompile(`[^a-z0-9]+`)
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane (envtest); skipped with -short")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	f := &fixture{t: t, ctx: ctx}
@@ -255,7 +264,6 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		HealthInterval:          time.Minute,
 		TokenTTL:                time.Second,
 		PropagationGrace:        time.Second,
-		Factory:                 f.factory,
 	}
 	if !o.noManager {
 		f.startManager()
@@ -274,12 +282,6 @@ func (f *fixture) sub(t *testing.T) *fixture {
 	c := *f
 	c.t = t
 	return &c
-}
-
-// factory builds the Okta backend with a budget registry of the fixture's own, so tests
-// running in parallel don't share rate budgets.
-func (f *fixture) factory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken})
 }
 
 // startManager runs the controllers in a fresh manager until the test ends or stop is

@@ -19,12 +19,6 @@ const (
 	ReasonSucceeded = "Succeeded"
 	// ReasonProgressing: work is under way (creating, updating, rotating).
 	ReasonProgressing = "Progressing"
-	// ReasonCreatingApp: the backend app is being created.
-	ReasonCreatingApp = "CreatingApp"
-	// ReasonRotating: a secret rotation is in its grace period.
-	ReasonRotating = "Rotating"
-	// ReasonDeleting: the object is being deleted and the backend app removed.
-	ReasonDeleting = "Deleting"
 
 	// ReasonProviderNotFound: the referenced ClusterOAuthProvider/OAuthProvider does not exist.
 	ReasonProviderNotFound = "ProviderNotFound"
@@ -34,6 +28,9 @@ const (
 	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
 	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
 	ReasonInvalidAPIToken = "InvalidAPIToken"
+	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
+	// the manager requires before it reads a Secret for a namespaced provider.
+	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

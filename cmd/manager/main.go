@@ -19,8 +19,8 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
-	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
+	// Backends register themselves with package provider under their spec field.
+	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
 const envPrefix = "CLIENTCREDS"
@@ -45,7 +45,7 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
-	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long an API token read from its Secret is reused before it is read again.")
+	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
@@ -53,11 +53,8 @@ func run() error {
 	if err := flagenv.Apply(fs, envPrefix); err != nil {
 		return err
 	}
-	if *maxConcurrent < 1 {
-		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", *maxConcurrent)
-	}
-	if *resync < time.Second || *health < time.Second || *tokenTTL < 0 {
-		return fmt.Errorf("--resync-period and --provider-health-interval must be at least 1s")
+	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
+		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
@@ -97,7 +94,6 @@ func run() error {
 		ResyncPeriod:            *resync,
 		HealthInterval:          *health,
 		TokenTTL:                *tokenTTL,
-		Factory:                 oktaFactory,
 	}); err != nil {
 		return err
 	}
@@ -111,11 +107,17 @@ func run() error {
 	return mgr.Start(ctx)
 }
 
-// oktaFactory builds the Okta backend for a provider.
-func oktaFactory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{
-		OrgURL:                cfg.OrgURL,
-		AuthorizationServerID: cfg.AuthorizationServerID,
-		APIToken:              cfg.APIToken,
-	})
+// checkFlags refuses values the controllers cannot work with, naming the flag.
+func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error {
+	switch {
+	case maxConcurrent < 1:
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrent)
+	case resync < time.Second:
+		return fmt.Errorf("--resync-period must be at least 1s, got %v", resync)
+	case health < time.Second:
+		return fmt.Errorf("--provider-health-interval must be at least 1s, got %v", health)
+	case tokenTTL < 0:
+		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", tokenTTL)
+	}
+	return nil
 }

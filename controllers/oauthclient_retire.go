@@ -1,0 +1,40 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
+)
+
+// retireSecrets revokes the secrets that are no longer published: after a restore at once,
+// after a rotation when the grace period is over.
+func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcileState) error {
+	obj := st.obj
+	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
+		return nil
+	}
+	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
+	if err != nil {
+		return err
+	}
+	revoked := 0
+	for _, s := range secrets {
+		if s.ID == obj.Status.SecretID {
+			continue
+		}
+		if err := st.prov.RevokeSecret(ctx, obj.Status.AppID, s.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+			return err
+		}
+		revoked++
+	}
+	obj.Status.RetireAfter = nil
+	rotations.WithLabelValues("completed").Inc()
+	if revoked > 0 {
+		r.event(obj, corev1.EventTypeNormal, "SecretsRevoked", "Revoke",
+			"Revoked %d client secret(s) no longer published", revoked)
+	}
+	return nil
+}

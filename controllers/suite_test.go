@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,6 +43,7 @@ import (
 	// org URL, so tests running in parallel don't share a rate budget.
 	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 	"github.com/clientcreds/clientcreds/internal/testenv"
+	"github.com/clientcreds/clientcreds/internal/testutil"
 )
 
 // The tests of this package run the real controllers in a controller-runtime manager
@@ -157,28 +157,8 @@ func checkNoSecretLeaks() int {
 	return 0
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
+// syncBuffer collects the manager's logs for the leak check.
+type syncBuffer = testutil.SyncBuffer
 
 // fixture is one test's world: a namespace, an emulator, a ClusterOAuthProvider pointing
 // at it, and a running manager.

@@ -46,6 +46,7 @@ func run(args []string) error {
 		credsDir    = fs.String("credentials-dir", "", "`directory` where the OAuthClient's Secret is mounted (required)")
 		adminListen = fs.String("admin-listen", "", "separate `address` for /healthz, /readyz and /metrics, e.g. :8098 for kubelet probes\n(default: served on --listen, where these three paths are then not forwarded)")
 		poll        = fs.Duration("poll-interval", credentials.DefaultPollInterval, "how often the credentials directory is checked for a new Secret version")
+		maxAge      = fs.Duration("max-token-age", 0, "renew tokens at least this often (0: as their lifetime says); a token is renewed at half this age")
 		tokenWait   = fs.Duration("token-wait", 10*time.Second, "how long a request waits for a token when none is cached before it gets 503")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "time allowed for in-flight requests at shutdown")
@@ -75,8 +76,8 @@ func run(args []string) error {
 	if *credsDir == "" {
 		return errors.New("--credentials-dir is required")
 	}
-	if *poll <= 0 || *tokenWait <= 0 {
-		return errors.New("--poll-interval and --token-wait must be positive")
+	if *poll <= 0 || *tokenWait <= 0 || *maxAge < 0 {
+		return errors.New("--poll-interval and --token-wait must be positive, --max-token-age not negative")
 	}
 	if host, _, err := net.SplitHostPort(*listen); err != nil {
 		return fmt.Errorf("--listen %q: %w", *listen, err)
@@ -86,7 +87,7 @@ func run(args []string) error {
 	}
 
 	metrics := tokeninjector.NewMetrics()
-	src, err := credentials.FromDir(*credsDir, credentials.WithLogger(log), credentials.WithPollInterval(*poll),
+	src, err := credentials.FromDir(*credsDir, credentials.WithLogger(log), credentials.WithPollInterval(*poll), credentials.WithMaxTokenAge(*maxAge),
 		credentials.WithFetchObserver(metrics.ObserveFetch))
 	if err != nil {
 		return err

@@ -39,6 +39,8 @@ type Fetch struct {
 	Retried bool
 	// Err is nil on success; otherwise the last request's error (see Refused).
 	Err error
+	// AuthMethod the (last) request authenticated with.
+	AuthMethod string
 }
 
 // Refused reports whether the token endpoint answered with an error (as opposed to no answer
@@ -58,6 +60,7 @@ type config struct {
 	refreshMargin time.Duration
 	fetchTimeout  time.Duration
 	scopes        []string
+	maxAge        time.Duration
 	envPrefix     string
 	observe       func(Fetch)
 	now           func() time.Time
@@ -80,6 +83,12 @@ func WithRefreshMargin(d time.Duration) Option { return func(o *config) { o.refr
 
 // WithFetchTimeout bounds each token fetch (default DefaultFetchTimeout).
 func WithFetchTimeout(d time.Duration) Option { return func(o *config) { o.fetchTimeout = d } }
+
+// WithMaxTokenAge treats every token as valid for at most d (0: as long as the token
+// endpoint says), so that tokens are renewed at least that often: scope or policy changes
+// then reach the client within d, and short-lived tokens can be tried against an
+// authorization server whose minimum lifetime is long.
+func WithMaxTokenAge(d time.Duration) Option { return func(o *config) { o.maxAge = d } }
 
 // WithScopes requests these scopes instead of the SCOPE key's.
 func WithScopes(scopes ...string) Option {
@@ -275,6 +284,9 @@ func (s *Source) fetch(snap snapshot, done chan struct{}) {
 	if err == nil {
 		// The lifetime, on the Source's clock, counted from the request's start.
 		life = lifetime(tok.Token)
+		if s.cfg.maxAge > 0 && life > s.cfg.maxAge {
+			life = s.cfg.maxAge
+		}
 		if life <= 0 {
 			err = errors.New("the token endpoint issued a token that has already expired")
 		}
@@ -282,12 +294,12 @@ func (s *Source) fetch(snap snapshot, done chan struct{}) {
 
 	// Reported before waiters are released, so that a caller who got the result sees it
 	// counted.
-	f := Fetch{Duration: end.Sub(start), Retried: retried, Err: err}
+	f := Fetch{Duration: end.Sub(start), Retried: retried, Err: err, AuthMethod: string(snap.creds.AuthMethod)}
 	if err == nil {
-		s.cfg.log.Info("Fetched an access token", "clientID", snap.creds.ClientID, "version", snap.label,
+		s.cfg.log.Info("Fetched an access token", "clientID", snap.creds.ClientID, "authMethod", f.AuthMethod, "version", snap.label,
 			"lifetime", life.String(), "took", f.Duration.String(), "retried", retried)
 	} else {
-		s.cfg.log.Warn("Token request failed", "clientID", snap.creds.ClientID, "version", snap.label,
+		s.cfg.log.Warn("Token request failed", "clientID", snap.creds.ClientID, "authMethod", f.AuthMethod, "version", snap.label,
 			"error", err.Error(), "took", f.Duration.String(), "retried", retried)
 	}
 	if s.cfg.observe != nil {

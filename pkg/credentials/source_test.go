@@ -259,6 +259,18 @@ func TestTokenCachedAndRefreshedAhead(t *testing.T) {
 	if !s.HasToken() {
 		t.Error("HasToken false with a fresh token")
 	}
+
+	// WithMaxTokenAge: the same 100s tokens are treated as 10s ones.
+	capped, err := FromDir(dir, withClock(&clk), WithMaxTokenAge(10*time.Second), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capped.Close()
+	first, _ := capped.Token()
+	clk.advance(9500 * time.Millisecond) // past the capped usable time (9s)
+	if tok, err := capped.Token(); err != nil || tok.AccessToken == first.AccessToken {
+		t.Fatalf("with a 10s max age, a token was reused after 9.5s: %v %v", tok, err)
+	}
 }
 
 // TestRotationThroughKubeletSwap: a new secret published through the ..data swap is read

@@ -1,0 +1,488 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/clientcreds/clientcreds/internal/kubeletvolume"
+	"github.com/clientcreds/clientcreds/pkg/credentials"
+	"github.com/clientcreds/clientcreds/test/e2e/harness"
+)
+
+// TestConsumersRideThroughRotation is issue 15's proof: two clients send requests at 60/s to
+// hello behind the verifier — one through bin/token-injector, one with pkg/credentials in
+// this process — with the credentials of one OAuthClient, mounted from its Secret by a
+// simulated kubelet (a new version directory and an atomic ..data swap, kubeletDelay after
+// the Secret changed in the API server). Meanwhile the operator rotates the secret every
+// 25s (grace 10s), the Secret is deleted and restored by the operator, and finally the
+// client switches to private_key_jwt. No request may fail; every retired client secret must
+// be refused by the token endpoint once its grace period is over (at once after a restore).
+//
+// The emulator, like Okta, does not issue tokens for less than 5 minutes; the clients are
+// told to treat tokens as 20s ones (--max-token-age), so that tokens are fetched every ~10s,
+// several times across each change.
+func TestConsumersRideThroughRotation(t *testing.T) {
+	const (
+		interval     = 25 * time.Second
+		grace        = 10 * time.Second
+		kubeletDelay = 3 * time.Second
+		maxTokenAge  = 20 * time.Second
+		rate         = 60 // requests per second and client
+		name         = "rider"
+	)
+	c := sharedCluster(t)
+	org := startOrg(t, "--scopes", helloScope)
+	startManager(t, c, "manager-consumers")
+	c.addProvider(t, "consumers", org)
+	ns := "consumers-" + randomHex(t, 3)
+	c.kubectl(t, "", "create", "namespace", ns)
+	t.Cleanup(func() {
+		if _, err := c.run("", "delete", "namespace", ns, "--wait=false"); err != nil {
+			t.Log(err)
+		}
+	})
+	c.kubectl(t, fmt.Sprintf(`apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: %s, namespace: %s}
+spec:
+  providerRef: {kind: ClusterOAuthProvider, name: consumers}
+  scopes: [%q]
+  rotation: {interval: %s, gracePeriod: %s}
+`, name, ns, helloScope, interval, grace), "apply", "-f", "-")
+	// Registered after the manager started, so it runs while the manager still does.
+	t.Cleanup(func() {
+		if _, err := c.run("", "delete", "--ignore-not-found", "--timeout=60s", "-n", ns, "oauthclient/"+name); err != nil {
+			t.Log(err)
+		}
+	})
+	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=90s", "-n", ns, "oauthclient/"+name)
+	secretName := c.oauthClient(t, ns, name).Status.SecretName
+
+	hello := startHello(t)
+	front := startVerifier(t, "verifier-consumers", oktaClient{org: org.url}, "--upstream", hello)
+
+	// kubelet, mounting the Secret at vol.
+	vol := filepath.Join(t.TempDir(), "oauth")
+	kc, err := kubernetes.NewForConfig(c.env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kl := startKubelet(t, kc, ns, secretName, vol, kubeletDelay)
+
+	listen, admin := harness.FreeAddr(t), harness.FreeAddr(t)
+	inj := harness.Start(t, "token-injector", harness.Binary(t, "token-injector"), []string{
+		"--listen", listen, "--admin-listen", admin, "--upstream", front,
+		"--max-token-age", maxTokenAge.String(),
+	}, harness.Options{Env: []string{"TOKEN_INJECTOR_CREDENTIALS_DIR=" + vol}})
+	harness.WaitHTTP(t, "http://"+admin+"/readyz", startWait, inj)
+
+	var fetchMu sync.Mutex
+	var goFetches []fetchRecord
+	goLog := &lockedBuffer{}
+	src, err := credentials.FromDir(vol, credentials.WithMaxTokenAge(maxTokenAge),
+		credentials.WithLogger(slog.New(slog.NewJSONHandler(goLog, nil))),
+		credentials.WithFetchObserver(func(f credentials.Fetch) {
+			fetchMu.Lock()
+			goFetches = append(goFetches, fetchRecord{at: time.Now(), took: f.Duration, method: f.AuthMethod, ok: f.Err == nil, retried: f.Retried})
+			fetchMu.Unlock()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = src.Close() }()
+
+	ctx, stopLoad := context.WithCancel(context.Background())
+	defer stopLoad()
+	loads := []*load{
+		runLoad(ctx, "token-injector", &http.Client{Timeout: 15 * time.Second}, "http://"+listen+"/", rate),
+		runLoad(ctx, "pkg/credentials", withTimeout(src.Client(), 15*time.Second), front+"/", rate),
+	}
+	loadStart := time.Now()
+
+	// The Secret deleted; the operator restores it with new credentials.
+	time.Sleep(12 * time.Second)
+	deletedAt := time.Now()
+	c.kubectl(t, "", "delete", "-n", ns, "secret/"+secretName)
+
+	// After at least one scheduled rotation: private_key_jwt (rotation is for secrets only).
+	time.Sleep(time.Until(loadStart.Add(45 * time.Second)))
+	switchedAt := time.Now()
+	c.kubectl(t, "", "patch", "-n", ns, "oauthclient/"+name, "--type=merge",
+		"-p", `{"spec":{"tokenEndpointAuthMethod":"private_key_jwt","rotation":null}}`)
+	// Run on until both clients have used the new method for a while.
+	time.Sleep(time.Until(switchedAt.Add(maxTokenAge)))
+	stopLoad()
+	for _, l := range loads {
+		l.wait()
+	}
+	loadTime := time.Since(loadStart)
+	kl.stop()
+
+	// Zero failed requests, at the rate asked for.
+	for _, l := range loads {
+		sent, failed := l.sent.Load(), l.failed.Load()
+		t.Logf("%s: %d requests in %s (%.0f/s), %d failed, longest %s", l.name, sent, loadTime.Round(time.Millisecond),
+			float64(sent)/loadTime.Seconds(), failed, l.longest().Round(time.Millisecond))
+		if failed != 0 {
+			t.Errorf("%s: %d of %d requests failed; first: %s", l.name, failed, sent, strings.Join(l.failures(), "; "))
+		}
+		if float64(sent)/loadTime.Seconds() < 50 {
+			t.Errorf("%s: %.1f requests/s, want at least 50", l.name, float64(sent)/loadTime.Seconds())
+		}
+	}
+
+	// What happened to the Secret, as kubelet saw it.
+	versions := kl.history()
+	var rotations, restores int
+	for _, v := range versions {
+		t.Logf("Secret version at +%s (%s): auth %s, published %s later", v.seen.Sub(loadStart).Round(100*time.Millisecond), v.cause, v.method, v.published.Sub(v.seen).Round(100*time.Millisecond))
+		switch v.cause {
+		case "rotation":
+			rotations++
+		case "restore":
+			restores++
+		}
+	}
+	if rotations == 0 || restores == 0 || versions[len(versions)-1].method != "private_key_jwt" {
+		t.Errorf("the run saw %d rotations, %d restores, last method %s: it did not test what it claims", rotations, restores, versions[len(versions)-1].method)
+	}
+	if !slices.ContainsFunc(versions, func(v secretVersion) bool { return v.cause == "restore" && v.seen.After(deletedAt) }) {
+		t.Error("no restore after the deletion")
+	}
+
+	// Every retired client secret is refused once its grace period is over.
+	tokenURL := string(versions[0].data["TOKEN_URL"])
+	clientID := string(versions[0].data["CLIENT_ID"])
+	for i, v := range versions[:len(versions)-1] {
+		secret := string(v.data["CLIENT_SECRET"])
+		if secret == "" {
+			continue
+		}
+		next := versions[i+1]
+		refuseFrom := next.seen // a restore revokes at once
+		if next.cause == "rotation" {
+			refuseFrom = next.seen.Add(grace)
+		}
+		time.Sleep(time.Until(refuseFrom))
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, err := requestToken(tokenURL, clientID, secret, helloScope)
+			if err == nil && r.status == http.StatusUnauthorized && r.errorCode == "invalid_client" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the secret of the version seen at +%s (retired by a %s) still works %s after its grace: %d %q %v",
+					v.seen.Sub(loadStart).Round(time.Second), next.cause, time.Since(refuseFrom).Round(time.Second), r.status, r.errorCode, err)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+
+	// Token fetches: how long the longest took, and when each client first used
+	// private_key_jwt after the switch.
+	injFetches := injectorFetches(t, inj.LogPath)
+	fetchMu.Lock()
+	defer fetchMu.Unlock()
+	for _, side := range []struct {
+		name    string
+		fetches []fetchRecord
+	}{{"token-injector", injFetches}, {"pkg/credentials", goFetches}} {
+		var longest time.Duration
+		var failedFetches, retried int
+		firstJWT := time.Duration(-1)
+		for _, f := range side.fetches {
+			longest = max(longest, f.took)
+			if !f.ok {
+				failedFetches++
+			}
+			if f.retried {
+				retried++
+			}
+			if f.ok && f.method == "private_key_jwt" && firstJWT < 0 {
+				firstJWT = f.at.Sub(switchedAt)
+			}
+		}
+		t.Logf("%s: %d token fetches (%d failed, %d retried with re-read files), longest %s; first private_key_jwt token %s after the switch",
+			side.name, len(side.fetches), failedFetches, retried, longest.Round(time.Millisecond), firstJWT.Round(time.Millisecond))
+		if len(side.fetches) < 6 {
+			t.Errorf("%s: only %d token fetches; the test wants many across each change", side.name, len(side.fetches))
+		}
+		if firstJWT < 0 || firstJWT > maxTokenAge {
+			t.Errorf("%s: the switch to private_key_jwt was followed after %s, want within one token lifetime (%s)", side.name, firstJWT, maxTokenAge)
+		}
+	}
+
+	// No secret in either client's log.
+	injLog, _ := os.ReadFile(inj.LogPath)
+	for _, v := range versions {
+		for _, k := range []string{"CLIENT_SECRET", "PRIVATE_KEY"} {
+			val := strings.TrimSpace(string(v.data[k]))
+			if len(val) < 8 {
+				continue
+			}
+			if bytes.Contains(injLog, []byte(val)) || strings.Contains(goLog.String(), val) {
+				t.Errorf("a %s value appears in a client's log", k)
+			}
+		}
+	}
+}
+
+type fetchRecord struct {
+	at      time.Time
+	took    time.Duration
+	method  string
+	ok      bool
+	retried bool
+}
+
+// injectorFetches reads the token fetches from the injector's JSON log.
+func injectorFetches(t *testing.T, path string) []fetchRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var out []fetchRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Time       time.Time `json:"time"`
+			Msg        string    `json:"msg"`
+			Took       string    `json:"took"`
+			AuthMethod string    `json:"authMethod"`
+			Retried    bool      `json:"retried"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil || (l.Msg != "Fetched an access token" && l.Msg != "Token request failed") {
+			continue
+		}
+		took, _ := time.ParseDuration(l.Took)
+		out = append(out, fetchRecord{at: l.Time, took: took, method: l.AuthMethod, ok: l.Msg == "Fetched an access token", retried: l.Retried})
+	}
+	return out
+}
+
+// load sends GETs at a fixed rate (open loop) and counts what failed.
+type load struct {
+	name         string
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	firstFails   []string
+	maxLatency   time.Duration
+	wg           sync.WaitGroup
+}
+
+func runLoad(ctx context.Context, name string, client *http.Client, target string, rate int) *load {
+	l := &load{name: name}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		interval := time.Second / time.Duration(rate)
+		next := time.Now()
+		for ctx.Err() == nil {
+			time.Sleep(time.Until(next))
+			next = next.Add(interval)
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				l.one(client, target)
+			}()
+		}
+	}()
+	return l
+}
+
+func (l *load) one(client *http.Client, target string) {
+	start := time.Now()
+	l.sent.Add(1)
+	var problem string
+	resp, err := client.Get(target)
+	if err != nil {
+		problem = err.Error()
+	} else {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Hello World!")) {
+			problem = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+		}
+	}
+	took := time.Since(start)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maxLatency = max(l.maxLatency, took)
+	if problem != "" {
+		l.failed.Add(1)
+		if len(l.firstFails) < 5 {
+			l.firstFails = append(l.firstFails, start.Format("15:04:05.000")+" "+problem)
+		}
+	}
+}
+
+func (l *load) wait() { l.wg.Wait() }
+
+func (l *load) failures() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.firstFails)
+}
+
+func (l *load) longest() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxLatency
+}
+
+func withTimeout(c *http.Client, d time.Duration) *http.Client { c.Timeout = d; return c }
+
+// secretVersion is one content of the Secret as the API server had it.
+type secretVersion struct {
+	data      map[string][]byte
+	seen      time.Time // when the API server first had it
+	published time.Time // when kubelet swapped it into the volume
+	cause     string    // "initial", "rotation" (same method, new secret), "restore" (after a deletion), "change"
+	method    string
+}
+
+// kubelet plays kubelet for one Secret volume: it polls the Secret and publishes each new
+// content into dir with kubeletvolume.Write, delay after the API server had it. A deleted
+// Secret leaves the volume as it is, as kubelet does.
+type kubelet struct {
+	mu       sync.Mutex
+	versions []secretVersion
+	cancel   context.CancelFunc
+	done     chan struct{}
+	pending  sync.WaitGroup
+}
+
+func startKubelet(t *testing.T, kc kubernetes.Interface, ns, name, dir string, delay time.Duration) *kubelet {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	k := &kubelet{cancel: cancel, done: make(chan struct{})}
+	get := func() (map[string][]byte, bool, error) {
+		s, err := kc.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return s.Data, true, nil
+	}
+	data, found, err := get()
+	if err != nil || !found {
+		t.Fatalf("kubelet: Secret %s/%s: found %v, %v", ns, name, found, err)
+	}
+	if err := kubeletvolume.Write(dir, data); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	k.versions = append(k.versions, secretVersion{data: data, seen: now, published: now, cause: "initial", method: string(data["AUTH_METHOD"])})
+	t.Cleanup(k.stop)
+	go func() {
+		defer close(k.done)
+		deleted := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			data, found, err := get()
+			if err != nil || !found {
+				deleted = deleted || (err == nil && !found)
+				continue
+			}
+			k.mu.Lock()
+			last := k.versions[len(k.versions)-1]
+			if mapsEqualBytes(last.data, data) {
+				k.mu.Unlock()
+				continue
+			}
+			cause := "change"
+			switch {
+			case deleted:
+				cause = "restore"
+			case string(data["AUTH_METHOD"]) == last.method && !bytes.Equal(data["CLIENT_SECRET"], last.data["CLIENT_SECRET"]):
+				cause = "rotation"
+			}
+			deleted = false
+			i := len(k.versions)
+			k.versions = append(k.versions, secretVersion{data: data, seen: time.Now(), cause: cause, method: string(data["AUTH_METHOD"])})
+			k.mu.Unlock()
+			k.pending.Add(1)
+			time.AfterFunc(delay, func() {
+				defer k.pending.Done()
+				if err := kubeletvolume.Write(dir, data); err != nil {
+					t.Errorf("kubelet: publishing a Secret version: %v", err)
+					return
+				}
+				k.mu.Lock()
+				k.versions[i].published = time.Now()
+				k.mu.Unlock()
+			})
+		}
+	}()
+	return k
+}
+
+func (k *kubelet) stop() {
+	k.cancel()
+	<-k.done
+	k.pending.Wait()
+}
+
+func (k *kubelet) history() []secretVersion {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.versions)
+}
+
+func mapsEqualBytes(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

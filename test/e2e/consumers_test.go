@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,6 +87,7 @@ spec:
 		t.Fatal(err)
 	}
 	kl := startKubelet(t, kc, ns, secretName, vol, kubeletDelay)
+	rc := checkRefusals(kl, grace)
 
 	listen, admin := harness.FreeAddr(t), harness.FreeAddr(t)
 	inj := harness.Start(t, "token-injector", harness.Binary(t, "token-injector"), []string{
@@ -122,8 +124,22 @@ spec:
 	deletedAt := time.Now()
 	c.kubectl(t, "", "delete", "-n", ns, "secret/"+secretName)
 
-	// After at least one scheduled rotation: private_key_jwt (rotation is for secrets only).
-	time.Sleep(time.Until(loadStart.Add(45 * time.Second)))
+	// After a scheduled rotation and its grace period (so that the retired secret's
+	// refusal below is the operator's doing, not the switch's): private_key_jwt (rotation is
+	// for secrets only).
+	var rotatedAt time.Time
+	for rotatedAt.IsZero() {
+		for _, v := range kl.history() {
+			if v.cause == "rotation" && v.seen.After(deletedAt) {
+				rotatedAt = v.seen
+			}
+		}
+		if rotatedAt.IsZero() && time.Since(loadStart) > 60*time.Second {
+			t.Fatal("no scheduled rotation within 60s of load")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Until(rotatedAt.Add(grace + time.Second)))
 	switchedAt := time.Now()
 	c.kubectl(t, "", "patch", "-n", ns, "oauthclient/"+name, "--type=merge",
 		"-p", `{"spec":{"tokenEndpointAuthMethod":"private_key_jwt","rotation":null}}`)
@@ -135,6 +151,7 @@ spec:
 	}
 	loadTime := time.Since(loadStart)
 	kl.stop()
+	rc.stop()
 
 	// Zero failed requests, at the rate asked for.
 	for _, l := range loads {
@@ -168,32 +185,21 @@ spec:
 		t.Error("no restore after the deletion")
 	}
 
-	// Every retired client secret is refused once its grace period is over.
-	tokenURL := string(versions[0].data["TOKEN_URL"])
-	clientID := string(versions[0].data["CLIENT_ID"])
+	// Every retired client secret was refused once its grace period was over.
+	refusals := rc.results()
 	for i, v := range versions[:len(versions)-1] {
-		secret := string(v.data["CLIENT_SECRET"])
-		if secret == "" {
+		if len(v.data["CLIENT_SECRET"]) == 0 {
 			continue
 		}
-		next := versions[i+1]
-		refuseFrom := next.seen // a restore revokes at once
-		if next.cause == "rotation" {
-			refuseFrom = next.seen.Add(grace)
-		}
-		time.Sleep(time.Until(refuseFrom))
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			r, err := requestToken(tokenURL, clientID, secret, helloScope)
-			if err == nil && r.status == http.StatusUnauthorized && r.errorCode == "invalid_client" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("the secret of the version seen at +%s (retired by a %s) still works %s after its grace: %d %q %v",
-					v.seen.Sub(loadStart).Round(time.Second), next.cause, time.Since(refuseFrom).Round(time.Second), r.status, r.errorCode, err)
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
+		r, ok := refusals[i]
+		switch {
+		case !ok:
+			t.Errorf("the secret of the version seen at +%s was never checked", v.seen.Sub(loadStart).Round(100*time.Millisecond))
+		case r.err != "":
+			t.Errorf("the secret of the version seen at +%s (retired by a %s): %s", v.seen.Sub(loadStart).Round(100*time.Millisecond), versions[i+1].cause, r.err)
+		default:
+			t.Logf("the secret of the version seen at +%s (retired by a %s) was refused %s after its grace ended",
+				v.seen.Sub(loadStart).Round(100*time.Millisecond), versions[i+1].cause, r.after.Round(100*time.Millisecond))
 		}
 	}
 
@@ -357,6 +363,7 @@ func withTimeout(c *http.Client, d time.Duration) *http.Client { c.Timeout = d; 
 // secretVersion is one content of the Secret as the API server had it.
 type secretVersion struct {
 	data      map[string][]byte
+	uid       string
 	seen      time.Time // when the API server first had it
 	published time.Time // when kubelet swapped it into the volume
 	cause     string    // "initial", "rotation" (same method, new secret), "restore" (after a deletion), "change"
@@ -378,17 +385,17 @@ func startKubelet(t *testing.T, kc kubernetes.Interface, ns, name, dir string, d
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &kubelet{cancel: cancel, done: make(chan struct{})}
-	get := func() (map[string][]byte, bool, error) {
+	get := func() (map[string][]byte, string, bool, error) {
 		s, err := kc.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, false, nil
+			return nil, "", false, nil
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
-		return s.Data, true, nil
+		return s.Data, string(s.UID), true, nil
 	}
-	data, found, err := get()
+	data, uid, found, err := get()
 	if err != nil || !found {
 		t.Fatalf("kubelet: Secret %s/%s: found %v, %v", ns, name, found, err)
 	}
@@ -396,38 +403,37 @@ func startKubelet(t *testing.T, kc kubernetes.Interface, ns, name, dir string, d
 		t.Fatal(err)
 	}
 	now := time.Now()
-	k.versions = append(k.versions, secretVersion{data: data, seen: now, published: now, cause: "initial", method: string(data["AUTH_METHOD"])})
+	k.versions = append(k.versions, secretVersion{data: data, uid: uid, seen: now, published: now, cause: "initial", method: string(data["AUTH_METHOD"])})
 	t.Cleanup(k.stop)
 	go func() {
 		defer close(k.done)
-		deleted := false
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
-			data, found, err := get()
+			data, uid, found, err := get()
 			if err != nil || !found {
-				deleted = deleted || (err == nil && !found)
 				continue
 			}
 			k.mu.Lock()
 			last := k.versions[len(k.versions)-1]
-			if mapsEqualBytes(last.data, data) {
+			if last.uid == uid && mapsEqualBytes(last.data, data) {
 				k.mu.Unlock()
 				continue
 			}
 			cause := "change"
 			switch {
-			case deleted:
+			case uid != last.uid:
+				// A new object: the operator restored a deleted Secret (often faster than
+				// this poll sees the deletion).
 				cause = "restore"
 			case string(data["AUTH_METHOD"]) == last.method && !bytes.Equal(data["CLIENT_SECRET"], last.data["CLIENT_SECRET"]):
 				cause = "rotation"
 			}
-			deleted = false
 			i := len(k.versions)
-			k.versions = append(k.versions, secretVersion{data: data, seen: time.Now(), cause: cause, method: string(data["AUTH_METHOD"])})
+			k.versions = append(k.versions, secretVersion{data: data, uid: uid, seen: time.Now(), cause: cause, method: string(data["AUTH_METHOD"])})
 			k.mu.Unlock()
 			k.pending.Add(1)
 			time.AfterFunc(delay, func() {
@@ -485,4 +491,86 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// refusalChecker asks the token endpoint, for every client secret the Secret stops carrying,
+// until it refuses the secret: from the end of the grace period after a rotation, at once
+// after a restore or a change of method.
+type refusalChecker struct {
+	mu     sync.Mutex
+	res    map[int]refusal // by index of the retired version
+	done   chan struct{}
+	cancel context.CancelFunc
+	checks sync.WaitGroup
+}
+
+type refusal struct {
+	after time.Duration // from the end of the grace period to the first refusal seen
+	err   string
+}
+
+func checkRefusals(kl *kubelet, grace time.Duration) *refusalChecker {
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &refusalChecker{res: map[int]refusal{}, done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(rc.done)
+		checked := 0 // versions whose successor was handled
+		for ctx.Err() == nil {
+			vs := kl.history()
+			for ; checked < len(vs)-1; checked++ {
+				old, next := vs[checked], vs[checked+1]
+				secret := string(old.data["CLIENT_SECRET"])
+				if secret == "" {
+					continue
+				}
+				from := next.seen
+				if next.cause == "rotation" {
+					from = next.seen.Add(grace)
+				}
+				rc.checks.Add(1)
+				go func(i int) {
+					defer rc.checks.Done()
+					rc.set(i, waitRefused(string(old.data["TOKEN_URL"]), string(old.data["CLIENT_ID"]), secret, from))
+				}(checked)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	return rc
+}
+
+// waitRefused polls the token endpoint with the secret from the time from until it answers
+// 401 invalid_client, for at most 20s.
+func waitRefused(tokenURL, clientID, secret string, from time.Time) refusal {
+	time.Sleep(time.Until(from))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := requestToken(tokenURL, clientID, secret, helloScope)
+		if err == nil && r.status == http.StatusUnauthorized && r.errorCode == "invalid_client" {
+			return refusal{after: time.Since(from)}
+		}
+		if time.Now().After(deadline) {
+			return refusal{err: fmt.Sprintf("still not refused %s after its grace ended: %d %q %v", time.Since(from).Round(time.Second), r.status, r.errorCode, err)}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (rc *refusalChecker) set(i int, r refusal) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.res[i] = r
+}
+
+// stop waits for the running checks and ends the checker.
+func (rc *refusalChecker) stop() {
+	rc.cancel()
+	<-rc.done
+	rc.checks.Wait()
+}
+
+func (rc *refusalChecker) results() map[int]refusal {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return maps.Clone(rc.res)
 }

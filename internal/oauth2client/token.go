@@ -111,7 +111,7 @@ func RequestToken(ctx context.Context, hc *http.Client, creds Credentials, opts 
 	case errors.As(err, &re) && re.Response != nil:
 		return nil, &Error{
 			Status:      re.Response.StatusCode,
-			Code:        sanitize(re.ErrorCode, secrets),
+			Code:        errorCode(re.ErrorCode, secrets),
 			Description: sanitize(re.ErrorDescription, secrets),
 			Header:      re.Response.Header.Clone(),
 		}
@@ -179,4 +179,13 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 		b.r.mu.Unlock()
 	}
 	return n, err
+}
+
+// errorCode keeps a known OAuth error code as it is (masking a secret that happens to be part
+// of it would break its classification) and sanitizes any other.
+func errorCode(code string, secrets []string) string {
+	if _, ok := codeErrors[code]; ok || code == "server_error" || code == "temporarily_unavailable" {
+		return code
+	}
+	return sanitize(code, secrets)
 }

@@ -418,3 +418,32 @@ func TestRequestTokenRefusesBadInputWithoutCalling(t *testing.T) {
 		t.Errorf("the token endpoint was called %d times", called)
 	}
 }
+
+// TestDPoPNonceRetry shows the flow a DPoP-bound caller builds on RequestToken (RFC 9449
+// §8): the server refuses with use_dpop_nonce and a DPoP-Nonce header; the caller reads the
+// nonce from the typed error and repeats the request with a proof that carries it.
+func TestDPoPNonceRetry(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("DPoP-Nonce", "nonce-2")
+		if r.Header.Get("DPoP") != "proof-with-nonce-2" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof."}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"access_token":"eyJ.dpop","token_type":"DPoP","expires_in":60}`))
+	}))
+	t.Cleanup(srv.Close)
+	creds := Credentials{ClientID: "c", ClientSecret: "s", AuthMethod: ClientSecretPost, TokenURL: srv.URL + "/token"}
+	proof := func(nonce string) string { return "proof-with-" + nonce }
+
+	_, err := RequestToken(context.Background(), nil, creds, WithHeader("DPoP", proof("none")))
+	var oe *Error
+	if !errors.Is(err, ErrUseDPoPNonce) || !errors.As(err, &oe) || oe.DPoPNonce() != "nonce-2" {
+		t.Fatalf("first request: %v; want use_dpop_nonce with the nonce", err)
+	}
+	tok, err := RequestToken(context.Background(), nil, creds, WithHeader("DPoP", proof(oe.DPoPNonce())))
+	if err != nil || tok.TokenType != "DPoP" || tok.Header.Get("DPoP-Nonce") != "nonce-2" {
+		t.Fatalf("retry with the nonce: %v %+v", err, tok)
+	}
+}

@@ -166,6 +166,23 @@ spec:
 		}
 	}
 
+	// The injector's own count agrees.
+	m := call(t, http.MethodGet, "http://"+admin+"/metrics", "", nil)
+	for metric, want := range map[string]int64{
+		"clientcreds_token_injector_injected_requests_total": loads[0].sent.Load(),
+		"clientcreds_token_injector_rejected_requests_total": 0,
+	} {
+		var got int64 = -1
+		for _, line := range strings.Split(m.body, "\n") {
+			if v, ok := strings.CutPrefix(line, metric+" "); ok {
+				_, _ = fmt.Sscan(v, &got)
+			}
+		}
+		if got != want {
+			t.Errorf("%s = %d, want %d", metric, got, want)
+		}
+	}
+
 	// What happened to the Secret, as kubelet saw it.
 	versions := kl.history()
 	var rotations, restores int

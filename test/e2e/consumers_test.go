@@ -547,7 +547,16 @@ func checkRefusals(kl *kubelet, grace time.Duration) *refusalChecker {
 				rc.checks.Add(1)
 				go func(i int) {
 					defer rc.checks.Done()
-					rc.set(i, waitRefused(string(old.data["TOKEN_URL"]), string(old.data["CLIENT_ID"]), secret, from))
+					tokenURL, clientID := string(old.data["TOKEN_URL"]), string(old.data["CLIENT_ID"])
+					if next.cause == "rotation" {
+						// The overlap: half-way through the grace period the old secret still works.
+						time.Sleep(time.Until(next.seen.Add(grace / 2)))
+						if r, err := requestToken(tokenURL, clientID, secret, helloScope); err != nil || r.status != http.StatusOK {
+							rc.set(i, refusal{err: fmt.Sprintf("refused half-way through its grace period: %d %q %v", r.status, r.errorCode, err)})
+							return
+						}
+					}
+					rc.set(i, waitRefused(tokenURL, clientID, secret, from))
 				}(checked)
 			}
 			time.Sleep(200 * time.Millisecond)

@@ -28,7 +28,7 @@ IMAGE_TAG ?= latest
 # Where envtest finds kube-apiserver, etcd and kubectl.
 export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
-BINARIES := manager verifier hello okta-emulator
+BINARIES := manager verifier hello okta-emulator token-injector
 
 ##@ General
 
@@ -86,17 +86,17 @@ bench: build control-plane ## Benchmark the verifier and the operator; writes be
 ##@ Build
 
 .PHONY: build
-build: $(addprefix build-,$(BINARIES)) ## Build the four binaries into bin/.
+build: $(addprefix build-,$(BINARIES)) ## Build the binaries of cmd/ into bin/.
 
 build-%:
 	go build -o $(BIN)/$* ./cmd/$*
 
 .PHONY: docker-build
-docker-build: ## Build the four container images (needs a running container engine; CONTAINER_TOOL=podman to switch).
+docker-build: ## Build the container images, one per binary and the example client (needs a running container engine; CONTAINER_TOOL=podman to switch).
 	@command -v $(CONTAINER_TOOL) >/dev/null 2>&1 || { echo "docker-build: '$(CONTAINER_TOOL)' not found. Building images needs a container engine (Docker with BuildKit, or CONTAINER_TOOL=podman); nothing else in this repository does." >&2; exit 1; }
 	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: '$(CONTAINER_TOOL)' is installed but no engine answers ('$(CONTAINER_TOOL) info' failed). Start it and retry." >&2; exit 1; }
 	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
-	@for b in verifier hello okta-emulator; do \
+	@for b in verifier hello okta-emulator token-injector hello-client; do \
 	  echo "$(CONTAINER_TOOL) build --target $$b -t $(IMAGE_REPO)/$$b:$(IMAGE_TAG) ."; \
 	  $(CONTAINER_TOOL) build --target $$b -t $(IMAGE_REPO)/$$b:$(IMAGE_TAG) . || exit 1; \
 	done

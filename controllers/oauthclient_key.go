@@ -2,7 +2,7 @@ package controllers
 
 import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
-	"github.com/clientcreds/clientcreds/internal/clientkey"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 )
 
 // prepareKey settles the private_key_jwt key pair before the app is created or updated:
@@ -15,7 +15,7 @@ func (r *OAuthClientReconciler) prepareKey(st *reconcileState) error {
 		st.next = st.current
 		return nil
 	}
-	kp, err := clientkey.Generate()
+	kp, err := oauth2client.GenerateKey()
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ if ! PATH=$PATH:/usr/sbin:/usr/local/sbin nginx -V 2>&1 | grep -q -- --with-http
 	hack/ensure-nginx.sh
 fi
 
-for b in manager verifier hello okta-emulator; do
+for b in manager verifier hello okta-emulator token-injector; do
 	[ -x "bin/$b" ] || { echo "test.sh: bin/$b is missing: run make build (or make test)" >&2; exit 1; }
 done
 

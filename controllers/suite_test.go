@@ -243,7 +243,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		ObjectMeta: metav1.ObjectMeta{Name: f.provider, Labels: f.labels()},
 		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
 			OrgURL:            f.orgURL,
-			APITokenSecretRef: oauthv1.SecretKeyReference{Name: "okta-api-token", Namespace: f.ns},
+			APITokenSecretRef: &oauthv1.SecretKeyReference{Name: "okta-api-token", Namespace: f.ns},
 		}},
 	})
 	t.Cleanup(func() {

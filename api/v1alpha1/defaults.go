@@ -63,6 +63,22 @@ func (r *SecretKeyReference) TokenKey() string {
 	return r.Key
 }
 
+// PrivateKeyKey is the key of the private-key Secret, defaulted.
+func (r *PrivateKeySecretReference) PrivateKeyKey() string {
+	if r.Key == "" {
+		return "private.pem"
+	}
+	return r.Key
+}
+
+// ScopesOrDefault are the management scopes to request, defaulted.
+func (o *OktaOAuth) ScopesOrDefault() []string {
+	if len(o.Scopes) == 0 {
+		return []string{DefaultOktaOAuthScope}
+	}
+	return o.Scopes
+}
+
 // ProviderObject is what ClusterOAuthProvider and OAuthProvider have in common, so one
 // reconciler and one resolver serve both kinds.
 // +kubebuilder:object:generate=false
@@ -70,7 +86,8 @@ type ProviderObject interface {
 	client.Object
 	ProviderSpec() *OAuthProviderSpec
 	ProviderStatus() *OAuthProviderStatus
-	// TokenSecretNamespace is the namespace of the API-token Secret.
+	// TokenSecretNamespace is the namespace of the credentials Secret (the API token's or,
+	// in OAuth mode, the private key's).
 	TokenSecretNamespace() string
 }
 
@@ -83,6 +100,12 @@ func (p *ClusterOAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p
 // TokenSecretNamespace is the namespace named in the Secret reference.
 func (p *ClusterOAuthProvider) TokenSecretNamespace() string {
 	if p.Spec.Okta == nil {
+		return ""
+	}
+	if p.Spec.Okta.OAuth != nil {
+		return p.Spec.Okta.OAuth.PrivateKeySecretRef.Namespace
+	}
+	if p.Spec.Okta.APITokenSecretRef == nil {
 		return ""
 	}
 	return p.Spec.Okta.APITokenSecretRef.Namespace

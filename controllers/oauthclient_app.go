@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
-	"github.com/clientcreds/clientcreds/internal/clientkey"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -24,7 +24,7 @@ func (r *OAuthClientReconciler) prepareKey(st *reconcileState) error {
 		st.next = st.current
 		return nil
 	}
-	kp, err := clientkey.Generate()
+	kp, err := oauth2client.GenerateKey()
 	if err != nil {
 		return err
 	}

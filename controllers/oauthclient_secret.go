@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
-	"github.com/clientcreds/clientcreds/internal/clientkey"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -111,15 +111,11 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 	}
 	var c credentials
 	if pemKey := s.Data[KeyPrivateKey]; len(pemKey) > 0 {
-		priv, err := clientkey.ParsePrivateKeyPEM(pemKey)
-		if err != nil {
-			return nil
-		}
-		pub, err := clientkey.PublicJWK(&priv.PublicKey)
+		pub, err := oauth2client.PublicKeyOf(pemKey)
 		if err != nil || pub.KeyID != string(s.Data[KeyKeyID]) {
 			return nil
 		}
-		c.privateKeyPEM, c.publicKey = pemKey, pub
+		c.privateKeyPEM, c.publicKey = pemKey, &pub
 	} else {
 		c.clientSecret = string(s.Data[KeyClientSecret])
 		if c.clientSecret == "" {

@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -38,6 +35,7 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -492,24 +490,13 @@ func (f *fixture) tokenWith(data map[string][]byte) (int, string) {
 // assertion signs a private_key_jwt client assertion with the Secret's key.
 func (f *fixture) assertion(clientID, tokenURL string, pemKey []byte, kid string) string {
 	f.t.Helper()
-	key, err := jwk.ParseKey(pemKey, jwk.WithPEM(true))
+	a, err := oauth2client.NewClientAssertion(oauth2client.Credentials{
+		ClientID: clientID, TokenURL: tokenURL, PrivateKeyPEM: pemKey, KeyID: kid,
+	}, time.Now())
 	if err != nil {
-		f.t.Fatalf("parse PRIVATE_KEY: %v", err)
+		f.t.Fatalf("client assertion from PRIVATE_KEY: %v", err)
 	}
-	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
-		f.t.Fatal(err)
-	}
-	now := time.Now()
-	tok, err := jwt.NewBuilder().Issuer(clientID).Subject(clientID).Audience([]string{tokenURL}).
-		IssuedAt(now).Expiration(now.Add(time.Minute)).JwtID(randHex(16)).Build()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return string(signed)
+	return a
 }
 
 // app reads an app from the emulator's management API: status code and decoded body.

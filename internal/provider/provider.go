@@ -6,6 +6,8 @@ package provider
 import (
 	"context"
 	"time"
+
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 )
 
 // AuthMethod is the token endpoint auth method of a client.
@@ -32,13 +34,9 @@ type Owner struct {
 	Name      string
 }
 
-// PublicKey is a public JWK registered on an app for private_key_jwt.
-type PublicKey struct {
-	// KeyID is the JWK's kid.
-	KeyID string
-	// JWK is the public key as a JSON Web Key object (RFC 7517).
-	JWK []byte
-}
+// PublicKey is a public JWK registered on an app for private_key_jwt (KeyID is its kid,
+// JWK the JSON Web Key object); package oauth2client makes and reads them.
+type PublicKey = oauth2client.PublicKey
 
 // AppSpec is what the controller wants an app to look like.
 type AppSpec struct {

@@ -4,6 +4,7 @@ package oktaemutest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -18,8 +19,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaspec"
 )
@@ -246,19 +247,21 @@ func (e *Env) ClientAssertion(t testing.TB, app App) string {
 	if app.PrivateKey == nil {
 		t.Fatalf("oktaemutest: app %s has no private key", app.ClientID)
 	}
-	now := time.Now()
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	tok, err := jwt.NewBuilder().Issuer(app.ClientID).Subject(app.ClientID).Audience([]string{e.TokenURL}).
-		IssuedAt(now).Expiration(now.Add(5 * time.Minute)).JwtID(fmt.Sprintf("%x", jti)).Build()
-	if err != nil {
-		t.Fatalf("oktaemutest: build assertion: %v", err)
+	var raw any
+	if err := app.PrivateKey.Raw(&raw); err != nil {
+		t.Fatalf("oktaemutest: private key: %v", err)
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, app.PrivateKey))
+	signer, ok := raw.(crypto.Signer)
+	if !ok {
+		t.Fatalf("oktaemutest: private key of type %T cannot sign", raw)
+	}
+	signed, err := oauth2client.ClientAssertion{
+		ClientID: app.ClientID, Audience: e.TokenURL, KeyID: app.KeyID, Key: signer, Lifetime: 5 * time.Minute,
+	}.Sign(time.Now())
 	if err != nil {
 		t.Fatalf("oktaemutest: sign assertion: %v", err)
 	}
-	return string(signed)
+	return signed
 }
 
 // FetchTokenWithKey gets an access token for a private_key_jwt app.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/clientcreds/clientcreds/internal/clientkey"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaspec"
@@ -659,7 +659,7 @@ func TestEmulatorConvergence(t *testing.T) {
 func TestEmulatorAuthMethods(t *testing.T) {
 	e := start(t, oktaemu.Config{Scopes: []string{"hello:read", "hello:write"}})
 	c := ctx(t)
-	kp, err := clientkey.Generate()
+	kp, err := oauth2client.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +705,7 @@ func TestEmulatorAuthMethods(t *testing.T) {
 			if method.UsesSecret() {
 				bad.ClientSecret = "wrong-secret-value-1234"
 			} else {
-				other, err := clientkey.Generate()
+				other, err := oauth2client.GenerateKey()
 				if err != nil {
 					t.Fatal(err)
 				}

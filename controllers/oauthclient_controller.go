@@ -234,6 +234,12 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, st *reconcileState
 			return ctrl.Result{RequeueAfter: max(time.Until(at), time.Second)}, nil
 		}
 		return ctrl.Result{}, err
+	case oauthReason(err) != "":
+		conds.notReady(oauthReason(err), "The backend refused the provider's OAuth credentials: "+err.Error())
+		if p := st.providerObject(); p != nil {
+			r.Providers.Forget(p)
+		}
+		return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
 	case errors.Is(err, provider.ErrUnauthorized):
 		conds.notReady(oauthv1.ReasonInvalidAPIToken, "The backend refused the provider's API token: "+err.Error())
 		if p := st.providerObject(); p != nil {

@@ -53,7 +53,7 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		reason := oauthv1.ReasonProviderNotReady
 		msg := fmt.Sprintf("%s %q is not ready", ref.Kind, ref.Name)
 		if ready != nil {
-			if ready.Reason == oauthv1.ReasonAPITokenSecretNotFound || ready.Reason == oauthv1.ReasonInvalidAPIToken {
+			if credentialReasons[ready.Reason] {
 				reason = ready.Reason
 			}
 			if ready.Message != "" {
@@ -67,6 +67,12 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 	switch {
 	case errors.Is(err, errAPITokenMissing):
 		return &conditionError{kind: waitKind, reason: oauthv1.ReasonAPITokenSecretNotFound, retryAfter: waitForProvider,
+			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
+	case errors.Is(err, errPrivateKeyMissing):
+		return &conditionError{kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound, retryAfter: waitForProvider,
+			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
+	case errors.Is(err, errPrivateKeyInvalid):
+		return &conditionError{kind: waitKind, reason: oauthv1.ReasonPrivateKeyInvalid, retryAfter: waitForProvider,
 			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
 	case errors.Is(err, errInvalidProvider):
 		return &conditionError{kind: waitKind, reason: oauthv1.ReasonProviderNotReady, retryAfter: waitForProvider,

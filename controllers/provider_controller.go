@@ -73,6 +73,13 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	case errors.Is(err, errAPITokenMissing):
 		conds.notReady(oauthv1.ReasonAPITokenSecretNotFound, err.Error())
 		return ctrl.Result{RequeueAfter: missingTokenRecheck}, nil
+	case errors.Is(err, errPrivateKeyMissing):
+		conds.notReady(oauthv1.ReasonPrivateKeySecretNotFound, fmt.Sprintf(
+			"%s %s: %v: create it with the PEM private key of the API service app under spec.okta.oauth.privateKeySecretRef.key", kind, obj.GetName(), err))
+		return ctrl.Result{RequeueAfter: missingTokenRecheck}, nil
+	case errors.Is(err, errPrivateKeyInvalid):
+		conds.notReady(oauthv1.ReasonPrivateKeyInvalid, fmt.Sprintf("%s %s: %v", kind, obj.GetName(), err))
+		return ctrl.Result{RequeueAfter: missingTokenRecheck}, nil
 	case errors.Is(err, errInvalidProvider):
 		conds.stalled(oauthv1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, nil
@@ -86,6 +93,12 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if err != nil {
 		wasReady := isReady(status.Conditions, obj.GetGeneration())
 		switch {
+		case oauthReason(err) != "":
+			// OAuth mode: the operator's own client, scopes or DPoP proof were refused; the
+			// message (from the backend) says what to fix in the backend.
+			r.Providers.Forget(obj)
+			conds.notReady(oauthReason(err), fmt.Sprintf("%s %s: %v", kind, obj.GetName(), err))
+			return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
 		case errors.Is(err, provider.ErrUnauthorized):
 			r.Providers.Forget(obj)
 			conds.notReady(oauthv1.ReasonInvalidAPIToken,
@@ -106,7 +119,11 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		}
 	}
 	status.Issuer, status.TokenURL, status.JWKSURL = eps.Issuer, eps.TokenURL, eps.JWKSURL
-	conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("API token accepted; issuer %s", eps.Issuer))
+	accepted := "API token accepted"
+	if obj.ProviderSpec().Okta.OAuth != nil {
+		accepted = "OAuth client accepted"
+	}
+	conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("%s; issuer %s", accepted, eps.Issuer))
 	log.FromContext(ctx).V(1).Info("Provider healthy", "issuer", eps.Issuer)
 	return ctrl.Result{RequeueAfter: jitter(r.healthInterval())}, nil
 }
@@ -136,4 +153,30 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.
 		Named(strings.ToLower(kindOf(obj))).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// oauthReason is the condition reason of a refusal of the operator's own OAuth credentials,
+// or "" for any other error.
+func oauthReason(err error) string {
+	switch {
+	case errors.Is(err, provider.ErrOAuthClientRejected):
+		return oauthv1.ReasonOAuthClientRejected
+	case errors.Is(err, provider.ErrOAuthScopeNotGranted):
+		return oauthv1.ReasonOAuthScopeNotGranted
+	case errors.Is(err, provider.ErrDPoPRejected):
+		return oauthv1.ReasonDPoPRejected
+	}
+	return ""
+}
+
+// credentialReasons are the provider reasons an OAuthClient repeats when its provider is not
+// ready: they tell the client's owner that the provider's credentials are at fault.
+var credentialReasons = map[string]bool{
+	oauthv1.ReasonAPITokenSecretNotFound:   true,
+	oauthv1.ReasonInvalidAPIToken:          true,
+	oauthv1.ReasonPrivateKeySecretNotFound: true,
+	oauthv1.ReasonPrivateKeyInvalid:        true,
+	oauthv1.ReasonOAuthClientRejected:      true,
+	oauthv1.ReasonOAuthScopeNotGranted:     true,
+	oauthv1.ReasonDPoPRejected:             true,
 }

@@ -6,23 +6,37 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-// ProviderConfig is what a backend needs to be reached.
+// ProviderConfig is what a backend needs to be reached: an API token, or (OAuth mode) an
+// OAuth client with its private key.
 type ProviderConfig struct {
 	OrgURL                string
 	AuthorizationServerID string
 	APIToken              string
+	// OAuth is set instead of APIToken in OAuth mode.
+	OAuth *OAuthCredentials
+}
+
+// OAuthCredentials are the operator's own OAuth 2.0 client credentials (private_key_jwt).
+type OAuthCredentials struct {
+	ClientID      string
+	PrivateKeyPEM []byte
+	KeyID         string
+	Scopes        []string
 }
 
 // ProviderFactory builds a backend client. The manager wires the Okta backend; it must not
@@ -31,6 +45,12 @@ type ProviderFactory func(cfg ProviderConfig) (provider.Provider, error)
 
 // errAPITokenMissing: the API-token Secret or its key is missing or empty.
 var errAPITokenMissing = errors.New("api token missing")
+
+// errPrivateKeyMissing: OAuth mode — the private-key Secret or its key is missing or empty.
+var errPrivateKeyMissing = errors.New("private key missing")
+
+// errPrivateKeyInvalid: OAuth mode — the private key in the Secret is not usable.
+var errPrivateKeyInvalid = errors.New("private key invalid")
 
 // Providers builds backend clients from provider objects and keeps them, so every
 // OAuthClient of one provider shares one client (and, through it, one rate budget).
@@ -68,19 +88,35 @@ func (r *Providers) Get(ctx context.Context, p oauthv1.ProviderObject) (provider
 
 	r.mu.Lock()
 	e := r.entries[key]
-	if e != nil && e.spec == *spec && now.Sub(e.fetched) < r.TokenTTL {
+	if e != nil && equality.Semantic.DeepEqual(&e.spec, spec) && now.Sub(e.fetched) < r.TokenTTL {
 		r.mu.Unlock()
 		return e.prov, nil
 	}
 	r.mu.Unlock()
 
-	token, err := r.readToken(ctx, p)
-	if err != nil {
-		return nil, err
+	cfg := ProviderConfig{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer()}
+	h := sha256.New()
+	h.Write([]byte(cfg.OrgURL + "\x00" + cfg.AuthorizationServerID + "\x00"))
+	if spec.OAuth != nil {
+		// OAuth mode: the private key is read like the API token, so replacing it in its
+		// Secret builds a new client (and a new access token) within TokenTTL.
+		keyPEM, err := r.readPrivateKey(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		o := spec.OAuth
+		cfg.OAuth = &OAuthCredentials{ClientID: o.ClientID, PrivateKeyPEM: keyPEM, KeyID: o.KeyID, Scopes: o.ScopesOrDefault()}
+		h.Write([]byte("oauth\x00" + o.ClientID + "\x00" + o.KeyID + "\x00" + strings.Join(cfg.OAuth.Scopes, " ") + "\x00"))
+		h.Write(keyPEM)
+	} else {
+		token, err := r.readToken(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		cfg.APIToken = token
+		h.Write([]byte("token\x00" + token))
 	}
-	cfg := ProviderConfig{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer(), APIToken: token}
-	sum := sha256.Sum256([]byte(cfg.OrgURL + "\x00" + cfg.AuthorizationServerID + "\x00" + cfg.APIToken))
-	hash := hex.EncodeToString(sum[:])
+	hash := hex.EncodeToString(h.Sum(nil))
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -88,14 +124,14 @@ func (r *Providers) Get(ctx context.Context, p oauthv1.ProviderObject) (provider
 		r.entries = map[string]*providerEntry{}
 	}
 	if e := r.entries[key]; e != nil && e.hash == hash {
-		e.fetched, e.spec = now, *spec
+		e.fetched, e.spec = now, *spec.DeepCopy()
 		return e.prov, nil
 	}
 	prov, err := r.Factory(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidProvider, err)
 	}
-	r.entries[key] = &providerEntry{spec: *spec, fetched: now, hash: hash, prov: prov}
+	r.entries[key] = &providerEntry{spec: *spec.DeepCopy(), fetched: now, hash: hash, prov: prov}
 	return prov, nil
 }
 
@@ -109,6 +145,9 @@ func (r *Providers) Forget(p oauthv1.ProviderObject) {
 
 func (r *Providers) readToken(ctx context.Context, p oauthv1.ProviderObject) (string, error) {
 	ref := p.ProviderSpec().Okta.APITokenSecretRef
+	if ref == nil {
+		return "", fmt.Errorf("%w: provider sets neither okta.apiTokenSecretRef nor okta.oauth", errInvalidProvider)
+	}
 	name := types.NamespacedName{Namespace: p.TokenSecretNamespace(), Name: ref.Name}
 	var s corev1.Secret
 	if err := r.Reader.Get(ctx, name, &s); err != nil {
@@ -133,3 +172,25 @@ func (r *Providers) now() time.Time {
 
 // errInvalidProvider: the provider object cannot be turned into a backend client.
 var errInvalidProvider = errors.New("invalid provider")
+
+// readPrivateKey reads the OAuth private key (PEM) from spec.okta.oauth.privateKeySecretRef
+// and checks that it is a usable private key; the errors never quote the key.
+func (r *Providers) readPrivateKey(ctx context.Context, p oauthv1.ProviderObject) ([]byte, error) {
+	ref := p.ProviderSpec().Okta.OAuth.PrivateKeySecretRef
+	name := types.NamespacedName{Namespace: p.TokenSecretNamespace(), Name: ref.Name}
+	var s corev1.Secret
+	if err := r.Reader.Get(ctx, name, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: Secret %s not found", errPrivateKeyMissing, name)
+		}
+		return nil, fmt.Errorf("read private-key Secret %s: %w", name, err)
+	}
+	keyPEM := s.Data[ref.PrivateKeyKey()]
+	if len(keyPEM) == 0 {
+		return nil, fmt.Errorf("%w: Secret %s has no key %q or it is empty", errPrivateKeyMissing, name, ref.PrivateKeyKey())
+	}
+	if _, err := oauth2client.ParsePrivateKeyPEM(keyPEM); err != nil {
+		return nil, fmt.Errorf("%w: key %q of Secret %s: %w", errPrivateKeyInvalid, ref.PrivateKeyKey(), name, err)
+	}
+	return keyPEM, nil
+}

@@ -277,7 +277,11 @@ func (f *fixture) sub(t *testing.T) *fixture {
 // factory builds the Okta backend with a budget registry of the fixture's own, so tests
 // running in parallel don't share rate budgets.
 func (f *fixture) factory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken})
+	oc := okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken}
+	if o := cfg.OAuth; o != nil {
+		oc.OAuth = &okta.OAuthConfig{ClientID: o.ClientID, PrivateKeyPEM: o.PrivateKeyPEM, KeyID: o.KeyID, Scopes: o.Scopes}
+	}
+	return okta.New(oc)
 }
 
 // startManager runs the controllers in a fresh manager until the test ends or stop is

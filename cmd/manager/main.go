@@ -113,9 +113,13 @@ func run() error {
 
 // oktaFactory builds the Okta backend for a provider.
 func oktaFactory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{
+	oc := okta.Config{
 		OrgURL:                cfg.OrgURL,
 		AuthorizationServerID: cfg.AuthorizationServerID,
 		APIToken:              cfg.APIToken,
-	})
+	}
+	if o := cfg.OAuth; o != nil {
+		oc.OAuth = &okta.OAuthConfig{ClientID: o.ClientID, PrivateKeyPEM: o.PrivateKeyPEM, KeyID: o.KeyID, Scopes: o.Scopes}
+	}
+	return okta.New(oc)
 }

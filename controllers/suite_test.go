@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,11 +38,11 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
-	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
-	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
+	// The manager's backend, registered under spec.okta. Each test's emulator has its own
+	// org URL, so tests running in parallel don't share a rate budget.
+	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 	"github.com/clientcreds/clientcreds/internal/testenv"
 )
 
@@ -253,7 +256,6 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		HealthInterval:          time.Minute,
 		TokenTTL:                time.Second,
 		PropagationGrace:        time.Second,
-		Factory:                 f.factory,
 	}
 	if !o.noManager {
 		f.startManager()
@@ -272,16 +274,6 @@ func (f *fixture) sub(t *testing.T) *fixture {
 	c := *f
 	c.t = t
 	return &c
-}
-
-// factory builds the Okta backend with a budget registry of the fixture's own, so tests
-// running in parallel don't share rate budgets.
-func (f *fixture) factory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	oc := okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken}
-	if o := cfg.OAuth; o != nil {
-		oc.OAuth = &okta.OAuthConfig{ClientID: o.ClientID, PrivateKeyPEM: o.PrivateKeyPEM, KeyID: o.KeyID, Scopes: o.Scopes}
-	}
-	return okta.New(oc)
 }
 
 // startManager runs the controllers in a fresh manager until the test ends or stop is
@@ -494,13 +486,24 @@ func (f *fixture) tokenWith(data map[string][]byte) (int, string) {
 // assertion signs a private_key_jwt client assertion with the Secret's key.
 func (f *fixture) assertion(clientID, tokenURL string, pemKey []byte, kid string) string {
 	f.t.Helper()
-	a, err := oauth2client.NewClientAssertion(oauth2client.Credentials{
-		ClientID: clientID, TokenURL: tokenURL, PrivateKeyPEM: pemKey, KeyID: kid,
-	}, time.Now())
+	key, err := jwk.ParseKey(pemKey, jwk.WithPEM(true))
 	if err != nil {
-		f.t.Fatalf("client assertion from PRIVATE_KEY: %v", err)
+		f.t.Fatalf("parse PRIVATE_KEY: %v", err)
 	}
-	return a
+	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := jwt.NewBuilder().Issuer(clientID).Subject(clientID).Audience([]string{tokenURL}).
+		IssuedAt(now).Expiration(now.Add(time.Minute)).JwtID(randHex(16)).Build()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return string(signed)
 }
 
 // app reads an app from the emulator's management API: status code and decoded body.

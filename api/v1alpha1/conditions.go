@@ -50,6 +50,9 @@ const (
 	// ReasonDPoPRejected: OAuth mode — Okta refused the operator's DPoP proof
 	// (invalid_dpop_proof), at the token endpoint or at the management API.
 	ReasonDPoPRejected = "DPoPRejected"
+	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
+	// the manager requires before it reads a Secret for a namespaced provider.
+	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

@@ -63,6 +63,27 @@ func (r *SecretKeyReference) TokenKey() string {
 	return r.Key
 }
 
+// ProviderObject is what ClusterOAuthProvider and OAuthProvider have in common, so one
+// reconciler and one resolver serve both kinds.
+// +kubebuilder:object:generate=false
+type ProviderObject interface {
+	client.Object
+	ProviderSpec() *OAuthProviderSpec
+	ProviderStatus() *OAuthProviderStatus
+}
+
+// ProviderSpec returns the provider's spec.
+func (p *ClusterOAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the provider's status.
+func (p *ClusterOAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
+
+// ProviderSpec returns the provider's spec.
+func (p *OAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the provider's status.
+func (p *OAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
+
 // PrivateKeyKey is the key of the private-key Secret, defaulted.
 func (r *PrivateKeySecretReference) PrivateKeyKey() string {
 	if r.Key == "" {
@@ -78,44 +99,3 @@ func (o *OktaOAuth) ScopesOrDefault() []string {
 	}
 	return o.Scopes
 }
-
-// ProviderObject is what ClusterOAuthProvider and OAuthProvider have in common, so one
-// reconciler and one resolver serve both kinds.
-// +kubebuilder:object:generate=false
-type ProviderObject interface {
-	client.Object
-	ProviderSpec() *OAuthProviderSpec
-	ProviderStatus() *OAuthProviderStatus
-	// TokenSecretNamespace is the namespace of the credentials Secret (the API token's or,
-	// in OAuth mode, the private key's).
-	TokenSecretNamespace() string
-}
-
-// ProviderSpec returns the provider's spec.
-func (p *ClusterOAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
-
-// ProviderStatus returns the provider's status.
-func (p *ClusterOAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
-
-// TokenSecretNamespace is the namespace named in the Secret reference.
-func (p *ClusterOAuthProvider) TokenSecretNamespace() string {
-	if p.Spec.Okta == nil {
-		return ""
-	}
-	if p.Spec.Okta.OAuth != nil {
-		return p.Spec.Okta.OAuth.PrivateKeySecretRef.Namespace
-	}
-	if p.Spec.Okta.APITokenSecretRef == nil {
-		return ""
-	}
-	return p.Spec.Okta.APITokenSecretRef.Namespace
-}
-
-// ProviderSpec returns the provider's spec.
-func (p *OAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
-
-// ProviderStatus returns the provider's status.
-func (p *OAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
-
-// TokenSecretNamespace is the provider's own namespace.
-func (p *OAuthProvider) TokenSecretNamespace() string { return p.Namespace }

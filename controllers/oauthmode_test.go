@@ -1,0 +1,304 @@
+package controllers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
+)
+
+// These tests run the operator in OAuth mode (spec.okta.oauth): it reaches the emulator's
+// management API as an API service app, with tokens from the emulator's org authorization
+// server ({orgURL}/oauth2/v1/token, private_key_jwt + DPoP, RFC 9449).
+
+const operatorKeySecret = "okta-operator-key"
+
+// serviceApp registers an API service app for the operator in the emulator, through the
+// management API as an admin would in the console (Okta's createApplication,
+// grantConsentToScope and assignRoleToClient operations): a private_key_jwt service app
+// with DPoP-bound tokens and the public key of a new key pair, granted scopes, with the
+// Application Administrator role. It returns the client id and the key pair.
+func (f *fixture) serviceApp(scopes ...string) (clientID string, key *oauth2client.KeyPair) {
+	f.t.Helper()
+	key, err := oauth2client.GenerateKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	secretValues.Store(string(key.PrivateKeyPEM), true)
+	var jwk map[string]any
+	if err := json.Unmarshal(key.Public.JWK, &jwk); err != nil {
+		f.t.Fatal(err)
+	}
+	code, app := f.mgmt(http.MethodPost, "/api/v1/apps?activate=true", map[string]any{
+		"name": "oidc_client", "label": "operator-" + f.ns, "signOnMode": "OPENID_CONNECT",
+		"credentials": map[string]any{"oauthClient": map[string]any{"token_endpoint_auth_method": "private_key_jwt"}},
+		"settings": map[string]any{"oauthClient": map[string]any{
+			"application_type": "service", "grant_types": []string{"client_credentials"}, "response_types": []string{"token"},
+			"dpop_bound_access_tokens": true, "jwks": map[string]any{"keys": []any{jwk}},
+		}},
+	})
+	if code != http.StatusOK && code != http.StatusCreated {
+		f.t.Fatalf("create the operator's service app: %d %v", code, app)
+	}
+	appID, _ := app["id"].(string)
+	clientID, _ = oauthClientCredentials(app)["client_id"].(string)
+	if clientID == "" {
+		clientID = appID
+	}
+	for _, s := range scopes {
+		if code, body := f.mgmt(http.MethodPost, "/api/v1/apps/"+appID+"/grants", map[string]any{"issuer": f.orgURL, "scopeId": s}); code/100 != 2 {
+			f.t.Fatalf("grant %s: %d %v", s, code, body)
+		}
+	}
+	if code, body := f.mgmt(http.MethodPost, "/oauth2/v1/clients/"+clientID+"/roles", map[string]any{"type": "APP_ADMIN"}); code/100 != 2 {
+		f.t.Fatalf("assign APP_ADMIN: %d %v", code, body)
+	}
+	return clientID, key
+}
+
+// putOperatorKey creates or replaces the private-key Secret.
+func (f *fixture) putOperatorKey(pemKey []byte) {
+	f.t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: operatorKeySecret, Namespace: f.ns},
+		Data: map[string][]byte{"private.pem": pemKey}}
+	err := k8s.Create(f.ctx, s)
+	if apierrors.IsAlreadyExists(err) {
+		err = k8s.Update(f.ctx, s)
+	}
+	if err != nil {
+		f.t.Fatalf("put the operator's key Secret: %v", err)
+	}
+}
+
+// useOAuth switches the fixture's provider from the API token to the service app.
+func (f *fixture) useOAuth(clientID string, pemKey []byte, keyID string, scopes ...string) {
+	f.t.Helper()
+	f.putOperatorKey(pemKey)
+	f.updateProvider(func(p *oauthv1.ClusterOAuthProvider) {
+		p.Spec.Okta.APITokenSecretRef = nil
+		p.Spec.Okta.OAuth = &oauthv1.OktaOAuth{
+			ClientID:            clientID,
+			PrivateKeySecretRef: oauthv1.PrivateKeySecretReference{Name: operatorKeySecret, Namespace: f.ns},
+			KeyID:               keyID,
+			Scopes:              scopes,
+		}
+	})
+}
+
+func (f *fixture) getProvider() *oauthv1.ClusterOAuthProvider {
+	f.t.Helper()
+	p := &oauthv1.ClusterOAuthProvider{}
+	if err := k8s.Get(f.ctx, client.ObjectKey{Name: f.provider}, p); err != nil {
+		f.t.Fatalf("get provider: %v", err)
+	}
+	return p
+}
+
+func (f *fixture) updateProvider(mutate func(*oauthv1.ClusterOAuthProvider)) {
+	f.t.Helper()
+	for i := 0; ; i++ {
+		p := f.getProvider()
+		mutate(p)
+		err := k8s.Update(f.ctx, p)
+		if err == nil {
+			return
+		}
+		if i > 20 {
+			f.t.Fatalf("update provider: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// recheckProvider asks for a health check now (the reconciler watches annotations).
+func (f *fixture) recheckProvider() {
+	f.t.Helper()
+	f.updateProvider(func(p *oauthv1.ClusterOAuthProvider) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations["test.clientcreds.dev/recheck"] = fmt.Sprint(time.Now().UnixNano())
+	})
+}
+
+// waitProvider waits until the provider's Ready condition has status and reason for its
+// current generation, and returns the condition.
+func (f *fixture) waitProvider(status metav1.ConditionStatus, reason string) metav1.Condition {
+	f.t.Helper()
+	var c *metav1.Condition
+	f.eventually(waitTimeout, fmt.Sprintf("provider Ready=%s %s", status, reason), func() (bool, string) {
+		p := f.getProvider()
+		c = meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Status == status && c.Reason == reason && c.ObservedGeneration == p.Generation,
+			fmt.Sprintf("%s/%s gen %d/%d: %s", c.Status, c.Reason, c.ObservedGeneration, p.Generation, c.Message)
+	})
+	return *c
+}
+
+// The whole OAuthClient lifecycle with the provider in OAuth mode: create, update, restore,
+// rotation, delete — and no management call made with the API token after the switch.
+func TestOAuthModeLifecycle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	clientID, key := f.serviceApp("okta.apps.manage")
+	f.useOAuth(clientID, key.PrivateKeyPEM, key.Public.KeyID)
+	ready := f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	if strings.Contains(ready.Message, "API token") {
+		t.Errorf("provider message %q speaks of an API token in OAuth mode", ready.Message)
+	}
+	// From here on the API token must not be needed: take it away.
+	if err := k8s.Delete(f.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "okta-api-token", Namespace: f.ns}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Create.
+	f.newClient("svc", func(o *oauthv1.OAuthClient) {
+		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 15 * time.Second}, GracePeriod: &metav1.Duration{Duration: 4 * time.Second}}
+	})
+	obj := f.waitReady("svc")
+	first := f.secret(obj.SecretName()).Data
+	if code, _ := f.tokenWith(first); code != http.StatusOK {
+		t.Fatalf("token with the published credentials: %d", code)
+	}
+
+	// Update.
+	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Renamed in OAuth mode" })
+	obj = f.waitReady("svc")
+	if _, app := f.app(obj.Status.AppID); app["label"] != "Renamed in OAuth mode" {
+		t.Errorf("label = %v after the display name changed", app["label"])
+	}
+
+	// Restore: a deleted Secret comes back with a new client secret.
+	if err := k8s.Delete(f.ctx, f.secret(obj.SecretName())); err != nil {
+		t.Fatal(err)
+	}
+	var restored map[string][]byte
+	f.eventually(waitTimeout, "the Secret restored", func() (bool, string) {
+		s := f.secret(obj.SecretName())
+		if s == nil {
+			return false, "no Secret"
+		}
+		restored = s.Data
+		return len(s.Data["CLIENT_SECRET"]) > 0 && string(s.Data["CLIENT_SECRET"]) != string(first["CLIENT_SECRET"]), "same secret"
+	})
+	if code, _ := f.tokenWith(restored); code != http.StatusOK {
+		t.Errorf("token with the restored credentials: %d", code)
+	}
+
+	// Rotation.
+	f.eventually(45*time.Second, "a rotation", func() (bool, string) {
+		s := f.secret(obj.SecretName())
+		if s == nil {
+			return false, "no Secret"
+		}
+		return string(s.Data["CLIENT_SECRET"]) != string(restored["CLIENT_SECRET"]), "not rotated yet"
+	})
+	obj = f.waitReady("svc")
+	if code, _ := f.tokenWith(f.secret(obj.SecretName()).Data); code != http.StatusOK {
+		t.Errorf("token with the rotated credentials: %d", code)
+	}
+
+	// Delete.
+	if err := k8s.Delete(f.ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(waitTimeout, "the OAuthClient to be deleted", func() (bool, string) {
+		err := k8s.Get(f.ctx, client.ObjectKeyFromObject(obj), &oauthv1.OAuthClient{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if code, _ := f.app(obj.Status.AppID); code != http.StatusNotFound {
+		t.Errorf("app of the deleted client: GET %d, want 404", code)
+	}
+}
+
+// Refusals of the operator's own OAuth credentials each have their own reason, on the
+// provider and on the OAuthClients that use it, with a message that says what to fix.
+func TestOAuthModeRefusals(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		grant      []string // scopes granted to the service app
+		wrongKey   bool     // the Secret holds a key that is not registered on the app
+		wrongKeyID bool
+		wantReason string
+		wantInMsg  string
+	}{
+		"scope not granted": {grant: []string{"okta.users.read"}, wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantInMsg: "Okta API Scopes"},
+		"no scope granted":  {wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantInMsg: "okta.apps.manage"},
+		"wrong key":         {grant: []string{"okta.apps.manage"}, wrongKey: true, wantReason: oauthv1.ReasonOAuthClientRejected, wantInMsg: "public key"},
+		"wrong key id":      {grant: []string{"okta.apps.manage"}, wrongKeyID: true, wantReason: oauthv1.ReasonOAuthClientRejected, wantInMsg: "key id"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, fixtureOptions{})
+			clientID, key := f.serviceApp(tc.grant...)
+			pemKey, kid := key.PrivateKeyPEM, key.Public.KeyID
+			if tc.wrongKey {
+				other, err := oauth2client.GenerateKey()
+				if err != nil {
+					t.Fatal(err)
+				}
+				secretValues.Store(string(other.PrivateKeyPEM), true)
+				pemKey = other.PrivateKeyPEM
+			}
+			if tc.wrongKeyID {
+				kid = "not-the-kid"
+			}
+			f.useOAuth(clientID, pemKey, kid)
+			c := f.waitProvider(metav1.ConditionFalse, tc.wantReason)
+			if !strings.Contains(c.Message, tc.wantInMsg) {
+				t.Errorf("message %q does not say %q", c.Message, tc.wantInMsg)
+			}
+			f.newClient("waits")
+			f.waitReason("waits", metav1.ConditionFalse, tc.wantReason)
+		})
+	}
+}
+
+// Replacing the private key in its Secret is picked up without a restart: a key the app does
+// not know is refused, a registered one is accepted again.
+func TestOAuthModeKeyReplaced(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	clientID, key := f.serviceApp("okta.apps.manage")
+	f.useOAuth(clientID, key.PrivateKeyPEM, "")
+	f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+
+	other, err := oauth2client.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretValues.Store(string(other.PrivateKeyPEM), true)
+	f.putOperatorKey(other.PrivateKeyPEM)
+	// The registry reads the Secret again after TokenTTL (1s here); a health check follows
+	// the annotation.
+	time.Sleep(1100 * time.Millisecond)
+	f.recheckProvider()
+	f.waitProvider(metav1.ConditionFalse, oauthv1.ReasonOAuthClientRejected)
+
+	f.putOperatorKey([]byte("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"))
+	time.Sleep(1100 * time.Millisecond)
+	f.recheckProvider()
+	f.waitProvider(metav1.ConditionFalse, oauthv1.ReasonPrivateKeyInvalid)
+
+	f.putOperatorKey(key.PrivateKeyPEM)
+	time.Sleep(1100 * time.Millisecond)
+	f.recheckProvider()
+	f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	f.newClient("after")
+	f.waitReady("after")
+}

@@ -27,6 +27,11 @@ type Server struct {
 	faults  atomic.Pointer[[]Fault]
 	limiter *rateLimiter
 	stats   *statsRecorder
+	// inFlight counts requests being served (modes.go: concurrency).
+	inFlight atomic.Int64
+	// orgKey and dpop serve the org authorization server (orgauth.go, dpop.go).
+	orgKey orgKeys
+	dpop   dpopState
 
 	mu sync.Mutex // guards st, jtis and version
 	st *state
@@ -47,7 +52,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
-		limiter: newRateLimiter(cfg.RateLimits),
+		limiter: newRateLimiter(cfg.RateLimits, cfg.RateLimitShare),
 		stats:   newStatsRecorder(),
 		jtis:    map[string]time.Time{},
 	}
@@ -65,7 +70,9 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		st.applyAccessPolicy(cfg.AccessPolicy)
 	}
+	s.dpop.setRequireResourceNonce(cfg.DPoPResourceNonce)
 	if err := st.ensureScopes(cfg.Scopes, cfg.Now()); err != nil {
 		return nil, err
 	}
@@ -230,6 +237,19 @@ func buildRoutes() []*route {
 			http.MethodPost: (*Server).activateSecret}},
 		{pattern: secret + "/lifecycle/deactivate", bucketOf: appsBucket, methods: map[string]handlerFunc{
 			http.MethodPost: (*Server).deactivateSecret}},
+		// grants.go, orgauth.go: okta.* scope grants and the org authorization server.
+		{pattern: app + "/grants", bucketOf: appsBucket, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).listGrants, http.MethodPost: (*Server).createGrant}},
+		{pattern: app + "/grants/{grantId}", bucketOf: appsBucket, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).getGrant, http.MethodDelete: (*Server).deleteGrant}},
+		{pattern: "/oauth2/v1/token", public: true, bucketOf: fixedBucket(bucketToken), methods: map[string]handlerFunc{
+			http.MethodPost: (*Server).orgToken}},
+		{pattern: "/oauth2/v1/keys", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgJWKS}},
+		{pattern: "/.well-known/oauth-authorization-server", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgMetadata}},
+		{pattern: "/.well-known/openid-configuration", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgMetadata}},
 
 		{pattern: "/api/v1/authorizationServers", bucketOf: other, methods: map[string]handlerFunc{
 			http.MethodGet: (*Server).listAuthServers}},
@@ -382,7 +402,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.record(key, sw.status, injected)
 	}()
 
-	d := s.limiter.take(bucket, now)
+	var who principal
+	if rt != nil && !rt.public {
+		who = s.identify(r)
+	}
+	release, ok := s.enterConcurrency(now, h)
+	if !ok {
+		writeAPIError(sw, rateLimited())
+		return
+	}
+	defer release()
+	d := s.limiter.take(bucket, who.rateKey(), now)
 	d.writeHeaders(h)
 	if !d.allowed {
 		writeAPIError(sw, rateLimited())
@@ -419,8 +449,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Allow", rt.allow())
 		writeAPIError(sw, methodNotAllowed())
 		return
-	case !rt.public && !s.validSSWS(r):
-		writeAPIError(sw, invalidToken())
+	case !rt.public && who.kind == "":
+		if who.fail != nil {
+			who.fail(sw)
+		} else {
+			writeAPIError(sw, invalidToken())
+		}
+		return
+	case !rt.public && !s.authorize(sw, r, who):
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)

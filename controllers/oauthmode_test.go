@@ -3,8 +3,11 @@ package controllers_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/oauth2client"
+	"github.com/clientcreds/clientcreds/internal/oktaemu"
 )
 
 // These tests run the operator in OAuth mode (spec.okta.oauth): it reaches the emulator's
@@ -26,16 +30,16 @@ const operatorKeySecret = "okta-operator-key"
 
 // serviceApp registers an API service app for the operator in the emulator, through the
 // management API as an admin would in the console (Okta's createApplication,
-// grantConsentToScope and assignRoleToClient operations): a private_key_jwt service app
-// with DPoP-bound tokens and the public key of a new key pair, granted scopes, with the
-// Application Administrator role. It returns the client id and the key pair.
+// and grantConsentToScope operations): a private_key_jwt service app with DPoP-bound tokens
+// and the public key of a new key pair, granted scopes. (The emulator decides by scopes
+// alone; it has no admin roles for apps.) It returns the client id and the key pair.
 func (f *fixture) serviceApp(scopes ...string) (clientID string, key *oauth2client.KeyPair) {
 	f.t.Helper()
 	key, err := oauth2client.GenerateKey()
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	secretValues.Store(string(key.PrivateKeyPEM), true)
+	storeKeyValues(key.PrivateKeyPEM)
 	var jwk map[string]any
 	if err := json.Unmarshal(key.Public.JWK, &jwk); err != nil {
 		f.t.Fatal(err)
@@ -60,9 +64,6 @@ func (f *fixture) serviceApp(scopes ...string) (clientID string, key *oauth2clie
 		if code, body := f.mgmt(http.MethodPost, "/api/v1/apps/"+appID+"/grants", map[string]any{"issuer": f.orgURL, "scopeId": s}); code/100 != 2 {
 			f.t.Fatalf("grant %s: %d %v", s, code, body)
 		}
-	}
-	if code, body := f.mgmt(http.MethodPost, "/oauth2/v1/clients/"+clientID+"/roles", map[string]any{"type": "APP_ADMIN"}); code/100 != 2 {
-		f.t.Fatalf("assign APP_ADMIN: %d %v", code, body)
 	}
 	return clientID, key
 }
@@ -149,14 +150,87 @@ func (f *fixture) waitProvider(status metav1.ConditionStatus, reason string) met
 	return *c
 }
 
+// oauthTraffic sits in front of the emulator and records what the operator sent and got:
+// the Authorization scheme of its management calls (the SDK's User-Agent names clientcreds;
+// the tests' own admin calls do not), the org token endpoint's answers, and the DPoP
+// challenges of the management API. With shortLifetime set it tells the operator that org
+// tokens live that many seconds (the emulator issues them for an hour, Okta's fixed
+// lifetime, and keeps checking each one), so the operator renews them mid-run.
+type oauthTraffic struct {
+	shortLifetime int
+
+	mu             sync.Mutex
+	schemes        map[string]int // Authorization scheme of the operator's management calls
+	tokenAnswers   map[string]int // "200", "400 use_dpop_nonce", ...
+	nonceChallenge int            // management answers 401 use_dpop_nonce
+	refused        int            // other 401/403 management answers
+}
+
+func (o *oauthTraffic) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		isToken := r.Method == http.MethodPost && r.URL.Path == "/oauth2/v1/token"
+		isMgmt := strings.HasPrefix(r.URL.Path, "/api/") && strings.Contains(r.UserAgent(), "clientcreds")
+		if !isToken && !isMgmt {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		o.mu.Lock()
+		if isMgmt {
+			scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			o.schemes[scheme]++
+			if rec.Code == http.StatusUnauthorized && strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+				o.nonceChallenge++
+			} else if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
+				o.refused++
+			}
+		}
+		if isToken {
+			var answer map[string]any
+			_ = json.Unmarshal(body, &answer)
+			key := fmt.Sprint(rec.Code)
+			if e, ok := answer["error"].(string); ok {
+				key += " " + e
+			}
+			o.tokenAnswers[key]++
+			if rec.Code == http.StatusOK && o.shortLifetime > 0 {
+				answer["expires_in"] = o.shortLifetime
+				body, _ = json.Marshal(answer)
+			}
+		}
+		o.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+func (o *oauthTraffic) snapshot() (schemes, tokenAnswers map[string]int, nonceChallenges, refused int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.schemes), maps.Clone(o.tokenAnswers), o.nonceChallenge, o.refused
+}
+
 // The whole OAuthClient lifecycle with the provider in OAuth mode: create, update, restore,
-// rotation, delete — and no management call made with the API token after the switch.
+// rotation, delete — every management call with a DPoP-bound token, none with the API
+// token, nonce challenges of the org authorization server and of the management API
+// answered, and tokens renewed mid-run.
 func TestOAuthModeLifecycle(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureOptions{})
+	traffic := &oauthTraffic{shortLifetime: 4, schemes: map[string]int{}, tokenAnswers: map[string]int{}}
+	f := newFixture(t, fixtureOptions{wrap: traffic.wrap, emu: oktaemu.Config{DPoPResourceNonce: true}})
 	clientID, key := f.serviceApp("okta.apps.manage")
 	f.useOAuth(clientID, key.PrivateKeyPEM, key.Public.KeyID)
 	ready := f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	// Nonces the management API handed out before are void from now on.
+	f.emu.RotateDPoPNonces()
+	// Calls made before the switch used the API token; count from here.
+	sswsBefore := func() int { s, _, _, _ := traffic.snapshot(); return s["SSWS"] }()
 	if strings.Contains(ready.Message, "API token") {
 		t.Errorf("provider message %q speaks of an API token in OAuth mode", ready.Message)
 	}
@@ -223,6 +297,36 @@ func TestOAuthModeLifecycle(t *testing.T) {
 	if code, _ := f.app(obj.Status.AppID); code != http.StatusNotFound {
 		t.Errorf("app of the deleted client: GET %d, want 404", code)
 	}
+
+	schemes, tokenAnswers, challenges, refused := traffic.snapshot()
+	t.Logf("operator's management calls by scheme %v; org token endpoint answers %v; management nonce challenges %d; other refusals %d",
+		schemes, tokenAnswers, challenges, refused)
+	if schemes["SSWS"] != sswsBefore {
+		t.Errorf("%d management calls with the API token after the switch to OAuth", schemes["SSWS"]-sswsBefore)
+	}
+	if schemes["DPoP"] < 5 {
+		t.Errorf("%d management calls with a DPoP token, want the whole lifecycle's", schemes["DPoP"])
+	}
+	if tokenAnswers["400 use_dpop_nonce"] < 1 {
+		t.Errorf("the org authorization server's nonce challenge was never met: %v", tokenAnswers)
+	}
+	// A token said to live 4s, and a lifecycle of well over 10s (the rotation alone waits
+	// 15s): the operator renewed it mid-run, before using it past its time — no management
+	// call was refused.
+	if tokenAnswers["200"] < 2 {
+		t.Errorf("%d tokens issued, want a renewal during the run", tokenAnswers["200"])
+	}
+	if refused != 0 {
+		t.Errorf("%d management calls refused (401/403 other than a nonce challenge)", refused)
+	}
+	for k, n := range tokenAnswers {
+		if k != "200" && k != "400 use_dpop_nonce" {
+			t.Errorf("org token endpoint answered %s %d times", k, n)
+		}
+	}
+	if challenges < 1 {
+		t.Error("the management API's nonce challenge was never met")
+	}
 }
 
 // Refusals of the operator's own OAuth credentials each have their own reason, on the
@@ -236,7 +340,7 @@ func TestOAuthModeRefusals(t *testing.T) {
 		wantReason string
 		wantInMsg  string
 	}{
-		"scope not granted": {grant: []string{"okta.users.read"}, wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantInMsg: "Okta API Scopes"},
+		"scope not granted": {grant: []string{"okta.apps.read"}, wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantInMsg: "Okta API Scopes"},
 		"no scope granted":  {wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantInMsg: "okta.apps.manage"},
 		"wrong key":         {grant: []string{"okta.apps.manage"}, wrongKey: true, wantReason: oauthv1.ReasonOAuthClientRejected, wantInMsg: "public key"},
 		"wrong key id":      {grant: []string{"okta.apps.manage"}, wrongKeyID: true, wantReason: oauthv1.ReasonOAuthClientRejected, wantInMsg: "key id"},
@@ -252,7 +356,7 @@ func TestOAuthModeRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				secretValues.Store(string(other.PrivateKeyPEM), true)
+				storeKeyValues(other.PrivateKeyPEM)
 				pemKey = other.PrivateKeyPEM
 			}
 			if tc.wrongKeyID {
@@ -282,7 +386,7 @@ func TestOAuthModeKeyReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretValues.Store(string(other.PrivateKeyPEM), true)
+	storeKeyValues(other.PrivateKeyPEM)
 	f.putOperatorKey(other.PrivateKeyPEM)
 	// The registry reads the Secret again after TokenTTL (1s here); a health check follows
 	// the annotation.
@@ -301,4 +405,15 @@ func TestOAuthModeKeyReplaced(t *testing.T) {
 	f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
 	f.newClient("after")
 	f.waitReady("after")
+}
+
+// storeKeyValues adds a PEM key to the leak check: the whole PEM and each of its base64
+// lines, so the key is found even where a log escapes its line breaks.
+func storeKeyValues(pemKey []byte) {
+	secretValues.Store(string(pemKey), true)
+	for _, line := range strings.Split(string(pemKey), "\n") {
+		if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+			secretValues.Store(line, true)
+		}
+	}
 }

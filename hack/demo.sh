@@ -379,10 +379,12 @@ if [ "$okta_auth" = oauth ]; then
 	else
 		say "Register the operator's API service app, as an admin would in the Admin Console:"
 		say "an RSA key pair, a private_key_jwt service app with DPoP-bound tokens and the public"
-		say "key, the scope grant okta.apps.manage and the Application Administrator role"
-		cmd "oktaserviceapp --org-url $org_url --scopes okta.apps.manage --key-out ${key_file#"$root"/}"
+		say "key, and the scope grant okta.apps.manage"
+		cmd "oktaserviceapp --org-url $org_url --scopes okta.apps.manage --role '' --key-out ${key_file#"$root"/}"
+		# --role "": the emulator decides by scope grants alone (a real org also needs the
+		# Application Administrator role, the default of oktaserviceapp).
 		app_out=$(OKTA_API_TOKEN=$api_token bin/oktaserviceapp --org-url "$org_url" \
-			--scopes okta.apps.manage --key-out "$key_file") || fail "registering the operator's API service app failed"
+			--scopes okta.apps.manage --role "" --key-out "$key_file") || fail "registering the operator's API service app failed"
 		oauth_client_id=$(sed -n 's/^CLIENT_ID=//p' <<<"$app_out")
 		oauth_key_id=$(sed -n 's/^KEY_ID=//p' <<<"$app_out")
 		[ -n "$oauth_client_id" ] || fail "oktaserviceapp printed no CLIENT_ID"

@@ -364,6 +364,7 @@ func TestOAuthModeRefusals(t *testing.T) {
 			}
 			f.useOAuth(clientID, pemKey, kid)
 			c := f.waitProvider(metav1.ConditionFalse, tc.wantReason)
+			t.Logf("provider Ready=False %s: %s", c.Reason, c.Message)
 			if !strings.Contains(c.Message, tc.wantInMsg) {
 				t.Errorf("message %q does not say %q", c.Message, tc.wantInMsg)
 			}

@@ -145,10 +145,19 @@ func (t *dpopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.nonce = newNonce
 			t.mu.Unlock()
 		}
+		code, desc := challengeError(resp.Header.Values("WWW-Authenticate"))
+		if resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" {
+			// The token lacks a scope this call needs (RFC 6750 §3.1): a configuration
+			// matter, not a refused API token.
+			drain(resp)
+			need := challengeParam(resp.Header.Values("WWW-Authenticate"), "scope")
+			return nil, &authError{class: provider.ErrOAuthScopeNotGranted, status: resp.StatusCode, code: code, msg: fmt.Sprintf(
+				"okta's management API wants the scope %s for %s %s, which the operator's token does not carry: add it to spec.okta.oauth.scopes and grant it on the app's Okta API Scopes tab",
+				sanitizeText(need), r.Method, r.URL.Path)}
+		}
 		if resp.StatusCode != http.StatusUnauthorized {
 			return resp, nil
 		}
-		code, desc := challengeError(resp.Header.Values("WWW-Authenticate"))
 		switch {
 		case code == "use_dpop_nonce" && newNonce != "" && !nonceRetried:
 			nonceRetried = true
@@ -198,6 +207,17 @@ func challengeError(values []string) (code, desc string) {
 		}
 	}
 	return code, desc
+}
+
+// challengeParam returns a quoted parameter of the DPoP (or Bearer) challenge.
+func challengeParam(values []string, name string) string {
+	re := regexp.MustCompile(`(?:^|[\s,])` + regexp.QuoteMeta(name) + `="([^"]*)"`)
+	for _, v := range values {
+		if m := re.FindStringSubmatch(v); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 // sanitizeText keeps server text printable and short.

@@ -48,6 +48,8 @@ type fakeOrgAS struct {
 	asNonce, rsNonce string
 	// dpopRefused: the API answers invalid_dpop_proof to every proof.
 	dpopRefused bool
+	// needScope: the API wants this scope (Okta: 403 insufficient_scope).
+	needScope string
 	// revoked: tokens the API refuses as invalid_token.
 	revoked map[string]bool
 	tokens  map[string]string // access token → jkt it is bound to
@@ -212,6 +214,11 @@ func (f *fakeOrgAS) apps(w http.ResponseWriter, r *http.Request) {
 		challenge("invalid_dpop_proof", "ath or key binding does not match")
 		return
 	}
+	if f.needScope != "" {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP realm="x", scope=%q, error="insufficient_scope", error_description="The access token provided does not contain the required scopes."`, f.needScope))
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	if f.rsNonce != "" && proof["nonce"] != f.rsNonce {
 		w.Header().Set("DPoP-Nonce", f.rsNonce)
 		challenge("use_dpop_nonce", "Resource server requires nonce in DPoP proof")
@@ -285,7 +292,8 @@ func TestOAuthTokenAndDPoP(t *testing.T) {
 		granted  []string
 		asNonce  string
 		rsNonce  string
-		refuse   bool // the API refuses every proof
+		refuse   bool   // the API refuses every proof
+		need     string // the API wants this scope
 		wantErr  error
 		wantCode string
 		// token requests and API requests the fake must have seen
@@ -302,6 +310,8 @@ func TestOAuthTokenAndDPoP(t *testing.T) {
 			wantErr: provider.ErrOAuthClientRejected, wantCode: "invalid_client", wantTokens: 1},
 		"scope not granted": {pem: rsa8, pub: rsaPub8, granted: []string{"okta.users.read"},
 			wantErr: provider.ErrOAuthScopeNotGranted, wantCode: "invalid_scope", wantTokens: 1},
+		"scope missing for the call": {pem: rsa8, pub: rsaPub8, scopes: []string{"okta.apps.read"}, granted: []string{"okta.apps.read"}, need: "okta.apps.manage",
+			wantErr: provider.ErrOAuthScopeNotGranted, wantCode: "insufficient_scope", wantTokens: 1, wantAPI: 1},
 		"proof refused by the API": {pem: rsa8, pub: rsaPub8, granted: []string{"okta.apps.manage"}, refuse: true,
 			wantErr: provider.ErrDPoPRejected, wantCode: "invalid_dpop_proof", wantTokens: 1, wantAPI: 1},
 	}
@@ -315,7 +325,7 @@ func TestOAuthTokenAndDPoP(t *testing.T) {
 				}
 			}
 			f := newFakeOrgAS(t, "0oaOperator", tc.pub, kid, tc.granted...)
-			f.asNonce, f.rsNonce, f.dpopRefused = tc.asNonce, tc.rsNonce, tc.refuse
+			f.asNonce, f.rsNonce, f.dpopRefused, f.needScope = tc.asNonce, tc.rsNonce, tc.refuse, tc.need
 			p := newOAuthProvider(t, f.srv.URL, OAuthConfig{ClientID: "0oaOperator", PrivateKeyPEM: tc.pem, KeyID: tc.cfgKID, Scopes: tc.scopes})
 			err := listApps(p)
 			switch {
@@ -326,6 +336,9 @@ func TestOAuthTokenAndDPoP(t *testing.T) {
 			case tc.wantErr != nil:
 				if !errors.Is(err, provider.ErrUnauthorized) {
 					t.Errorf("%v does not also match ErrUnauthorized", err)
+				}
+				if tc.need != "" && !strings.Contains(err.Error(), tc.need) {
+					t.Errorf("error %q does not name the scope %s", err, tc.need)
 				}
 				if got := provider.Code(err); got != tc.wantCode {
 					t.Errorf("code %q, want %q", got, tc.wantCode)

@@ -418,3 +418,30 @@ func storeKeyValues(pemKey []byte) {
 		}
 	}
 }
+
+// A provider whose scopes let it read apps but not manage them is healthy (the health check
+// only lists apps), and its OAuthClients say which scope is missing when the management API
+// refuses to create their app (403 insufficient_scope).
+func TestOAuthModeReadOnlyScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	clientID, key := f.serviceApp("okta.apps.read")
+	f.useOAuth(clientID, key.PrivateKeyPEM, "", "okta.apps.read")
+	f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	created := func() int64 {
+		st := f.emu.Stats()
+		return st.RouteStatus("POST /api/v1/apps", http.StatusCreated) + st.RouteStatus("POST /api/v1/apps", http.StatusOK)
+	}
+	before := created() // the service app itself
+	f.newClient("cannot-create")
+	obj := f.waitReason("cannot-create", metav1.ConditionFalse, oauthv1.ReasonOAuthScopeNotGranted)
+	if msg := readyCondition(obj).Message; !strings.Contains(msg, "okta.apps.manage") {
+		t.Errorf("message %q does not name the missing scope", msg)
+	}
+	if n := created() - before; n != 0 {
+		t.Errorf("%d apps created with a read-only token", n)
+	}
+	if n := f.emu.Stats().RouteStatus("POST /api/v1/apps", http.StatusForbidden); n == 0 {
+		t.Error("the create was never refused: the test did not exercise the missing scope")
+	}
+}

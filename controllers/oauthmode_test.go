@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -443,5 +444,58 @@ func TestOAuthModeReadOnlyScope(t *testing.T) {
 	}
 	if n := f.emu.Stats().RouteStatus("POST /api/v1/apps", http.StatusForbidden); n == 0 {
 		t.Error("the create was never refused: the test did not exercise the missing scope")
+	}
+}
+
+// swappable serves whichever emulator instance is current, so a test can restart the
+// emulator at the same URL.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// The org authorization server stops accepting the operator's access token before its
+// expiry (the emulator restarts with its state but a new signing key, as Okta may revoke
+// a token early): the operator gets a new token and the call goes through, without a
+// condition turning False.
+func TestOAuthModeTokenRefusedMidRun(t *testing.T) {
+	t.Parallel()
+	sw := &swappable{}
+	stateFile := t.TempDir() + "/emulator-state.json"
+	apiToken := "00test" + randHex(16)
+	cfg := oktaemu.Config{APIToken: apiToken, StateFile: stateFile}
+	f := newFixture(t, fixtureOptions{emu: cfg, wrap: func(h http.Handler) http.Handler {
+		sw.h.Store(&h)
+		return sw
+	}})
+	clientID, key := f.serviceApp("okta.apps.manage")
+	f.useOAuth(clientID, key.PrivateKeyPEM, "")
+	f.waitProvider(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	f.newClient("before")
+	f.waitReady("before")
+
+	// Restart: same state file (apps, secrets, grants), new org signing key.
+	if err := f.emu.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := oktaemu.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = next.Close() })
+	next.SetOrgURL(f.orgURL)
+	var h http.Handler = next
+	sw.h.Store(&h)
+
+	f.newClient("after")
+	f.waitReady("after")
+	st := next.Stats()
+	if n := st.Status(http.StatusUnauthorized); n == 0 {
+		t.Error("the restarted emulator never refused the old token: the test did not exercise a refused token")
+	}
+	if n := st.RouteStatus("POST /oauth2/v1/token", http.StatusOK); n == 0 {
+		t.Error("no new token was issued after the restart")
+	}
+	if c := readyCondition(f.get("before")); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("the first client lost Ready: %s", describe(f.get("before")))
 	}
 }

@@ -78,8 +78,9 @@ type OktaOAuth struct {
 	// +required
 	PrivateKeySecretRef PrivateKeySecretReference `json:"privateKeySecretRef"`
 
-	// KeyID is the kid of the public key registered on the app. Optional: without it the
-	// client assertion carries no kid and Okta tries the app's keys.
+	// KeyID is the kid of the public key registered on the app (the KID the Admin Console
+	// shows for it). Optional: without it the client assertion's kid is the key's RFC 7638
+	// SHA-256 thumbprint (base64url).
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=200

@@ -213,7 +213,7 @@ func TestBadInput(t *testing.T) {
 		f.create(&oauthv1.ClusterOAuthProvider{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: f.labels()},
 			Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
-				OrgURL: f.orgURL, APITokenSecretRef: oauthv1.SecretKeyReference{Name: secret, Namespace: f.ns},
+				OrgURL: f.orgURL, APITokenSecretRef: &oauthv1.SecretKeyReference{Name: secret, Namespace: f.ns},
 			}},
 		})
 		t.Cleanup(func() {

@@ -54,7 +54,9 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		msg := fmt.Sprintf("%s %q is not ready", ref.Kind, ref.Name)
 		if ready != nil {
 			switch ready.Reason {
-			case oauthv1.ReasonAPITokenSecretNotFound, oauthv1.ReasonCredentialsSecretNotLabelled, oauthv1.ReasonInvalidAPIToken:
+			case oauthv1.ReasonAPITokenSecretNotFound, oauthv1.ReasonCredentialsSecretNotLabelled, oauthv1.ReasonInvalidAPIToken,
+				oauthv1.ReasonPrivateKeySecretNotFound, oauthv1.ReasonPrivateKeyInvalid,
+				oauthv1.ReasonOAuthClientRejected, oauthv1.ReasonOAuthScopeNotGranted, oauthv1.ReasonDPoPRejected:
 				reason = ready.Reason
 			}
 			if ready.Message != "" {

@@ -221,7 +221,7 @@ func TestNamespacedProvider(t *testing.T) {
 	f.create(&oauthv1.OAuthProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: "team-okta", Namespace: f.ns},
 		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
-			OrgURL: f.orgURL, APITokenSecretRef: oauthv1.SecretKeyReference{Name: "okta-api-token"},
+			OrgURL: f.orgURL, APITokenSecretRef: &oauthv1.SecretKeyReference{Name: "okta-api-token"},
 		}},
 	})
 	f.newClient("team", func(o *oauthv1.OAuthClient) {

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,7 +37,6 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
-	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	// The manager's backend, registered under spec.okta. Each test's emulator has its own
@@ -230,7 +232,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		ObjectMeta: metav1.ObjectMeta{Name: f.provider, Labels: f.labels()},
 		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
 			OrgURL:            f.orgURL,
-			APITokenSecretRef: oauthv1.SecretKeyReference{Name: "okta-api-token", Namespace: f.ns},
+			APITokenSecretRef: &oauthv1.SecretKeyReference{Name: "okta-api-token", Namespace: f.ns},
 		}},
 	})
 	t.Cleanup(func() {
@@ -472,13 +474,24 @@ func (f *fixture) tokenWith(data map[string][]byte) (int, string) {
 // assertion signs a private_key_jwt client assertion with the Secret's key.
 func (f *fixture) assertion(clientID, tokenURL string, pemKey []byte, kid string) string {
 	f.t.Helper()
-	a, err := oauth2client.NewClientAssertion(oauth2client.Credentials{
-		ClientID: clientID, TokenURL: tokenURL, PrivateKeyPEM: pemKey, KeyID: kid,
-	}, time.Now())
+	key, err := jwk.ParseKey(pemKey, jwk.WithPEM(true))
 	if err != nil {
-		f.t.Fatalf("client assertion from PRIVATE_KEY: %v", err)
+		f.t.Fatalf("parse PRIVATE_KEY: %v", err)
 	}
-	return a
+	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := jwt.NewBuilder().Issuer(clientID).Subject(clientID).Audience([]string{tokenURL}).
+		IssuedAt(now).Expiration(now.Add(time.Minute)).JwtID(randHex(16)).Build()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return string(signed)
 }
 
 // app reads an app from the emulator's management API: status code and decoded body.

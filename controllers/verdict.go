@@ -85,6 +85,11 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 			msg = ce.Error()
 		}
 		return verdict{kind: ce.kind, reason: ce.reason, msg: msg, after: max(ce.retryAfter, 0)}
+	case errors.Is(err, provider.ErrPrivateKeyNotFound):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound, after: missingSecretRecheck,
+			msg: err.Error() + "; create it with the PEM private key of the API service app under spec.okta.oauth.privateKeySecretRef.key"}
+	case errors.Is(err, provider.ErrPrivateKeyInvalid):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeyInvalid, msg: err.Error(), after: missingSecretRecheck}
 	case errors.Is(err, provider.ErrSecretNotFound):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonAPITokenSecretNotFound, msg: err.Error(), after: missingSecretRecheck}
 	case errors.Is(err, provider.ErrSecretNotLabelled):
@@ -98,6 +103,15 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 			v.after = max(at.Sub(now), time.Second)
 		}
 		return v
+	case errors.Is(err, provider.ErrOAuthClientRejected):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonOAuthClientRejected, after: refusedCredentialsRecheck, credentialsRefused: true,
+			msg: "The backend refused the provider's OAuth client: " + err.Error()}
+	case errors.Is(err, provider.ErrOAuthScopeNotGranted):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonOAuthScopeNotGranted, after: refusedCredentialsRecheck, credentialsRefused: true,
+			msg: "The backend did not grant the provider's OAuth scopes: " + err.Error()}
+	case errors.Is(err, provider.ErrDPoPRejected):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonDPoPRejected, after: refusedCredentialsRecheck, credentialsRefused: true,
+			msg: "The backend refused the provider's DPoP proof: " + err.Error()}
 	case errors.Is(err, provider.ErrUnauthorized):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonInvalidAPIToken, after: refusedCredentialsRecheck, credentialsRefused: true,
 			msg: "The backend refused the API token: " + err.Error()}

@@ -56,6 +56,26 @@ func TestJudge(t *testing.T) {
 			err:       provider.Errorf(provider.ErrUnauthorized, "get app", "401"),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonInvalidAPIToken, wantAfter: refusedCredentialsRecheck, wantForget: true,
 		},
+		"oauth client refused": {
+			err:       provider.Errorf(provider.ErrOAuthClientRejected, "list apps", "invalid_client"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonOAuthClientRejected, wantAfter: refusedCredentialsRecheck, wantForget: true,
+		},
+		"oauth scope not granted": {
+			err:       provider.Errorf(provider.ErrOAuthScopeNotGranted, "list apps", "invalid_scope"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonOAuthScopeNotGranted, wantAfter: refusedCredentialsRecheck, wantForget: true,
+		},
+		"dpop proof refused": {
+			err:       provider.Errorf(provider.ErrDPoPRejected, "get app", "invalid_dpop_proof"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonDPoPRejected, wantAfter: refusedCredentialsRecheck, wantForget: true,
+		},
+		"private key Secret missing": {
+			err:       fmt.Errorf("%w: %w: Secret ns/key not found", provider.ErrPrivateKeyNotFound, provider.ErrSecretNotFound),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonPrivateKeySecretNotFound, wantAfter: missingSecretRecheck,
+		},
+		"private key not usable": {
+			err:       fmt.Errorf("%w: key \"private.pem\" of Secret ns/key: not PEM", provider.ErrPrivateKeyInvalid),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonPrivateKeyInvalid, wantAfter: missingSecretRecheck,
+		},
 		"transient": {
 			err:       provider.Errorf(provider.ErrTransient, "get app", "503"),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonBackendError, wantCond: oauthv1.ConditionReconciling, wantErr: true,

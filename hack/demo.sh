@@ -13,6 +13,13 @@
 # authorization server needs the scope hello:read and a policy rule that allows the
 # client-credentials grant; the app the demo creates is deleted again when it ends.
 #
+# OKTA_AUTH=oauth: the operator reaches Okta's management API as an API service app
+# (spec.okta.oauth: private_key_jwt + DPoP-bound tokens) instead of with an API token. On the
+# emulator the demo registers that app itself (hack/oktaserviceapp, with the emulator's
+# admin token, as an admin would in the console); with a real org set OKTA_CLIENT_ID,
+# OKTA_PRIVATE_KEY_FILE (PEM) and, if Okta's KID for the key differs from its thumbprint,
+# OKTA_KEY_ID (see "Without an API token" in the README).
+#
 # Every process runs on a fixed loopback port (DEMO_*_PORT to change one) in its own
 # process group with its log in bin/demo/logs/, and is stopped when the demo ends,
 # however it ends.
@@ -262,6 +269,20 @@ else
 	audience=api://default
 fi
 
+okta_auth=${OKTA_AUTH:-token}
+case $okta_auth in
+token | oauth) ;;
+*)
+	echo "demo: OKTA_AUTH must be token (an SSWS API token, the default) or oauth (an API service app with private_key_jwt and DPoP)" >&2
+	exit 1
+	;;
+esac
+if [ "$okta_auth" = oauth ] && [ "$mode" = okta ] && { [ -z "${OKTA_CLIENT_ID:-}" ] || [ ! -r "${OKTA_PRIVATE_KEY_FILE:-}" ]; }; then
+	echo "demo: OKTA_AUTH=oauth with a real org needs OKTA_CLIENT_ID and a readable OKTA_PRIVATE_KEY_FILE (the API service app's PEM private key)" >&2
+	exit 1
+fi
+key_secret=okta-operator-key
+
 busy=()
 check_port() { # check_port PORT WHAT VARIABLE
 	if port_in_use "$1"; then busy+=("127.0.0.1:$1 ($2; set $3 to use another port)"); fi
@@ -289,6 +310,9 @@ if [ "$mode" = okta ]; then
 else
 	echo "Okta: the local emulator (set OKTA_ORG_URL and OKTA_API_TOKEN to use a real org)"
 fi
+if [ "$okta_auth" = oauth ]; then
+	echo "Operator auth: OAuth 2.0 API service app (private_key_jwt + DPoP), not an API token"
+fi
 
 # ---------------------------------------------------------------------------------------
 # 1. Build
@@ -302,6 +326,10 @@ else
 fi
 cmd "make build"
 "${MAKE:-make}" --no-print-directory build >/dev/null
+if [ "$okta_auth" = oauth ]; then
+	cmd "go build -o bin/oktaserviceapp ./hack/oktaserviceapp"
+	go build -o bin/oktaserviceapp ./hack/oktaserviceapp
+fi
 hack/build-control-plane.sh >/dev/null
 cmd "go build -o bin/controlplane ./hack/controlplane"
 go build -o bin/controlplane ./hack/controlplane
@@ -351,11 +379,61 @@ else
 	wait_http okta-emulator "$org_url/_emulator/healthz" 30
 	sed 's/^/    /' "$log_dir/okta-emulator.log" | grep -E 'Okta org URL|Issuer' || true
 fi
+if [ "$okta_auth" = oauth ]; then
+	key_file=$demo_dir/operator-key.pem
+	if [ "$mode" = okta ]; then
+		oauth_client_id=$OKTA_CLIENT_ID
+		oauth_key_id=${OKTA_KEY_ID:-}
+		cp "$OKTA_PRIVATE_KEY_FILE" "$key_file"
+		chmod 600 "$key_file"
+		say "the operator's API service app: $oauth_client_id"
+	else
+		say "Register the operator's API service app, as an admin would in the Admin Console:"
+		say "an RSA key pair, a private_key_jwt service app with DPoP-bound tokens and the public"
+		say "key, and the scope grant okta.apps.manage"
+		cmd "oktaserviceapp --org-url $org_url --scopes okta.apps.manage --role '' --key-out ${key_file#"$root"/}"
+		# --role "": the emulator decides by scope grants alone (a real org also needs the
+		# Application Administrator role, the default of oktaserviceapp).
+		app_out=$(OKTA_API_TOKEN=$api_token bin/oktaserviceapp --org-url "$org_url" \
+			--scopes okta.apps.manage --role "" --key-out "$key_file") || fail "registering the operator's API service app failed"
+		oauth_client_id=$(sed -n 's/^CLIENT_ID=//p' <<<"$app_out")
+		oauth_key_id=$(sed -n 's/^KEY_ID=//p' <<<"$app_out")
+		[ -n "$oauth_client_id" ] || fail "oktaserviceapp printed no CLIENT_ID"
+		say "API service app $oauth_client_id, key id $oauth_key_id"
+	fi
+fi
 step_ok
 
 # ---------------------------------------------------------------------------------------
 # 5. Provider and manager
 
+if [ "$okta_auth" = oauth ]; then
+	step 5 "Create the private-key Secret and the ClusterOAuthProvider (spec.okta.oauth), start the operator"
+	cmd "kubectl create secret generic $key_secret -n $system_ns --from-file=private.pem=${key_file#"$root"/}"
+	cmd "kubectl apply -f - (ClusterOAuthProvider $provider_name with oauth.clientID $oauth_client_id)"
+	k create namespace "$system_ns" | sed 's/^/    /'
+	k create secret generic "$key_secret" -n "$system_ns" --from-file=private.pem="$key_file" | sed 's/^/    /'
+	key_id_line=''
+	[ -z "$oauth_key_id" ] || key_id_line="      keyID: $oauth_key_id"
+	k apply -f - <<EOF | sed 's/^/    /'
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: ClusterOAuthProvider
+metadata:
+  name: $provider_name
+spec:
+  okta:
+    orgURL: $org_url
+    authorizationServerID: $authz_server
+    oauth:
+      clientID: $oauth_client_id
+      privateKeySecretRef:
+        name: $key_secret
+        namespace: $system_ns
+        key: private.pem
+$key_id_line
+      scopes: [okta.apps.manage]
+EOF
+else
 step 5 "Create the API-token Secret and the ClusterOAuthProvider, start the operator"
 cmd "kubectl apply -f - (Namespace $system_ns, Secret $token_secret, ClusterOAuthProvider $provider_name)"
 k apply -f - <<EOF | sed 's/^/    /'
@@ -386,6 +464,7 @@ spec:
       namespace: $system_ns
       key: token
 EOF
+fi
 cmd "manager --kubeconfig ${kubeconfig#"$root"/} --metrics-bind-address 127.0.0.1:$metrics_port --health-probe-bind-address 127.0.0.1:$probe_port"
 start_proc manager bin/manager --kubeconfig "$kubeconfig" \
 	--metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address "127.0.0.1:$probe_port" \
@@ -522,7 +601,7 @@ cat <<EOF
 
     Logs: ${log_dir#"$root"/}/   (kubeconfig: $kc_rel)
 EOF
-if [ "$mode" = emulator ]; then
+if [ "$mode" = emulator ] && [ "$okta_auth" = token ]; then
 	say "Okta emulator: $org_url; its request counts (the API token is in the Secret $token_secret):"
 	say "  curl -H \"Authorization: SSWS \$(kubectl get secret $token_secret -n $system_ns -o jsonpath='{.data.token}' | base64 -d)\" $org_url/_emulator/stats"
 fi

@@ -28,6 +28,22 @@ const (
 	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
 	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
 	ReasonInvalidAPIToken = "InvalidAPIToken"
+	// ReasonPrivateKeySecretNotFound: OAuth mode — the Secret of spec.okta.oauth.privateKeySecretRef
+	// or its key is missing or empty.
+	ReasonPrivateKeySecretNotFound = "PrivateKeySecretNotFound"
+	// ReasonPrivateKeyInvalid: OAuth mode — the private key in the Secret is not a usable PEM
+	// private key (RSA of at least 2048 bits, PKCS#1 or PKCS#8; EC P-256, SEC 1 or PKCS#8).
+	ReasonPrivateKeyInvalid = "PrivateKeyInvalid"
+	// ReasonOAuthClientRejected: OAuth mode — the org authorization server refused the
+	// operator's OAuth client (invalid_client: unknown client id, a key not registered on the
+	// app, a wrong keyID, an inactive app).
+	ReasonOAuthClientRejected = "OAuthClientRejected"
+	// ReasonOAuthScopeNotGranted: OAuth mode — the operator's OAuth client asked for a scope
+	// (spec.okta.oauth.scopes) that is not granted to the app (invalid_scope).
+	ReasonOAuthScopeNotGranted = "OAuthScopeNotGranted"
+	// ReasonDPoPRejected: OAuth mode — Okta refused the operator's DPoP proof
+	// (invalid_dpop_proof), at the token endpoint or at the management API.
+	ReasonDPoPRejected = "DPoPRejected"
 	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
 	// the manager requires before it reads a Secret for a namespaced provider.
 	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"

@@ -83,3 +83,19 @@ func (p *OAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
 
 // ProviderStatus returns the provider's status.
 func (p *OAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
+
+// PrivateKeyKey is the key of the private-key Secret, defaulted.
+func (r *PrivateKeySecretReference) PrivateKeyKey() string {
+	if r.Key == "" {
+		return "private.pem"
+	}
+	return r.Key
+}
+
+// ScopesOrDefault are the management scopes to request, defaulted.
+func (o *OktaOAuth) ScopesOrDefault() []string {
+	if len(o.Scopes) == 0 {
+		return []string{DefaultOktaOAuthScope}
+	}
+	return o.Scopes
+}

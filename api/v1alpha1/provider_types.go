@@ -30,7 +30,80 @@ type SecretKeyReference struct {
 	Key string `json:"key,omitempty"`
 }
 
+// PrivateKeySecretReference points at a PEM private key in a Secret.
+type PrivateKeySecretReference struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Namespace of the Secret. Required for a ClusterOAuthProvider; not allowed for an
+	// OAuthProvider, whose Secret is in its own namespace.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// Key in the Secret's data that holds the PEM private key (PKCS#1 or PKCS#8 RSA, EC
+	// P-256 as SEC 1 or PKCS#8). Defaults to "private.pem".
+	// +optional
+	// +kubebuilder:default=private.pem
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// DefaultOktaOAuthScope is the management scope the operator asks for when
+// spec.okta.oauth.scopes is not set.
+const DefaultOktaOAuthScope = "okta.apps.manage"
+
+// OktaOAuth says how the operator authenticates to Okta's management API with OAuth 2.0: as
+// an API service app (client credentials grant, private_key_jwt client authentication) whose
+// access tokens are bound to a DPoP key (RFC 9449).
+type OktaOAuth struct {
+	// ClientID of the API service app in Okta.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	ClientID string `json:"clientID"`
+
+	// PrivateKeySecretRef points at the private key whose public key is registered on the
+	// app; it signs the client assertions. Replacing the key in the Secret is picked up
+	// without a restart.
+	// +required
+	PrivateKeySecretRef PrivateKeySecretReference `json:"privateKeySecretRef"`
+
+	// KeyID is the kid of the public key registered on the app (the KID the Admin Console
+	// shows for it). Optional: without it the client assertion's kid is the key's RFC 7638
+	// SHA-256 thumbprint (base64url).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:Pattern=`^[-._~A-Za-z0-9]+$`
+	KeyID string `json:"keyID,omitempty"`
+
+	// Scopes the operator requests; each must be granted to the app. Default
+	// [okta.apps.manage]; add okta.authorizationServers.manage for accessPolicy: Managed.
+	// +optional
+	// +kubebuilder:default={"okta.apps.manage"}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	// +listType=set
+	Scopes []string `json:"scopes,omitempty"`
+}
+
 // OktaProvider says how to reach an Okta org and which authorization server issues tokens.
+// The operator authenticates to the management API with exactly one of apiTokenSecretRef
+// (an SSWS API token) and oauth (an API service app with private_key_jwt and DPoP).
+// +kubebuilder:validation:XValidation:rule="has(self.apiTokenSecretRef) != has(self.oauth)",message="set exactly one of okta.apiTokenSecretRef (an SSWS API token) and okta.oauth (an API service app with private_key_jwt and DPoP)"
 type OktaProvider struct {
 	// OrgURL is the Okta org, e.g. https://example.okta.com. http:// is accepted only for
 	// loopback hosts (the local Okta emulator).
@@ -49,9 +122,15 @@ type OktaProvider struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
 	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
 
-	// APITokenSecretRef points at the Okta API token (SSWS).
-	// +required
-	APITokenSecretRef SecretKeyReference `json:"apiTokenSecretRef"`
+	// APITokenSecretRef points at the Okta API token (SSWS). Exactly one of it and oauth.
+	// +optional
+	APITokenSecretRef *SecretKeyReference `json:"apiTokenSecretRef,omitempty"`
+
+	// OAuth authenticates the operator as an Okta API service app (OAuth 2.0 client
+	// credentials with private_key_jwt, DPoP-bound tokens). Exactly one of it and
+	// apiTokenSecretRef.
+	// +optional
+	OAuth *OktaOAuth `json:"oauth,omitempty"`
 }
 
 // OAuthProviderSpec describes a backend. Exactly one backend is set; Okta is the only one today.
@@ -105,7 +184,8 @@ type ClusterOAuthProvider struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	// +kubebuilder:validation:XValidation:rule="has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef) || has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta.oauth) || has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is required for a ClusterOAuthProvider"
 	Spec   OAuthProviderSpec   `json:"spec"`
 	Status OAuthProviderStatus `json:"status,omitempty"`
 }
@@ -132,7 +212,8 @@ type OAuthProvider struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef) || !has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta.oauth) || !has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
 	Spec   OAuthProviderSpec   `json:"spec"`
 	Status OAuthProviderStatus `json:"status,omitempty"`
 }

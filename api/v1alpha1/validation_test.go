@@ -266,3 +266,68 @@ func checkAdmission(t *testing.T, err error, wantErr string) {
 		t.Fatalf("refusal %q does not contain %q", err.Error(), wantErr)
 	}
 }
+
+// providerManifest is a provider of the given kind whose okta section holds auth (the lines
+// after orgURL, indented by four spaces).
+func providerManifest(kind, auth string) string {
+	ns := ""
+	if kind == "OAuthProvider" {
+		ns = ", namespace: default"
+	}
+	return "apiVersion: oauth.clientcreds.dev/v1alpha1\nkind: " + kind + "\nmetadata: {name: NAME" + ns + "}\n" +
+		"spec:\n  okta:\n    orgURL: https://example.okta.com\n" + auth
+}
+
+func TestProviderOAuthAdmission(t *testing.T) {
+	const (
+		oauthCluster = "    oauth:\n      clientID: 0oa1b2c3d4\n      privateKeySecretRef: {name: okta-operator-key, namespace: clientcreds-system, key: private.pem}\n"
+		oauthNS      = "    oauth:\n      clientID: 0oa1b2c3d4\n      privateKeySecretRef: {name: okta-operator-key}\n"
+		tokenCluster = "    apiTokenSecretRef: {name: okta-api-token, namespace: clientcreds-system}\n"
+		tokenNS      = "    apiTokenSecretRef: {name: okta-api-token}\n"
+		exactlyOne   = "set exactly one of okta.apiTokenSecretRef (an SSWS API token) and okta.oauth"
+	)
+	tests := map[string]struct {
+		kind, auth string
+		wantErr    string
+		// wantScopes/wantKey: the defaults the API server must apply ("" = not checked).
+		wantScopes, wantKey string
+	}{
+		"cluster oauth": {kind: "ClusterOAuthProvider", auth: oauthCluster, wantScopes: "okta.apps.manage", wantKey: "private.pem"},
+		"cluster oauth every field": {kind: "ClusterOAuthProvider", auth: "    oauth:\n      clientID: 0oa1b2c3d4\n      keyID: my-key\n      scopes: [okta.apps.manage, okta.authorizationServers.manage]\n      privateKeySecretRef: {name: k, namespace: clientcreds-system, key: tls.key}\n",
+			wantScopes: "okta.apps.manage okta.authorizationServers.manage", wantKey: "tls.key"},
+		"namespaced oauth":          {kind: "OAuthProvider", auth: oauthNS, wantScopes: "okta.apps.manage", wantKey: "private.pem"},
+		"cluster both":              {kind: "ClusterOAuthProvider", auth: tokenCluster + oauthCluster, wantErr: exactlyOne},
+		"namespaced both":           {kind: "OAuthProvider", auth: tokenNS + oauthNS, wantErr: exactlyOne},
+		"cluster neither":           {kind: "ClusterOAuthProvider", auth: "", wantErr: exactlyOne},
+		"namespaced neither":        {kind: "OAuthProvider", auth: "", wantErr: exactlyOne},
+		"cluster key needs ns":      {kind: "ClusterOAuthProvider", auth: oauthNS, wantErr: "okta.oauth.privateKeySecretRef.namespace is required for a ClusterOAuthProvider"},
+		"namespaced key refuses ns": {kind: "OAuthProvider", auth: oauthCluster, wantErr: "okta.oauth.privateKeySecretRef.namespace is not allowed in an OAuthProvider"},
+		"no client id":              {kind: "OAuthProvider", auth: "    oauth:\n      privateKeySecretRef: {name: k}\n", wantErr: "clientID: Required value"},
+		"no key ref":                {kind: "OAuthProvider", auth: "    oauth:\n      clientID: 0oa1\n", wantErr: "privateKeySecretRef: Required value"},
+		"client id with slash":      {kind: "OAuthProvider", auth: "    oauth:\n      clientID: ../apps\n      privateKeySecretRef: {name: k}\n", wantErr: "clientID"},
+		"empty scopes":              {kind: "OAuthProvider", auth: oauthNS + "      scopes: []\n", wantErr: "scopes"},
+		"scope with space":          {kind: "OAuthProvider", auth: oauthNS + "      scopes: [\"okta.apps.manage okta.users.read\"]\n", wantErr: "scopes"},
+	}
+	i := 0
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			i++
+			obj := object(t, strings.Replace(providerManifest(tc.kind, tc.auth), "NAME", fmt.Sprintf("po-%d", i), 1))
+			checkAdmission(t, k8s.Create(context.Background(), obj), tc.wantErr)
+			if tc.wantErr != "" {
+				return
+			}
+			oauth := obj.Object["spec"].(map[string]any)["okta"].(map[string]any)["oauth"].(map[string]any)
+			var scopes []string
+			for _, s := range oauth["scopes"].([]any) {
+				scopes = append(scopes, s.(string))
+			}
+			if got := strings.Join(scopes, " "); got != tc.wantScopes {
+				t.Errorf("scopes = %q, want %q", got, tc.wantScopes)
+			}
+			if got := oauth["privateKeySecretRef"].(map[string]any)["key"]; got != tc.wantKey {
+				t.Errorf("privateKeySecretRef.key = %v, want %q", got, tc.wantKey)
+			}
+		})
+	}
+}

@@ -56,6 +56,12 @@ var (
 	// ErrInvalidProvider: the provider object sets no known backend, several, or a
 	// configuration its backend refuses.
 	ErrInvalidProvider = errors.New("invalid provider")
+	// ErrPrivateKeyNotFound: the Secret or key holding the private key of the operator's own
+	// OAuth client is missing or empty. It also matches ErrSecretNotFound.
+	ErrPrivateKeyNotFound error = &subclass{msg: "private key secret missing", parent: ErrSecretNotFound}
+	// ErrPrivateKeyInvalid: the private key of the operator's own OAuth client is not a
+	// usable PEM private key.
+	ErrPrivateKeyInvalid = errors.New("private key not usable")
 )
 
 var (

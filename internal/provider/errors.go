@@ -27,7 +27,29 @@ var (
 	// ErrPermanent: the backend refused the request and retrying the same request cannot
 	// help (validation errors, unsupported configuration).
 	ErrPermanent = errors.New("request refused by backend")
+
+	// The refusals of the operator's own OAuth 2.0 credentials (a backend reached with an
+	// OAuth client instead of an API token). Each also matches ErrUnauthorized, so code that
+	// only knows "the backend refused our credentials" handles them as such.
+
+	// ErrOAuthClientRejected: the authorization server refused the operator's OAuth client
+	// (invalid_client: unknown client, wrong key, key id not registered).
+	ErrOAuthClientRejected error = &subclass{msg: "operator's oauth client refused", parent: ErrUnauthorized}
+	// ErrOAuthScopeNotGranted: the operator's OAuth client asked for scopes it was not
+	// granted (invalid_scope).
+	ErrOAuthScopeNotGranted error = &subclass{msg: "scope not granted to the operator's oauth client", parent: ErrUnauthorized}
+	// ErrDPoPRejected: the backend refused the operator's DPoP proof (invalid_dpop_proof).
+	ErrDPoPRejected error = &subclass{msg: "dpop proof refused", parent: ErrUnauthorized}
 )
+
+// subclass is an error class that also matches a broader one.
+type subclass struct {
+	msg    string
+	parent error
+}
+
+func (s *subclass) Error() string        { return s.msg }
+func (s *subclass) Is(target error) bool { return target == s.parent }
 
 // Error is a classified backend error.
 type Error struct {
@@ -57,7 +79,9 @@ func (e *Error) Error() string {
 }
 
 // Is makes errors.Is(err, ErrX) match the error's class.
-func (e *Error) Is(target error) bool { return target == e.Class }
+func (e *Error) Is(target error) bool {
+	return target == e.Class || (e.Class != nil && errors.Is(e.Class, target))
+}
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }

@@ -60,7 +60,7 @@ func cluster(name, orgURL string) *oauthv1.ClusterOAuthProvider {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
 			OrgURL:            orgURL,
-			APITokenSecretRef: oauthv1.SecretKeyReference{Name: "tok", Namespace: "ns"},
+			APITokenSecretRef: &oauthv1.SecretKeyReference{Name: "tok", Namespace: "ns"},
 		}},
 	}
 }

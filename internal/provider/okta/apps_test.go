@@ -253,7 +253,7 @@ func TestRoutesAndBuckets(t *testing.T) {
 		{"GET", "/api/v1/authorizationServers/default", "/api/v1/authorizationServers/{authServerId}", BucketOther},
 		{"GET", "/oauth2/aus123/.well-known/oauth-authorization-server", "/oauth2/{authServerId}/.well-known/oauth-authorization-server", BucketOther},
 		{"POST", "/oauth2/default/v1/token", "/oauth2/{authServerId}/v1/token", BucketToken},
-		{"POST", "/oauth2/v1/token", "/oauth2/v1/token", BucketToken},
+		{"POST", "/oauth2/v1/token", "/oauth2/v1/token", BucketOrgToken},
 		{"GET", "/api/v1/users/00u123/whatever", "/api/v1/users/{userId}/{other}", BucketOther},
 		{"GET", "/", "/", BucketOther},
 	}

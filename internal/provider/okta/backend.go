@@ -2,9 +2,11 @@ package okta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/oauth2client"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -16,17 +18,40 @@ func init() { provider.Register(SpecField, backend{}) }
 // backend builds Providers from provider objects that set spec.okta.
 type backend struct{}
 
-// Load reads spec.okta and its API token.
+// Load reads spec.okta and its credentials: the API token, or in OAuth mode
+// (spec.okta.oauth) the private key of the operator's API service app. Both are read
+// through secrets, so a replaced key is picked up when the Registry next calls Load.
 func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Provider, error), error) {
 	spec := obj.ProviderSpec().Okta
 	if spec == nil {
 		return nil, fmt.Errorf("%w: the spec has no okta section", provider.ErrInvalidProvider)
 	}
-	ref := spec.APITokenSecretRef
-	token, err := secrets.ReadSecretKey(ctx, provider.SecretRef{Namespace: ref.Namespace, Name: ref.Name, Key: ref.TokenKey()})
-	if err != nil {
-		return nil, err
+	cfg := Config{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer()}
+	switch {
+	case spec.OAuth != nil && spec.APITokenSecretRef != nil, spec.OAuth == nil && spec.APITokenSecretRef == nil:
+		return nil, fmt.Errorf("%w: set exactly one of okta.apiTokenSecretRef and okta.oauth", provider.ErrInvalidProvider)
+	case spec.OAuth != nil:
+		o := spec.OAuth
+		ref := provider.SecretRef{Namespace: o.PrivateKeySecretRef.Namespace, Name: o.PrivateKeySecretRef.Name, Key: o.PrivateKeySecretRef.PrivateKeyKey()}
+		keyPEM, err := secrets.ReadSecretKey(ctx, ref)
+		switch {
+		case errors.Is(err, provider.ErrSecretNotFound):
+			return nil, fmt.Errorf("%w (spec.okta.oauth.privateKeySecretRef): %w", provider.ErrPrivateKeyNotFound, err)
+		case err != nil:
+			return nil, err
+		}
+		if _, err := oauth2client.ParsePrivateKeyPEM(keyPEM); err != nil {
+			// The parser's errors never quote the key.
+			return nil, fmt.Errorf("%w: key %q of Secret %s: %w", provider.ErrPrivateKeyInvalid, ref.Key, ref, err)
+		}
+		cfg.OAuth = &OAuthConfig{ClientID: o.ClientID, PrivateKeyPEM: keyPEM, KeyID: o.KeyID, Scopes: o.ScopesOrDefault()}
+	default:
+		ref := spec.APITokenSecretRef
+		token, err := secrets.ReadSecretKey(ctx, provider.SecretRef{Namespace: ref.Namespace, Name: ref.Name, Key: ref.TokenKey()})
+		if err != nil {
+			return nil, err
+		}
+		cfg.APIToken = string(token)
 	}
-	cfg := Config{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer(), APIToken: string(token)}
 	return func() (provider.Provider, error) { return New(cfg) }, nil
 }

@@ -20,6 +20,10 @@ const (
 	BucketApp = "app"
 	// BucketToken: the authorization server's token endpoint.
 	BucketToken = "token"
+	// BucketOrgToken: the org authorization server's token endpoint (/oauth2/v1/token), where
+	// the provider gets its own access tokens in OAuth mode; Okta limits it separately from
+	// the custom authorization servers' token endpoints.
+	BucketOrgToken = "org-token"
 	// BucketOther: every other endpoint (authorization servers, metadata).
 	BucketOther = "other"
 )

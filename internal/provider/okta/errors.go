@@ -69,6 +69,9 @@ func classify(ctx context.Context, op string, resp *okta.Response, err error, re
 	if errors.As(err, &rl) {
 		return &provider.Error{Class: provider.ErrRateLimited, Op: op, Code: rl.code, Status: rl.status, RetryAt: rl.retryAt, Err: rl}
 	}
+	if ae := asAuthError(op, err); ae != nil {
+		return ae
+	}
 	var oe *okta.Error
 	if errors.As(err, &oe) && resp != nil && resp.Response != nil {
 		status := resp.StatusCode

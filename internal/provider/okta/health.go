@@ -18,8 +18,18 @@ const maxAnswerBytes = 1 << 20
 // CheckHealth proves the API token with an authenticated management call (reading the
 // authorization server; 401/403 → provider.ErrUnauthorized) and then reads the authorization
 // server's metadata for its issuer, token endpoint and JWKS URL: two calls.
+//
+// In OAuth mode the authenticated call lists one app instead (GET /api/v1/apps?limit=1):
+// it needs only okta.apps.read, which okta.apps.manage includes, where reading an
+// authorization server would need okta.authorizationServers.read. Getting its token proves
+// the client, its key and its scopes; the call proves the token, the DPoP proofs and the
+// app's admin role.
 func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
-	if _, err := p.call(ctx, "read authorization server", http.MethodGet, "/api/v1/authorizationServers/"+p.authServerID, nil, nil, nil); err != nil {
+	if p.oauth != nil {
+		if _, err := p.call(ctx, "list apps", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil); err != nil {
+			return provider.Endpoints{}, err
+		}
+	} else if _, err := p.call(ctx, "read authorization server", http.MethodGet, "/api/v1/authorizationServers/"+p.authServerID, nil, nil, nil); err != nil {
 		return provider.Endpoints{}, err
 	}
 	const op = "read authorization server metadata"
@@ -96,6 +106,9 @@ func classifyNoAnswer(ctx context.Context, op string, err error) error {
 	var rl *rateLimitError
 	if errors.As(err, &rl) {
 		return &provider.Error{Class: provider.ErrRateLimited, Op: op, Code: rl.code, Status: rl.status, RetryAt: rl.retryAt, Err: rl}
+	}
+	if ae := asAuthError(op, err); ae != nil {
+		return ae
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &provider.Error{Class: provider.ErrTransient, Op: op, Err: ctxErr}

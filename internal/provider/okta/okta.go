@@ -44,8 +44,11 @@ type Config struct {
 	// tokens; default "default".
 	AuthorizationServerID string
 	// APIToken is the SSWS API token of the management API. It never appears in errors,
-	// logs or metrics.
+	// logs or metrics. Exactly one of APIToken and OAuth.
 	APIToken string
+	// OAuth makes the provider reach the management API as an API service app with
+	// private_key_jwt and DPoP instead of with an API token. Exactly one of APIToken and OAuth.
+	OAuth *OAuthConfig
 	// HTTPClient, optional, provides the base transport, timeout (applied as is; 0 means
 	// none) and redirect policy; the provider copies it and never modifies it. Without it,
 	// http.DefaultTransport and DefaultTimeout are used.
@@ -62,6 +65,8 @@ type Provider struct {
 	client       *okta.Client
 	http         *http.Client // through the budget, without the API token
 	budgets      *Budgets
+	// oauth is the provider's own token source in OAuth mode; nil with an API token.
+	oauth *tokenSource
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -82,10 +87,18 @@ func New(cfg Config) (*Provider, error) {
 	if !authServerIDPattern.MatchString(asID) {
 		return nil, fmt.Errorf("authorization server id %q is not valid: use letters, digits, '-' and '_'", asID)
 	}
-	if cfg.APIToken == "" {
+	var kid string
+	var scopes []string
+	switch {
+	case cfg.OAuth != nil && cfg.APIToken != "":
+		return nil, fmt.Errorf("set either an okta api token or oauth credentials, not both")
+	case cfg.OAuth != nil:
+		if kid, scopes, err = checkOAuthConfig(cfg.OAuth); err != nil {
+			return nil, err
+		}
+	case cfg.APIToken == "":
 		return nil, fmt.Errorf("okta api token is empty")
-	}
-	if strings.IndexFunc(cfg.APIToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+	case strings.IndexFunc(cfg.APIToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
 		return nil, fmt.Errorf("okta api token contains whitespace or control characters")
 	}
 	budgets := cfg.Budgets
@@ -105,11 +118,27 @@ func New(cfg Config) (*Provider, error) {
 	}
 	hc.Transport = &transport{base: base, budget: budgets.org(org)}
 
+	// The SDK's client: the same as hc with an API token; in OAuth mode hc under the DPoP
+	// transport, which replaces the SDK's Authorization header. The SDK's own OAuth modes
+	// ("PrivateKey", "JWT") cannot do DPoP, so the SDK runs in SSWS mode with a placeholder.
+	sdkHTTP, token := hc, cfg.APIToken
+	var src *tokenSource
+	if cfg.OAuth != nil {
+		tokenHTTP := *hc
+		tokenHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		if src, err = newTokenSource(org, cfg.OAuth, kid, scopes, &tokenHTTP); err != nil {
+			return nil, err
+		}
+		c := *hc
+		c.Transport = &dpopTransport{base: hc.Transport, src: src}
+		sdkHTTP, token = &c, apiTokenPlaceholder
+	}
+
 	_, client, err := okta.NewClient(context.Background(),
 		okta.WithOrgUrl(org),
-		okta.WithToken(cfg.APIToken),
+		okta.WithToken(token),
 		okta.WithAuthorizationMode("SSWS"),
-		okta.WithHttpClientPtr(hc),
+		okta.WithHttpClientPtr(sdkHTTP),
 		// The SDK's cache serves stale GETs after changes (e.g. after a deactivate).
 		okta.WithCache(false),
 		// 429s are the budget's business: the SDK's own retries sleep without regard for the
@@ -123,7 +152,7 @@ func New(cfg Config) (*Provider, error) {
 		// The SDK's messages name the org URL at most, never the token.
 		return nil, fmt.Errorf("configure okta client: %w", err)
 	}
-	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets}, nil
+	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src}, nil
 }
 
 // normalizeOrgURL checks an org URL and returns it as scheme://host[:port] in lower case

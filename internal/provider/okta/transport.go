@@ -135,6 +135,8 @@ func bucketOf(method, route string) string {
 		return BucketApp
 	case route == "/api/v1/apps" || strings.HasPrefix(route, "/api/v1/apps/"):
 		return BucketApps
+	case route == "/oauth2/v1/token":
+		return BucketOrgToken
 	case strings.HasPrefix(route, "/oauth2/") && strings.HasSuffix(route, "/v1/token"):
 		return BucketToken
 	}

@@ -489,10 +489,10 @@ func TestOAuthTokenRateLimited(t *testing.T) {
 	if _, ok := provider.RetryAt(err); !ok {
 		t.Errorf("no RetryAt on %v", err)
 	}
-	if st := budgets.State(srv.URL, BucketOrgToken); !st.Known || st.Remaining != 0 {
+	if st := budgets.state(srv.URL, BucketOrgToken); !st.Known || st.Remaining != 0 {
 		t.Errorf("org-token bucket %+v, want known and spent", st)
 	}
-	if st := budgets.State(srv.URL, BucketToken); st.Known {
+	if st := budgets.state(srv.URL, BucketToken); st.Known {
 		t.Errorf("the custom authorization servers' token bucket learned from the org token endpoint: %+v", st)
 	}
 	// The spent bucket refuses the next token request locally.

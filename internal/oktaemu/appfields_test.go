@@ -161,3 +161,41 @@ func TestServiceAppAsRecorded(t *testing.T) {
 		t.Errorf("ES256 assertion with a crv-less registered key: %v %d %s %s", err, res.Status, res.Error, res.Description)
 	}
 }
+
+// TestDPoPBoundServiceApp: dpop_bound_access_tokens is kept as sent (Okta's
+// API service apps carry it true; transcripts TestAccResourceOktaAppOauth_*
+// show it false on ordinary service apps). The custom authorization servers
+// check no DPoP proofs, so a token request of such an app is refused as
+// RFC 9449 section 5 has a server refuse a missing proof (400
+// invalid_dpop_proof), never answered with a Bearer token; switching it off
+// (the operator's repair) makes the app's secret work again.
+func TestDPoPBoundServiceApp(t *testing.T) {
+	h := newHarness(t, oktaemu.Config{Scopes: []string{"hello:read"}})
+	body := serviceApp("dpop-bound", "client_secret_post")
+	body["settings"].(map[string]any)["oauthClient"].(map[string]any)["dpop_bound_access_tokens"] = true
+	created := h.call(http.MethodPost, "/api/v1/apps?activate=true", body, "")
+	if created.status != http.StatusOK {
+		t.Fatalf("create: %d %s", created.status, created.body)
+	}
+	app := created.json(t)
+	id, _ := app["id"].(string)
+	clientID, _ := get(app, "credentials.oauthClient.client_id").(string)
+	secret, _ := get(app, "credentials.oauthClient.client_secret").(string)
+	if v := get(h.call(http.MethodGet, "/api/v1/apps/"+id, nil, "").json(t), "settings.oauthClient.dpop_bound_access_tokens"); v != true {
+		t.Fatalf("GET dpop_bound_access_tokens = %v, want true", v)
+	}
+	tokenBody := "grant_type=client_credentials&scope=hello:read&client_id=" + url.QueryEscape(clientID) + "&client_secret=" + url.QueryEscape(secret)
+	r := h.form("/oauth2/default/v1/token", tokenBody, nil)
+	if r.status != http.StatusBadRequest || r.json(t)["error"] != "invalid_dpop_proof" {
+		t.Fatalf("token for a DPoP-bound app: %d %s, want 400 invalid_dpop_proof", r.status, r.body)
+	}
+
+	cur := h.call(http.MethodGet, "/api/v1/apps/"+id, nil, "").json(t)
+	cur["settings"].(map[string]any)["oauthClient"].(map[string]any)["dpop_bound_access_tokens"] = false
+	if up := h.call(http.MethodPut, "/api/v1/apps/"+id, cur, ""); up.status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", up.status, up.body)
+	}
+	if r := h.form("/oauth2/default/v1/token", tokenBody, nil); r.status != http.StatusOK {
+		t.Fatalf("token after the flag was turned off: %d %s", r.status, r.body)
+	}
+}

@@ -250,10 +250,14 @@ func (st *state) parseAppSpec(in *appIn, existing *app, now time.Time) (*appSpec
 		ConsentMethod: consent, IssuerMode: issuerMode, WildcardRedirect: wildcard,
 		RedirectURIs: nonNil(set.RedirectURIs), PostLogoutRedirectURIs: slices.Clone(set.PostLogoutRedirectURIs),
 	}
-	if set.DPoPBoundAccessTokens != nil && *set.DPoPBoundAccessTokens {
-		// Fail closed: the emulator's custom authorization servers do not
-		// check DPoP proofs, so it refuses to promise sender-constrained tokens.
-		return nil, validationError("dpop_bound_access_tokens", "dpop_bound_access_tokens: The emulator does not issue DPoP-bound tokens from custom authorization servers.")
+	// dpop_bound_access_tokens is kept as sent (Okta's API service apps have it
+	// true). The custom authorization servers' token endpoint checks no DPoP
+	// proofs, so it refuses such an app's requests (fail closed, see token.go);
+	// the org authorization server (orgauth.go) requires a proof of every app.
+	if set.DPoPBoundAccessTokens != nil {
+		sp.oauth.DPoPBoundAccessTokens = *set.DPoPBoundAccessTokens
+	} else if existing != nil {
+		sp.oauth.DPoPBoundAccessTokens = existing.OAuth.DPoPBoundAccessTokens
 	}
 	if set.ParticipateSLO != nil && *set.ParticipateSLO {
 		return nil, validationError("participate_slo", "participate_slo: Single Logout needs a browser sign-in flow, which service apps don't have.")

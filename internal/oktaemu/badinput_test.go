@@ -132,7 +132,6 @@ func TestBadInput(t *testing.T) {
 		"jwks only inactive keys":     {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{withPath(k1, "status", "INACTIVE")}}), "", 400, "E0000001"},
 		"jwks_uri over http":          {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks_uri", "http://example.com/jwks"), "", 400, "E0000001"},
 		"jwks_uri and jwks":           {"POST", "/api/v1/apps", withPath(withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{k1}}), "settings.oauthClient.jwks_uri", "https://example.com/jwks"), "", 400, "E0000001"},
-		"dpop-bound tokens":           {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.dpop_bound_access_tokens", true), "", 400, "E0000001"},
 		"ec key of no known curve":    {"POST", "/api/v1/apps", withPath(pkj, "settings.oauthClient.jwks", map[string]any{"keys": []any{map[string]any{"kty": "EC", "kid": "ec", "x": "AAAA", "y": "AAAA"}}}), "", 400, "E0000001"},
 		"code grant on service app":   {"POST", "/api/v1/apps", withPath(base, "settings.oauthClient.grant_types", []string{"authorization_code"}), "", 400, "E0000001"},
 		// Authorization servers and claims (spec: createAuthorizationServer,

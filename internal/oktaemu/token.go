@@ -253,8 +253,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, p []string) {
 	var secrets []string
 	var keys []*clientKey
 	var appGrants []string
+	var dpopBound bool
 	if a != nil && a.Status == statusActive {
 		appMethod = a.AuthMethod
+		dpopBound = a.OAuth.DPoPBoundAccessTokens
 		for _, cs := range a.activeSecrets() {
 			secrets = append(secrets, cs.Secret)
 		}
@@ -299,6 +301,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, p []string) {
 		}
 	}
 
+	if dpopBound {
+		// The app asks for sender-constrained tokens (RFC 9449); this
+		// endpoint checks no DPoP proofs, so it refuses rather than issue a
+		// Bearer token the app's settings forbid.
+		fail(newOAuthError(http.StatusBadRequest, "invalid_dpop_proof", "The DPoP proof JWT header is missing."))
+		return
+	}
 	if grantType != grantClientCredentials || !slices.Contains(appGrants, grantClientCredentials) {
 		fail(newOAuthError(http.StatusBadRequest, "unauthorized_client", fmt.Sprintf("The client is not authorized to use the provided grant type. Configured grant types: [%s].", strings.Join(appGrants, ", "))))
 		return

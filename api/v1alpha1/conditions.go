@@ -32,8 +32,17 @@ const (
 	ReasonProviderNotReady = "ProviderNotReady"
 	// ReasonAPITokenSecretNotFound: the provider's API-token Secret or its key is missing.
 	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
-	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
+	// ReasonInvalidAPIToken: the backend does not know the API token (Okta: 401 E0000011).
 	ReasonInvalidAPIToken = "InvalidAPIToken"
+	// ReasonForbidden: the API token is valid but its admin role may not make a call the
+	// operator needs (Okta: 403 E0000006); the message names the call and the role.
+	ReasonForbidden = "Forbidden"
+	// ReasonFeatureNotEnabled: the org lacks a feature the operator needs (Okta: 401
+	// E0000015, e.g. API Access Management for custom authorization servers).
+	ReasonFeatureNotEnabled = "FeatureNotEnabled"
+	// ReasonAccessPolicyDenied: the authorization server's access policies grant the client
+	// no token for its scopes (the token endpoint answered access_denied).
+	ReasonAccessPolicyDenied = "AccessPolicyDenied"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

@@ -61,6 +61,9 @@ type App struct {
 	ApplicationType string
 	// PublicKeyIDs are the kids of the JWKs registered on the app.
 	PublicKeyIDs []string
+	// DPoPBound: the app requires DPoP-bound access tokens (RFC 9449). The Secret's
+	// consumers send no DPoP proofs, so the operator keeps it off.
+	DPoPBound bool
 	// Owner as stored on the app; empty when the app was not created by clientcreds.
 	Owner Owner
 	// ClientSecret is set only by CreateApp for secret-based auth methods: backends reveal
@@ -78,6 +81,9 @@ func (a *App) Matches(spec AppSpec) bool {
 		return false
 	}
 	if a.ApplicationType != "service" || len(a.GrantTypes) != 1 || a.GrantTypes[0] != "client_credentials" {
+		return false
+	}
+	if a.DPoPBound {
 		return false
 	}
 	if a.Owner.UID != spec.Owner.UID {

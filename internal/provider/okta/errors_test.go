@@ -136,7 +136,7 @@ func TestErrorClassification(t *testing.T) {
 		},
 		"get: forbidden": {
 			replies: map[string]reply{"GET " + app: {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")}},
-			call:    getApp, wantClass: provider.ErrUnauthorized, wantCode: CodeForbidden, wantStatus: 403,
+			call:    getApp, wantClass: provider.ErrForbidden, wantCode: CodeForbidden, wantStatus: 403,
 		},
 		"get: 429 carries the reset and is not retried by the SDK": {
 			replies: map[string]reply{"GET " + app: {status: 429, body: oktaError(CodeRateLimited, "API call exceeded rate limit due to too many requests."), header: rateHeaders}},
@@ -369,7 +369,11 @@ func TestClassifyStatus(t *testing.T) {
 		{404, "", provider.ErrNotFound},
 		{404, CodePathNotFound, provider.ErrPermanent},
 		{401, CodeInvalidToken, provider.ErrUnauthorized},
-		{403, CodeForbidden, provider.ErrUnauthorized},
+		{403, CodeForbidden, provider.ErrForbidden},
+		{403, "", provider.ErrForbidden},
+		{401, CodeFeatureDisabled, provider.ErrFeatureNotEnabled},
+		{401, "", provider.ErrPermanent},
+		{401, CodeForbidden, provider.ErrForbidden},
 		{403, CodeDeleteActiveApp, provider.ErrConflict},
 		{400, CodeDeleteActiveApp, provider.ErrConflict},
 		{409, "", provider.ErrConflict},

@@ -15,12 +15,21 @@ import (
 // maxAnswerBytes caps the answers the provider reads itself (metadata, tokens).
 const maxAnswerBytes = 1 << 20
 
-// CheckHealth proves the API token with an authenticated management call (reading the
-// authorization server; 401/403 → provider.ErrUnauthorized) and then reads the authorization
-// server's metadata for its issuer, token endpoint and JWKS URL: two calls.
+// CheckHealth proves the API token with a management call an app-admin token may make
+// (listing one app: 401 E0000011 → provider.ErrUnauthorized), then — only when the provider
+// manages access policies — that the token may manage the authorization server's policies
+// (403 → provider.ErrForbidden naming the role; 401 E0000015 → ErrFeatureNotEnabled), and
+// reads the authorization server's public metadata for its issuer, token endpoint and JWKS
+// URL. Two calls; three with ManageAccessPolicies. Reading the authorization server object
+// itself is not needed, so an app-admin token with External policies is healthy.
 func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
-	if _, err := p.call(ctx, "read authorization server", http.MethodGet, "/api/v1/authorizationServers/"+p.authServerID, nil, nil, nil); err != nil {
+	if _, err := p.call(ctx, "check api token", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil); err != nil {
 		return provider.Endpoints{}, err
+	}
+	if p.manageAccessPolicies {
+		if _, err := p.call(ctx, "check access policy rights", http.MethodGet, p.policiesPath(), nil, nil, nil); err != nil {
+			return provider.Endpoints{}, err
+		}
 	}
 	const op = "read authorization server metadata"
 	mdURL := p.orgURL + "/oauth2/" + p.authServerID + "/.well-known/oauth-authorization-server"

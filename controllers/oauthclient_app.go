@@ -198,7 +198,8 @@ func containsApp(apps []provider.App, id string) bool {
 // backend answered with a refusal (or the local rate budget refused to send it).
 func createNotApplied(err error) bool {
 	return errors.Is(err, provider.ErrRateLimited) || errors.Is(err, provider.ErrPermanent) ||
-		errors.Is(err, provider.ErrUnauthorized) || errors.Is(err, provider.ErrConflict)
+		errors.Is(err, provider.ErrUnauthorized) || errors.Is(err, provider.ErrConflict) ||
+		errors.Is(err, provider.ErrForbidden) || errors.Is(err, provider.ErrFeatureNotEnabled)
 }
 
 // forgetApp clears what the status knows of an app that is gone.

@@ -38,6 +38,8 @@ const (
 	waitForProvider = 30 * time.Second
 	// secretConflictRecheck is how often a client whose Secret name is taken looks again.
 	secretConflictRecheck = 5 * time.Minute
+	// featureRecheck is how often a client whose backend lacks a feature looks again.
+	featureRecheck = 5 * time.Minute
 )
 
 // OAuthClientReconciler makes an OAuthClient's app exist in its backend, keeps the app in
@@ -66,6 +68,8 @@ type OAuthClientReconciler struct {
 	// writes, so a reconcile that reads one from a lagging cache waits instead of acting on
 	// a status it already changed (and, say, adopting the app it just created).
 	superseded staleVersions
+	// denials spaces the retries of clients the access policies deny (External).
+	denials denialBackoff
 }
 
 // +kubebuilder:rbac:groups=oauth.clientcreds.dev,resources=oauthclients,verbs=get;list;watch;update;patch
@@ -156,6 +160,9 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconci
 	if err := r.reconcileSecret(ctx, st); err != nil {
 		return err
 	}
+	if err := r.reconcileAccessPolicy(ctx, st); err != nil {
+		return err
+	}
 	if err := r.verifyCredentials(ctx, st); err != nil {
 		return err
 	}
@@ -240,6 +247,15 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, st *reconcileState
 			r.Providers.Forget(p)
 		}
 		return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
+	case errors.Is(err, provider.ErrForbidden):
+		conds.notReady(oauthv1.ReasonForbidden, "The provider's API token may not make a call this client needs: "+err.Error())
+		if p := st.providerObject(); p != nil {
+			r.Providers.Forget(p) // a new token (or role) is read on the next attempt
+		}
+		return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
+	case errors.Is(err, provider.ErrFeatureNotEnabled):
+		conds.notReady(oauthv1.ReasonFeatureNotEnabled, "The backend org lacks a feature this client needs: "+err.Error())
+		return ctrl.Result{RequeueAfter: featureRecheck}, nil
 	case errors.Is(err, provider.ErrTransient):
 		conds.progressing(oauthv1.ReasonBackendError, err.Error(), wasReady)
 		return ctrl.Result{}, err

@@ -53,7 +53,9 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		reason := oauthv1.ReasonProviderNotReady
 		msg := fmt.Sprintf("%s %q is not ready", ref.Kind, ref.Name)
 		if ready != nil {
-			if ready.Reason == oauthv1.ReasonAPITokenSecretNotFound || ready.Reason == oauthv1.ReasonInvalidAPIToken {
+			switch ready.Reason {
+			case oauthv1.ReasonAPITokenSecretNotFound, oauthv1.ReasonInvalidAPIToken,
+				oauthv1.ReasonForbidden, oauthv1.ReasonFeatureNotEnabled:
 				reason = ready.Reason
 			}
 			if ready.Message != "" {

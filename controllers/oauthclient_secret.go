@@ -155,7 +155,8 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 		maps.Copy(labels, t.Labels)
 		maps.Copy(annotations, t.Annotations)
 	}
-	labels[LabelClient] = obj.Name
+	// A label value has at most 63 characters; an OAuthClient name up to 253.
+	labels[LabelClient] = oauthv1.ShortenName(obj.Name, 63)
 	annotations[annotationCredentialHash] = st.next.hash()
 
 	if st.secret == nil {

@@ -91,6 +91,15 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 			conds.notReady(oauthv1.ReasonInvalidAPIToken,
 				fmt.Sprintf("%s %s: the backend refused the API token: %v", kind, obj.GetName(), err))
 			return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
+		case errors.Is(err, provider.ErrForbidden):
+			r.Providers.Forget(obj)
+			conds.notReady(oauthv1.ReasonForbidden,
+				fmt.Sprintf("%s %s: the API token is valid but may not make a call the operator needs: %v", kind, obj.GetName(), err))
+			return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
+		case errors.Is(err, provider.ErrFeatureNotEnabled):
+			conds.notReady(oauthv1.ReasonFeatureNotEnabled,
+				fmt.Sprintf("%s %s: the Okta org lacks a feature the operator needs: %v", kind, obj.GetName(), err))
+			return ctrl.Result{RequeueAfter: featureRecheck}, nil
 		case errors.Is(err, provider.ErrRateLimited):
 			conds.progressing(oauthv1.ReasonRateLimited, err.Error(), wasReady)
 			if at, ok := provider.RetryAt(err); ok {

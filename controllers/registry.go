@@ -23,6 +23,8 @@ type ProviderConfig struct {
 	OrgURL                string
 	AuthorizationServerID string
 	APIToken              string
+	// ManageAccessPolicies: spec.okta.accessPolicy is Managed.
+	ManageAccessPolicies bool
 }
 
 // ProviderFactory builds a backend client. The manager wires the Okta backend; it must not
@@ -78,8 +80,9 @@ func (r *Providers) Get(ctx context.Context, p oauthv1.ProviderObject) (provider
 	if err != nil {
 		return nil, err
 	}
-	cfg := ProviderConfig{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer(), APIToken: token}
-	sum := sha256.Sum256([]byte(cfg.OrgURL + "\x00" + cfg.AuthorizationServerID + "\x00" + cfg.APIToken))
+	cfg := ProviderConfig{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer(), APIToken: token,
+		ManageAccessPolicies: spec.ManagesAccessPolicies()}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%t\x00%s", cfg.OrgURL, cfg.AuthorizationServerID, cfg.ManageAccessPolicies, cfg.APIToken)))
 	hash := hex.EncodeToString(sum[:])
 
 	r.mu.Lock()

@@ -279,7 +279,8 @@ func (f *fixture) sub(t *testing.T) *fixture {
 // factory builds the Okta backend with a budget registry of the fixture's own, so tests
 // running in parallel don't share rate budgets.
 func (f *fixture) factory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken})
+	return okta.New(okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken,
+		ManageAccessPolicies: cfg.ManageAccessPolicies})
 }
 
 // startManager runs the controllers in a fresh manager until the test ends or stop is

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,12 +12,30 @@ import (
 // DefaultGracePeriod is the rotation grace period when none is given.
 const DefaultGracePeriod = time.Hour
 
-// SecretName is the name of the Secret the credentials are written to.
+// SecretName is the name of the Secret the credentials are written to: the template's, or
+// "<name>-oauth-client" — for a name too long for that, its prefix and a short hash of it.
 func (c *OAuthClient) SecretName() string {
 	if c.Spec.SecretTemplate != nil && c.Spec.SecretTemplate.Name != "" {
 		return c.Spec.SecretTemplate.Name
 	}
-	return c.Name + "-oauth-client"
+	const suffix = "-oauth-client"
+	return ShortenName(c.Name, 253-len(suffix)) + suffix
+}
+
+// ShortenName returns name (a DNS subdomain or label) when it has at most limit characters;
+// otherwise its prefix, "-" and 8 hex digits of the SHA-256 of name, within limit and still
+// a valid DNS subdomain (and label value, when name is one).
+func ShortenName(name string, limit int) string {
+	if len(name) <= limit {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	hash := hex.EncodeToString(sum[:4])
+	prefix := strings.TrimRight(name[:max(limit-len(hash)-1, 0)], ".-_")
+	if prefix == "" {
+		return hash
+	}
+	return prefix + "-" + hash
 }
 
 // MaxLabelLength is the longest app label Okta accepts.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
@@ -62,5 +63,39 @@ func TestTruncateWithHash(t *testing.T) {
 				t.Fatalf("TruncateWithHash(%q, %d) = %q, want prefix %q within the limit", tc.in, tc.limit, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSecretNameOfLongNames(t *testing.T) {
+	tests := map[string]struct {
+		name string
+		want string
+	}{
+		"short":        {name: "billing", want: "billing-oauth-client"},
+		"at limit":     {name: strings.Repeat("a", 240), want: strings.Repeat("a", 240) + "-oauth-client"},
+		"over":         {name: strings.Repeat("a", 241)},
+		"253 chars":    {name: strings.Repeat("a", 200) + "." + strings.Repeat("b", 52)},
+		"cut at a dot": {name: strings.Repeat("a", 230) + "." + strings.Repeat("b", 22)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := &oauthv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: tc.name}}
+			got := c.SecretName()
+			if tc.want != "" && got != tc.want {
+				t.Fatalf("SecretName() = %q, want %q", got, tc.want)
+			}
+			if errs := validation.IsDNS1123Subdomain(got); len(got) > 253 || len(errs) > 0 {
+				t.Fatalf("SecretName() = %q (%d chars) is not a valid Secret name: %v", got, len(got), errs)
+			}
+		})
+	}
+}
+
+func TestShortenNameIsALabelValue(t *testing.T) {
+	for _, n := range []string{"billing", strings.Repeat("x", 63), strings.Repeat("x", 64), strings.Repeat("a", 61) + ".b-" + strings.Repeat("c", 100)} {
+		got := oauthv1.ShortenName(n, 63)
+		if errs := validation.IsValidLabelValue(got); len(errs) > 0 {
+			t.Errorf("ShortenName(%q, 63) = %q: %v", n, got, errs)
+		}
 	}
 }

@@ -232,7 +232,7 @@ spec: {}
 `, wantErr: "spec.okta: Required value"},
 		"managed access policy": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Managed\n    orgURL", 1)},
 		"bad access policy":     {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Auto\n    orgURL", 1), wantErr: `Unsupported value: "Auto"`},
-		"bad authz server id": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
+		"bad authz server id":   {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
 	}
 	i := 0
 	for name, tc := range tests {

@@ -117,5 +117,6 @@ func oktaFactory(cfg controllers.ProviderConfig) (provider.Provider, error) {
 		OrgURL:                cfg.OrgURL,
 		AuthorizationServerID: cfg.AuthorizationServerID,
 		APIToken:              cfg.APIToken,
+		ManageAccessPolicies:  cfg.ManageAccessPolicies,
 	})
 }

@@ -9,9 +9,10 @@ import (
 // server: it names exactly that client and has one rule granting the client-credentials
 // grant for exactly Scopes, with tokens living TokenLifetime.
 type AccessPolicySpec struct {
-	// Name of the policy (the backend's length limit applies; callers shorten it).
+	// Name of the policy. A backend with a shorter limit keeps a prefix and a short hash of
+	// the whole name, so that two long names stay distinct.
 	Name string
-	// Description for humans reading the console.
+	// Description for humans reading the console; shortened like Name.
 	Description string
 	// ClientID is the only client the policy applies to.
 	ClientID string

@@ -2,12 +2,16 @@ package okta
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
@@ -82,12 +86,29 @@ func (p *Provider) policiesPath() string {
 
 func (p *Provider) policyPath(id string) string { return p.policiesPath() + "/" + url.PathEscape(id) }
 
-func validatePolicySpec(spec provider.AccessPolicySpec) error {
+// shorten cuts s to limit bytes, keeping a prefix, "~" and 8 hex digits of the SHA-256 of s.
+func shorten(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	h := "~" + hex.EncodeToString(sum[:4])
+	cut := limit - len(h)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + h
+}
+
+// normalizePolicySpec cuts the name and description to Okta's limits and checks the rest.
+func normalizePolicySpec(spec *provider.AccessPolicySpec) error {
+	spec.Name = shorten(strings.TrimSpace(spec.Name), MaxPolicyNameLength)
+	spec.Description = shorten(strings.TrimSpace(spec.Description), MaxPolicyDescriptionLength)
 	switch {
-	case spec.Name == "" || len(spec.Name) > MaxPolicyNameLength:
-		return fmt.Errorf("policy name must have 1 to %d characters", MaxPolicyNameLength)
-	case spec.Description == "" || len(spec.Description) > MaxPolicyDescriptionLength:
-		return fmt.Errorf("policy description must have 1 to %d characters", MaxPolicyDescriptionLength)
+	case spec.Name == "":
+		return fmt.Errorf("policy name is empty")
+	case spec.Description == "":
+		return fmt.Errorf("policy description is empty")
 	case spec.ClientID == "":
 		return fmt.Errorf("client id is empty")
 	case len(spec.Scopes) == 0:
@@ -149,7 +170,7 @@ func (v *ruleView) matches(spec provider.AccessPolicySpec) bool {
 // EnsureAccessPolicy implements provider.AccessPolicyManager.
 func (p *Provider) EnsureAccessPolicy(ctx context.Context, id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 	res := provider.AccessPolicyResult{ID: id}
-	if err := validatePolicySpec(spec); err != nil {
+	if err := normalizePolicySpec(&spec); err != nil {
 		return res, provider.Errorf(provider.ErrPermanent, "ensure access policy", "%w", err)
 	}
 	var pol *policyView

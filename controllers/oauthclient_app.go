@@ -84,6 +84,9 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, st *reconcileS
 	}
 	st.app = updated
 	r.event(obj, corev1.EventTypeNormal, "AppUpdated", "Update", "Updated app %s to match the spec", app.ID)
+	if app.AuthMethod != desired.AuthMethod {
+		return r.takeAnsweredSecret(ctx, st, updated)
+	}
 	return nil
 }
 

@@ -92,6 +92,8 @@ type reconcileState struct {
 	next *credentials
 	// issued says why next was issued in this reconcile ("" when next == current).
 	issued string
+	// retireAt: once next is published, the other client secrets are revoked at this time.
+	retireAt time.Time
 	// app as read from or written to the backend in this reconcile; nil if not read.
 	app *provider.App
 	// sync: the app is read from the backend in this reconcile (resync, spec change, ...).

@@ -38,6 +38,11 @@ const (
 	// annotationCredentialHash is a SHA-256 of the credential the manager wrote, so an
 	// edit of CLIENT_SECRET / PRIVATE_KEY is noticed without asking the backend.
 	annotationCredentialHash = "oauth.clientcreds.dev/credential-sha256"
+	// AnnotationClientSecretID is the backend id of the client secret the Secret holds (an
+	// identifier, not the secret). Kept with the Secret itself, so that no failure between
+	// the Secret write and the status write can make the manager revoke what the Secret
+	// holds: revocations are decided from it.
+	AnnotationClientSecretID = "oauth.clientcreds.dev/client-secret-id"
 )
 
 // credentials are the secret part of what the Secret publishes.
@@ -125,7 +130,11 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 		if c.clientSecret == "" {
 			return nil
 		}
-		c.secretID = obj.Status.SecretID
+		id, ok := s.Annotations[AnnotationClientSecretID]
+		if !ok {
+			id = obj.Status.SecretID // written before the annotation existed
+		}
+		c.secretID = id
 	}
 	if s.Annotations[annotationCredentialHash] != c.hash() {
 		return nil
@@ -158,6 +167,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 	// A label value has at most 63 characters; an OAuthClient name up to 253.
 	labels[LabelClient] = oauthv1.ShortenName(obj.Name, 63)
 	annotations[annotationCredentialHash] = st.next.hash()
+	if st.next.secretID != "" {
+		annotations[AnnotationClientSecretID] = st.next.secretID
+	}
 
 	if st.secret == nil {
 		s := &corev1.Secret{
@@ -190,6 +202,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 		s.Annotations = map[string]string{}
 	}
 	maps.Copy(s.Annotations, annotations)
+	if st.next.secretID == "" {
+		delete(s.Annotations, AnnotationClientSecretID)
+	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
 		return err
 	}
@@ -214,8 +229,27 @@ func (r *OAuthClientReconciler) published(st *reconcileState) {
 	now := statusTime(r.now())
 	obj.Status.LastRotationTime = &now
 	obj.Status.KeyID = st.next.keyID()
+	obj.Status.SecretID = st.next.secretID
+	if !st.retireAt.IsZero() {
+		retire := statusTime(st.retireAt)
+		if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
+			obj.Status.RetireAfter = &retire
+		}
+	}
 	if st.issued != issuedCreate {
 		r.event(obj, corev1.EventTypeNormal, "CredentialsIssued", "Issue",
 			"Published new credentials in Secret %s (%s)", obj.SecretName(), st.issued)
 	}
+}
+
+// publishedSecretID is the backend id of the client secret the Secret holds now, whether or
+// not its value is intact: the one secret no revocation may touch.
+func publishedSecretID(st *reconcileState) string {
+	if st.secret == nil {
+		return ""
+	}
+	if id, ok := st.secret.Annotations[AnnotationClientSecretID]; ok {
+		return id
+	}
+	return st.obj.Status.SecretID
 }

@@ -124,7 +124,7 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('24h')",message="accessTokenLifetime must be between 5m and 24h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) % duration('1m') == duration('0s')",message="accessTokenLifetime must be a whole number of minutes"
+	// +kubebuilder:validation:XValidation:rule="duration(self).getSeconds() % 60 == 0",message="accessTokenLifetime must be a whole number of minutes"
 	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
 
 	// TokenEndpointAuthMethod is how the client authenticates at the token endpoint. With

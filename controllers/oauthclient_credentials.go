@@ -113,7 +113,10 @@ func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, st *recon
 	if err != nil {
 		return err
 	}
-	held := publishedSecretID(st)
+	held, err := r.publishedSecretID(ctx, st.obj)
+	if err != nil {
+		return err
+	}
 	var candidates []provider.ClientSecret
 	for _, s := range secrets {
 		if s.ID != held {
@@ -208,7 +211,11 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcile
 	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
 		return nil
 	}
-	if st.next == nil || st.next.secretID != obj.Status.SecretID {
+	held, err := r.publishedSecretID(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if st.next == nil || st.next.secretID != obj.Status.SecretID || held != obj.Status.SecretID {
 		// The Secret does not hold the secret status names: revoking anything could
 		// revoke what consumers use. The next reconcile settles it first.
 		return nil

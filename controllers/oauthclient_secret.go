@@ -243,13 +243,23 @@ func (r *OAuthClientReconciler) published(st *reconcileState) {
 }
 
 // publishedSecretID is the backend id of the client secret the Secret holds now, whether or
-// not its value is intact: the one secret no revocation may touch.
-func publishedSecretID(st *reconcileState) string {
-	if st.secret == nil {
-		return ""
+// not its value is intact: the one secret no revocation may touch. It reads the Secret from
+// the API server, not the cache: a cache that lags behind a write whose status update failed
+// would name the secret published before.
+func (r *OAuthClientReconciler) publishedSecretID(ctx context.Context, obj *oauthv1.OAuthClient) (string, error) {
+	s := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}, s)
+	if apierrors.IsNotFound(err) {
+		return "", nil
 	}
-	if id, ok := st.secret.Annotations[AnnotationClientSecretID]; ok {
-		return id
+	if err != nil {
+		return "", fmt.Errorf("read Secret %s: %w", obj.SecretName(), err)
 	}
-	return st.obj.Status.SecretID
+	if !metav1.IsControlledBy(s, obj) {
+		return "", nil
+	}
+	if id, ok := s.Annotations[AnnotationClientSecretID]; ok {
+		return id, nil
+	}
+	return obj.Status.SecretID, nil
 }

@@ -8,19 +8,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -38,8 +29,6 @@ const (
 	waitForProvider = 30 * time.Second
 	// secretConflictRecheck is how often a client whose Secret name is taken looks again.
 	secretConflictRecheck = 5 * time.Minute
-	// featureRecheck is how often a client whose backend lacks a feature looks again.
-	featureRecheck = 5 * time.Minute
 )
 
 // OAuthClientReconciler makes an OAuthClient's app exist in its backend, keeps the app in
@@ -48,8 +37,9 @@ type OAuthClientReconciler struct {
 	client.Client
 	// APIReader reads around the cache (Secrets the cache does not hold).
 	APIReader client.Reader
-	Providers *Providers
-	Recorder  events.EventRecorder
+	// Backends gives the backend client of a provider object.
+	Backends *Backends
+	Recorder events.EventRecorder
 	// ResyncPeriod between checks of each app in the backend; jittered ±10%.
 	ResyncPeriod time.Duration
 	// PropagationGrace: how long newly issued credentials that the token endpoint refuses
@@ -102,8 +92,6 @@ type reconcileState struct {
 	needSecret bool
 }
 
-func (st *reconcileState) providerObject() oauthv1.ProviderObject { return st.providerObj }
-
 // Reconcile is fetch → deletion → finalizer → phases → one status write.
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	obj := &oauthv1.OAuthClient{}
@@ -141,6 +129,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return r.finish(ctx, st, err)
 }
 
+// reconcilePhases runs the phases in order; each makes one thing true or says why not.
 func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconcileState, sp *statusPatcher) error {
 	obj := st.obj
 	obj.Status.SecretName = obj.SecretName()
@@ -171,120 +160,6 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconci
 	return r.retireSecrets(ctx, st)
 }
 
-// finish turns the outcome of the phases into conditions and a result, and records an
-// event when readiness changes.
-func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
-	before := readyState(st.obj)
-	res, err := r.conclude(ctx, st, err)
-	after := readyState(st.obj)
-	// A new client's first Ready is already told by AppCreated; events are cached by the
-	// recorder for minutes, so one per create keeps a batch of thousands cheap.
-	firstReady := before.status == "" && after.status == metav1.ConditionTrue && st.issued == issuedCreate
-	if (after.status != before.status || after.reason != before.reason) && !firstReady {
-		typ := corev1.EventTypeWarning
-		if after.status == metav1.ConditionTrue {
-			typ = corev1.EventTypeNormal
-		}
-		r.event(st.obj, typ, after.reason, "Reconcile", "%s", after.message)
-	}
-	return res, err
-}
-
-type readiness struct {
-	status          metav1.ConditionStatus
-	reason, message string
-}
-
-func readyState(obj *oauthv1.OAuthClient) readiness {
-	c := meta.FindStatusCondition(obj.Status.Conditions, oauthv1.ConditionReady)
-	if c == nil {
-		return readiness{}
-	}
-	return readiness{c.Status, c.Reason, c.Message}
-}
-
-// conclude maps the phases' outcome to conditions and a result.
-func (r *OAuthClientReconciler) conclude(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
-	obj := st.obj
-	conds := conditions{list: &obj.Status.Conditions, generation: obj.Generation}
-	wasReady := isReady(obj.Status.Conditions, obj.Generation)
-	if err == nil {
-		obj.Status.ObservedGeneration = obj.Generation
-		conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("Client %s is active and its credentials in Secret %s work", obj.Status.ClientID, obj.SecretName()))
-		if st.sync {
-			r.lastSync.Store(obj.UID, r.now())
-		}
-		return ctrl.Result{RequeueAfter: r.nextWake(obj)}, nil
-	}
-	obj.Status.ObservedGeneration = obj.Generation
-
-	var ce *conditionError
-	switch {
-	case errors.As(err, &ce):
-		switch ce.kind {
-		case waitKind:
-			conds.notReady(ce.reason, ce.msg)
-		case stallKind:
-			conds.stalled(ce.reason, ce.msg)
-		default:
-			conds.progressing(ce.reason, ce.Error(), wasReady)
-		}
-		if ce.retryAfter > 0 {
-			return ctrl.Result{RequeueAfter: ce.retryAfter}, nil
-		}
-		if ce.kind == stallKind {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, err
-	case errors.Is(err, provider.ErrRateLimited):
-		rateLimitWaits.Inc()
-		conds.progressing(oauthv1.ReasonRateLimited, "Waiting for the backend's rate limit to reset: "+err.Error(), wasReady)
-		if at, ok := provider.RetryAt(err); ok {
-			return ctrl.Result{RequeueAfter: max(time.Until(at), time.Second)}, nil
-		}
-		return ctrl.Result{}, err
-	case errors.Is(err, provider.ErrUnauthorized):
-		conds.notReady(oauthv1.ReasonInvalidAPIToken, "The backend refused the provider's API token: "+err.Error())
-		if p := st.providerObject(); p != nil {
-			r.Providers.Forget(p)
-		}
-		return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
-	case errors.Is(err, provider.ErrForbidden):
-		conds.notReady(oauthv1.ReasonForbidden, "The provider's API token may not make a call this client needs: "+err.Error())
-		if p := st.providerObject(); p != nil {
-			r.Providers.Forget(p) // a new token (or role) is read on the next attempt
-		}
-		return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
-	case errors.Is(err, provider.ErrFeatureNotEnabled):
-		conds.notReady(oauthv1.ReasonFeatureNotEnabled, "The backend org lacks a feature this client needs: "+err.Error())
-		return ctrl.Result{RequeueAfter: featureRecheck}, nil
-	case errors.Is(err, provider.ErrTransient):
-		conds.progressing(oauthv1.ReasonBackendError, err.Error(), wasReady)
-		return ctrl.Result{}, err
-	case errors.Is(err, provider.ErrPermanent), errors.Is(err, provider.ErrConflict):
-		conds.stalled(oauthv1.ReasonBackendRejected, err.Error())
-		log.FromContext(ctx).Error(err, "Backend refused the request")
-		return ctrl.Result{RequeueAfter: jitter(r.resyncPeriod())}, nil
-	default:
-		conds.progressing(oauthv1.ReasonProgressing, err.Error(), wasReady)
-		return ctrl.Result{}, err
-	}
-}
-
-// nextWake is when a healthy client needs looking at again: the resync, a rotation, or
-// the end of a grace period, whichever is first.
-func (r *OAuthClientReconciler) nextWake(obj *oauthv1.OAuthClient) time.Duration {
-	wake := jitter(r.resyncPeriod())
-	now := r.now()
-	if t := obj.Status.RetireAfter; t != nil {
-		wake = min(wake, max(t.Sub(now), time.Second))
-	}
-	if due, ok := rotationDue(obj); ok {
-		wake = min(wake, max(due.Sub(now), time.Second))
-	}
-	return wake
-}
-
 func (r *OAuthClientReconciler) resyncPeriod() time.Duration {
 	if r.ResyncPeriod > 0 {
 		return r.ResyncPeriod
@@ -304,160 +179,4 @@ func (r *OAuthClientReconciler) event(obj *oauthv1.OAuthClient, typ, reason, act
 	if r.Recorder != nil {
 		r.Recorder.Eventf(obj, nil, typ, reason, action, note, args...)
 	}
-}
-
-// statusPatcher writes the status once, at the end, and only when it changed. A phase that
-// must persist something before an external call (crash safety) calls patch early.
-type statusPatcher struct {
-	client  client.Client
-	obj     *oauthv1.OAuthClient
-	base    *oauthv1.OAuthClient
-	written *staleVersions
-}
-
-func (p *statusPatcher) patch(ctx context.Context) error {
-	if equality.Semantic.DeepEqual(p.base.Status, p.obj.Status) {
-		return nil
-	}
-	before := p.obj.ResourceVersion
-	if err := p.client.Status().Patch(ctx, p.obj, client.MergeFrom(p.base)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patch status: %w", err)
-	}
-	if p.obj.ResourceVersion != before {
-		p.written.wrote(p.obj, before)
-	}
-	p.rebase()
-	return nil
-}
-
-// staleCacheWait is how long a reconcile that read a superseded version waits for the
-// cache to catch up.
-const staleCacheWait = 200 * time.Millisecond
-
-// staleVersions remembers, per object, the resource versions replaced by this controller's
-// own writes until the cache shows the newest one. Resource versions are compared for
-// equality only, as the API conventions ask.
-type staleVersions struct {
-	mu     sync.Mutex
-	byID   map[types.UID]*versionTrail
-	writes int
-}
-
-type versionTrail struct {
-	latest string
-	old    map[string]bool
-	since  time.Time
-}
-
-// maxCacheLag bounds how long a version is taken for stale: a cache that lags longer is
-// broken in some other way, and waiting would stop the object for good.
-const maxCacheLag = 10 * time.Second
-
-// wrote records that obj now has a new resource version, replacing before.
-func (s *staleVersions) wrote(obj client.Object, before string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byID == nil {
-		s.byID = map[types.UID]*versionTrail{}
-	}
-	// A trail is only consulted by the object's next reconcile; one that nobody consulted
-	// within maxCacheLag is useless. Sweep them now and then so a steady fleet keeps none.
-	if s.writes++; s.writes%1024 == 0 {
-		for uid, t := range s.byID {
-			if time.Since(t.since) > maxCacheLag {
-				delete(s.byID, uid)
-			}
-		}
-	}
-	t := s.byID[obj.GetUID()]
-	if t == nil {
-		t = &versionTrail{old: map[string]bool{}}
-		s.byID[obj.GetUID()] = t
-	}
-	t.old[before] = true
-	t.latest = obj.GetResourceVersion()
-	t.since = time.Now()
-}
-
-// isStale reports whether obj is a version this controller has already replaced; once
-// the cache shows the latest write, the trail is dropped.
-func (s *staleVersions) isStale(obj client.Object) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.byID[obj.GetUID()]
-	if t == nil {
-		return false
-	}
-	if t.old[obj.GetResourceVersion()] && time.Since(t.since) < maxCacheLag {
-		return true
-	}
-	delete(s.byID, obj.GetUID())
-	return false
-}
-
-func (s *staleVersions) forget(uid types.UID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.byID, uid)
-}
-
-func (p *statusPatcher) rebase() { p.base = p.obj.DeepCopy() }
-
-// conditionError is a phase's verdict that maps to specific conditions.
-type conditionError struct {
-	kind       conditionKind
-	reason     string
-	msg        string
-	retryAfter time.Duration
-	err        error
-}
-
-type conditionKind int
-
-const (
-	// progressKind: working on it; retried (with backoff unless retryAfter).
-	progressKind conditionKind = iota
-	// waitKind: waiting for something outside the object (provider, token Secret).
-	waitKind
-	// stallKind: needs a human.
-	stallKind
-)
-
-func (e *conditionError) Error() string {
-	if e.err != nil {
-		return e.msg + ": " + e.err.Error()
-	}
-	return e.msg
-}
-
-func (e *conditionError) Unwrap() error { return e.err }
-
-// SetupWithManager registers the controller: OAuthClients (spec and annotation changes),
-// their Secrets (owned, from the label-selected cache) and the providers they reference.
-func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &oauthv1.OAuthClient{}, providerIndexKey,
-		func(o client.Object) []string {
-			c := o.(*oauthv1.OAuthClient)
-			return []string{providerIndexValue(c.Spec.ProviderRef.Kind, c.Namespace, c.Spec.ProviderRef.Name)}
-		}); err != nil {
-		return fmt.Errorf("index oauthclients by provider: %w", err)
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&oauthv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}).
-		Watches(&oauthv1.ClusterOAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
-		Watches(&oauthv1.OAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
-		WithOptions(opts).
-		Complete(r)
-}
-
-func providerIndexValue(kind, clientNamespace, name string) string {
-	if kind == oauthv1.KindClusterOAuthProvider {
-		return kind + "//" + name
-	}
-	return kind + "/" + clientNamespace + "/" + name
 }

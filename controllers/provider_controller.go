@@ -20,23 +20,22 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-// Default waits of the provider health check.
-const (
-	DefaultHealthInterval = 5 * time.Minute
-	missingTokenRecheck   = 15 * time.Second
-	refusedTokenRecheck   = time.Minute
-)
+// DefaultHealthInterval between health checks of a healthy provider.
+const DefaultHealthInterval = 5 * time.Minute
 
-// ProviderReconciler checks a ClusterOAuthProvider or OAuthProvider: it reads the API token,
-// proves the backend accepts it, discovers the authorization server's endpoints from its
-// metadata and reports all of it in status. One instance serves one kind.
+// ProviderReconciler checks a ClusterOAuthProvider or OAuthProvider: it reads its
+// credentials, proves the backend accepts them, discovers the authorization server's
+// endpoints from its metadata and reports all of it in status. One instance serves one kind.
 type ProviderReconciler struct {
 	client.Client
-	Providers *Providers
+	// Backends gives the backend client of a provider object.
+	Backends *Backends
 	// NewObject returns an empty object of the kind this instance reconciles.
 	NewObject func() oauthv1.ProviderObject
 	// HealthInterval between checks of a healthy provider.
 	HealthInterval time.Duration
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=oauth.clientcreds.dev,resources=clusteroauthproviders;oauthproviders,verbs=get;list;watch
@@ -49,7 +48,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		if apierrors.IsNotFound(err) {
 			obj.SetName(req.Name)
 			obj.SetNamespace(req.Namespace)
-			r.Providers.Forget(obj)
+			r.Backends.Forget(obj)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -66,58 +65,40 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	status := obj.ProviderStatus()
 	status.ObservedGeneration = obj.GetGeneration()
 	conds := conditions{list: &status.Conditions, generation: obj.GetGeneration()}
-	kind := kindOf(obj)
+	wasReady := isReady(status.Conditions, obj.GetGeneration())
 
-	prov, err := r.Providers.Get(ctx, obj)
-	switch {
-	case errors.Is(err, errAPITokenMissing):
-		conds.notReady(oauthv1.ReasonAPITokenSecretNotFound, err.Error())
-		return ctrl.Result{RequeueAfter: missingTokenRecheck}, nil
-	case errors.Is(err, errInvalidProvider):
-		conds.stalled(oauthv1.ReasonInvalidSpec, err.Error())
-		return ctrl.Result{}, nil
-	case err != nil:
-		return ctrl.Result{}, err
-	}
-
-	eps, err := prov.CheckHealth(ctx)
-	now := statusTime(time.Now())
-	status.LastCheckTime = &now
+	eps, err := r.checkHealth(ctx, obj)
 	if err != nil {
-		wasReady := isReady(status.Conditions, obj.GetGeneration())
-		switch {
-		case errors.Is(err, provider.ErrUnauthorized):
-			r.Providers.Forget(obj)
-			conds.notReady(oauthv1.ReasonInvalidAPIToken,
-				fmt.Sprintf("%s %s: the backend refused the API token: %v", kind, obj.GetName(), err))
-			return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
-		case errors.Is(err, provider.ErrForbidden):
-			r.Providers.Forget(obj)
-			conds.notReady(oauthv1.ReasonForbidden,
-				fmt.Sprintf("%s %s: the API token is valid but may not make a call the operator needs: %v", kind, obj.GetName(), err))
-			return ctrl.Result{RequeueAfter: refusedTokenRecheck}, nil
-		case errors.Is(err, provider.ErrFeatureNotEnabled):
-			conds.notReady(oauthv1.ReasonFeatureNotEnabled,
-				fmt.Sprintf("%s %s: the Okta org lacks a feature the operator needs: %v", kind, obj.GetName(), err))
-			return ctrl.Result{RequeueAfter: featureRecheck}, nil
-		case errors.Is(err, provider.ErrRateLimited):
-			conds.progressing(oauthv1.ReasonRateLimited, err.Error(), wasReady)
-			if at, ok := provider.RetryAt(err); ok {
-				return ctrl.Result{RequeueAfter: time.Until(at)}, nil
-			}
-			return ctrl.Result{}, err
-		case errors.Is(err, provider.ErrTransient):
-			conds.progressing(oauthv1.ReasonUnreachable, err.Error(), false)
-			return ctrl.Result{}, err
-		default:
-			conds.notReady(oauthv1.ReasonDiscoveryFailed, err.Error())
-			return ctrl.Result{}, err
+		v := judge(err, r.now(), r.healthInterval())
+		if v.credentialsRefused {
+			r.Backends.Forget(obj)
 		}
+		return v.apply(conds, wasReady, err)
 	}
 	status.Issuer, status.TokenURL, status.JWKSURL = eps.Issuer, eps.TokenURL, eps.JWKSURL
-	conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("API token accepted; issuer %s", eps.Issuer))
+	conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("Credentials accepted; issuer %s", eps.Issuer))
 	log.FromContext(ctx).V(1).Info("Provider healthy", "issuer", eps.Issuer)
 	return ctrl.Result{RequeueAfter: jitter(r.healthInterval())}, nil
+}
+
+// checkHealth gets the provider's backend client and asks the backend whether it accepts
+// the credentials and serves the authorization server's metadata.
+func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.ProviderObject) (provider.Endpoints, error) {
+	prov, err := r.Backends.Client(ctx, obj)
+	if err != nil {
+		return provider.Endpoints{}, err
+	}
+	eps, err := prov.CheckHealth(ctx)
+	now := statusTime(r.now())
+	obj.ProviderStatus().LastCheckTime = &now
+	switch {
+	case err == nil, errors.Is(err, provider.ErrUnauthorized), errors.Is(err, provider.ErrRateLimited):
+		return eps, err
+	case errors.Is(err, provider.ErrTransient):
+		return eps, &conditionError{kind: failKind, reason: oauthv1.ReasonUnreachable, msg: "The backend could not be reached", err: err}
+	default:
+		return eps, &conditionError{kind: waitKind, reason: oauthv1.ReasonDiscoveryFailed, msg: err.Error(), err: err}
+	}
 }
 
 func (r *ProviderReconciler) healthInterval() time.Duration {
@@ -125,6 +106,13 @@ func (r *ProviderReconciler) healthInterval() time.Duration {
 		return r.HealthInterval
 	}
 	return DefaultHealthInterval
+}
+
+func (r *ProviderReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func kindOf(p oauthv1.ProviderObject) string {

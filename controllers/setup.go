@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // Options configure the controllers.
@@ -23,13 +24,12 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// HealthInterval between provider health checks.
 	HealthInterval time.Duration
-	// TokenTTL: how long an API token read from its Secret is reused.
+	// TokenTTL: how long what a backend read from its provider's Secrets is reused
+	// (provider.DefaultSecretTTL when 0).
 	TokenTTL time.Duration
 	// PropagationGrace: how long new credentials the token endpoint refuses are retried
-	// before they are replaced (Okta may take a moment to accept a new secret).
+	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
-	// Factory builds backend clients.
-	Factory ProviderFactory
 }
 
 // CacheOptions limits the manager's Secret cache (and watch) to the Secrets it writes, and
@@ -75,15 +75,16 @@ func trimForCache(in any) (any, error) {
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Setup registers the OAuthClient controller and the health checks of both provider kinds.
+// Backend clients come from the backends registered with provider.Register (the manager
+// imports them).
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
-	if o.TokenTTL == 0 {
-		o.TokenTTL = time.Minute
-	}
-	providers := &Providers{Reader: mgr.GetAPIReader(), Factory: o.Factory, TokenTTL: o.TokenTTL}
+	registry := provider.NewRegistry()
+	registry.SecretTTL = o.TokenTTL
+	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader()}
 	if err := (&OAuthClientReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
-		Providers:        providers,
+		Backends:         backends,
 		Recorder:         mgr.GetEventRecorder("clientcreds"),
 		ResyncPeriod:     o.ResyncPeriod,
 		PropagationGrace: o.PropagationGrace,
@@ -95,7 +96,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} },
 	} {
 		if err := (&ProviderReconciler{
-			Client: mgr.GetClient(), Providers: providers, NewObject: newObj, HealthInterval: o.HealthInterval,
+			Client: mgr.GetClient(), Backends: backends, NewObject: newObj, HealthInterval: o.HealthInterval,
 		}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 			return err
 		}

@@ -41,8 +41,9 @@ import (
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
-	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
+	// The manager's backend, registered under spec.okta. Each test's emulator has its own
+	// org URL, so tests running in parallel don't share a rate budget.
+	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 	"github.com/clientcreds/clientcreds/internal/testenv"
 )
 
@@ -264,7 +265,6 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		HealthInterval:          time.Minute,
 		TokenTTL:                time.Second,
 		PropagationGrace:        time.Second,
-		Factory:                 f.factory,
 	}
 	if !o.noManager {
 		f.startManager()
@@ -283,13 +283,6 @@ func (f *fixture) sub(t *testing.T) *fixture {
 	c := *f
 	c.t = t
 	return &c
-}
-
-// factory builds the Okta backend with a budget registry of the fixture's own, so tests
-// running in parallel don't share rate budgets.
-func (f *fixture) factory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{OrgURL: cfg.OrgURL, AuthorizationServerID: cfg.AuthorizationServerID, APIToken: cfg.APIToken,
-		ManageAccessPolicies: cfg.ManageAccessPolicies})
 }
 
 // startManager runs the controllers in a fresh manager until the test ends or stop is

@@ -43,6 +43,9 @@ const (
 	// ReasonAccessPolicyDenied: the authorization server's access policies grant the client
 	// no token for its scopes (the token endpoint answered access_denied).
 	ReasonAccessPolicyDenied = "AccessPolicyDenied"
+	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
+	// the manager requires before it reads a Secret for a namespaced provider.
+	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

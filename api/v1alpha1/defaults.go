@@ -124,8 +124,6 @@ type ProviderObject interface {
 	client.Object
 	ProviderSpec() *OAuthProviderSpec
 	ProviderStatus() *OAuthProviderStatus
-	// TokenSecretNamespace is the namespace of the API-token Secret.
-	TokenSecretNamespace() string
 }
 
 // ProviderSpec returns the provider's spec.
@@ -134,19 +132,8 @@ func (p *ClusterOAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spe
 // ProviderStatus returns the provider's status.
 func (p *ClusterOAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
 
-// TokenSecretNamespace is the namespace named in the Secret reference.
-func (p *ClusterOAuthProvider) TokenSecretNamespace() string {
-	if p.Spec.Okta == nil {
-		return ""
-	}
-	return p.Spec.Okta.APITokenSecretRef.Namespace
-}
-
 // ProviderSpec returns the provider's spec.
 func (p *OAuthProvider) ProviderSpec() *OAuthProviderSpec { return &p.Spec }
 
 // ProviderStatus returns the provider's status.
 func (p *OAuthProvider) ProviderStatus() *OAuthProviderStatus { return &p.Status }
-
-// TokenSecretNamespace is the provider's own namespace.
-func (p *OAuthProvider) TokenSecretNamespace() string { return p.Namespace }

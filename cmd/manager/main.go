@@ -19,8 +19,8 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
-	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
+	// Backends register themselves with package provider under their spec field.
+	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
 const envPrefix = "CLIENTCREDS"
@@ -97,7 +97,6 @@ func run() error {
 		ResyncPeriod:            *resync,
 		HealthInterval:          *health,
 		TokenTTL:                *tokenTTL,
-		Factory:                 oktaFactory,
 	}); err != nil {
 		return err
 	}
@@ -109,14 +108,4 @@ func run() error {
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager")
 	return mgr.Start(ctx)
-}
-
-// oktaFactory builds the Okta backend for a provider.
-func oktaFactory(cfg controllers.ProviderConfig) (provider.Provider, error) {
-	return okta.New(okta.Config{
-		OrgURL:                cfg.OrgURL,
-		AuthorizationServerID: cfg.AuthorizationServerID,
-		APIToken:              cfg.APIToken,
-		ManageAccessPolicies:  cfg.ManageAccessPolicies,
-	})
 }

@@ -1,6 +1,7 @@
 // Package provider defines the narrow interface the controllers use to manage OAuth 2.0
-// client apps in a backend (Okta today), and the error classes every backend maps its
-// failures to. Controllers never import a backend SDK.
+// client apps in a backend, the error classes every backend maps its failures to, and the
+// Registry through which controllers get a backend's client for a provider object without
+// naming the backend. Controllers never import a backend SDK.
 package provider
 
 import (
@@ -55,10 +56,11 @@ type App struct {
 	ClientID string
 	Label    string
 	Active   bool
-	// AuthMethod, GrantTypes and ApplicationType as configured on the app.
-	AuthMethod      AuthMethod
-	GrantTypes      []string
-	ApplicationType string
+	// AuthMethod as configured on the app.
+	AuthMethod AuthMethod
+	// ClientCredentialsOnly: the app is a machine-to-machine client whose only grant is
+	// client_credentials, as the backend defines such a client (Okta: a "service" app).
+	ClientCredentialsOnly bool
 	// PublicKeyIDs are the kids of the JWKs registered on the app.
 	PublicKeyIDs []string
 	// DPoPBound: the app requires DPoP-bound access tokens (RFC 9449). The Secret's
@@ -80,13 +82,7 @@ func (a *App) Matches(spec AppSpec) bool {
 	if a.Label != spec.Label || a.AuthMethod != spec.AuthMethod || !a.Active {
 		return false
 	}
-	if a.ApplicationType != "service" || len(a.GrantTypes) != 1 || a.GrantTypes[0] != "client_credentials" {
-		return false
-	}
-	if a.DPoPBound {
-		return false
-	}
-	if a.Owner.UID != spec.Owner.UID {
+	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.DPoPBound {
 		return false
 	}
 	if len(a.PublicKeyIDs) != len(spec.PublicKeys) {

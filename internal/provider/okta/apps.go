@@ -86,17 +86,16 @@ func parseApp(raw json.RawMessage) (*provider.App, error) {
 	}
 	oc := v.Settings.OAuthClient
 	app := &provider.App{
-		ID:              v.ID,
-		ClientID:        v.Credentials.OAuthClient.ClientID,
-		Label:           v.Label,
-		Active:          v.Status == statusActive,
-		AuthMethod:      provider.AuthMethod(v.Credentials.OAuthClient.AuthMethod),
-		GrantTypes:      oc.GrantTypes,
-		ApplicationType: oc.ApplicationType,
-		DPoPBound:       oc.DPoPBound,
-		Owner:           parseOwner(v.Profile),
-		ClientSecret:    v.Credentials.OAuthClient.ClientSecret,
-		Backend:         &appObject{id: v.ID, obj: obj},
+		ID:                    v.ID,
+		ClientID:              v.Credentials.OAuthClient.ClientID,
+		Label:                 v.Label,
+		Active:                v.Status == statusActive,
+		AuthMethod:            provider.AuthMethod(v.Credentials.OAuthClient.AuthMethod),
+		ClientCredentialsOnly: isServiceApp(oc.ApplicationType, oc.GrantTypes),
+		DPoPBound:             oc.DPoPBound,
+		Owner:                 parseOwner(v.Profile),
+		ClientSecret:          v.Credentials.OAuthClient.ClientSecret,
+		Backend:               &appObject{id: v.ID, obj: obj},
 	}
 	if oc.JWKS != nil {
 		for _, k := range oc.JWKS.Keys {
@@ -104,6 +103,12 @@ func parseApp(raw json.RawMessage) (*provider.App, error) {
 		}
 	}
 	return app, nil
+}
+
+// isServiceApp reports whether an app is what the operator creates: a "service" app whose
+// only grant is client_credentials.
+func isServiceApp(appType string, grantTypes []string) bool {
+	return appType == applicationType && len(grantTypes) == 1 && grantTypes[0] == grantClientCreds
 }
 
 // parseOwner reads the owner the provider recorded in the app's profile; anything else in the

@@ -267,3 +267,29 @@ func TestRoutesAndBuckets(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAppClientCredentialsOnly(t *testing.T) {
+	tests := map[string]struct {
+		oauthClient string
+		want        bool
+	}{
+		"service app, client_credentials":  {`{"application_type": "service", "grant_types": ["client_credentials"]}`, true},
+		"service app with a refresh grant": {`{"application_type": "service", "grant_types": ["client_credentials", "refresh_token"]}`, false},
+		"web app, client_credentials":      {`{"application_type": "web", "grant_types": ["client_credentials"]}`, false},
+		"service app without grants":       {`{"application_type": "service"}`, false},
+		"service app, authorization_code":  {`{"application_type": "service", "grant_types": ["authorization_code"]}`, false},
+		"no oauthClient settings at all":   {`{}`, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			raw := `{"id": "0oa1", "status": "ACTIVE", "settings": {"oauthClient": ` + tc.oauthClient + `}}`
+			app, err := parseApp(json.RawMessage(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if app.ClientCredentialsOnly != tc.want {
+				t.Errorf("ClientCredentialsOnly = %v, want %v", app.ClientCredentialsOnly, tc.want)
+			}
+		})
+	}
+}

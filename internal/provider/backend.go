@@ -1,0 +1,82 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+)
+
+// A Backend turns provider objects whose spec sets its field (spec.okta, ...) into clients.
+// Backends register themselves with Register, usually from an init function; the
+// controllers reach them through a Registry and never name one.
+type Backend interface {
+	// Load reads what a client for obj needs: the backend's section of obj's spec and,
+	// through secrets only, the Secrets that section names. It makes no backend call, and
+	// returns a function that builds the client from what it read. The Registry calls build
+	// only when the spec or a Secret value changed since the client it holds was built.
+	//
+	// A spec the backend cannot act upon is an error of class ErrInvalidProvider; errors
+	// from secrets are returned as they are (they carry their class).
+	Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (build func() (Provider, error), err error)
+}
+
+// SecretRef names one key of a Secret. An empty Namespace means the provider object's own
+// namespace.
+type SecretRef struct {
+	Namespace, Name, Key string
+}
+
+func (r SecretRef) String() string { return r.Namespace + "/" + r.Name }
+
+// SecretReader reads the Secrets one provider object may read. The controllers build it
+// and enforce who may read what (the namespace a provider may read from, labels a Secret
+// must carry). Every refusal wraps a Secret class (ErrSecretNotFound, ErrSecretForbidden,
+// ErrSecretNotLabelled; test with errors.Is); backends return it unchanged.
+type SecretReader interface {
+	// ReadSecretKey returns the value of ref's key; an absent or empty key is
+	// ErrSecretNotFound.
+	ReadSecretKey(ctx context.Context, ref SecretRef) ([]byte, error)
+}
+
+// Classes of the errors a SecretReader returns, and of provider objects that cannot be
+// turned into a client. Controllers map each to a condition reason.
+var (
+	// ErrSecretNotFound: the Secret, or its key, is missing or empty.
+	ErrSecretNotFound = errors.New("credentials secret missing")
+	// ErrSecretForbidden: the provider may not read the Secret (e.g. a namespaced provider
+	// naming a Secret in another namespace).
+	ErrSecretForbidden = errors.New("credentials secret not allowed")
+	// ErrSecretNotLabelled: the Secret lacks a label the controllers require before they
+	// read it.
+	ErrSecretNotLabelled = errors.New("credentials secret not labelled")
+	// ErrInvalidProvider: the provider object sets no known backend, several, or a
+	// configuration its backend refuses.
+	ErrInvalidProvider = errors.New("invalid provider")
+)
+
+var (
+	registeredMu sync.Mutex
+	registered   = map[string]Backend{}
+)
+
+// Register makes a backend known under field, the JSON name of its section in the provider
+// spec ("okta"). Every Registry made afterwards by NewRegistry knows it. Registering one
+// field twice panics: it is a programming error.
+func Register(field string, b Backend) {
+	registeredMu.Lock()
+	defer registeredMu.Unlock()
+	if _, dup := registered[field]; dup {
+		panic(fmt.Sprintf("provider: backend %q registered twice", field))
+	}
+	registered[field] = b
+}
+
+func registeredBackends() map[string]Backend {
+	registeredMu.Lock()
+	defer registeredMu.Unlock()
+	return maps.Clone(registered)
+}

@@ -106,7 +106,9 @@ func TestRateLimitsAndFaults(t *testing.T) {
 		maxConcurrent: 4,
 		emu: oktaemu.Config{
 			// Okta's windows are a minute; 10 s windows show several resets quickly.
-			RateLimits: oktaemu.RateLimits{Apps: 5, App: 20, Token: 100, Window: 10 * time.Second},
+			// Org buckets are twice what the operator's API token sees (apps 5, app 20):
+			// one token may use half of each, Okta's default share.
+			RateLimits: oktaemu.RateLimits{Apps: 10, App: 40, Token: 100, Window: 10 * time.Second},
 			Faults:     []oktaemu.Fault{{PathPrefix: "/api/v1/apps", Prob503: 0.3}, {PathPrefix: "/oauth2/default/v1/token", Prob500: 0.2}},
 		},
 	})

@@ -58,6 +58,21 @@ func (f *faultList) Set(v string) error {
 	return nil
 }
 
+// featureList collects --disable-feature values.
+type featureList []string
+
+func (f *featureList) String() string { return strings.Join(*f, ",") }
+
+// Set accepts one feature or several separated by commas (the env form).
+func (f *featureList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*f = append(*f, s)
+		}
+	}
+	return nil
+}
+
 func envName(flagName string) string { return flagenv.Name(envPrefix, flagName) }
 
 // run parses flags, starts the emulator and serves until ctx is done.
@@ -78,6 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rlOther := fs.Int("rate-limit-other", 0, fmt.Sprintf("requests per minute for every other endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultOtherRateLimit))
 	var faults faultList
 	fs.Var(&faults, "fault", "inject faults, repeatable; syntax below (env: several separated by ';')")
+	accessPolicy := fs.String("access-policy", oktaemu.AccessPolicyAllClients, "default policy of the default authorization server: all-clients (every client gets every scope) or none (names no client: each client needs its own policy, as in narrowed real orgs)")
+	rlShare := fs.Float64("rate-limit-share", oktaemu.DefaultRateLimitShare, "part (0 < F <= 1) of each rate-limit bucket one API token or OAuth 2.0 app may use, as Okta (default 50%); the token sees floor(bucket x F), at least 1; the token endpoint counts org-wide only")
+	concurrency := fs.Int("concurrency-limit", 0, fmt.Sprintf("simultaneous requests allowed; over it 429 E0000047 with the concurrency figures in X-Rate-Limit-* (Okta: %d on free orgs, %d otherwise; 0 = off)", oktaemu.ConcurrencyLimitOktaFree, oktaemu.ConcurrencyLimitOktaPaid))
+	preset := fs.String("rate-limit-preset", "", "okta-free or okta-paid: Okta's documented per-minute buckets (apps 20/100, app 100/600, token 300/1200, other 100/600); a --rate-limit-* flag given overrides its bucket")
+	role := fs.String("api-token-role", oktaemu.RoleSuperAdmin, "admin role of the API token: super-admin, or app-admin (apps and secrets only; /api/v1/authorizationServers answers 403 E0000006)")
+	var disabled featureList
+	fs.Var(&disabled, "disable-feature", "turn an org feature off, repeatable or comma-separated: api-access-management (/api/v1/authorizationServers answers 401 E0000015, as orgs without the product)")
 	fs.Usage = func() { usage(fs, stderr) }
 
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +121,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	limits := oktaemu.RateLimits{}
+	if *preset != "" {
+		var err error
+		if limits, err = oktaemu.PresetRateLimits(*preset); err != nil {
+			fmt.Fprintf(stderr, "okta-emulator: %v\n", err)
+			return 2
+		}
+	}
+	for _, o := range []struct {
+		dst *int
+		v   int
+	}{{&limits.Apps, *rlApps}, {&limits.App, *rlApp}, {&limits.Token, *rlToken}, {&limits.Other, *rlOther}} {
+		if o.v != 0 {
+			*o.dst = o.v
+		}
+	}
+	limits.Window = *rlWindow
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "okta-emulator: cannot listen on %s: %v\n", *addr, err)
@@ -112,8 +152,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	emu, err := oktaemu.New(oktaemu.Config{
 		APIToken: *apiToken, Scopes: oktaemu.ParseScopes(*scopes), StateFile: *stateFile, OrgURL: org,
-		TokenLifetime: *lifetime, Faults: faults, Logger: logger,
-		RateLimits: oktaemu.RateLimits{Apps: *rlApps, App: *rlApp, Token: *rlToken, Other: *rlOther, Window: *rlWindow},
+		TokenLifetime: *lifetime, Faults: faults, Logger: logger, RateLimits: limits,
+		AccessPolicy: *accessPolicy, RateLimitShare: *rlShare, ConcurrencyLimit: *concurrency,
+		APITokenRole: *role, DisabledFeatures: disabled,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)
@@ -167,7 +208,50 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, "\nFault syntax (--fault):\n%s\n", indent(oktaemu.FaultSyntax))
 	fmt.Fprintf(w, "\nRate limits are per minute in fixed windows; over the limit the\n")
 	fmt.Fprintf(w, "emulator answers 429 E0000047 with X-Rate-Limit-* headers.\n")
+	fmt.Fprint(w, strictOrgHelp)
 }
+
+// strictOrgHelp documents the real-org modes and OAuth 2.0 access to the
+// management API.
+const strictOrgHelp = `
+The --rate-limit-apps/app/token/other figures (or a preset) are org-wide
+buckets. One API token (and each OAuth 2.0 service app) may use only
+--rate-limit-share of each: it sees floor(bucket x share), at least 1, in
+X-Rate-Limit-Limit. Token, keys and metadata requests count org-wide only.
+
+A strict org, as real orgs are:
+  okta-emulator --api-token T --access-policy=none \
+    --rate-limit-preset=okta-paid --api-token-role=app-admin
+With --access-policy=none a client gets tokens only from a policy naming it:
+  POST /api/v1/authorizationServers/default/policies
+    {"type":"OAUTH_AUTHORIZATION_POLICY","name":"...","description":"...",
+     "priority":1,"conditions":{"clients":{"include":["<client_id>"]}}}
+  POST .../policies/{policyId}/rules
+    {"type":"RESOURCE_ACCESS","name":"...","priority":1,
+     "conditions":{"grantTypes":{"include":["client_credentials"]},
+       "people":{"groups":{"include":["EVERYONE"]}},
+       "scopes":{"include":["hello:read"]}},
+     "actions":{"token":{"accessTokenLifetimeMinutes":60}}}
+Otherwise the token endpoint answers 400 access_denied.
+
+OAuth 2.0 for the management API (instead of the SSWS token):
+  1. With the SSWS token, create a service app with
+     token_endpoint_auth_method private_key_jwt and its public JWKS
+     (settings.oauthClient.jwks.keys), optionally
+     settings.oauthClient.dpop_bound_access_tokens: true.
+  2. Grant it okta.* scopes: POST /api/v1/apps/{appId}/grants
+     {"issuer":"<org URL>","scopeId":"okta.apps.manage"}
+     (okta.apps.read|manage, okta.authorizationServers.read|manage,
+     okta.appGrants.read|manage).
+  3. POST <org>/oauth2/v1/token with grant_type=client_credentials,
+     scope=okta.apps.manage, client_assertion (RS256 or ES256,
+     aud = <org>/oauth2/v1/token) and a DPoP proof header (RFC 9449): the
+     first answer is 400 use_dpop_nonce with a DPoP-Nonce header; retry
+     with that nonce in the proof. The token is token_type DPoP.
+  4. Call /api/v1/... with "Authorization: DPoP <token>" and a fresh
+     DPoP proof (htm, htu, iat, jti, ath). A scope not granted: 403
+     E0000006 with a WWW-Authenticate challenge.
+`
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")

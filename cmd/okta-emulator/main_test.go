@@ -95,6 +95,16 @@ func TestUsageErrors(t *testing.T) {
 		"extra argument":     {[]string{"--api-token", "t", "serve"}, nil, 2, "unexpected arguments"},
 		"bad rate limit env": {[]string{"--api-token", "t"}, map[string]string{"OKTA_EMULATOR_RATE_LIMIT_APPS": "many"}, 2, "OKTA_EMULATOR_RATE_LIMIT_APPS"},
 		"help":               {[]string{"--help"}, nil, 0, "500=P"},
+		"help: strict org":   {[]string{"--help"}, nil, 0, "--access-policy=none"},
+		"help: env twins":    {[]string{"--help"}, nil, 0, "OKTA_EMULATOR_CONCURRENCY_LIMIT"},
+		"help: grants":       {[]string{"--help"}, nil, 0, "/api/v1/apps/{appId}/grants"},
+		"bad preset":         {[]string{"--api-token", "t", "--rate-limit-preset", "okta-gold"}, nil, 2, "rate-limit preset"},
+		"bad preset env":     {[]string{"--api-token", "t"}, map[string]string{"OKTA_EMULATOR_RATE_LIMIT_PRESET": "x"}, 2, "rate-limit preset"},
+		"bad access policy":  {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--access-policy", "some"}, nil, 2, "access policy"},
+		"bad role env":       {[]string{"--api-token", "t", "--addr", "127.0.0.1:0"}, map[string]string{"OKTA_EMULATOR_API_TOKEN_ROLE": "root"}, 2, "api token role"},
+		"bad share":          {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--rate-limit-share", "2"}, nil, 2, "rate-limit share"},
+		"bad concurrency":    {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--concurrency-limit", "-3"}, nil, 2, "concurrency limit"},
+		"bad feature":        {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--disable-feature", "sso"}, nil, 2, "unknown feature"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -177,8 +187,9 @@ func TestServeAndShutdown(t *testing.T) {
 	if strings.Join(m.Scopes, ",") != "hello:read,hello:write" {
 		t.Errorf("scopes = %v: the flag must win over OKTA_EMULATOR_SCOPES", m.Scopes)
 	}
-	if _, h, _ := get("/api/v1/apps"); h.Get("X-Rate-Limit-Limit") != "7" {
-		t.Errorf("apps rate limit = %q, want 7 from the environment", h.Get("X-Rate-Limit-Limit"))
+	// 7 from the environment; the API token sees its default share, floor(7 × 0.5).
+	if _, h, _ := get("/api/v1/apps"); h.Get("X-Rate-Limit-Limit") != "3" {
+		t.Errorf("apps rate limit = %q, want 3 (half of 7 from the environment)", h.Get("X-Rate-Limit-Limit"))
 	}
 
 	body := `{"name":"oidc_client","label":"from-cmd","signOnMode":"OPENID_CONNECT",
@@ -253,5 +264,100 @@ func TestSIGTERM(t *testing.T) {
 	}
 	if _, err := os.Stat(state); err != nil {
 		t.Errorf("state file: %v", err)
+	}
+}
+
+// TestStrictOrg starts the command as the README's strict org, its modes
+// given by OKTA_EMULATOR_* twins and flags, and checks each took effect.
+func TestStrictOrg(t *testing.T) {
+	tests := map[string]struct {
+		args     []string
+		env      map[string]string
+		asStatus int    // GET /api/v1/authorizationServers
+		asCode   string // its errorCode
+		apps     string // X-Rate-Limit-Limit of GET /api/v1/apps
+		appLimit string // X-Rate-Limit-Limit of GET /api/v1/apps/{id}
+	}{
+		"strict by env": {
+			args: []string{"--addr", "127.0.0.1:0", "--rate-limit-app", "40"},
+			env: map[string]string{"OKTA_EMULATOR_ACCESS_POLICY": "none", "OKTA_EMULATOR_API_TOKEN_ROLE": "app-admin",
+				"OKTA_EMULATOR_RATE_LIMIT_PRESET": "okta-paid", "OKTA_EMULATOR_CONCURRENCY_LIMIT": "75"},
+			// okta-paid apps 100, halved; --rate-limit-app overrides the preset's 600.
+			asStatus: 403, asCode: "E0000006", apps: "50", appLimit: "20",
+		},
+		"strict by flags": {
+			args: []string{"--addr", "127.0.0.1:0", "--access-policy=none", "--disable-feature=api-access-management",
+				"--rate-limit-preset=okta-free", "--rate-limit-share=1"},
+			asStatus: 401, asCode: "E0000015", apps: "20", appLimit: "100",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			env := map[string]string{"OKTA_EMULATOR_API_TOKEN": "secret-token"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			setenv(t, env)
+			var stdout, stderr syncBuffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, tc.args, &stdout, &stderr) }()
+			org, _ := waitFor(t, &stdout, done)
+			call := func(method, path, body string) (int, http.Header, []byte) {
+				req, _ := http.NewRequest(method, org+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "SSWS secret-token")
+				if body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, resp.Header, b
+			}
+			if code, _, b := call(http.MethodGet, "/api/v1/authorizationServers", ""); code != tc.asStatus || !bytes.Contains(b, []byte(tc.asCode)) {
+				t.Errorf("authorization servers: %d %s, want %d %s", code, b, tc.asStatus, tc.asCode)
+			}
+			if _, h, _ := call(http.MethodGet, "/api/v1/apps", ""); h.Get("X-Rate-Limit-Limit") != tc.apps {
+				t.Errorf("apps limit %q, want %s", h.Get("X-Rate-Limit-Limit"), tc.apps)
+			}
+			code, _, b := call(http.MethodPost, "/api/v1/apps?activate=true", `{"name":"oidc_client","label":"strict","signOnMode":"OPENID_CONNECT",
+			 "settings":{"oauthClient":{"application_type":"service","grant_types":["client_credentials"]}}}`)
+			var app struct {
+				ID          string `json:"id"`
+				Credentials struct {
+					OAuthClient struct {
+						ClientID     string `json:"client_id"`
+						ClientSecret string `json:"client_secret"`
+					} `json:"oauthClient"`
+				} `json:"credentials"`
+			}
+			if err := json.Unmarshal(b, &app); code != 200 || err != nil {
+				t.Fatalf("create app: %d %v", code, err)
+			}
+			if _, h, _ := call(http.MethodGet, "/api/v1/apps/"+app.ID, ""); h.Get("X-Rate-Limit-Limit") != tc.appLimit {
+				t.Errorf("app limit %q, want %s", h.Get("X-Rate-Limit-Limit"), tc.appLimit)
+			}
+			// --access-policy=none: no policy names the new client.
+			req, _ := http.NewRequest(http.MethodPost, org+"/oauth2/default/v1/token", strings.NewReader("grant_type=client_credentials&scope=hello:read"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(app.Credentials.OAuthClient.ClientID, app.Credentials.OAuthClient.ClientSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !bytes.Contains(tb, []byte(`"access_denied"`)) {
+				t.Errorf("token: %d %s, want 400 access_denied", resp.StatusCode, tb)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d: %s", code, stderr.String())
+			}
+		})
 	}
 }

@@ -62,6 +62,22 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies; default 1 MiB.
 	MaxBodyBytes int64
+
+	// Real-org modes (modes.go). The zero values give today's kind org,
+	// except RateLimitShare, which is Okta's 0.5 unless set.
+
+	// AccessPolicy is AccessPolicyAllClients (default) or AccessPolicyNone.
+	AccessPolicy string
+	// RateLimitShare is the part (0 < F <= 1) of each rate-limit bucket one
+	// API token or OAuth 2.0 app may use; 0 means DefaultRateLimitShare.
+	RateLimitShare float64
+	// ConcurrencyLimit caps simultaneous requests; 0 is off.
+	ConcurrencyLimit int
+	// APITokenRole is RoleSuperAdmin (default) or RoleAppAdmin.
+	APITokenRole string
+	// DisabledFeatures lists org features turned off, e.g.
+	// FeatureAPIAccessManagement.
+	DisabledFeatures []string
 }
 
 // RateLimits are per-minute request budgets, like Okta's org-wide limits
@@ -250,7 +266,7 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return cfg, nil
+	return cfg.normalizeModes()
 }
 
 func normalizeOrgURL(s string) (string, error) {

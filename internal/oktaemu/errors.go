@@ -115,3 +115,17 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError, basicAuth bool) {
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(e)
 }
+
+// Okta's answers for refused permissions (error-code reference).
+const (
+	codeAccessDenied      = "E0000006" // 403 You do not have permission to perform the requested action
+	codeFeatureNotEnabled = "E0000015" // 401 You do not have permission to access the feature you are requesting
+)
+
+func accessDenied() *apiError {
+	return newAPIError(http.StatusForbidden, codeAccessDenied, "You do not have permission to perform the requested action")
+}
+
+func featureNotEnabled() *apiError {
+	return newAPIError(http.StatusUnauthorized, codeFeatureNotEnabled, "You do not have permission to access the feature you are requesting")
+}

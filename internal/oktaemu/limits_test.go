@@ -33,7 +33,10 @@ func (c *fakeClock) Add(d time.Duration) {
 
 func TestRateLimits(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	h := newHarness(t, oktaemu.Config{Now: clock.Now, RateLimits: oktaemu.RateLimits{Apps: 3, App: 2, Token: 1}})
+	// The API token may use half of each org bucket (Config.RateLimitShare
+	// defaults to Okta's 0.5), so these buckets give it apps 3, app 2; the
+	// token endpoint is anonymous and counts org-wide.
+	h := newHarness(t, oktaemu.Config{Now: clock.Now, RateLimits: oktaemu.RateLimits{Apps: 6, App: 4, Token: 1}})
 	app := h.CreateServiceApp(t, "limited", "") // uses 1 of the 3 "apps" requests
 
 	t.Run("headers on every response", func(t *testing.T) {

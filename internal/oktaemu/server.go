@@ -27,6 +27,8 @@ type Server struct {
 	faults  atomic.Pointer[[]Fault]
 	limiter *rateLimiter
 	stats   *statsRecorder
+	// inFlight counts requests being served (modes.go: concurrency).
+	inFlight atomic.Int64
 
 	mu sync.Mutex // guards st, jtis and version
 	st *state
@@ -47,7 +49,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
-		limiter: newRateLimiter(cfg.RateLimits),
+		limiter: newRateLimiter(cfg.RateLimits, cfg.RateLimitShare),
 		stats:   newStatsRecorder(),
 		jtis:    map[string]time.Time{},
 	}
@@ -65,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		st.applyAccessPolicy(cfg.AccessPolicy)
 	}
 	if err := st.ensureScopes(cfg.Scopes, cfg.Now()); err != nil {
 		return nil, err
@@ -382,7 +385,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.record(key, sw.status, injected)
 	}()
 
-	d := s.limiter.take(bucket, now)
+	var who principal
+	if rt != nil && !rt.public {
+		who = s.identify(r)
+	}
+	release, ok := s.enterConcurrency(now, h)
+	if !ok {
+		writeAPIError(sw, rateLimited())
+		return
+	}
+	defer release()
+	d := s.limiter.take(bucket, who.rateKey(), now)
 	d.writeHeaders(h)
 	if !d.allowed {
 		writeAPIError(sw, rateLimited())
@@ -419,8 +432,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Allow", rt.allow())
 		writeAPIError(sw, methodNotAllowed())
 		return
-	case !rt.public && !s.validSSWS(r):
-		writeAPIError(sw, invalidToken())
+	case !rt.public && who.kind == "":
+		if who.fail != nil {
+			who.fail(sw)
+		} else {
+			writeAPIError(sw, invalidToken())
+		}
+		return
+	case !rt.public && !s.authorize(sw, r, who):
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)

@@ -566,7 +566,8 @@ func TestEmulatorBudgetPreventsStampede(t *testing.T) {
 		t.Fatal(err)
 	}
 	const limit, callers = 60, 200
-	e.Server.SetRateLimits(oktaemu.RateLimits{App: limit, Window: testWindow})
+	// The org bucket is 2×limit: the API token may use half of it (Okta's default share).
+	e.Server.SetRateLimits(oktaemu.RateLimits{App: 2 * limit, Window: testWindow})
 	before := e.Server.Stats()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -618,7 +619,8 @@ func TestEmulatorConvergence(t *testing.T) {
 		t.Fatal(err)
 	}
 	const limit, callers = 25, 100
-	e.Server.SetRateLimits(oktaemu.RateLimits{App: limit, Window: time.Second})
+	// The org bucket is 2×limit: the API token may use half of it (Okta's default share).
+	e.Server.SetRateLimits(oktaemu.RateLimits{App: 2 * limit, Window: time.Second})
 	before := e.Server.Stats()
 	begin := time.Now()
 	var wg sync.WaitGroup

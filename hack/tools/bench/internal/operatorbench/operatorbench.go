@@ -210,6 +210,8 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 		Args: []string{"--addr", emuAddr, "--scopes", scope,
 			"--rate-limit-apps", strconv.Itoa(sc.AppsRate), "--rate-limit-app", strconv.Itoa(sc.AppRate),
 			"--rate-limit-window", sc.WindowLength().String(),
+			// The scenario's figures are what the operator's token may use: no 50% share.
+			"--rate-limit-share", "1",
 			// Generous: the token endpoint (one request per client to prove its credentials)
 			// and the authorization-server endpoints are not what is measured.
 			"--rate-limit-token", "60000", "--rate-limit-other", "60000"}})

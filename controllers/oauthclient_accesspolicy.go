@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,42 +116,96 @@ func (r *OAuthClientReconciler) accessDenied(st *reconcileState, err error) erro
 			msg: fmt.Sprintf("The authorization server denied client %s a token for scopes %q although its access policy %s grants them; retrying",
 				obj.Status.ClientID, obj.Spec.Scopes, obj.Status.AccessPolicyID)}
 	}
+	return r.deniedVerdict(st, r.denials.next(obj.UID, denialKey(obj), r.now()))
+}
+
+// heldDenial returns the verdict of a client whose last token request the access policies
+// denied less than its backoff ago, when nothing that could change the answer changed (the
+// spec, the object's annotations, the credentials): its own Secret write or a provider
+// health check must not turn the slow backoff into a loop.
+func (r *OAuthClientReconciler) heldDenial(st *reconcileState) error {
+	if st.issued != "" || managesAccessPolicies(st) {
+		return nil
+	}
+	wait, ok := r.denials.holding(st.obj.UID, denialKey(st.obj), r.now())
+	if !ok {
+		return nil
+	}
+	return r.deniedVerdict(st, wait)
+}
+
+func (r *OAuthClientReconciler) deniedVerdict(st *reconcileState, retryAfter time.Duration) error {
+	obj := st.obj
 	server := obj.Status.Issuer
 	if o := st.providerObj.ProviderSpec().Okta; o != nil {
 		server = fmt.Sprintf("%q (%s)", o.AuthorizationServer(), obj.Status.Issuer)
 	}
-	return &conditionError{kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied, err: err,
-		retryAfter: r.denials.next(obj.UID),
+	return &conditionError{kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied, retryAfter: retryAfter,
 		msg: fmt.Sprintf("The authorization server %s denied client %s a token for scopes %q: no access policy grants them. "+
 			"Add the client to an access policy of the authorization server with a rule allowing client_credentials for these scopes, "+
 			"or set accessPolicy: Managed on %s %q",
 			server, obj.Status.ClientID, obj.Spec.Scopes, obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name)}
 }
 
-// denialBackoff spaces the retries of clients the access policies deny: 1 min, doubling,
-// at most 10 min. In memory: a restarted manager starts again at 1 min.
-type denialBackoff struct {
-	mu sync.Mutex
-	n  map[types.UID]int
+// denialKey is what a denied client's next token request waits for a change of: the spec
+// generation and the annotations (an annotation change asks for a check now).
+func denialKey(obj *oauthv1.OAuthClient) string {
+	keys := make([]string, 0, len(obj.Annotations))
+	for k, v := range obj.Annotations {
+		keys = append(keys, k+"="+v)
+	}
+	slices.Sort(keys)
+	return fmt.Sprintf("%d/%s/%s", obj.Generation, obj.Status.ClientID, strings.Join(keys, "\x00"))
 }
 
-func (d *denialBackoff) next(uid types.UID) time.Duration {
+// denialBackoff spaces the token requests of clients the access policies deny: 1 min,
+// doubling, at most 10 min. In memory: a restarted manager starts again at 1 min.
+type denialBackoff struct {
+	mu sync.Mutex
+	m  map[types.UID]*denial
+}
+
+type denial struct {
+	n     int
+	key   string
+	until time.Time
+}
+
+// next records a denial and returns how long to wait before the next token request.
+func (d *denialBackoff) next(uid types.UID, key string, now time.Time) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.n == nil {
-		d.n = map[types.UID]int{}
+	if d.m == nil {
+		d.m = map[types.UID]*denial{}
 	}
-	n := d.n[uid]
-	d.n[uid] = n + 1
+	e := d.m[uid]
+	if e == nil {
+		e = &denial{}
+		d.m[uid] = e
+	}
 	wait := accessDeniedMinBackoff
-	for i := 0; i < n && wait < accessDeniedMaxBackoff; i++ {
+	for i := 0; i < e.n && wait < accessDeniedMaxBackoff; i++ {
 		wait *= 2
 	}
-	return min(wait, accessDeniedMaxBackoff)
+	wait = min(wait, accessDeniedMaxBackoff)
+	e.n++
+	e.key, e.until = key, now.Add(wait)
+	return wait
+}
+
+// holding reports whether the client waits out a denial, and for how long still.
+func (d *denialBackoff) holding(uid types.UID, key string, now time.Time) (time.Duration, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.m[uid]
+	if e == nil || e.key != key || !now.Before(e.until) {
+		return 0, false
+	}
+	return e.until.Sub(now), true
 }
 
 func (d *denialBackoff) reset(uid types.UID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.n, uid)
+	delete(d.m, uid)
 }

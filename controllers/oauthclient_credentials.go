@@ -156,6 +156,9 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *recon
 	if st.issued == "" && !st.sync && isReady(obj.Status.Conditions, obj.Generation) {
 		return nil
 	}
+	if err := r.heldDenial(st); err != nil {
+		return err
+	}
 	creds := provider.Credentials{
 		ClientID:      obj.Status.ClientID,
 		AuthMethod:    provider.AuthMethod(obj.AuthMethod()),

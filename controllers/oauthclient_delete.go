@@ -57,6 +57,7 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, st *reconci
 	sp.rebase()
 	r.lastSync.Delete(obj.UID)
 	r.badCreds.Delete(obj.UID)
+	r.denials.reset(obj.UID)
 	r.superseded.forget(obj.UID)
 	return ctrl.Result{}, nil
 }

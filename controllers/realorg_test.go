@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
@@ -22,17 +24,13 @@ import (
 
 const policiesPath = "/api/v1/authorizationServers/default/policies"
 
-// removeOrgPolicies deletes the default authorization server's access policies, leaving an
-// org whose policies admit no client (what the emulator's --access-policy=none serves).
-func (f *fixture) removeOrgPolicies() {
-	f.t.Helper()
-	_, pols := f.mgmtList(policiesPath)
+// policyOrder lists policies as "name@priority", in the order the server lists them.
+func policyOrder(pols []map[string]any) []string {
+	var out []string
 	for _, p := range pols {
-		id := p.(map[string]any)["id"].(string)
-		if st, _ := f.mgmt(http.MethodDelete, policiesPath+"/"+id, nil); st != http.StatusNoContent {
-			f.t.Fatalf("delete org policy %s: %d", id, st)
-		}
+		out = append(out, fmt.Sprintf("%v@%v", p["name"], p["priority"]))
 	}
+	return out
 }
 
 // policies lists the default authorization server's access policies.
@@ -95,13 +93,14 @@ func policyClients(p map[string]any) []any {
 func TestManagedAccessPolicy(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{
-		emu:          oktaemu.Config{Scopes: []string{"hello:read", "hello:write"}},
+		// Strict mode: the org's default policy admits no client.
+		emu:          oktaemu.Config{Scopes: []string{"hello:read", "hello:write"}, AccessPolicy: oktaemu.AccessPolicyNone},
 		accessPolicy: oauthv1.AccessPolicyManaged,
 		resyncPeriod: 2 * time.Second,
 		noManager:    true,
 	})
-	f.removeOrgPolicies()
-	// One org policy of its own (for a client that is not ours) that must stay first.
+	// One more org policy of its own (for a client that is not ours); the org's policies
+	// keep their places.
 	st, other := f.mgmt(http.MethodPost, "/api/v1/apps", map[string]any{
 		"name": "oidc_client", "label": "other", "signOnMode": "OPENID_CONNECT",
 		"credentials": map[string]any{"oauthClient": map[string]any{"token_endpoint_auth_method": "client_secret_basic"}},
@@ -120,6 +119,10 @@ func TestManagedAccessPolicy(t *testing.T) {
 	}
 	f.startManager()
 
+	orgPolicies := policyOrder(f.policies())
+	if len(orgPolicies) != 2 {
+		t.Fatalf("the org has policies %v, want its default policy and one more", orgPolicies)
+	}
 	f.newClient("billing", func(o *oauthv1.OAuthClient) {
 		o.Spec.AccessTokenLifetime = &metav1.Duration{Duration: 30 * time.Minute}
 	})
@@ -128,11 +131,11 @@ func TestManagedAccessPolicy(t *testing.T) {
 		t.Fatalf("status.accessPolicyID is empty")
 	}
 	pols := f.policies()
-	if len(pols) != 2 || pols[0]["name"] != "org policy" || pols[1]["id"] != obj.Status.AccessPolicyID {
-		t.Fatalf("policies %v: want the org's first and the client's last", pols)
+	if got := policyOrder(pols); len(pols) != 3 || !slices.Equal(got[:2], orgPolicies) || pols[2]["id"] != obj.Status.AccessPolicyID {
+		t.Fatalf("policies %v: want the org's %v unchanged and the client's last", got, orgPolicies)
 	}
-	mine := pols[1]
-	if mine["name"] != "clientcreds "+f.ns+"/billing" || fmt.Sprint(mine["priority"]) != "2" || fmt.Sprint(pols[0]["priority"]) != "1" {
+	mine := pols[2]
+	if mine["name"] != "clientcreds "+f.ns+"/billing" || fmt.Sprint(mine["priority"]) != "3" {
 		t.Fatalf("managed policy %v", mine)
 	}
 	if c := policyClients(mine); len(c) != 1 || c[0] != obj.Status.ClientID {
@@ -192,8 +195,8 @@ func TestManagedAccessPolicy(t *testing.T) {
 		code, _ := f.tokenWith(f.secret("billing-oauth-client").Data)
 		return recreated != obj.Status.AccessPolicyID && recreated != "" && code == http.StatusOK, describe(o)
 	})
-	if pols := f.policies(); len(pols) != 2 || pols[0]["name"] != "org policy" || pols[1]["id"] != recreated {
-		t.Fatalf("after the recreate: policies %v", pols)
+	if pols := f.policies(); len(pols) != 3 || !slices.Equal(policyOrder(pols)[:2], orgPolicies) || pols[2]["id"] != recreated {
+		t.Fatalf("after the recreate: policies %v", policyOrder(pols))
 	}
 
 	// Orphan leaves the policy; Delete deletes it with the app.
@@ -209,7 +212,7 @@ func TestManagedAccessPolicy(t *testing.T) {
 		for _, p := range f.policies() {
 			ids = append(ids, p["id"].(string))
 		}
-		want := len(ids) == 2 && slices.Contains(ids, kept.Status.AccessPolicyID) && !slices.Contains(ids, recreated)
+		want := len(ids) == 3 && slices.Contains(ids, kept.Status.AccessPolicyID) && !slices.Contains(ids, recreated)
 		return want, fmt.Sprint(ids)
 	})
 }
@@ -221,9 +224,7 @@ func TestManagedAccessPolicy(t *testing.T) {
 // policy, it becomes Ready.
 func TestExternalAccessDenied(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureOptions{noManager: true})
-	f.removeOrgPolicies()
-	f.startManager()
+	f := newFixture(t, fixtureOptions{emu: oktaemu.Config{AccessPolicy: oktaemu.AccessPolicyNone}})
 	f.newClient("denied")
 	obj := f.waitReason("denied", metav1.ConditionFalse, oauthv1.ReasonAccessPolicyDenied)
 	msg := readyCondition(obj).Message
@@ -257,7 +258,8 @@ func TestExternalAccessDenied(t *testing.T) {
 	}); st != http.StatusCreated {
 		t.Fatalf("create policy: %d", st)
 	}
-	pol := f.policies()[0]
+	pols := f.policies()
+	pol := pols[len(pols)-1]
 	if st, _ := f.mgmt(http.MethodPost, policiesPath+"/"+pol["id"].(string)+"/rules", map[string]any{
 		"type": "RESOURCE_ACCESS", "name": "cc",
 		"conditions": map[string]any{"grantTypes": map[string]any{"include": []string{"client_credentials"}},
@@ -331,4 +333,76 @@ func TestAuthMethodChangePublishesAnsweredSecret(t *testing.T) {
 	if _, list := f.mgmtList("/api/v1/apps/" + obj.Status.AppID + "/credentials/secrets"); len(list) != 1 {
 		t.Fatalf("%d client secrets, want 1", len(list))
 	}
+}
+
+// providerReason waits until the fixture's provider has Ready=status with reason.
+func (f *fixture) providerReason(status metav1.ConditionStatus, reason string) *oauthv1.ClusterOAuthProvider {
+	f.t.Helper()
+	p := &oauthv1.ClusterOAuthProvider{}
+	f.eventually(waitTimeout, "provider Ready="+string(status)+" "+reason, func() (bool, string) {
+		if err := k8s.Get(f.ctx, client.ObjectKey{Name: f.provider}, p); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Status == status && c.Reason == reason && c.ObservedGeneration == p.Generation, c.Reason + ": " + c.Message
+	})
+	return p
+}
+
+// TestAppAdminToken (emulator --api-token-role=app-admin): an app-admin token may not touch
+// authorization servers. With External the provider and its clients are Ready (the health
+// check proves the token with an apps call and reads only public metadata); with Managed the
+// provider is Ready=False Forbidden, naming the call and the admin role it needs — never
+// InvalidAPIToken — and its clients say the same.
+func TestAppAdminToken(t *testing.T) {
+	t.Parallel()
+	t.Run("External", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fixtureOptions{emu: oktaemu.Config{APITokenRole: oktaemu.RoleAppAdmin}})
+		f.providerReason(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+		f.newClient("app")
+		obj := f.waitReady("app")
+		if code, _ := f.tokenWith(f.secret("app-oauth-client").Data); code != http.StatusOK || obj.Status.AccessPolicyID != "" {
+			t.Fatalf("token %d; accessPolicyID %q", code, obj.Status.AccessPolicyID)
+		}
+	})
+	t.Run("Managed", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fixtureOptions{emu: oktaemu.Config{APITokenRole: oktaemu.RoleAppAdmin}, accessPolicy: oauthv1.AccessPolicyManaged})
+		p := f.providerReason(metav1.ConditionFalse, oauthv1.ReasonForbidden)
+		msg := meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady).Message
+		for _, want := range []string{"GET /api/v1/authorizationServers/{authServerId}/policies", "Super Administrator", "okta.authzServers.manage"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("provider message %q does not say %q", msg, want)
+			}
+		}
+		f.newClient("app")
+		f.waitReason("app", metav1.ConditionFalse, oauthv1.ReasonForbidden)
+	})
+}
+
+// TestFeatureNotEnabled (emulator --disable-feature=api-access-management): without API
+// Access Management a Managed provider is FeatureNotEnabled (401 E0000015 is not an invalid
+// token); an External one is Ready, and so are its clients.
+func TestFeatureNotEnabled(t *testing.T) {
+	t.Parallel()
+	disabled := oktaemu.Config{DisabledFeatures: []string{oktaemu.FeatureAPIAccessManagement}}
+	t.Run("Managed", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fixtureOptions{emu: disabled, accessPolicy: oauthv1.AccessPolicyManaged})
+		p := f.providerReason(metav1.ConditionFalse, oauthv1.ReasonFeatureNotEnabled)
+		if msg := meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady).Message; !strings.Contains(msg, "API Access Management") {
+			t.Errorf("provider message %q does not name the feature", msg)
+		}
+	})
+	t.Run("External", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fixtureOptions{emu: disabled})
+		f.providerReason(metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+		f.newClient("app")
+		f.waitReady("app")
+	})
 }

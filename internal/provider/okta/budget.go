@@ -248,7 +248,6 @@ func (s *bucketState) refill(now time.Time) {
 	}
 }
 
-
 // rateLimitError is a request the budget refused or Okta answered with 429.
 type rateLimitError struct {
 	bucket  string

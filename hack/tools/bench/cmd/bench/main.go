@@ -140,8 +140,9 @@ func run(root, scale, only, out, k8sVersion string) int {
 			AlignToWindow: true, ResyncPeriod: 10 * time.Minute, ReadyTimeout: 15 * time.Minute, PollEvery: time.Second,
 		}
 		if !full {
-			// 40 clients, the same preset per 10-second window: the apps bucket still binds.
-			realOrg.OutDir, realOrg.Clients, realOrg.Window = filepath.Join(work, "operator-realorg-40"), 40, 10*time.Second
+			// 120 clients, the same preset per 10-second window: the apps bucket still binds
+			// (50 creates per window: three windows).
+			realOrg.OutDir, realOrg.Clients, realOrg.Window = filepath.Join(work, "operator-realorg-120"), 120, 10*time.Second
 			// 100 clients against 60 creates per 10-second window: the rate limit still binds
 			// (two windows), in seconds rather than minutes.
 			limited.OutDir, limited.Clients = filepath.Join(work, "operator-100"), 100

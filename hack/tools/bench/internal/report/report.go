@@ -178,7 +178,7 @@ func Verdicts(in Input) []Verdict {
 			ratio := r.TimeToReady.Seconds() / floor.Seconds()
 			vd := Verdict{Name: fmt.Sprintf("real org (%s, token share %.0f%%, Managed): time until %d OAuthClients Ready / floor (%s bucket)",
 				r.Scenario.Preset, 100*shareOr1(r.Scenario.EmulatorShare), r.Clients, bucket),
-				Value: fmt.Sprintf("%.2f× (%s / %s)", ratio, fmtSecs(r.TimeToReady), fmtSecs(floor)),
+				Value:  fmt.Sprintf("%.2f× (%s / %s)", ratio, fmtSecs(r.TimeToReady), fmtSecs(floor)),
 				Target: fmt.Sprintf("≤ %.1f×", TargetRealOrgVsFloor), Met: ratio <= TargetRealOrgVsFloor}
 			vd.Outcome = map[bool]string{true: "met", false: "missed"}[vd.Met]
 			out = append(out, vd)

@@ -281,7 +281,7 @@ func Markdown(in Input) string {
 	if in.Verifier != nil {
 		verifierSection(&b, in.Verifier)
 	}
-	if in.Operator != nil || in.Large != nil {
+	if in.Operator != nil || in.Large != nil || in.RealOrg != nil {
 		operatorSection(&b, in)
 	}
 	return b.String()

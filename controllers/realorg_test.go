@@ -1,12 +1,16 @@
 package controllers_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -405,4 +409,80 @@ func TestFeatureNotEnabled(t *testing.T) {
 		f.newClient("app")
 		f.waitReady("app")
 	})
+}
+
+// dpopRecorder sits in front of the emulator (which does not model the setting): it records
+// the dpop_bound_access_tokens the operator sends in app bodies and, while console is set,
+// answers app reads as if an admin had turned the setting on in the console.
+type dpopRecorder struct {
+	mu      sync.Mutex
+	sent    []any // the values of POST/PUT app bodies
+	console bool
+}
+
+func (d *dpopRecorder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		isApp := strings.HasPrefix(r.URL.Path, "/api/v1/apps") && !strings.Contains(r.URL.Path, "/credentials") && !strings.Contains(r.URL.Path, "/lifecycle")
+		if isApp && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var app map[string]any
+			_ = json.Unmarshal(body, &app)
+			settings, _ := app["settings"].(map[string]any)
+			oc, _ := settings["oauthClient"].(map[string]any)
+			d.mu.Lock()
+			d.sent = append(d.sent, oc["dpop_bound_access_tokens"])
+			if r.Method == http.MethodPut && oc["dpop_bound_access_tokens"] == false {
+				d.console = false // repaired
+			}
+			d.mu.Unlock()
+		}
+		d.mu.Lock()
+		console := d.console
+		d.mu.Unlock()
+		if !(console && isApp && r.Method == http.MethodGet && strings.Count(r.URL.Path, "/") == 4) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var app map[string]any
+		if json.Unmarshal(rec.Body.Bytes(), &app) == nil {
+			if s, ok := app["settings"].(map[string]any); ok {
+				if oc, ok := s["oauthClient"].(map[string]any); ok {
+					oc["dpop_bound_access_tokens"] = true
+				}
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_ = json.NewEncoder(w).Encode(app)
+	})
+}
+
+// TestDPoPBoundAccessTokensOff: apps are created with dpop_bound_access_tokens false (the
+// Secret's consumers send no DPoP proofs) and the setting is repaired by the resync when it
+// was turned on in the console.
+func TestDPoPBoundAccessTokensOff(t *testing.T) {
+	t.Parallel()
+	d := &dpopRecorder{}
+	f := newFixture(t, fixtureOptions{wrap: d.wrap, resyncPeriod: 2 * time.Second})
+	f.newClient("dpop")
+	f.waitReady("dpop")
+	d.mu.Lock()
+	if len(d.sent) != 1 || d.sent[0] != false {
+		d.mu.Unlock()
+		t.Fatalf("create sent dpop_bound_access_tokens %v, want false", d.sent)
+	}
+	d.console = true
+	d.mu.Unlock()
+	f.eventually(waitTimeout, "the resync to set dpop_bound_access_tokens back to false", func() (bool, string) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return !d.console && len(d.sent) >= 2 && d.sent[len(d.sent)-1] == false, fmt.Sprint(d.sent)
+	})
+	f.waitReady("dpop")
 }

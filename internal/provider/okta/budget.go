@@ -445,10 +445,10 @@ func (t *ticket) done(resp *http.Response) (retryAt time.Time, concurrency bool)
 // a limit other than the window's, or a reset other than the window's while the window
 // still had room.
 func (s *bucketState) isConcurrency429(h rateHeaders) bool {
-	if !h.ok || s.mode != modeMetered || s.rolled {
+	if !h.ok || s.mode != modeMetered {
 		return false
 	}
-	return h.limit != s.limit || (h.resetEpoch != s.resetEpoch && s.remaining > 0)
+	return h.limit != s.limit || (!s.rolled && h.resetEpoch != s.resetEpoch && s.remaining > 0)
 }
 
 // refused learns from a 429: it closes the bucket until the answer's reset and returns

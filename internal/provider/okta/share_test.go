@@ -65,6 +65,23 @@ func TestBudgetConcurrency429(t *testing.T) {
 	}
 }
 
+// A concurrency 429 that is the first answer after the window ended locally is not taken
+// for the new window (its limit and its reset a second away would throttle the provider to
+// the concurrency figure per second).
+func TestBudgetConcurrency429AfterTheWindow(t *testing.T) {
+	o, fc := newTestBudget(t, BudgetOptions{MaxJitter: -1, MaxWait: -1})
+	mustAcquire(t, o, BucketApps).done(answer(200, 100, 10, t0.Add(40*time.Second), t0))
+	fc.SetTime(t0.Add(41 * time.Second)) // the window ended: refilled locally
+	_, concurrency := mustAcquire(t, o, BucketApps).done(answer(429, 75, 0, t0.Add(42*time.Second), t0.Add(41*time.Second)))
+	if !concurrency {
+		t.Fatal("not recognised as a concurrency 429")
+	}
+	s := o.parent.State("https://test.okta.com", BucketApps)
+	if s.Limit != 100 || s.Remaining != 100 {
+		t.Fatalf("window after the 429: limit %d remaining %d; want the refilled 100/100", s.Limit, s.Remaining)
+	}
+}
+
 // The budget keeps to its share of an org-wide bucket (requests without the API token),
 // and uses all of what Okta reports for the API token's own buckets.
 func TestBudgetShare(t *testing.T) {

@@ -71,6 +71,10 @@ func (r *OAuthClientReconciler) reconcileAccessPolicy(ctx context.Context, st *r
 	if res.ID != "" {
 		obj.Status.AccessPolicyID = res.ID
 	}
+	if errors.Is(err, provider.ErrInvalidScope) {
+		return &conditionError{kind: progressKind, reason: oauthv1.ReasonInvalidScope, err: err,
+			msg: fmt.Sprintf("The authorization server refused the scopes %q for the client's access policy", obj.Spec.Scopes)}
+	}
 	if err != nil {
 		return err
 	}

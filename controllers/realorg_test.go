@@ -486,3 +486,14 @@ func TestDPoPBoundAccessTokensOff(t *testing.T) {
 	})
 	f.waitReady("dpop")
 }
+
+// TestManagedUnknownScope: with Managed, a scope the authorization server lacks stays
+// InvalidScope (not a stalled BackendRejected).
+func TestManagedUnknownScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{emu: oktaemu.Config{AccessPolicy: oktaemu.AccessPolicyNone}, accessPolicy: oauthv1.AccessPolicyManaged})
+	f.newClient("typo", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"hello:raed"} })
+	f.waitReason("typo", metav1.ConditionFalse, oauthv1.ReasonInvalidScope)
+	f.update("typo", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"hello:read"} })
+	f.waitReady("typo")
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/okta/okta-sdk-golang/v2/okta"
+
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -243,7 +245,7 @@ func (p *Provider) createOrAdoptPolicy(ctx context.Context, spec provider.Access
 	if created.ID == "" {
 		return nil, false, provider.Errorf(provider.ErrTransient, "create access policy", "okta answered without the policy id")
 	}
-	if _, err := p.call(ctx, "create access policy rule", http.MethodPost, p.policyPath(created.ID)+"/rules", ruleBody(spec, 1), nil, nil); err != nil {
+	if _, err := p.call(ctx, "create access policy rule", http.MethodPost, p.policyPath(created.ID)+"/rules", ruleBody(spec, 1), nil, unknownScope); err != nil {
 		// The policy stays; the next attempt adopts it by name and adds the rule.
 		return nil, false, err
 	}
@@ -276,7 +278,7 @@ func (p *Provider) ensureRule(ctx context.Context, policyID string, spec provide
 	}
 	switch {
 	case mine == nil:
-		if _, err := p.call(ctx, "create access policy rule", http.MethodPost, rulesPath, ruleBody(spec, 1), nil, nil); err != nil {
+		if _, err := p.call(ctx, "create access policy rule", http.MethodPost, rulesPath, ruleBody(spec, 1), nil, unknownScope); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -294,7 +296,7 @@ func (p *Provider) ensureRule(ctx context.Context, policyID string, spec provide
 		mine.Status = statusActive
 	}
 	if !mine.matches(spec) {
-		if _, err := p.call(ctx, "update access policy rule", http.MethodPut, rulePath, ruleBody(spec, mine.Priority), nil, nil); err != nil {
+		if _, err := p.call(ctx, "update access policy rule", http.MethodPut, rulePath, ruleBody(spec, mine.Priority), nil, unknownScope); err != nil {
 			return false, err
 		}
 	}
@@ -312,3 +314,24 @@ func (p *Provider) DeleteAccessPolicy(ctx context.Context, id string) error {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, provider.ErrNotFound) }
+
+// unknownScope: a rule naming a scope the authorization server does not have is refused
+// with a validation error about conditions.scopes.include; that is the client's scopes'
+// fault (provider.ErrInvalidScope, as at the token endpoint), not a broken request.
+func unknownScope(status int, oe *okta.Error) error {
+	if status != http.StatusBadRequest || oe.ErrorCode != CodeValidation {
+		return nil
+	}
+	texts := []string{oe.ErrorSummary}
+	for _, c := range oe.ErrorCauses {
+		if s, ok := c["errorSummary"].(string); ok {
+			texts = append(texts, s)
+		}
+	}
+	for _, t := range texts {
+		if strings.Contains(t, "scopes") {
+			return provider.ErrInvalidScope
+		}
+	}
+	return nil
+}

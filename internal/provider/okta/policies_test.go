@@ -225,3 +225,38 @@ func jsonNumber(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// A scope the authorization server lacks is the client's scopes' fault: ErrInvalidScope,
+// as at the token endpoint (the emulator answers createAuthorizationServerPolicyRule with
+// 400 E0000001 about conditions.scopes.include).
+func TestEmulatorAccessPolicyUnknownScope(t *testing.T) {
+	e := start(t, oktaemu.Config{AccessPolicy: oktaemu.AccessPolicyNone})
+	c := ctx(t)
+	app, err := e.p.CreateApp(c, e.spec4("scope", provider.AuthClientSecretBasic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := provider.AccessPolicySpec{Name: "clientcreds x/scope", Description: "d", ClientID: app.ClientID,
+		Scopes: []string{"no:such-scope"}, TokenLifetime: time.Hour}
+	if _, err := e.p.EnsureAccessPolicy(c, "", spec); !errors.Is(err, provider.ErrInvalidScope) {
+		t.Fatalf("EnsureAccessPolicy with an unknown scope: %v, want ErrInvalidScope", err)
+	}
+	// Once the scope is fixed, the policy left without a rule is adopted, not duplicated.
+	spec.Scopes = []string{"hello:read"}
+	res, err := e.p.EnsureAccessPolicy(c, "", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range listJSON(t, e, "/api/v1/authorizationServers/default/policies") {
+		if p["name"] == spec.Name {
+			n++
+			if p["id"] != res.ID {
+				t.Fatalf("policy %v is not the one adopted (%s)", p["id"], res.ID)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d policies named %q, want 1", n, spec.Name)
+	}
+}

@@ -22,13 +22,6 @@ const (
 	Finalizer = "oauth.clientcreds.dev/finalizer"
 	// DefaultResyncPeriod between checks of an app in the backend (drift detection).
 	DefaultResyncPeriod = 10 * time.Minute
-	// providerIndexKey indexes OAuthClients by the provider they reference.
-	providerIndexKey = "spec.providerRef"
-	// waitForProvider is how often a client waiting for its provider looks again (the
-	// provider watch usually wakes it sooner).
-	waitForProvider = 30 * time.Second
-	// secretConflictRecheck is how often a client whose Secret name is taken looks again.
-	secretConflictRecheck = 5 * time.Minute
 )
 
 // OAuthClientReconciler makes an OAuthClient's app exist in its backend, keeps the app in
@@ -130,6 +123,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 }
 
 // reconcilePhases runs the phases in order; each makes one thing true or says why not.
+// Each phase lives in its own file, in this order: oauthclient_provider.go,
+// _readsecret.go, _key.go, _app.go, _credentials.go, _writesecret.go, _verify.go,
+// _retire.go; then finish (oauthclient_status.go) turns the outcome into conditions.
 func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconcileState, sp *statusPatcher) error {
 	obj := st.obj
 	obj.Status.SecretName = obj.SecretName()

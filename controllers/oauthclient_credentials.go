@@ -3,11 +3,9 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -146,104 +144,6 @@ func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return obj.Status.LastRotationTime.Add(rot.Interval.Duration), true
-}
-
-// verifyCredentials asks the token endpoint for a token with exactly the published values.
-// It runs when the credentials changed, when the app was read from the backend, and until
-// the client is Ready; a steady client costs no token request.
-func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
-	if st.issued == "" && !st.sync && isReady(obj.Status.Conditions, obj.Generation) {
-		return nil
-	}
-	if err := r.heldDenial(st); err != nil {
-		return err
-	}
-	creds := provider.Credentials{
-		ClientID:      obj.Status.ClientID,
-		AuthMethod:    provider.AuthMethod(obj.AuthMethod()),
-		ClientSecret:  st.next.clientSecret,
-		PrivateKeyPEM: st.next.privateKeyPEM,
-		KeyID:         st.next.keyID(),
-		TokenURL:      st.endpoints.TokenURL,
-		Scopes:        obj.Spec.Scopes,
-	}
-	err := st.prov.RequestToken(ctx, creds)
-	switch {
-	case err == nil:
-		r.badCreds.Delete(obj.UID)
-		r.denials.reset(obj.UID)
-		return nil
-	case provider.Code(err) == provider.OAuthAccessDenied:
-		return r.accessDenied(st, err)
-	case errors.Is(err, provider.ErrInvalidClient):
-		if st.issued != "" || r.recentlyIssued(obj) {
-			return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, err: err,
-				msg: "The token endpoint refused the new credentials; retrying while the backend catches up"}
-		}
-		// The published credentials stopped working (secret or key removed in the backend):
-		// the next reconcile issues new ones.
-		r.badCreds.Store(obj.UID, true)
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, retryAfter: time.Second,
-			msg: "The token endpoint refused the published credentials; issuing new ones", err: err}
-	case errors.Is(err, provider.ErrInvalidScope):
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonInvalidScope, err: err,
-			msg: fmt.Sprintf("The authorization server refused the scopes %q", obj.Spec.Scopes)}
-	case errors.Is(err, provider.ErrRateLimited), errors.Is(err, provider.ErrTransient):
-		return err
-	default:
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, err: err,
-			msg: "The token request with the published credentials failed"}
-	}
-}
-
-func (r *OAuthClientReconciler) recentlyIssued(obj *oauthv1.OAuthClient) bool {
-	t := obj.Status.LastRotationTime
-	grace := r.PropagationGrace
-	if grace <= 0 {
-		grace = DefaultPropagationGrace
-	}
-	return t != nil && r.now().Sub(t.Time) < grace
-}
-
-// retireSecrets revokes the secrets that are no longer published: after a restore at once,
-// after a rotation when the grace period is over. The one kept is the one the Secret holds
-// now (written by this reconcile), never one status alone names.
-func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
-	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
-		return nil
-	}
-	held, err := r.publishedSecretID(ctx, obj)
-	if err != nil {
-		return err
-	}
-	if st.next == nil || st.next.secretID != obj.Status.SecretID || held != obj.Status.SecretID {
-		// The Secret does not hold the secret status names: revoking anything could
-		// revoke what consumers use. The next reconcile settles it first.
-		return nil
-	}
-	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
-	if err != nil {
-		return err
-	}
-	revoked := 0
-	for _, s := range secrets {
-		if s.ID == obj.Status.SecretID {
-			continue
-		}
-		if err := st.prov.RevokeSecret(ctx, obj.Status.AppID, s.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
-			return err
-		}
-		revoked++
-	}
-	obj.Status.RetireAfter = nil
-	rotations.WithLabelValues("completed").Inc()
-	if revoked > 0 {
-		r.event(obj, corev1.EventTypeNormal, "SecretsRevoked", "Revoke",
-			"Revoked %d client secret(s) no longer published", revoked)
-	}
-	return nil
 }
 
 // takeAnsweredSecret publishes the client secret the backend answered a change of

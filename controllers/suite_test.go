@@ -69,6 +69,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Unit tests only (go test -short): no control plane; the envtest tests skip.
+		os.Exit(m.Run())
+	}
 	env, err := testenv.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -212,6 +217,9 @@ var nameRE = regexp.MustCompile(`[^a-z0-9]+`)
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane (envtest); skipped with -short")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	f := &fixture{t: t, ctx: ctx}

@@ -46,7 +46,7 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
-	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long an API token read from its Secret is reused before it is read again.")
+	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -55,16 +55,13 @@ func run() error {
 	if err := flagenv.Apply(fs, envPrefix); err != nil {
 		return err
 	}
-	if !(*oktaShare > 0 && *oktaShare <= 1) {
-		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", *oktaShare)
+	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
+		return err
+	}
+	if err := checkShare(*oktaShare); err != nil {
+		return err
 	}
 	okta.SetSharedBudgets(okta.NewBudgets(okta.BudgetOptions{Share: *oktaShare}))
-	if *maxConcurrent < 1 {
-		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", *maxConcurrent)
-	}
-	if *resync < time.Second || *health < time.Second || *tokenTTL < 0 {
-		return fmt.Errorf("--resync-period and --provider-health-interval must be at least 1s")
-	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	scheme := runtime.NewScheme()
@@ -114,4 +111,27 @@ func run() error {
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager")
 	return mgr.Start(ctx)
+}
+
+// checkFlags refuses values the controllers cannot work with, naming the flag.
+func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error {
+	switch {
+	case maxConcurrent < 1:
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrent)
+	case resync < time.Second:
+		return fmt.Errorf("--resync-period must be at least 1s, got %v", resync)
+	case health < time.Second:
+		return fmt.Errorf("--provider-health-interval must be at least 1s, got %v", health)
+	case tokenTTL < 0:
+		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", tokenTTL)
+	}
+	return nil
+}
+
+// checkShare refuses an --okta-rate-limit-share outside (0, 1].
+func checkShare(f float64) error {
+	if !(f > 0 && f <= 1) {
+		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
+	}
+	return nil
 }

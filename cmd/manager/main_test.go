@@ -4,12 +4,63 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
-// --okta-rate-limit-share and its env twin CLIENTCREDS_OKTA_RATE_LIMIT_SHARE: a share
-// outside (0, 1] is refused before the manager starts. (run parses the process-wide flag
-// set, so one case per test binary.)
-func TestRateLimitShareValidated(t *testing.T) {
+func TestCheckFlagsNamesTheFlag(t *testing.T) {
+	tests := map[string]struct {
+		maxConcurrent          int
+		resync, health, tokTTL time.Duration
+		wantFlag               string
+	}{
+		"defaults":                   {4, 10 * time.Minute, 5 * time.Minute, time.Minute, ""},
+		"token ttl 0 is the default": {4, 10 * time.Minute, 5 * time.Minute, 0, ""},
+		"no reconciles":              {0, 10 * time.Minute, 5 * time.Minute, time.Minute, "--max-concurrent-reconciles"},
+		"resync too short":           {4, time.Millisecond, 5 * time.Minute, time.Minute, "--resync-period"},
+		"health too short":           {4, 10 * time.Minute, 0, time.Minute, "--provider-health-interval"},
+		"negative token ttl":         {4, 10 * time.Minute, 5 * time.Minute, -time.Second, "--api-token-cache-ttl"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := checkFlags(tc.maxConcurrent, tc.resync, tc.health, tc.tokTTL)
+			if tc.wantFlag == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantFlag) {
+				t.Fatalf("error %v, want one naming %s", err, tc.wantFlag)
+			}
+		})
+	}
+}
+
+func TestCheckShare(t *testing.T) {
+	tests := map[string]struct {
+		share   float64
+		wantErr bool
+	}{
+		"default 0.5": {share: 0.5},
+		"all":         {share: 1},
+		"a little":    {share: 0.05},
+		"none":        {share: 0, wantErr: true},
+		"negative":    {share: -0.5, wantErr: true},
+		"over 1":      {share: 1.5, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := checkShare(tc.share)
+			if (err != nil) != tc.wantErr || (err != nil && !strings.Contains(err.Error(), "--okta-rate-limit-share")) {
+				t.Fatalf("checkShare(%v) = %v, want error %v naming the flag", tc.share, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The env twin CLIENTCREDS_OKTA_RATE_LIMIT_SHARE reaches the flag: a bad value stops the
+// manager before it starts. (run parses the process-wide flag set: one call per binary.)
+func TestRateLimitShareEnvTwin(t *testing.T) {
 	t.Setenv("CLIENTCREDS_OKTA_RATE_LIMIT_SHARE", "1.5")
 	args := os.Args
 	os.Args = []string{"manager"}

@@ -26,7 +26,7 @@ func (m secretMap) ReadSecretKey(_ context.Context, ref SecretRef) ([]byte, erro
 
 // countingBackend reads the API token named by spec.okta and counts the clients it builds.
 type countingBackend struct {
-	builds  int
+	builds   int
 	buildErr error
 }
 

@@ -1,6 +1,7 @@
-package okta_test
+package okta
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,15 +12,20 @@ import (
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	"github.com/clientcreds/clientcreds/internal/provider"
-	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
+func testCtx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
 // startWith runs an emulator and a provider with the given budget options.
-func startWith(t *testing.T, cfg oktaemu.Config, opts okta.BudgetOptions) (*oktaemutest.Env, *okta.Provider, *okta.Budgets) {
+func startWith(t *testing.T, cfg oktaemu.Config, opts BudgetOptions) (*oktaemutest.Env, *Provider, *Budgets) {
 	t.Helper()
 	e := oktaemutest.Start(t, cfg)
-	b := okta.NewBudgets(opts)
-	p, err := okta.New(okta.Config{OrgURL: e.URL, APIToken: e.APIToken, Budgets: b,
+	b := NewBudgets(opts)
+	p, err := New(Config{OrgURL: e.URL, APIToken: e.APIToken, Budgets: b,
 		HTTPClient: &http.Client{Timeout: 20 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +39,8 @@ func startWith(t *testing.T, cfg oktaemu.Config, opts okta.BudgetOptions) (*okta
 func TestEmulatorConcurrencyLimit(t *testing.T) {
 	e, p, b := startWith(t, oktaemu.Config{ConcurrencyLimit: 2,
 		Faults: []oktaemu.Fault{{PathPrefix: "/api/v1/apps/", Method: http.MethodGet, Latency: 300 * time.Millisecond}}},
-		okta.BudgetOptions{MaxJitter: -1})
-	c := ctx(t)
+		BudgetOptions{MaxJitter: -1})
+	c := testCtx(t)
 	app, err := p.CreateApp(c, provider.AppSpec{Label: "conc", AuthMethod: provider.AuthClientSecretBasic, Owner: provider.Owner{UID: "u"}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func TestEmulatorConcurrencyLimit(t *testing.T) {
 	if _, err := p.GetApp(c, app.ID); err != nil {
 		t.Fatal(err)
 	}
-	window := b.State(e.URL, okta.BucketApp)
+	window := b.state(e.URL, BucketApp)
 	if !window.Known || window.Limit == 0 {
 		t.Fatalf("window not learned: %+v", window)
 	}
@@ -70,7 +76,7 @@ func TestEmulatorConcurrencyLimit(t *testing.T) {
 			t.Fatalf("refusal %v (retry at %s): want a concurrency rate limit retried within seconds", err, at)
 		}
 	}
-	after := b.State(e.URL, okta.BucketApp)
+	after := b.state(e.URL, BucketApp)
 	if after.Limit != window.Limit || !after.Reset.Equal(window.Reset) {
 		t.Fatalf("the window changed after concurrency 429s: %+v, was %+v", after, window)
 	}
@@ -84,8 +90,8 @@ func TestEmulatorConcurrencyLimit(t *testing.T) {
 // provider keeps to its share of it — without a single 429 from the emulator.
 func TestEmulatorTokenBucketShare(t *testing.T) {
 	e, p, _ := startWith(t, oktaemu.Config{RateLimits: oktaemu.RateLimits{Token: 20}},
-		okta.BudgetOptions{MaxJitter: -1, MaxWait: -1, Share: 0.5})
-	c := ctx(t)
+		BudgetOptions{MaxJitter: -1, MaxWait: -1, Share: 0.5})
+	c := testCtx(t)
 	eps, err := p.CheckHealth(c)
 	if err != nil {
 		t.Fatal(err)

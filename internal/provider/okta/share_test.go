@@ -46,7 +46,7 @@ func TestBudgetConcurrency429(t *testing.T) {
 			if concurrency != tc.wantConcurrency || !retryAt.Equal(tc.wantUntil) {
 				t.Fatalf("concurrency %v retry at %s, want %v and %s", concurrency, retryAt, tc.wantConcurrency, tc.wantUntil)
 			}
-			s := o.parent.State("https://test.okta.com", BucketApps)
+			s := o.parent.state("https://test.okta.com", BucketApps)
 			if s.Limit != 100 || s.Remaining != tc.wantRemaining || !s.Reset.Equal(tc.wantReset) {
 				t.Fatalf("window after the 429: limit %d remaining %d reset %s; want 100, %d, %s", s.Limit, s.Remaining, s.Reset, tc.wantRemaining, tc.wantReset)
 			}
@@ -76,7 +76,7 @@ func TestBudgetConcurrency429AfterTheWindow(t *testing.T) {
 	if !concurrency {
 		t.Fatal("not recognised as a concurrency 429")
 	}
-	s := o.parent.State("https://test.okta.com", BucketApps)
+	s := o.parent.state("https://test.okta.com", BucketApps)
 	if s.Limit != 100 || s.Remaining != 100 {
 		t.Fatalf("window after the 429: limit %d remaining %d; want the refilled 100/100", s.Limit, s.Remaining)
 	}

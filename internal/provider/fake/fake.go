@@ -1,0 +1,110 @@
+// Package fake is an in-memory provider.Provider for unit tests: each method calls the
+// function field of the same name, so a test sets only the behaviour it needs. A method
+// whose field is nil fails with a permanent error naming it, so an unexpected call shows.
+package fake
+
+import (
+	"context"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
+)
+
+// Provider is a provider.Provider made of function fields.
+type Provider struct {
+	CheckHealthFn  func(ctx context.Context) (provider.Endpoints, error)
+	CreateAppFn    func(ctx context.Context, spec provider.AppSpec) (*provider.App, error)
+	GetAppFn       func(ctx context.Context, id string) (*provider.App, error)
+	FindAppsFn     func(ctx context.Context, label string) ([]provider.App, error)
+	UpdateAppFn    func(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error)
+	DeleteAppFn    func(ctx context.Context, id string) error
+	ListSecretsFn  func(ctx context.Context, appID string) ([]provider.ClientSecret, error)
+	CreateSecretFn func(ctx context.Context, appID string) (*provider.ClientSecret, error)
+	RevokeSecretFn func(ctx context.Context, appID, secretID string) error
+	RequestTokenFn func(ctx context.Context, creds provider.Credentials) error
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+func unset(op string) error {
+	return provider.Errorf(provider.ErrPermanent, op, "fake provider: no behaviour set for this call")
+}
+
+// CheckHealth calls CheckHealthFn.
+func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
+	if p.CheckHealthFn == nil {
+		return provider.Endpoints{}, unset("check health")
+	}
+	return p.CheckHealthFn(ctx)
+}
+
+// CreateApp calls CreateAppFn.
+func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
+	if p.CreateAppFn == nil {
+		return nil, unset("create app")
+	}
+	return p.CreateAppFn(ctx, spec)
+}
+
+// GetApp calls GetAppFn.
+func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error) {
+	if p.GetAppFn == nil {
+		return nil, unset("get app")
+	}
+	return p.GetAppFn(ctx, id)
+}
+
+// FindApps calls FindAppsFn.
+func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, error) {
+	if p.FindAppsFn == nil {
+		return nil, unset("find apps")
+	}
+	return p.FindAppsFn(ctx, label)
+}
+
+// UpdateApp calls UpdateAppFn.
+func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
+	if p.UpdateAppFn == nil {
+		return nil, unset("update app")
+	}
+	return p.UpdateAppFn(ctx, app, spec)
+}
+
+// DeleteApp calls DeleteAppFn.
+func (p *Provider) DeleteApp(ctx context.Context, id string) error {
+	if p.DeleteAppFn == nil {
+		return unset("delete app")
+	}
+	return p.DeleteAppFn(ctx, id)
+}
+
+// ListSecrets calls ListSecretsFn.
+func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+	if p.ListSecretsFn == nil {
+		return nil, unset("list client secrets")
+	}
+	return p.ListSecretsFn(ctx, appID)
+}
+
+// CreateSecret calls CreateSecretFn.
+func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
+	if p.CreateSecretFn == nil {
+		return nil, unset("create client secret")
+	}
+	return p.CreateSecretFn(ctx, appID)
+}
+
+// RevokeSecret calls RevokeSecretFn.
+func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) error {
+	if p.RevokeSecretFn == nil {
+		return unset("revoke client secret")
+	}
+	return p.RevokeSecretFn(ctx, appID, secretID)
+}
+
+// RequestToken calls RequestTokenFn.
+func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials) error {
+	if p.RequestTokenFn == nil {
+		return unset("request token")
+	}
+	return p.RequestTokenFn(ctx, creds)
+}

@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency-limit", 0, fmt.Sprintf("simultaneous requests allowed; over it 429 E0000047 with the concurrency figures in X-Rate-Limit-* (Okta: %d on free orgs, %d otherwise; 0 = off)", oktaemu.ConcurrencyLimitOktaFree, oktaemu.ConcurrencyLimitOktaPaid))
 	preset := fs.String("rate-limit-preset", "", "okta-free or okta-paid: Okta's documented per-minute buckets (apps 20/100, app 100/600, token 300/1200, other 100/600); a --rate-limit-* flag given overrides its bucket")
 	role := fs.String("api-token-role", oktaemu.RoleSuperAdmin, "admin role of the API token: super-admin, or app-admin (apps and secrets only; /api/v1/authorizationServers answers 403 E0000006)")
+	dpopNonce := fs.Bool("dpop-resource-nonce", false, "management calls with DPoP-bound tokens need a nonce from the emulator (401 use_dpop_nonce + DPoP-Nonce header otherwise; every answer carries a fresh DPoP-Nonce), as resource servers that rotate nonces")
 	var disabled featureList
 	fs.Var(&disabled, "disable-feature", "turn an org feature off, repeatable or comma-separated: api-access-management (/api/v1/authorizationServers answers 401 E0000015, as orgs without the product)")
 	fs.Usage = func() { usage(fs, stderr) }
@@ -154,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		APIToken: *apiToken, Scopes: oktaemu.ParseScopes(*scopes), StateFile: *stateFile, OrgURL: org,
 		TokenLifetime: *lifetime, Faults: faults, Logger: logger, RateLimits: limits,
 		AccessPolicy: *accessPolicy, RateLimitShare: *rlShare, ConcurrencyLimit: *concurrency,
-		APITokenRole: *role, DisabledFeatures: disabled,
+		APITokenRole: *role, DisabledFeatures: disabled, DPoPResourceNonce: *dpopNonce,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "okta-emulator: %v\n", err)
@@ -237,8 +238,8 @@ Otherwise the token endpoint answers 400 access_denied.
 OAuth 2.0 for the management API (instead of the SSWS token):
   1. With the SSWS token, create a service app with
      token_endpoint_auth_method private_key_jwt and its public JWKS
-     (settings.oauthClient.jwks.keys), optionally
-     settings.oauthClient.dpop_bound_access_tokens: true.
+     (settings.oauthClient.jwks.keys). The org authorization server
+     requires DPoP of every app (Okta's default for API service apps).
   2. Grant it okta.* scopes: POST /api/v1/apps/{appId}/grants
      {"issuer":"<org URL>","scopeId":"okta.apps.manage"}
      (okta.apps.read|manage, okta.authorizationServers.read|manage,
@@ -250,7 +251,9 @@ OAuth 2.0 for the management API (instead of the SSWS token):
      with that nonce in the proof. The token is token_type DPoP.
   4. Call /api/v1/... with "Authorization: DPoP <token>" and a fresh
      DPoP proof (htm, htu, iat, jti, ath). A scope not granted: 403
-     E0000006 with a WWW-Authenticate challenge.
+     E0000006 with a WWW-Authenticate challenge. With
+     --dpop-resource-nonce the proof also needs the latest DPoP-Nonce
+     (401 use_dpop_nonce otherwise).
 `
 
 func indent(s string) string {

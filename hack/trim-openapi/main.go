@@ -34,6 +34,8 @@ var keep = map[string]map[string][]string{
 		"/api/v1/apps/{appId}/credentials/secrets/{secretId}":                                                 {"get", "delete"},
 		"/api/v1/apps/{appId}/credentials/secrets/{secretId}/lifecycle/activate":                              {"post"},
 		"/api/v1/apps/{appId}/credentials/secrets/{secretId}/lifecycle/deactivate":                            {"post"},
+		"/api/v1/apps/{appId}/grants":                                                                         {"get", "post"},
+		"/api/v1/apps/{appId}/grants/{grantId}":                                                               {"get", "delete"},
 		"/api/v1/authorizationServers":                                                                        {"get"},
 		"/api/v1/authorizationServers/{authServerId}":                                                         {"get"},
 		"/api/v1/authorizationServers/{authServerId}/credentials/keys":                                        {"get"},
@@ -54,6 +56,9 @@ var keep = map[string]map[string][]string{
 		"/oauth2/{authorizationServerId}/.well-known/openid-configuration":       {"get"},
 		"/oauth2/{authorizationServerId}/v1/keys":                                {"get"},
 		"/oauth2/{authorizationServerId}/v1/token":                               {"post"},
+		"/.well-known/openid-configuration":                                      {"get"},
+		"/oauth2/v1/keys":                                                        {"get"},
+		"/oauth2/v1/token":                                                       {"post"},
 	},
 }
 

@@ -78,6 +78,9 @@ type Config struct {
 	// DisabledFeatures lists org features turned off, e.g.
 	// FeatureAPIAccessManagement.
 	DisabledFeatures []string
+	// DPoPResourceNonce makes management calls with DPoP-bound tokens need
+	// a server nonce (Server.SetDPoPResourceNonce).
+	DPoPResourceNonce bool
 }
 
 // RateLimits are per-minute request budgets, like Okta's org-wide limits

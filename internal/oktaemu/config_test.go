@@ -83,6 +83,14 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 }
 
+// notInSpec lists routes Okta serves that its published spec leaves out.
+var notInSpec = map[string]bool{
+	// RFC 8414 metadata of the org authorization server: Okta answers it
+	// (the issue asks for it); the spec documents only its OIDC twin,
+	// /.well-known/openid-configuration, which is served as well.
+	"GET /.well-known/oauth-authorization-server": true,
+}
+
 // TestRoutesMatchSpec: every route the emulator serves is an operation of
 // the trimmed spec, and every operation of the trimmed spec is served.
 func TestRoutesMatchSpec(t *testing.T) {
@@ -94,8 +102,11 @@ func TestRoutesMatchSpec(t *testing.T) {
 	for _, key := range oktaemu.Routes() {
 		method, pattern, _ := strings.Cut(key, " ")
 		path := pattern
-		for _, p := range []string{"{id}", "{secretId}", "{as}", "{scopeId}", "{policyId}", "{ruleId}"} {
+		for _, p := range []string{"{id}", "{secretId}", "{as}", "{scopeId}", "{policyId}", "{ruleId}", "{grantId}"} {
 			path = strings.ReplaceAll(path, p, "x1")
+		}
+		if notInSpec[key] {
+			continue
 		}
 		req, _ := http.NewRequest(method, "http://127.0.0.1"+path, nil)
 		r, err := v.FindRoute(req)

@@ -180,6 +180,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, who principal
 	if who.kind != principalOAuth {
 		return true
 	}
+	if s.dpop.resourceNonceRequired() {
+		// RFC 9449 section 9: the next proof must carry this nonce.
+		w.Header().Set("DPoP-Nonce", s.dpop.newNonce(s.now()))
+	}
 	need := requiredScopes(r.Method, path)
 	for _, sc := range need {
 		if slices.Contains(who.scopes, sc) {
@@ -191,7 +195,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, who principal
 	// to an OAuth or management endpoint").
 	want := "okta.*"
 	if len(need) > 0 {
-		want = need[len(need)-1]
+		want = need[0] // the least scope that would do
 	}
 	base := s.baseURL(r)
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(

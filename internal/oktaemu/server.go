@@ -29,6 +29,9 @@ type Server struct {
 	stats   *statsRecorder
 	// inFlight counts requests being served (modes.go: concurrency).
 	inFlight atomic.Int64
+	// orgKey and dpop serve the org authorization server (orgauth.go, dpop.go).
+	orgKey orgKeys
+	dpop   dpopState
 
 	mu sync.Mutex // guards st, jtis and version
 	st *state
@@ -69,6 +72,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		st.applyAccessPolicy(cfg.AccessPolicy)
 	}
+	s.dpop.setRequireResourceNonce(cfg.DPoPResourceNonce)
 	if err := st.ensureScopes(cfg.Scopes, cfg.Now()); err != nil {
 		return nil, err
 	}
@@ -233,6 +237,19 @@ func buildRoutes() []*route {
 			http.MethodPost: (*Server).activateSecret}},
 		{pattern: secret + "/lifecycle/deactivate", bucketOf: appsBucket, methods: map[string]handlerFunc{
 			http.MethodPost: (*Server).deactivateSecret}},
+		// grants.go, orgauth.go: okta.* scope grants and the org authorization server.
+		{pattern: app + "/grants", bucketOf: appsBucket, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).listGrants, http.MethodPost: (*Server).createGrant}},
+		{pattern: app + "/grants/{grantId}", bucketOf: appsBucket, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).getGrant, http.MethodDelete: (*Server).deleteGrant}},
+		{pattern: "/oauth2/v1/token", public: true, bucketOf: fixedBucket(bucketToken), methods: map[string]handlerFunc{
+			http.MethodPost: (*Server).orgToken}},
+		{pattern: "/oauth2/v1/keys", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgJWKS}},
+		{pattern: "/.well-known/oauth-authorization-server", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgMetadata}},
+		{pattern: "/.well-known/openid-configuration", public: true, bucketOf: other, methods: map[string]handlerFunc{
+			http.MethodGet: (*Server).orgMetadata}},
 
 		{pattern: "/api/v1/authorizationServers", bucketOf: other, methods: map[string]handlerFunc{
 			http.MethodGet: (*Server).listAuthServers}},

@@ -34,6 +34,8 @@ type state struct {
 	Seq         int64         `json:"seq"`
 	Apps        []*app        `json:"apps"`
 	AuthServers []*authServer `json:"authorizationServers"`
+	// Grants are the apps' okta.* scope grants (grants.go).
+	Grants []*scopeGrant `json:"grants,omitempty"`
 
 	appsByID       map[string]*app
 	appsByClientID map[string]*app

@@ -170,7 +170,8 @@ func (v *Validator) find(req *http.Request) (*routers.Route, map[string]string, 
 	r2.URL = &u
 	r2.Host = u.Host
 	router := v.mgmtRouter
-	if strings.HasPrefix(u.Path, "/oauth2/") {
+	// The org authorization server's metadata is an oauth operation too.
+	if strings.HasPrefix(u.Path, "/oauth2/") || strings.HasPrefix(u.Path, "/.well-known/") {
 		router = v.oauthRouter
 	}
 	return router.FindRoute(r2)

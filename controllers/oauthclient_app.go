@@ -60,6 +60,9 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, st *reconcileS
 	}
 	st.app = updated
 	r.event(obj, corev1.EventTypeNormal, "AppUpdated", "Update", "Updated app %s to match the spec", app.ID)
+	if app.AuthMethod != desired.AuthMethod {
+		return r.takeAnsweredSecret(ctx, st, updated)
+	}
 	return nil
 }
 
@@ -174,7 +177,8 @@ func containsApp(apps []provider.App, id string) bool {
 // backend answered with a refusal (or the local rate budget refused to send it).
 func createNotApplied(err error) bool {
 	return errors.Is(err, provider.ErrRateLimited) || errors.Is(err, provider.ErrPermanent) ||
-		errors.Is(err, provider.ErrUnauthorized) || errors.Is(err, provider.ErrConflict)
+		errors.Is(err, provider.ErrUnauthorized) || errors.Is(err, provider.ErrConflict) ||
+		errors.Is(err, provider.ErrForbidden) || errors.Is(err, provider.ErrFeatureNotEnabled)
 }
 
 // forgetApp clears what the status knows of an app that is gone.

@@ -51,6 +51,8 @@ type OAuthClientReconciler struct {
 	// writes, so a reconcile that reads one from a lagging cache waits instead of acting on
 	// a status it already changed (and, say, adopting the app it just created).
 	superseded staleVersions
+	// denials spaces the retries of clients the access policies deny (External).
+	denials denialBackoff
 }
 
 // +kubebuilder:rbac:groups=oauth.clientcreds.dev,resources=oauthclients,verbs=get;list;watch;update;patch
@@ -73,6 +75,8 @@ type reconcileState struct {
 	next *credentials
 	// issued says why next was issued in this reconcile ("" when next == current).
 	issued string
+	// retireAt: once next is published, the other client secrets are revoked at this time.
+	retireAt time.Time
 	// app as read from or written to the backend in this reconcile; nil if not read.
 	app *provider.App
 	// sync: the app is read from the backend in this reconcile (resync, spec change, ...).
@@ -141,6 +145,9 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconci
 		return err
 	}
 	if err := r.reconcileSecret(ctx, st); err != nil {
+		return err
+	}
+	if err := r.reconcileAccessPolicy(ctx, st); err != nil {
 		return err
 	}
 	if err := r.verifyCredentials(ctx, st); err != nil {

@@ -18,6 +18,8 @@ const (
 	issuedAdopt   = "adopt"
 	issuedRestore = "restore"
 	issuedRotate  = "rotate"
+	// issuedAuthMethod: the backend answered a tokenEndpointAuthMethod change with a secret.
+	issuedAuthMethod = "auth-method-change"
 )
 
 // DefaultPropagationGrace is how long after issuing credentials a refusal at the token
@@ -33,8 +35,9 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, st *re
 		return nil // settled by prepareKey; the app has the public key
 	}
 	now := r.now()
+	r.recoverPublished(ctx, st, now)
 	switch {
-	case st.issued == issuedCreate && !st.needSecret:
+	case (st.issued == issuedCreate || st.issued == issuedAuthMethod) && !st.needSecret:
 		return nil
 	case st.needSecret:
 		// Retire at once: no one holds the other secrets.
@@ -50,9 +53,33 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, st *re
 	return nil
 }
 
+// recoverPublished notices credentials a previous reconcile published in the Secret without
+// recording them in status (the status write failed, or the manager stopped in between):
+// the Secret's client-secret id — kept with the Secret itself — is the truth, so status
+// takes it over, and the other secrets are retired as after any new secret.
+func (r *OAuthClientReconciler) recoverPublished(ctx context.Context, st *reconcileState, now time.Time) {
+	obj := st.obj
+	if st.current == nil || st.current.secretID == "" || st.current.secretID == obj.Status.SecretID {
+		return
+	}
+	obj.Status.SecretID = st.current.secretID
+	t := statusTime(now)
+	obj.Status.LastRotationTime = &t
+	retire := t
+	if rot := obj.Spec.Rotation; rot != nil {
+		retire = statusTime(now.Add(rot.GracePeriodOrDefault()))
+	}
+	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
+		obj.Status.RetireAfter = &retire
+	}
+	log.FromContext(ctx).Info("The Secret holds a client secret its status did not record; adopting it", "secretID", st.current.secretID)
+}
+
 // issueSecret adds a client secret to the app and makes it the one to publish. Every other
-// secret is revoked at retireAt — recorded in status, so a failure in between does not
-// forget it — and only after the new secret is published and works.
+// secret is revoked at retireAt, and only after the new secret is published (status records
+// the time together with the new secret's id, see published) and works. Nothing is recorded
+// before the Secret holds the new secret: a secret issued by an attempt whose Secret write
+// failed is never published, and the next attempt revokes it to make room.
 func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileState, why string, retireAt time.Time) error {
 	obj := st.obj
 	appID := obj.Status.AppID
@@ -70,26 +97,27 @@ func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileSt
 	}
 	st.next = &credentials{clientSecret: s.Value, secretID: s.ID}
 	st.issued = why
-	obj.Status.SecretID = s.ID
-	retire := statusTime(retireAt)
-	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
-		obj.Status.RetireAfter = &retire
-	}
+	st.retireAt = retireAt
 	credentialsIssued.WithLabelValues(why).Inc()
 	rotations.WithLabelValues("started").Inc()
 	return nil
 }
 
-// makeRoomForSecret revokes one secret that is not the published one: an inactive one if
-// there is one, else the newest (an unknown secret added outside the operator).
+// makeRoomForSecret revokes one secret that is not the one the Secret holds: an inactive one
+// if there is one, else the newest (one issued by an attempt whose Secret write failed, or
+// added outside the operator).
 func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, st *reconcileState) error {
 	secrets, err := st.prov.ListSecrets(ctx, st.obj.Status.AppID)
 	if err != nil {
 		return err
 	}
+	held, err := r.publishedSecretID(ctx, st.obj)
+	if err != nil {
+		return err
+	}
 	var candidates []provider.ClientSecret
 	for _, s := range secrets {
-		if s.ID != st.obj.Status.SecretID {
+		if s.ID != held {
 			candidates = append(candidates, s)
 		}
 	}
@@ -116,4 +144,37 @@ func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return obj.Status.LastRotationTime.Add(rot.Interval.Duration), true
+}
+
+// takeAnsweredSecret publishes the client secret the backend answered a change of
+// tokenEndpointAuthMethod with (Okta issues one when a private_key_jwt app turns to a
+// secret-based method), so consumers never hold a secret the backend no longer accepts.
+// Its id is known when the app then has exactly one active secret.
+func (r *OAuthClientReconciler) takeAnsweredSecret(ctx context.Context, st *reconcileState, app *provider.App) error {
+	obj := st.obj
+	if !provider.AuthMethod(obj.AuthMethod()).UsesSecret() || app.ClientSecret == "" {
+		return nil
+	}
+	value := app.ClientSecret
+	app.ClientSecret = "" // not kept beyond this point
+	if st.current != nil && st.current.clientSecret == value {
+		return nil // the Secret holds it already
+	}
+	next := &credentials{clientSecret: value}
+	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
+	if err != nil {
+		return err
+	}
+	var active []provider.ClientSecret
+	for _, s := range secrets {
+		if s.Active {
+			active = append(active, s)
+		}
+	}
+	if len(active) == 1 {
+		next.secretID = active[0].ID
+	}
+	st.next, st.issued = next, issuedAuthMethod
+	credentialsIssued.WithLabelValues(issuedAuthMethod).Inc()
+	return nil
 }

@@ -57,6 +57,7 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, st *reconci
 	sp.rebase()
 	r.lastSync.Delete(obj.UID)
 	r.badCreds.Delete(obj.UID)
+	r.denials.reset(obj.UID)
 	r.superseded.forget(obj.UID)
 	return ctrl.Result{}, nil
 }
@@ -64,10 +65,13 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, st *reconci
 // deleteApps deletes the recorded app and any app an unrecorded create left behind.
 func (r *OAuthClientReconciler) deleteApps(ctx context.Context, st *reconcileState) error {
 	obj := st.obj
-	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil {
+	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil && obj.Status.AccessPolicyID == "" {
 		return nil
 	}
 	if err := r.resolveProvider(ctx, st); err != nil {
+		return err
+	}
+	if err := r.deleteAccessPolicy(ctx, st); err != nil {
 		return err
 	}
 	ids := []string{}

@@ -56,7 +56,8 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 			switch ready.Reason {
 			case oauthv1.ReasonAPITokenSecretNotFound, oauthv1.ReasonCredentialsSecretNotLabelled, oauthv1.ReasonInvalidAPIToken,
 				oauthv1.ReasonPrivateKeySecretNotFound, oauthv1.ReasonPrivateKeyInvalid,
-				oauthv1.ReasonOAuthClientRejected, oauthv1.ReasonOAuthScopeNotGranted, oauthv1.ReasonDPoPRejected:
+				oauthv1.ReasonOAuthClientRejected, oauthv1.ReasonOAuthScopeNotGranted, oauthv1.ReasonDPoPRejected,
+				oauthv1.ReasonForbidden, oauthv1.ReasonFeatureNotEnabled:
 				reason = ready.Reason
 			}
 			if ready.Message != "" {

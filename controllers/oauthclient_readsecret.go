@@ -35,6 +35,11 @@ const (
 	// annotationCredentialHash is a SHA-256 of the credential the manager wrote, so an
 	// edit of CLIENT_SECRET / PRIVATE_KEY is noticed without asking the backend.
 	annotationCredentialHash = "oauth.clientcreds.dev/credential-sha256"
+	// AnnotationClientSecretID is the backend id of the client secret the Secret holds (an
+	// identifier, not the secret). Kept with the Secret itself, so that no failure between
+	// the Secret write and the status write can make the manager revoke what the Secret
+	// holds: revocations are decided from it.
+	AnnotationClientSecretID = "oauth.clientcreds.dev/client-secret-id"
 )
 
 // credentials are the secret part of what the Secret publishes.
@@ -121,10 +126,36 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 		if c.clientSecret == "" {
 			return nil
 		}
-		c.secretID = obj.Status.SecretID
+		id, ok := s.Annotations[AnnotationClientSecretID]
+		if !ok {
+			id = obj.Status.SecretID // written before the annotation existed
+		}
+		c.secretID = id
 	}
 	if s.Annotations[annotationCredentialHash] != c.hash() {
 		return nil
 	}
 	return &c
+}
+
+// publishedSecretID is the backend id of the client secret the Secret holds now, whether or
+// not its value is intact: the one secret no revocation may touch. It reads the Secret from
+// the API server, not the cache: a cache that lags behind a write whose status update failed
+// would name the secret published before.
+func (r *OAuthClientReconciler) publishedSecretID(ctx context.Context, obj *oauthv1.OAuthClient) (string, error) {
+	s := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}, s)
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read Secret %s: %w", obj.SecretName(), err)
+	}
+	if !metav1.IsControlledBy(s, obj) {
+		return "", nil
+	}
+	if id, ok := s.Annotations[AnnotationClientSecretID]; ok {
+		return id, nil
+	}
+	return obj.Status.SecretID, nil
 }

@@ -10,10 +10,20 @@ import (
 )
 
 // retireSecrets revokes the secrets that are no longer published: after a restore at once,
-// after a rotation when the grace period is over.
+// after a rotation when the grace period is over. The one kept is the one the Secret holds
+// now (as the API server has it), never one status alone names.
 func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcileState) error {
 	obj := st.obj
 	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
+		return nil
+	}
+	held, err := r.publishedSecretID(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if st.next == nil || st.next.secretID != obj.Status.SecretID || held != obj.Status.SecretID {
+		// The Secret does not hold the secret status names: revoking anything could
+		// revoke what consumers use. The next reconcile settles it first.
 		return nil
 	}
 	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)

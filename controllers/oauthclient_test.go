@@ -38,14 +38,17 @@ func TestCreate(t *testing.T) {
 	f.newClient("billing", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Billing Service" })
 	obj := f.waitReady("billing")
 
-	// What one create costs: the provider's health check aside, one management call and
-	// one token request.
+	// What one create costs: the provider's health check aside (it proves the API token
+	// with GET /api/v1/apps?limit=1), one management call and one token request.
 	stats := f.emu.Stats() // before the test itself calls the emulator
 	mgmt := int64(0)
 	for route, n := range stats.ByRoute {
-		if strings.Contains(route, "/api/v1/apps") {
+		if strings.Contains(route, "/api/v1/apps") && route != "GET /api/v1/apps" {
 			mgmt += n
 		}
+	}
+	if n := stats.Route("GET /api/v1/apps"); n != 1 {
+		t.Errorf("GET /api/v1/apps was called %d times, want once (the provider's health check)", n)
 	}
 	t.Logf("one create: %d app-API call(s), %d token request(s); all requests: %v", mgmt, stats.Route("POST /oauth2/{as}/v1/token"), stats.ByRoute)
 	if mgmt != 1 || stats.Route("POST /api/v1/apps") != 1 {

@@ -18,6 +18,9 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *recon
 	if st.issued == "" && !st.sync && isReady(obj.Status.Conditions, obj.Generation) {
 		return nil
 	}
+	if err := r.heldDenial(st); err != nil {
+		return err
+	}
 	creds := provider.Credentials{
 		ClientID:      obj.Status.ClientID,
 		AuthMethod:    provider.AuthMethod(obj.AuthMethod()),
@@ -31,7 +34,10 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *recon
 	switch {
 	case err == nil:
 		r.badCreds.Delete(obj.UID)
+		r.denials.reset(obj.UID)
 		return nil
+	case provider.Code(err) == provider.OAuthAccessDenied:
+		return r.accessDenied(st, err)
 	case errors.Is(err, provider.ErrInvalidClient):
 		if st.issued != "" || r.recentlyIssued(obj) {
 			return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, err: err,

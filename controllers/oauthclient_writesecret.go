@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
 // reconcileSecret writes the Secret: exactly the keys of the contract, the template's
@@ -35,8 +37,12 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 		maps.Copy(labels, t.Labels)
 		maps.Copy(annotations, t.Annotations)
 	}
-	labels[LabelClient] = obj.Name
+	// A label value has at most 63 characters; an OAuthClient name up to 253.
+	labels[LabelClient] = oauthv1.ShortenName(obj.Name, 63)
 	annotations[annotationCredentialHash] = st.next.hash()
+	if st.next.secretID != "" {
+		annotations[AnnotationClientSecretID] = st.next.secretID
+	}
 
 	if st.secret == nil {
 		s := &corev1.Secret{
@@ -69,6 +75,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 		s.Annotations = map[string]string{}
 	}
 	maps.Copy(s.Annotations, annotations)
+	if st.next.secretID == "" {
+		delete(s.Annotations, AnnotationClientSecretID)
+	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
 		return err
 	}
@@ -93,6 +102,13 @@ func (r *OAuthClientReconciler) published(st *reconcileState) {
 	now := statusTime(r.now())
 	obj.Status.LastRotationTime = &now
 	obj.Status.KeyID = st.next.keyID()
+	obj.Status.SecretID = st.next.secretID
+	if !st.retireAt.IsZero() {
+		retire := statusTime(st.retireAt)
+		if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
+			obj.Status.RetireAfter = &retire
+		}
+	}
 	if st.issued != issuedCreate {
 		r.event(obj, corev1.EventTypeNormal, "CredentialsIssued", "Issue",
 			"Published new credentials in Secret %s (%s)", obj.SecretName(), st.issued)

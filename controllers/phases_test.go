@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	fakeclient "sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -127,6 +129,8 @@ func TestRetireSecrets(t *testing.T) {
 		wantRevoked []string
 		wantErr     bool
 		wantKept    bool // RetireAfter stays in status
+		// held is the client-secret id the Secret holds (annotation); "" means sec-pub.
+		held string
 	}{
 		"nothing to retire":            {},
 		"the grace period is not over": {retireIn: ptrTo(time.Minute), wantKept: true},
@@ -138,6 +142,9 @@ func TestRetireSecrets(t *testing.T) {
 		"a failure keeps the plan for the next reconcile": {retireIn: ptrTo(-time.Second),
 			revokeErr:   map[string]error{"sec-other": provider.Errorf(provider.ErrTransient, "revoke client secret", "503")},
 			wantRevoked: []string{"sec-old", "sec-other"}, wantErr: true, wantKept: true},
+		// The status write after publishing sec-other failed: status still names sec-pub, but
+		// the Secret holds sec-other. Nothing may be revoked from status alone.
+		"the Secret holds another secret than status names": {retireIn: ptrTo(-time.Second), held: "sec-other", wantKept: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -159,8 +166,19 @@ func TestRetireSecrets(t *testing.T) {
 					return tc.revokeErr[id]
 				},
 			}
-			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
-			err := r.retireSecrets(context.Background(), &reconcileState{obj: obj, prov: prov})
+			held := tc.held
+			if held == "" {
+				held = "sec-pub"
+			}
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace,
+				Annotations: map[string]string{AnnotationClientSecretID: held}}}
+			if err := controllerutil.SetControllerReference(obj, secret, testScheme(t)); err != nil {
+				t.Fatal(err)
+			}
+			reader := fakeclient.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(secret).Build()
+			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, APIReader: reader}
+			err := r.retireSecrets(context.Background(), &reconcileState{obj: obj, prov: prov,
+				next: &credentials{clientSecret: "v", secretID: held}})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want one: %v", err, tc.wantErr)
 			}

@@ -92,7 +92,8 @@ func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.Provid
 	now := statusTime(r.now())
 	obj.ProviderStatus().LastCheckTime = &now
 	switch {
-	case err == nil, errors.Is(err, provider.ErrUnauthorized), errors.Is(err, provider.ErrRateLimited):
+	case err == nil, errors.Is(err, provider.ErrUnauthorized), errors.Is(err, provider.ErrRateLimited),
+		errors.Is(err, provider.ErrForbidden), errors.Is(err, provider.ErrFeatureNotEnabled):
 		return eps, err
 	case errors.Is(err, provider.ErrTransient):
 		return eps, &conditionError{kind: failKind, reason: oauthv1.ReasonUnreachable, msg: "The backend could not be reached", err: err}

@@ -31,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -173,6 +174,8 @@ type fixture struct {
 	tokenURL string
 	mgrStop  func()
 	mgrOpts  controllers.Options
+	// intercept, when set, wraps the manager's client (injected failures).
+	intercept *interceptor.Funcs
 }
 
 type fixtureOptions struct {
@@ -184,6 +187,10 @@ type fixtureOptions struct {
 	noManager bool
 	// maxConcurrent reconciles.
 	maxConcurrent int
+	// intercept wraps the manager's client with these functions (injected failures).
+	intercept *interceptor.Funcs
+	// accessPolicy of the fixture's provider; "" is the API default (External).
+	accessPolicy oauthv1.AccessPolicyMode
 }
 
 var nameRE = regexp.MustCompile(`[^a-z0-9]+`)
@@ -228,10 +235,12 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		ObjectMeta: metav1.ObjectMeta{Name: "okta-api-token", Namespace: f.ns},
 		StringData: map[string]string{"token": f.apiToken},
 	})
+	f.intercept = o.intercept
 	f.create(&oauthv1.ClusterOAuthProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: f.provider, Labels: f.labels()},
 		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
 			OrgURL:            f.orgURL,
+			AccessPolicy:      o.accessPolicy,
 			APITokenSecretRef: &oauthv1.SecretKeyReference{Name: "okta-api-token", Namespace: f.ns},
 		}},
 	})
@@ -275,10 +284,21 @@ func (f *fixture) startManager() (stop func()) {
 	cacheOpts.ByObject[&oauthv1.ClusterOAuthProvider{}] = cache.ByObject{
 		Label: labels.SelectorFromSet(labels.Set{testLabel: f.ns}),
 	}
+	var newClient client.NewClientFunc
+	if funcs := f.intercept; funcs != nil {
+		newClient = func(cfg *rest.Config, opts client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, *funcs), nil
+		}
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:  testenv.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cacheOpts,
+		Scheme:    testenv.Scheme(),
+		Metrics:   metricsserver.Options{BindAddress: "0"},
+		Cache:     cacheOpts,
+		NewClient: newClient,
 		Controller: config.Controller{
 			SkipNameValidation: ptr.To(true),
 		},

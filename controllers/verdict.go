@@ -16,6 +16,8 @@ const (
 	missingSecretRecheck = 15 * time.Second
 	// refusedCredentialsRecheck: a provider whose credentials the backend refused looks again.
 	refusedCredentialsRecheck = time.Minute
+	// featureRecheck: a provider or client whose backend lacks a feature looks again.
+	featureRecheck = 5 * time.Minute
 )
 
 // conditionError is a phase's verdict on its own failure, when the class of the error
@@ -115,6 +117,14 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 	case errors.Is(err, provider.ErrUnauthorized):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonInvalidAPIToken, after: refusedCredentialsRecheck, credentialsRefused: true,
 			msg: "The backend refused the API token: " + err.Error()}
+	case errors.Is(err, provider.ErrForbidden):
+		// A valid token whose admin role may not make the call; the message names the call
+		// and the role. A new token (or role) is read on the next attempt.
+		return verdict{kind: waitKind, reason: oauthv1.ReasonForbidden, after: refusedCredentialsRecheck, credentialsRefused: true,
+			msg: "The backend's API token may not make a call the operator needs: " + err.Error()}
+	case errors.Is(err, provider.ErrFeatureNotEnabled):
+		return verdict{kind: waitKind, reason: oauthv1.ReasonFeatureNotEnabled, after: featureRecheck,
+			msg: "The backend org lacks a feature the operator needs: " + err.Error()}
 	case errors.Is(err, provider.ErrTransient):
 		return verdict{kind: progressKind, reason: oauthv1.ReasonBackendError, msg: err.Error()}
 	case errors.Is(err, provider.ErrPermanent), errors.Is(err, provider.ErrConflict):

@@ -76,6 +76,14 @@ func TestJudge(t *testing.T) {
 			err:       fmt.Errorf("%w: key \"private.pem\" of Secret ns/key: not PEM", provider.ErrPrivateKeyInvalid),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonPrivateKeyInvalid, wantAfter: missingSecretRecheck,
 		},
+		"forbidden is not an invalid token": {
+			err:       provider.Errorf(provider.ErrForbidden, "create access policy", "403"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonForbidden, wantAfter: refusedCredentialsRecheck, wantForget: true,
+		},
+		"feature not enabled": {
+			err:       provider.Errorf(provider.ErrFeatureNotEnabled, "list access policies", "401 E0000015"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonFeatureNotEnabled, wantAfter: featureRecheck,
+		},
 		"transient": {
 			err:       provider.Errorf(provider.ErrTransient, "get app", "503"),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonBackendError, wantCond: oauthv1.ConditionReconciling, wantErr: true,
@@ -164,5 +172,36 @@ func TestJudge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDenialBackoff(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var d denialBackoff
+	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute}
+	for i, w := range want {
+		if got := d.next("uid", "k", now); got != w {
+			t.Fatalf("denial %d: wait %v, want %v", i+1, got, w)
+		}
+	}
+	tests := map[string]struct {
+		key      string
+		at       time.Time
+		wantHold bool
+	}{
+		"same key, within the wait":   {key: "k", at: now.Add(9 * time.Minute), wantHold: true},
+		"same key, after the wait":    {key: "k", at: now.Add(10 * time.Minute)},
+		"spec or annotations changed": {key: "k2", at: now.Add(time.Second)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, hold := d.holding("uid", tc.key, tc.at); hold != tc.wantHold {
+				t.Fatalf("holding = %v, want %v", hold, tc.wantHold)
+			}
+		})
+	}
+	d.reset("uid")
+	if got := d.next("uid", "k", now); got != time.Minute {
+		t.Fatalf("after reset: %v, want 1m", got)
 	}
 }

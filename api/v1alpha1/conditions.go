@@ -26,7 +26,7 @@ const (
 	ReasonProviderNotReady = "ProviderNotReady"
 	// ReasonAPITokenSecretNotFound: the provider's API-token Secret or its key is missing.
 	ReasonAPITokenSecretNotFound = "APITokenSecretNotFound"
-	// ReasonInvalidAPIToken: the backend refused the API token (401/403).
+	// ReasonInvalidAPIToken: the backend does not know the API token (Okta: 401 E0000011).
 	ReasonInvalidAPIToken = "InvalidAPIToken"
 	// ReasonPrivateKeySecretNotFound: OAuth mode — the Secret of spec.okta.oauth.privateKeySecretRef
 	// or its key is missing or empty.
@@ -44,6 +44,15 @@ const (
 	// ReasonDPoPRejected: OAuth mode — Okta refused the operator's DPoP proof
 	// (invalid_dpop_proof), at the token endpoint or at the management API.
 	ReasonDPoPRejected = "DPoPRejected"
+	// ReasonForbidden: the API token is valid but its admin role may not make a call the
+	// operator needs (Okta: 403 E0000006); the message names the call and the role.
+	ReasonForbidden = "Forbidden"
+	// ReasonFeatureNotEnabled: the org lacks a feature the operator needs (Okta: 401
+	// E0000015, e.g. API Access Management for custom authorization servers).
+	ReasonFeatureNotEnabled = "FeatureNotEnabled"
+	// ReasonAccessPolicyDenied: the authorization server's access policies grant the client
+	// no token for its scopes (the token endpoint answered access_denied).
+	ReasonAccessPolicyDenied = "AccessPolicyDenied"
 	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
 	// the manager requires before it reads a Secret for a namespaced provider.
 	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -9,20 +12,66 @@ import (
 // DefaultGracePeriod is the rotation grace period when none is given.
 const DefaultGracePeriod = time.Hour
 
-// SecretName is the name of the Secret the credentials are written to.
+// SecretName is the name of the Secret the credentials are written to: the template's, or
+// "<name>-oauth-client" — for a name too long for that, its prefix and a short hash of it.
 func (c *OAuthClient) SecretName() string {
 	if c.Spec.SecretTemplate != nil && c.Spec.SecretTemplate.Name != "" {
 		return c.Spec.SecretTemplate.Name
 	}
-	return c.Name + "-oauth-client"
+	const suffix = "-oauth-client"
+	return ShortenName(c.Name, 253-len(suffix)) + suffix
 }
 
-// Label is the app's display name in the backend.
+// ShortenName returns name (a DNS subdomain or label) when it has at most limit characters;
+// otherwise its prefix, "-" and 8 hex digits of the SHA-256 of name, within limit and still
+// a valid DNS subdomain (and label value, when name is one).
+func ShortenName(name string, limit int) string {
+	if len(name) <= limit {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	hash := hex.EncodeToString(sum[:4])
+	prefix := strings.TrimRight(name[:max(limit-len(hash)-1, 0)], ".-_")
+	if prefix == "" {
+		return hash
+	}
+	return prefix + "-" + hash
+}
+
+// MaxLabelLength is the longest app label Okta accepts.
+const MaxLabelLength = 255
+
+// Label is the app's display name in the backend: spec.displayName, or
+// "<namespace>/<name>" cut to MaxLabelLength with a short hash of the whole.
 func (c *OAuthClient) Label() string {
 	if c.Spec.DisplayName != "" {
 		return c.Spec.DisplayName
 	}
-	return c.Namespace + "/" + c.Name
+	return TruncateWithHash(c.Namespace+"/"+c.Name, MaxLabelLength)
+}
+
+// TruncateWithHash returns s when it has at most limit bytes; otherwise its longest prefix
+// that leaves room for "~" and 8 hex digits of the SHA-256 of s, so that two long names
+// that share a prefix still differ. s is expected to be ASCII (Kubernetes names are).
+func TruncateWithHash(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	suffix := "~" + hex.EncodeToString(sum[:4])
+	return s[:max(limit-len(suffix), 0)] + suffix
+}
+
+// DefaultAccessTokenLifetime is the token lifetime of a managed access policy rule when
+// spec.accessTokenLifetime is not set.
+const DefaultAccessTokenLifetime = time.Hour
+
+// TokenLifetime is spec.accessTokenLifetime, defaulted.
+func (c *OAuthClient) TokenLifetime() time.Duration {
+	if c.Spec.AccessTokenLifetime != nil && c.Spec.AccessTokenLifetime.Duration > 0 {
+		return c.Spec.AccessTokenLifetime.Duration
+	}
+	return DefaultAccessTokenLifetime
 }
 
 // AuthMethod is the token endpoint auth method, defaulted.
@@ -53,6 +102,11 @@ func (o *OktaProvider) AuthorizationServer() string {
 		return "default"
 	}
 	return o.AuthorizationServerID
+}
+
+// ManagesAccessPolicies reports whether the operator manages one access policy per client.
+func (o *OktaProvider) ManagesAccessPolicies() bool {
+	return o.AccessPolicy == AccessPolicyManaged
 }
 
 // TokenKey is the key of the API-token Secret, defaulted.

@@ -114,7 +114,18 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	// +kubebuilder:validation:XValidation:rule="self.all(s, !(s in ['openid', 'profile', 'email', 'address', 'phone', 'offline_access']))",message="scopes must not include openid, profile, email, address, phone or offline_access: OpenID Connect scopes cannot be requested with the client-credentials grant"
 	Scopes []string `json:"scopes,omitempty"`
+
+	// AccessTokenLifetime of the tokens the client gets, from 5m to 24h in whole minutes;
+	// default 1h. It applies when the provider manages the client's access policy
+	// (spec.okta.accessPolicy: Managed); with External the org's own policies decide.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('24h')",message="accessTokenLifetime must be between 5m and 24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self).getSeconds() % 60 == 0",message="accessTokenLifetime must be a whole number of minutes"
+	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
 
 	// TokenEndpointAuthMethod is how the client authenticates at the token endpoint. With
 	// private_key_jwt the operator generates the key pair, registers the public key on the
@@ -197,6 +208,11 @@ type OAuthClientStatus struct {
 	// KeyID of the public key registered for private_key_jwt.
 	// +optional
 	KeyID string `json:"keyID,omitempty"`
+
+	// AccessPolicyID is the authorization-server access policy the operator manages for
+	// this client (provider accessPolicy: Managed); empty otherwise.
+	// +optional
+	AccessPolicyID string `json:"accessPolicyID,omitempty"`
 
 	// PendingCreate is set while an app create is in flight (crash safety).
 	// +optional

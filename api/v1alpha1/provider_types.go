@@ -100,6 +100,18 @@ type OktaOAuth struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+// AccessPolicyMode says who grants the clients their scopes on the authorization server.
+// +kubebuilder:validation:Enum=External;Managed
+type AccessPolicyMode string
+
+const (
+	// AccessPolicyExternal: the org's own access policies decide; the operator creates none.
+	AccessPolicyExternal AccessPolicyMode = "External"
+	// AccessPolicyManaged: the operator creates one access policy per OAuthClient, naming
+	// exactly its client and granting client_credentials for exactly its scopes.
+	AccessPolicyManaged AccessPolicyMode = "Managed"
+)
+
 // OktaProvider says how to reach an Okta org and which authorization server issues tokens.
 // The operator authenticates to the management API with exactly one of apiTokenSecretRef
 // (an SSWS API token) and oauth (an API service app with private_key_jwt and DPoP).
@@ -121,6 +133,14 @@ type OktaProvider struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
 	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
+
+	// AccessPolicy: External (default) leaves it to the org's access policies on the
+	// authorization server whether a client gets tokens; Managed makes the operator create,
+	// keep in sync and delete one access policy per OAuthClient (the API token then needs
+	// an admin role that may manage authorization servers).
+	// +optional
+	// +kubebuilder:default=External
+	AccessPolicy AccessPolicyMode `json:"accessPolicy,omitempty"`
 
 	// APITokenSecretRef points at the Okta API token (SSWS). Exactly one of it and oauth.
 	// +optional

@@ -92,6 +92,21 @@ func TestOAuthClientAdmission(t *testing.T) {
 		"bad scope":           {spec: "\n  scopes: [\"has space\"]", wantErr: "spec.scopes[0]"},
 		"duplicate scopes":    {spec: "\n  scopes: [a, a]", wantErr: "Duplicate value"},
 		"unknown field":       {spec: "\n  clientSecret: hunter2", wantErr: `unknown field "spec.clientSecret"`},
+		// OpenID Connect scopes cannot be requested with the client-credentials grant.
+		"openid scope":         {spec: "\n  scopes: [hello:read, openid]", wantErr: "must not include openid"},
+		"profile scope":        {spec: "\n  scopes: [profile]", wantErr: "must not include openid"},
+		"email scope":          {spec: "\n  scopes: [email]", wantErr: "must not include openid"},
+		"address scope":        {spec: "\n  scopes: [address]", wantErr: "must not include openid"},
+		"phone scope":          {spec: "\n  scopes: [phone]", wantErr: "must not include openid"},
+		"offline_access scope": {spec: "\n  scopes: [offline_access]", wantErr: "must not include openid"},
+		"openid-like scope":    {spec: "\n  scopes: [openid:read, emails]"},
+		"token lifetime":       {spec: "\n  accessTokenLifetime: 30m"},
+		"token lifetime 5m":    {spec: "\n  accessTokenLifetime: 5m"},
+		"token lifetime 24h":   {spec: "\n  accessTokenLifetime: 24h"},
+		"token lifetime short": {spec: "\n  accessTokenLifetime: 4m", wantErr: "accessTokenLifetime must be between 5m and 24h"},
+		"token lifetime long":  {spec: "\n  accessTokenLifetime: 24h1m", wantErr: "accessTokenLifetime must be between 5m and 24h"},
+		"token lifetime secs":  {spec: "\n  accessTokenLifetime: 10m30s", wantErr: "accessTokenLifetime must be a whole number of minutes"},
+		"token lifetime word":  {spec: "\n  accessTokenLifetime: hourly", wantErr: "spec.accessTokenLifetime"},
 	}
 	i := 0
 	for name, tc := range tests {
@@ -215,7 +230,9 @@ kind: ClusterOAuthProvider
 metadata: {name: NAME}
 spec: {}
 `, wantErr: "spec.okta: Required value"},
-		"bad authz server id": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
+		"managed access policy": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Managed\n    orgURL", 1)},
+		"bad access policy":     {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Auto\n    orgURL", 1), wantErr: `Unsupported value: "Auto"`},
+		"bad authz server id":   {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
 	}
 	i := 0
 	for name, tc := range tests {
@@ -229,6 +246,9 @@ spec: {}
 					okta := obj.Object["spec"].(map[string]any)["okta"].(map[string]any)
 					if okta["authorizationServerID"] != "default" {
 						t.Errorf("authorizationServerID defaulted to %v, want default", okta["authorizationServerID"])
+					}
+					if want := "External"; !strings.Contains(tc.manifest, "accessPolicy:") && okta["accessPolicy"] != want {
+						t.Errorf("accessPolicy defaulted to %v, want %s", okta["accessPolicy"], want)
 					}
 					if okta["apiTokenSecretRef"].(map[string]any)["key"] != "token" {
 						t.Errorf("apiTokenSecretRef.key not defaulted to token")
@@ -252,6 +272,17 @@ func TestOAuthClientDefaults(t *testing.T) {
 	}
 	if g := spec["rotation"].(map[string]any)["gracePeriod"]; g != "1h" {
 		t.Errorf("rotation.gracePeriod defaulted to %v, want 1h", g)
+	}
+}
+
+// TestOAuthClientLongName: a name of 253 characters (the Kubernetes maximum) is admitted;
+// the controller derives the app label and Secret label from it (see the controllers tests).
+func TestOAuthClientLongName(t *testing.T) {
+	name := strings.Repeat("a", 240) + "-long-name"
+	name += strings.Repeat("b", 253-len(name))
+	obj := object(t, strings.Replace(validClient, "NAME", name, 1))
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatalf("a %d-character name was refused: %v", len(name), err)
 	}
 }
 

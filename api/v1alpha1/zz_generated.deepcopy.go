@@ -152,6 +152,11 @@ func (in *OAuthClientSpec) DeepCopyInto(out *OAuthClientSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.AccessTokenLifetime != nil {
+		in, out := &in.AccessTokenLifetime, &out.AccessTokenLifetime
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.SecretTemplate != nil {
 		in, out := &in.SecretTemplate, &out.SecretTemplate
 		*out = new(SecretTemplate)

@@ -20,7 +20,8 @@ import (
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	// Backends register themselves with package provider under their spec field.
-	_ "github.com/clientcreds/clientcreds/internal/provider/okta"
+	// The Okta backend registers itself; the manager only sets its shared rate budget.
+	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
 const envPrefix = "CLIENTCREDS"
@@ -46,6 +47,7 @@ func run() error {
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
+	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
@@ -56,6 +58,10 @@ func run() error {
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
 		return err
 	}
+	if err := checkShare(*oktaShare); err != nil {
+		return err
+	}
+	okta.SetSharedBudgets(okta.NewBudgets(okta.BudgetOptions{Share: *oktaShare}))
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	scheme := runtime.NewScheme()
@@ -118,6 +124,14 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 		return fmt.Errorf("--provider-health-interval must be at least 1s, got %v", health)
 	case tokenTTL < 0:
 		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", tokenTTL)
+	}
+	return nil
+}
+
+// checkShare refuses an --okta-rate-limit-share outside (0, 1].
+func checkShare(f float64) error {
+	if !(f > 0 && f <= 1) {
+		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +33,40 @@ func TestCheckFlagsNamesTheFlag(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.wantFlag)
 			}
 		})
+	}
+}
+
+func TestCheckShare(t *testing.T) {
+	tests := map[string]struct {
+		share   float64
+		wantErr bool
+	}{
+		"default 0.5": {share: 0.5},
+		"all":         {share: 1},
+		"a little":    {share: 0.05},
+		"none":        {share: 0, wantErr: true},
+		"negative":    {share: -0.5, wantErr: true},
+		"over 1":      {share: 1.5, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := checkShare(tc.share)
+			if (err != nil) != tc.wantErr || (err != nil && !strings.Contains(err.Error(), "--okta-rate-limit-share")) {
+				t.Fatalf("checkShare(%v) = %v, want error %v naming the flag", tc.share, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The env twin CLIENTCREDS_OKTA_RATE_LIMIT_SHARE reaches the flag: a bad value stops the
+// manager before it starts. (run parses the process-wide flag set: one call per binary.)
+func TestRateLimitShareEnvTwin(t *testing.T) {
+	t.Setenv("CLIENTCREDS_OKTA_RATE_LIMIT_SHARE", "1.5")
+	args := os.Args
+	os.Args = []string{"manager"}
+	t.Cleanup(func() { os.Args = args })
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), "--okta-rate-limit-share must be greater than 0 and at most 1, got 1.5") {
+		t.Fatalf("run() = %v, want the share refused", err)
 	}
 }

@@ -18,8 +18,15 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 	// ErrTransient: a failure that retrying later may fix (5xx, timeouts, connection errors).
 	ErrTransient = errors.New("transient backend error")
-	// ErrUnauthorized: the backend refused the API token (401/403 on the management API).
+	// ErrUnauthorized: the backend does not know the API token (Okta: 401 E0000011 only).
 	ErrUnauthorized = errors.New("api token refused")
+	// ErrForbidden: the API token is valid but not allowed to make the call (Okta: 403
+	// E0000006); the error's message names the call and the admin role it needs.
+	ErrForbidden = errors.New("api token lacks the permission")
+	// ErrFeatureNotEnabled: the backend lacks a feature the call needs (Okta: 401 E0000015,
+	// e.g. API Access Management for custom authorization servers).
+	ErrFeatureNotEnabled = errors.New("feature not enabled")
+
 	// ErrInvalidClient: the token endpoint refused the client's credentials.
 	ErrInvalidClient = errors.New("client credentials refused")
 	// ErrInvalidScope: the token endpoint refused the requested scopes.
@@ -99,6 +106,10 @@ func RetryAt(err error) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// OAuthAccessDenied is the OAuth 2.0 error code (Error.Code of a token request) of a token
+// endpoint whose access policies grant the client no token for the requested scopes.
+const OAuthAccessDenied = "access_denied"
 
 // Code returns the backend's error code carried by err, if any.
 func Code(err error) string {

@@ -61,6 +61,9 @@ type App struct {
 	ClientCredentialsOnly bool
 	// PublicKeyIDs are the kids of the JWKs registered on the app.
 	PublicKeyIDs []string
+	// DPoPBound: the app requires DPoP-bound access tokens (RFC 9449). The Secret's
+	// consumers send no DPoP proofs, so the operator keeps it off.
+	DPoPBound bool
 	// Owner as stored on the app; empty when the app was not created by clientcreds.
 	Owner Owner
 	// ClientSecret is set only by CreateApp for secret-based auth methods: backends reveal
@@ -77,7 +80,7 @@ func (a *App) Matches(spec AppSpec) bool {
 	if a.Label != spec.Label || a.AuthMethod != spec.AuthMethod || !a.Active {
 		return false
 	}
-	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID {
+	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.DPoPBound {
 		return false
 	}
 	if len(a.PublicKeyIDs) != len(spec.PublicKeys) {

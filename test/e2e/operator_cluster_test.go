@@ -184,6 +184,14 @@ func (c *cluster) secret(t *testing.T, ns, name string) corev1.Secret {
 // test ends.
 func (c *cluster) addProvider(t *testing.T, name string, org emulatedOrg) {
 	t.Helper()
+	c.applyProvider(t, name, org, "External")
+	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+name)
+}
+
+// applyProvider creates a ClusterOAuthProvider for org with the given
+// spec.okta.accessPolicy (and its API-token Secret), without waiting for it.
+func (c *cluster) applyProvider(t *testing.T, name string, org emulatedOrg, accessPolicy string) {
+	t.Helper()
 	secretName := "okta-api-token-" + name
 	c.kubectl(t, fmt.Sprintf(`apiVersion: v1
 kind: Secret
@@ -197,8 +205,9 @@ metadata: {name: %[4]s}
 spec:
   okta:
     orgURL: %[5]s
+    accessPolicy: %[6]s
     apiTokenSecretRef: {name: %[1]s, namespace: %[2]s}
-`, secretName, systemNamespace, org.apiToken, name, org.url), "apply", "-f", "-")
+`, secretName, systemNamespace, org.apiToken, name, org.url, accessPolicy), "apply", "-f", "-")
 	t.Cleanup(func() {
 		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "clusteroauthprovider/"+name); err != nil {
 			t.Log(err)
@@ -207,7 +216,6 @@ spec:
 			t.Log(err)
 		}
 	})
-	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+name)
 }
 
 // startManager runs bin/manager against the cluster with its own kubeconfig

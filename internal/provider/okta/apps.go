@@ -60,6 +60,7 @@ type appView struct {
 		OAuthClient struct {
 			ApplicationType string   `json:"application_type"`
 			GrantTypes      []string `json:"grant_types"`
+			DPoPBound       bool     `json:"dpop_bound_access_tokens"`
 			JWKS            *struct {
 				Keys []struct {
 					Kid string `json:"kid"`
@@ -91,6 +92,7 @@ func parseApp(raw json.RawMessage) (*provider.App, error) {
 		Active:                v.Status == statusActive,
 		AuthMethod:            provider.AuthMethod(v.Credentials.OAuthClient.AuthMethod),
 		ClientCredentialsOnly: isServiceApp(oc.ApplicationType, oc.GrantTypes),
+		DPoPBound:             oc.DPoPBound,
 		Owner:                 parseOwner(v.Profile),
 		ClientSecret:          v.Credentials.OAuthClient.ClientSecret,
 		Backend:               &appObject{id: v.ID, obj: obj},
@@ -244,6 +246,8 @@ func applySpec(obj map[string]any, spec provider.AppSpec, keys []any) {
 	settings["application_type"] = applicationType
 	settings["grant_types"] = []any{grantClientCreds}
 	settings["response_types"] = []any{responseTypeToken}
+	// The Secret's consumers send no DPoP proofs: tokens must not need them.
+	settings["dpop_bound_access_tokens"] = false
 	if len(keys) > 0 {
 		settings["jwks"] = map[string]any{"keys": keys}
 	} else {

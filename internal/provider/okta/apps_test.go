@@ -293,3 +293,39 @@ func TestParseAppClientCredentialsOnly(t *testing.T) {
 		})
 	}
 }
+
+// dpop_bound_access_tokens (recorded in the transcripts' app answers) is sent as false, and
+// an app that has it on (changed in the console) does not match, so the controller repairs
+// it.
+func TestDPoPBoundIsKeptOff(t *testing.T) {
+	tests := map[string]struct {
+		setting   string
+		wantBound bool
+	}{
+		"on (console)": {`"dpop_bound_access_tokens": true,`, true},
+		"off":          {`"dpop_bound_access_tokens": false,`, false},
+		"absent":       {``, false},
+	}
+	spec := testSpec(provider.AuthClientSecretBasic)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			raw := `{"id": "0oa1", "status": "ACTIVE", "label": "` + spec.Label + `",
+				"profile": {"` + ProfileOwnerUID + `": "` + spec.Owner.UID + `"},
+				"credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
+				"settings": {"oauthClient": {` + tc.setting + `"application_type": "service", "grant_types": ["client_credentials"]}}}`
+			app, err := parseApp(json.RawMessage(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if app.DPoPBound != tc.wantBound || app.Matches(spec) == tc.wantBound {
+				t.Fatalf("DPoPBound %v, Matches %v; want bound %v and a match only when off", app.DPoPBound, app.Matches(spec), tc.wantBound)
+			}
+			body, _ := app.Backend.(*appObject).clone()
+			keys, _ := validateSpec(spec)
+			applySpec(body, spec, keys)
+			if v, ok := path(body, "settings", "oauthClient", "dpop_bound_access_tokens").(bool); !ok || v {
+				t.Fatalf("update body sends dpop_bound_access_tokens %v, want false", path(body, "settings", "oauthClient", "dpop_bound_access_tokens"))
+			}
+		})
+	}
+}

@@ -53,5 +53,6 @@ func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets pro
 		}
 		cfg.APIToken = string(token)
 	}
+	cfg.ManageAccessPolicies = spec.ManagesAccessPolicies()
 	return func() (provider.Provider, error) { return New(cfg) }, nil
 }

@@ -39,6 +39,12 @@ const (
 	// DefaultBlock is how long a bucket stays closed after a 429 that carries no usable
 	// X-Rate-Limit-Reset header.
 	DefaultBlock = 10 * time.Second
+	// DefaultShare is the share of each org-wide bucket the provider uses: Okta's default
+	// for one API token (50%).
+	DefaultShare = 0.5
+	// maxConcurrencyBlock bounds how long a concurrency-limit 429 closes its bucket: Okta's
+	// reset for it is an estimate of the next second.
+	maxConcurrencyBlock = 2 * time.Second
 )
 
 // BudgetOptions tune a Budgets registry. The zero value gives the defaults above and the
@@ -54,6 +60,12 @@ type BudgetOptions struct {
 	MaxJitter time.Duration
 	// Block: how long a 429 without a reset header closes its bucket. 0 means DefaultBlock.
 	Block time.Duration
+	// Share (0 < Share <= 1) of each org-wide bucket the provider may use per window: of
+	// the buckets whose X-Rate-Limit-Limit counts the whole org (the token endpoint and the
+	// public metadata, which every workload shares). For calls made with the API token Okta
+	// reports the token's own ceiling (by default half the org's bucket) and enforces it;
+	// those buckets are used up to what Okta reports. 0 means DefaultShare.
+	Share float64
 }
 
 // Budgets is a registry of Okta rate budgets, one per org (keyed by the normalized org URL),
@@ -66,6 +78,7 @@ type Budgets struct {
 	maxWait   time.Duration
 	maxJitter time.Duration
 	block     time.Duration
+	share     float64
 
 	mu   sync.Mutex
 	orgs map[string]*orgBudget
@@ -78,7 +91,11 @@ func NewBudgets(opts BudgetOptions) *Budgets {
 		maxWait:   opts.MaxWait,
 		maxJitter: opts.MaxJitter,
 		block:     opts.Block,
+		share:     opts.Share,
 		orgs:      map[string]*orgBudget{},
+	}
+	if b.share <= 0 || b.share > 1 {
+		b.share = DefaultShare
 	}
 	if b.clock == nil {
 		b.clock = clock.RealClock{}
@@ -109,11 +126,26 @@ func (b *Budgets) jitter(t time.Time) time.Time {
 	return t.Add(rand.N(b.maxJitter))
 }
 
-var sharedBudgets = NewBudgets(BudgetOptions{})
+var (
+	sharedMu      sync.Mutex
+	sharedBudgets = NewBudgets(BudgetOptions{})
+)
 
 // SharedBudgets returns the process-wide registry that Providers use when Config.Budgets is
 // nil.
-func SharedBudgets() *Budgets { return sharedBudgets }
+func SharedBudgets() *Budgets {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	return sharedBudgets
+}
+
+// SetSharedBudgets replaces the process-wide registry (the manager does, from its flags,
+// before any Provider exists).
+func SetSharedBudgets(b *Budgets) {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	sharedBudgets = b
+}
 
 func (b *Budgets) org(key string) *orgBudget {
 	b.mu.Lock()
@@ -155,6 +187,12 @@ type bucketState struct {
 	rolled       bool
 	blockedUntil time.Time
 	inflight     int
+	// shared: the bucket's figures count the whole org (not the API token), so the provider
+	// keeps to its share of it; own counts the requests it sent in the current window.
+	shared bool
+	own    int
+	// concurrency429s counts 429s that were Okta's concurrency limit, not the window's.
+	concurrency429s int
 	// changed is closed (and replaced) whenever the state changes, to wake waiters.
 	changed chan struct{}
 }
@@ -178,6 +216,7 @@ func (s *bucketState) refill(now time.Time) {
 	if s.mode == modeMetered && !s.rolled && !now.Before(s.reset) {
 		s.remaining = s.limit
 		s.rolled = true
+		s.own = 0
 	}
 }
 
@@ -189,9 +228,14 @@ type rateLimitError struct {
 	local  bool
 	status int
 	code   string
+	// concurrency: Okta's limit of simultaneous requests, not the per-minute window.
+	concurrency bool
 }
 
 func (e *rateLimitError) Error() string {
+	if e.concurrency {
+		return "okta answered 429 for " + e.bucket + " requests: too many requests at once (concurrency limit); retry after " + e.retryAt.UTC().Format(time.RFC3339)
+	}
 	if e.local {
 		return "okta rate budget for " + e.bucket + " requests is spent until " + e.retryAt.UTC().Format(time.RFC3339)
 	}
@@ -206,7 +250,7 @@ type ticket struct {
 
 // acquire reserves one request of bucket, waiting up to MaxWait for a window reset (or for
 // requests in flight to report back); otherwise it returns a *rateLimitError with RetryAt.
-func (o *orgBudget) acquire(ctx context.Context, bucket string) (*ticket, error) {
+func (o *orgBudget) acquire(ctx context.Context, bucket string, shared bool) (*ticket, error) {
 	p := o.parent
 	var waited time.Duration
 	defer func() {
@@ -217,6 +261,7 @@ func (o *orgBudget) acquire(ctx context.Context, bucket string) (*ticket, error)
 	for {
 		o.mu.Lock()
 		s := o.bucket(bucket)
+		s.shared = s.shared || shared
 		now := p.clock.Now()
 		s.refill(now)
 		var until time.Time // wait until this instant...
@@ -225,9 +270,17 @@ func (o *orgBudget) acquire(ctx context.Context, bucket string) (*ticket, error)
 		case now.Before(s.blockedUntil):
 			until = s.blockedUntil
 		case s.mode == modeMetered:
+			room := s.remaining - s.inflight
+			capped := false
+			if s.shared {
+				// The org-wide bucket: keep to the share, counting what is in flight.
+				if c := max(1, int(float64(s.limit)*p.share)) - s.own; c < room {
+					room, capped = c, true
+				}
+			}
 			switch {
-			case s.remaining-s.inflight > 0:
-			case s.remaining > 0:
+			case room > 0:
+			case !capped && s.remaining > 0:
 				// What is left is taken by requests in flight; their answers will tell.
 				waitChange = true
 			case s.reset.After(now):
@@ -242,6 +295,7 @@ func (o *orgBudget) acquire(ctx context.Context, bucket string) (*ticket, error)
 		}
 		if until.IsZero() && !waitChange {
 			s.inflight++
+			s.own++
 			o.mu.Unlock()
 			return &ticket{o: o, bucket: bucket}, nil
 		}
@@ -321,7 +375,7 @@ func resetOnly(h http.Header, now time.Time) (time.Time, bool) {
 // done releases the ticket with Okta's answer (nil when the request failed without one) and
 // learns the bucket's state from its headers. For a 429 it returns when the request may be
 // retried.
-func (t *ticket) done(resp *http.Response) (retryAt time.Time) {
+func (t *ticket) done(resp *http.Response) (retryAt time.Time, concurrency bool) {
 	o, p := t.o, t.o.parent
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -329,10 +383,14 @@ func (t *ticket) done(resp *http.Response) (retryAt time.Time) {
 	s.inflight--
 	defer s.notify()
 	if resp == nil {
-		return time.Time{}
+		return time.Time{}, false
 	}
 	now := p.clock.Now()
 	h := parseRateHeaders(resp.Header, now)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		concurrency = s.isConcurrency429(h)
+		return p.jitter(s.refused(h, resp.Header, now, p.block)), concurrency
+	}
 	switch {
 	case h.ok:
 		switch {
@@ -350,18 +408,40 @@ func (t *ticket) done(resp *http.Response) (retryAt time.Time) {
 	case s.mode == modeUnknown:
 		s.mode = modeUnmetered
 	}
-	if resp.StatusCode != http.StatusTooManyRequests {
-		return time.Time{}
+	return time.Time{}, false
+}
+
+// isConcurrency429 tells a 429 for too many requests at once from one for a spent window.
+// Okta reports the concurrency figures in the X-Rate-Limit-* headers of such an answer
+// (developer.okta.com/docs/reference/rl-best-practices; the emulator's --concurrency-limit):
+// a limit other than the window's, or a reset other than the window's while the window
+// still had room.
+func (s *bucketState) isConcurrency429(h rateHeaders) bool {
+	if !h.ok || s.mode != modeMetered {
+		return false
 	}
-	until, ok := resetOnly(resp.Header, now)
+	return h.limit != s.limit || (!s.rolled && h.resetEpoch != s.resetEpoch && s.remaining > 0)
+}
+
+// refused learns from a 429: it closes the bucket until the answer's reset and returns
+// that time. It never takes the answer's figures for the window's: a concurrency 429
+// carries the concurrency limit and a reset a second away, and taking those would shrink
+// or stretch the per-minute window. A 429 of the known window spends it.
+func (s *bucketState) refused(h rateHeaders, hdr http.Header, now time.Time, block time.Duration) time.Time {
+	until, ok := resetOnly(hdr, now)
 	if !ok || !until.After(now) {
-		until = now.Add(p.block)
+		until = now.Add(block)
+	}
+	if s.isConcurrency429(h) {
+		s.concurrency429s++
+		if lim := now.Add(maxConcurrencyBlock); until.After(lim) {
+			until = lim
+		}
+	} else if s.mode == modeMetered && h.ok && h.resetEpoch == s.resetEpoch && !s.rolled {
+		s.remaining = 0
 	}
 	if until.After(s.blockedUntil) {
 		s.blockedUntil = until
 	}
-	if s.mode == modeMetered && h.ok && h.resetEpoch == s.resetEpoch {
-		s.remaining = 0
-	}
-	return p.jitter(until)
+	return until
 }

@@ -36,7 +36,7 @@ func newTestBudget(t *testing.T, opts BudgetOptions) (*orgBudget, *clocktesting.
 // mustAcquire acquires without waiting.
 func mustAcquire(t *testing.T, o *orgBudget, bucket string) *ticket {
 	t.Helper()
-	tk, err := o.acquire(context.Background(), bucket)
+	tk, err := o.acquire(context.Background(), bucket, false)
 	if err != nil {
 		t.Fatalf("acquire %s: %v", bucket, err)
 	}
@@ -62,7 +62,7 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 
 			if tc.wantRefused {
 				before := rateLimitedCount(BucketApps, SourceLocal)
-				_, err := o.acquire(context.Background(), BucketApps)
+				_, err := o.acquire(context.Background(), BucketApps, false)
 				var rl *rateLimitError
 				if !errors.As(err, &rl) || !rl.local {
 					t.Fatalf("acquire = %v, want a local rate-limit refusal", err)
@@ -79,7 +79,7 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 			waits := rateLimitWaitCount()
 			got := make(chan error, 1)
 			go func() {
-				tk, err := o.acquire(context.Background(), BucketApps)
+				tk, err := o.acquire(context.Background(), BucketApps, false)
 				if err == nil {
 					tk.done(nil)
 				}
@@ -122,7 +122,7 @@ func TestBudgetCountsRequestsInFlight(t *testing.T) {
 	tickets := []*ticket{mustAcquire(t, o, BucketApp), mustAcquire(t, o, BucketApp), mustAcquire(t, o, BucketApp)}
 	got := make(chan error, 1)
 	go func() {
-		tk, err := o.acquire(context.Background(), BucketApp)
+		tk, err := o.acquire(context.Background(), BucketApp, false)
 		if err == nil {
 			tk.done(nil)
 		}
@@ -171,7 +171,7 @@ func TestBudgetProbesUnknownBucketOneAtATime(t *testing.T) {
 			got := make(chan error, 1)
 			var second *ticket
 			go func() {
-				tk, err := o.acquire(context.Background(), BucketOther)
+				tk, err := o.acquire(context.Background(), BucketOther, false)
 				second = tk
 				got <- err
 			}()
@@ -263,11 +263,11 @@ func TestBudget429ClosesBucket(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			o, _ := newTestBudget(t, BudgetOptions{MaxJitter: -1})
-			retryAt := mustAcquire(t, o, BucketToken).done(tc.resp)
+			retryAt, _ := mustAcquire(t, o, BucketToken).done(tc.resp)
 			if !retryAt.Equal(tc.wantUntil) {
 				t.Errorf("retry at %s, want %s", retryAt, tc.wantUntil)
 			}
-			_, err := o.acquire(context.Background(), BucketToken)
+			_, err := o.acquire(context.Background(), BucketToken, false)
 			var rl *rateLimitError
 			if !errors.As(err, &rl) || !rl.local || !rl.retryAt.Equal(tc.wantUntil) {
 				t.Fatalf("acquire after 429 = %v, want local refusal until %s", err, tc.wantUntil)
@@ -285,14 +285,14 @@ func TestBudgetZeroLimitDoesNotSpin(t *testing.T) {
 	fc.Step(2 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tk, err := o.acquire(ctx, BucketOther)
+	tk, err := o.acquire(ctx, BucketOther, false)
 	if err != nil {
 		t.Fatalf("acquire: %v", err)
 	}
 	// A second request waits for the probe's answer instead of spinning.
 	got := make(chan error, 1)
 	go func() {
-		tk2, err := o.acquire(ctx, BucketOther)
+		tk2, err := o.acquire(ctx, BucketOther, false)
 		if err == nil {
 			tk2.done(nil)
 		}
@@ -311,7 +311,7 @@ func TestBudgetWaitRespectsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() {
-		_, err := o.acquire(ctx, BucketApps)
+		_, err := o.acquire(ctx, BucketApps, false)
 		got <- err
 	}()
 	waitForWaiters(t, fc)
@@ -418,7 +418,7 @@ func TestBudgetConvergesWithoutStampede(t *testing.T) {
 				if ev.at.After(fc.Now()) {
 					fc.SetTime(ev.at)
 				}
-				tk, err := o.acquire(context.Background(), BucketApps)
+				tk, err := o.acquire(context.Background(), BucketApps, false)
 				var rl *rateLimitError
 				switch {
 				case errors.As(err, &rl):
@@ -429,7 +429,7 @@ func TestBudgetConvergesWithoutStampede(t *testing.T) {
 					t.Fatalf("acquire: %v", err)
 				}
 				resp := okta.serve(fc.Now())
-				if retryAt := tk.done(resp); resp.StatusCode == 429 {
+				if retryAt, _ := tk.done(resp); resp.StatusCode == 429 {
 					heap.Push(q, simEvent{at: retryAt, client: ev.client})
 					continue
 				}

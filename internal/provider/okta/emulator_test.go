@@ -294,7 +294,7 @@ func TestEmulatorLifecycle(t *testing.T) {
 
 	// Everything the provider uses was sent, and matched the spec.
 	ops := e.spec.operations()
-	for _, op := range []string{"getAuthorizationServer", "createApplication", "getApplication", "listApplications",
+	for _, op := range []string{"createApplication", "getApplication", "listApplications",
 		"replaceApplication", "deactivateApplication", "deleteApplication", "listOAuth2ClientSecrets",
 		"getWellKnownOAuthConfigurationCustomAS", "tokenCustomAS",
 		"createOAuth2ClientSecret", "deactivateOAuth2ClientSecret", "deleteOAuth2ClientSecret"} {

@@ -19,6 +19,7 @@ const (
 	CodeNotFound        = "E0000007" // Not found: Resource not found
 	CodePathNotFound    = "E0000008" // The requested path was not found
 	CodeInvalidToken    = "E0000011" // Invalid token provided
+	CodeFeatureDisabled = "E0000015" // You do not have permission to access the feature you are requesting
 	CodeRateLimited     = "E0000047" // API call exceeded rate limit
 	CodeDeleteActiveApp = "E0000056" // Delete application forbidden (the app is active)
 )
@@ -32,9 +33,19 @@ func classifyStatus(status int, code string) error {
 		return provider.ErrRateLimited
 	case status == http.StatusNotFound && (code == CodeNotFound || code == ""):
 		return provider.ErrNotFound
-	case status == http.StatusUnauthorized || status == http.StatusForbidden ||
-		code == CodeInvalidToken || code == CodeForbidden:
+	case code == CodeInvalidToken:
+		// Only this answer means Okta does not know the token.
 		return provider.ErrUnauthorized
+	case code == CodeFeatureDisabled:
+		// The org lacks the feature (e.g. API Access Management): no token or role helps.
+		return provider.ErrFeatureNotEnabled
+	case status == http.StatusForbidden || code == CodeForbidden:
+		// A valid token whose admin role may not make this call.
+		return provider.ErrForbidden
+	case status == http.StatusUnauthorized:
+		// A 401 with another code (or none): Okta refused the call, but not for an unknown
+		// token; a new token would not help, so it is not reported as one.
+		return provider.ErrPermanent
 	case status == http.StatusConflict:
 		return provider.ErrConflict
 	case status == http.StatusRequestTimeout || status >= 500:
@@ -81,7 +92,7 @@ func classify(ctx context.Context, op string, resp *okta.Response, err error, re
 				class = c
 			}
 		}
-		return &provider.Error{Class: class, Op: op, Code: oe.ErrorCode, Status: status, Err: apiError(status, oe)}
+		return &provider.Error{Class: class, Op: op, Code: oe.ErrorCode, Status: status, Err: explain(class, op, apiError(status, oe))}
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &provider.Error{Class: provider.ErrTransient, Op: op, Err: ctxErr}
@@ -110,4 +121,58 @@ func apiError(status int, oe *okta.Error) error {
 		msg = http.StatusText(status)
 	}
 	return fmt.Errorf("okta answered %d: %s", status, msg)
+}
+
+// Okta admin roles, as the admin console names them.
+const (
+	roleAppAdmin   = "Application Administrator (APP_ADMIN) or Super Administrator"
+	roleAuthzAdmin = "Super Administrator (SUPER_ADMIN), or a custom admin role with the permission okta.authzServers.manage"
+	roleAuthzRead  = "Super Administrator, or a custom admin role with okta.authzServers.read"
+)
+
+// opCalls names, for each operation, the Okta call it makes and the admin role that call
+// needs, so that a 403 tells the admin what to grant.
+var opCalls = map[string]struct{ call, role string }{
+	"create app":                         {"POST /api/v1/apps", roleAppAdmin},
+	"get app":                            {"GET /api/v1/apps/{id}", roleAppAdmin},
+	"find apps":                          {"GET /api/v1/apps", roleAppAdmin},
+	"update app":                         {"PUT /api/v1/apps/{id}", roleAppAdmin},
+	"activate app":                       {"POST /api/v1/apps/{id}/lifecycle/activate", roleAppAdmin},
+	"deactivate app":                     {"POST /api/v1/apps/{id}/lifecycle/deactivate", roleAppAdmin},
+	"delete app":                         {"DELETE /api/v1/apps/{id}", roleAppAdmin},
+	"list client secrets":                {"GET /api/v1/apps/{id}/credentials/secrets", roleAppAdmin},
+	"create client secret":               {"POST /api/v1/apps/{id}/credentials/secrets", roleAppAdmin},
+	"deactivate client secret":           {"POST /api/v1/apps/{id}/credentials/secrets/{secretId}/lifecycle/deactivate", roleAppAdmin},
+	"delete client secret":               {"DELETE /api/v1/apps/{id}/credentials/secrets/{secretId}", roleAppAdmin},
+	"check api token":                    {"GET /api/v1/apps", roleAppAdmin},
+	"read authorization server":          {"GET /api/v1/authorizationServers/{authServerId}", roleAuthzRead},
+	"list access policies":               {"GET /api/v1/authorizationServers/{authServerId}/policies", roleAuthzAdmin},
+	"get access policy":                  {"GET /api/v1/authorizationServers/{authServerId}/policies/{policyId}", roleAuthzAdmin},
+	"create access policy":               {"POST /api/v1/authorizationServers/{authServerId}/policies", roleAuthzAdmin},
+	"update access policy":               {"PUT /api/v1/authorizationServers/{authServerId}/policies/{policyId}", roleAuthzAdmin},
+	"delete access policy":               {"DELETE /api/v1/authorizationServers/{authServerId}/policies/{policyId}", roleAuthzAdmin},
+	"list access policy rules":           {"GET /api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules", roleAuthzAdmin},
+	"create access policy rule":          {"POST /api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules", roleAuthzAdmin},
+	"update access policy rule":          {"PUT /api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules/{ruleId}", roleAuthzAdmin},
+	"delete access policy rule":          {"DELETE /api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules/{ruleId}", roleAuthzAdmin},
+	"check access policy rights":         {"GET /api/v1/authorizationServers/{authServerId}/policies", roleAuthzAdmin},
+	"read authorization server metadata": {"GET /oauth2/{authServerId}/.well-known/oauth-authorization-server", "no role (public)"},
+}
+
+// explain adds, to a 403, the call that was refused and the admin role it needs; to a
+// missing feature, which feature.
+func explain(class error, op string, err error) error {
+	switch class {
+	case provider.ErrForbidden:
+		if c, ok := opCalls[op]; ok {
+			return fmt.Errorf("the API token's admin role may not call %s; it needs the Okta admin role %s: %w", c.call, c.role, err)
+		}
+		return fmt.Errorf("the API token's admin role may not make this call: %w", err)
+	case provider.ErrFeatureNotEnabled:
+		if c, ok := opCalls[op]; ok && strings.Contains(c.call, "authorizationServers") {
+			return fmt.Errorf("the org does not have the feature %s needs (API Access Management, for custom authorization servers): %w", c.call, err)
+		}
+		return fmt.Errorf("the org does not have a feature this call needs: %w", err)
+	}
+	return err
 }

@@ -121,6 +121,7 @@ func TestErrorClassification(t *testing.T) {
 		wantStatus int
 		wantRetry  bool
 		wantCalls  map[string]int
+		wantMsg    []string // substrings of the error message
 	}{
 		"get: unknown app": {
 			replies: map[string]reply{"GET " + app: {status: 404, body: oktaError(CodeNotFound, "Not found: Resource not found: x (AppInstance)")}},
@@ -136,7 +137,7 @@ func TestErrorClassification(t *testing.T) {
 		},
 		"get: forbidden": {
 			replies: map[string]reply{"GET " + app: {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")}},
-			call:    getApp, wantClass: provider.ErrUnauthorized, wantCode: CodeForbidden, wantStatus: 403,
+			call:    getApp, wantClass: provider.ErrForbidden, wantCode: CodeForbidden, wantStatus: 403,
 		},
 		"get: 429 carries the reset and is not retried by the SDK": {
 			replies: map[string]reply{"GET " + app: {status: 429, body: oktaError(CodeRateLimited, "API call exceeded rate limit due to too many requests."), header: rateHeaders}},
@@ -200,18 +201,53 @@ func TestErrorClassification(t *testing.T) {
 			call:    revokeSecret, wantClass: provider.ErrNotFound, wantCode: CodeNotFound, wantStatus: 404,
 		},
 		"health: token refused": {
-			replies:   map[string]reply{"GET /api/v1/authorizationServers/default": {status: 401, body: oktaError(CodeInvalidToken, "Invalid token provided")}},
+			replies:   map[string]reply{"GET /api/v1/apps": {status: 401, body: oktaError(CodeInvalidToken, "Invalid token provided")}},
 			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
 			wantClass: provider.ErrUnauthorized, wantCode: CodeInvalidToken, wantStatus: 401,
 			wantCalls: map[string]int{"GET /oauth2/default/.well-known/oauth-authorization-server": 0},
 		},
 		"health: metadata unavailable": {
 			replies: map[string]reply{
-				"GET /api/v1/authorizationServers/default":                   ok,
+				"GET /api/v1/apps": {status: 200, body: []any{}},
 				"GET /oauth2/default/.well-known/oauth-authorization-server": {status: 503, body: oktaError("E0000010", "Service is in read only mode")},
 			},
 			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
 			wantClass: provider.ErrTransient, wantCode: "E0000010", wantStatus: 503,
+		},
+		// An app-admin token: the health check never reads the authorization server.
+		"health: app-admin token may not read the authorization server": {
+			replies: map[string]reply{
+				"GET /api/v1/apps":                                           {status: 200, body: []any{}},
+				"GET /api/v1/authorizationServers/default":                   {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")},
+				"GET /oauth2/default/.well-known/oauth-authorization-server": {status: 503, body: oktaError("E0000010", "read only")},
+			},
+			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
+			wantClass: provider.ErrTransient, wantCode: "E0000010", wantStatus: 503,
+			wantCalls: map[string]int{"GET /api/v1/authorizationServers/default": 0},
+		},
+		"create app: forbidden names the call and role": {
+			replies:   map[string]reply{"POST /api/v1/apps": {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")}},
+			call:      createApp,
+			wantClass: provider.ErrForbidden, wantCode: CodeForbidden, wantStatus: 403,
+			wantMsg: []string{"POST /api/v1/apps", "Application Administrator"},
+		},
+		"policy: forbidden names the call and role": {
+			replies: map[string]reply{"GET /api/v1/authorizationServers/default/policies": {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")}},
+			call: func(p *Provider) error {
+				_, err := p.EnsureAccessPolicy(context.Background(), "", provider.AccessPolicySpec{Name: "n", Description: "d", ClientID: "c", Scopes: []string{"s"}, TokenLifetime: time.Hour})
+				return err
+			},
+			wantClass: provider.ErrForbidden, wantCode: CodeForbidden, wantStatus: 403,
+			wantMsg: []string{"GET /api/v1/authorizationServers/{authServerId}/policies", "Super Administrator", "okta.authzServers.manage"},
+		},
+		"policy: feature not enabled": {
+			replies: map[string]reply{"GET /api/v1/authorizationServers/default/policies": {status: 401, body: oktaError(CodeFeatureDisabled, "You do not have permission to access the feature you are requesting")}},
+			call: func(p *Provider) error {
+				_, err := p.EnsureAccessPolicy(context.Background(), "", provider.AccessPolicySpec{Name: "n", Description: "d", ClientID: "c", Scopes: []string{"s"}, TokenLifetime: time.Hour})
+				return err
+			},
+			wantClass: provider.ErrFeatureNotEnabled, wantCode: CodeFeatureDisabled, wantStatus: 401,
+			wantMsg: []string{"API Access Management"},
 		},
 	}
 	for name, tc := range tests {
@@ -239,6 +275,11 @@ func TestErrorClassification(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), testToken) {
 				t.Error("the error message contains the API token")
+			}
+			for _, m := range tc.wantMsg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not say %q", err, m)
+				}
 			}
 			for key, want := range tc.wantCalls {
 				if got := srv.count(key); got != want {
@@ -369,7 +410,11 @@ func TestClassifyStatus(t *testing.T) {
 		{404, "", provider.ErrNotFound},
 		{404, CodePathNotFound, provider.ErrPermanent},
 		{401, CodeInvalidToken, provider.ErrUnauthorized},
-		{403, CodeForbidden, provider.ErrUnauthorized},
+		{403, CodeForbidden, provider.ErrForbidden},
+		{403, "", provider.ErrForbidden},
+		{401, CodeFeatureDisabled, provider.ErrFeatureNotEnabled},
+		{401, "", provider.ErrPermanent},
+		{401, CodeForbidden, provider.ErrForbidden},
 		{403, CodeDeleteActiveApp, provider.ErrConflict},
 		{400, CodeDeleteActiveApp, provider.ErrConflict},
 		{409, "", provider.ErrConflict},

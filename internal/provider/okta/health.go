@@ -15,22 +15,24 @@ import (
 // maxAnswerBytes caps the answers the provider reads itself (metadata, tokens).
 const maxAnswerBytes = 1 << 20
 
-// CheckHealth proves the API token with an authenticated management call (reading the
-// authorization server; 401/403 → provider.ErrUnauthorized) and then reads the authorization
-// server's metadata for its issuer, token endpoint and JWKS URL: two calls.
-//
-// In OAuth mode the authenticated call lists one app instead (GET /api/v1/apps?limit=1):
-// it needs only okta.apps.read, which okta.apps.manage includes, where reading an
-// authorization server would need okta.authorizationServers.read. Getting its token proves
-// the client, its key and its scopes; the call proves the token, the DPoP proofs and the
-// app's admin role.
+// CheckHealth proves the credentials with a management call an app-admin token (or an OAuth
+// client holding only okta.apps.read/manage) may make — listing one app: 401 E0000011 →
+// provider.ErrUnauthorized — then, only when the provider manages access policies, that it
+// may manage the authorization server's policies (403 → provider.ErrForbidden naming the role;
+// 401 E0000015 → ErrFeatureNotEnabled), and reads the authorization server's public metadata
+// for its issuer, token endpoint and JWKS URL. Two calls; three with ManageAccessPolicies.
+// Reading the authorization server object itself is not needed, so an app-admin token with
+// External policies is healthy. In OAuth mode, getting the access token first proves the
+// client, its key and its scopes; the call proves the token, the DPoP proofs and the app's
+// admin role.
 func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
-	if p.oauth != nil {
-		if _, err := p.call(ctx, "list apps", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil); err != nil {
+	if _, err := p.call(ctx, "check credentials", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil); err != nil {
+		return provider.Endpoints{}, err
+	}
+	if p.manageAccessPolicies {
+		if _, err := p.call(ctx, "check access policy rights", http.MethodGet, p.policiesPath(), nil, nil, nil); err != nil {
 			return provider.Endpoints{}, err
 		}
-	} else if _, err := p.call(ctx, "read authorization server", http.MethodGet, "/api/v1/authorizationServers/"+p.authServerID, nil, nil, nil); err != nil {
-		return provider.Endpoints{}, err
 	}
 	const op = "read authorization server metadata"
 	mdURL := p.orgURL + "/oauth2/" + p.authServerID + "/.well-known/oauth-authorization-server"

@@ -11,6 +11,8 @@ const (
 	SourceLocal = "local"
 	// SourceOkta: Okta answered 429.
 	SourceOkta = "okta"
+	// SourceOktaConcurrency: Okta answered 429 for too many requests at once.
+	SourceOktaConcurrency = "okta-concurrency"
 )
 
 // Metric names.

@@ -11,7 +11,8 @@
 // Okta calls per operation: CreateApp 1, GetApp 1, FindApps 1 per 200 matching apps,
 // UpdateApp 1 (+1 GET when the App carries no object from GetApp/FindApps/CreateApp, +1
 // activate when the app is inactive), DeleteApp 2 (deactivate, delete), ListSecrets 1,
-// CreateSecret 1, RevokeSecret 2 (deactivate, delete), CheckHealth 2, RequestToken 1.
+// CreateSecret 1, RevokeSecret 2 (deactivate, delete), CheckHealth 2 (3 with
+// ManageAccessPolicies), RequestToken 1; access policies: see policies.go.
 package okta
 
 import (
@@ -56,6 +57,9 @@ type Config struct {
 	// Budgets, optional, is the rate-budget registry; nil means the process-wide one
 	// (SharedBudgets), so that every Provider of an org shares one budget.
 	Budgets *Budgets
+	// ManageAccessPolicies: the provider keeps one access policy per client on the
+	// authorization server; the health check then also proves the token may manage them.
+	ManageAccessPolicies bool
 }
 
 // Provider is the Okta backend. It is safe for concurrent use.
@@ -67,9 +71,14 @@ type Provider struct {
 	budgets      *Budgets
 	// oauth is the provider's own token source in OAuth mode; nil with an API token.
 	oauth *tokenSource
+	// manageAccessPolicies: see Config.ManageAccessPolicies.
+	manageAccessPolicies bool
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider            = (*Provider)(nil)
+	_ provider.AccessPolicyManager = (*Provider)(nil)
+)
 
 // authServerIDPattern: Okta ids and the word "default"; the id goes into URL paths.
 var authServerIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -152,7 +161,8 @@ func New(cfg Config) (*Provider, error) {
 		// The SDK's messages name the org URL at most, never the token.
 		return nil, fmt.Errorf("configure okta client: %w", err)
 	}
-	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src}, nil
+	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src,
+		manageAccessPolicies: cfg.ManageAccessPolicies}, nil
 }
 
 // normalizeOrgURL checks an org URL and returns it as scheme://host[:port] in lower case

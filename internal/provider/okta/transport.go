@@ -20,7 +20,10 @@ type transport struct {
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	route := routeOf(req.URL.Path)
 	bucket := bucketOf(req.Method, route)
-	tk, err := t.budget.acquire(req.Context(), bucket)
+	// Requests without the API token (token endpoint, metadata) count against the org-wide
+	// bucket every workload shares: the budget keeps to its share of it.
+	shared := !strings.HasPrefix(req.Header.Get("Authorization"), "SSWS ")
+	tk, err := t.budget.acquire(req.Context(), bucket, shared)
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
@@ -36,7 +39,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &transportError{msg: err.Error(), timeout: isTimeout(err)}
 	}
 	requestsTotal.WithLabelValues(route, req.Method, strconv.Itoa(resp.StatusCode)).Inc()
-	retryAt := tk.done(resp)
+	retryAt, concurrency := tk.done(resp)
 	if resp.StatusCode != http.StatusTooManyRequests {
 		return resp, nil
 	}
@@ -45,8 +48,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
 	_ = resp.Body.Close()
-	rateLimited.WithLabelValues(bucket, SourceOkta).Inc()
-	return nil, &rateLimitError{bucket: bucket, retryAt: retryAt, status: resp.StatusCode, code: body.Code}
+	source := SourceOkta
+	if concurrency {
+		source = SourceOktaConcurrency
+	}
+	rateLimited.WithLabelValues(bucket, source).Inc()
+	return nil, &rateLimitError{bucket: bucket, retryAt: retryAt, status: resp.StatusCode, code: body.Code, concurrency: concurrency}
 }
 
 // transportError is a request that got no answer. It deliberately hides the cause from

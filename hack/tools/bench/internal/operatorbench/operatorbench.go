@@ -79,6 +79,19 @@ type Scenario struct {
 	ReadyTimeout time.Duration
 	// PollEvery is how often the clients' status is read.
 	PollEvery time.Duration
+
+	// Real-org scenario (issue 11). Preset, when set, is the emulator's --rate-limit-preset
+	// (Okta's documented per-minute buckets, AppsRate and AppRate are then ignored) and
+	// EmulatorShare its --rate-limit-share (the API token's share of each bucket; 0 means 1,
+	// as the scenarios above measure the figures they give). EmulatorAccessPolicy is the
+	// emulator's --access-policy ("none": the org's policies admit no client), AccessPolicy
+	// the provider's spec.okta.accessPolicy, ManagerShare the manager's
+	// --okta-rate-limit-share (0: its default).
+	Preset               string
+	EmulatorShare        float64
+	EmulatorAccessPolicy string
+	AccessPolicy         string
+	ManagerShare         float64
 }
 
 // WindowLength is the effective rate-limit window.
@@ -202,16 +215,28 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	emuArgs := []string{"--addr", emuAddr, "--scopes", scope,
+		"--rate-limit-apps", strconv.Itoa(sc.AppsRate), "--rate-limit-app", strconv.Itoa(sc.AppRate),
+		"--rate-limit-window", sc.WindowLength().String(),
+		// The scenario's figures are what the operator's token may use: no 50% share.
+		"--rate-limit-share", "1",
+		// Generous: the token endpoint (one request per client to prove its credentials)
+		// and the authorization-server endpoints are not what is measured.
+		"--rate-limit-token", "60000", "--rate-limit-other", "60000"}
+	if sc.Preset != "" {
+		// Every bucket as Okta's preset says, the token's share as Okta's default.
+		share := sc.EmulatorShare
+		if share <= 0 {
+			share = 1
+		}
+		emuArgs = []string{"--addr", emuAddr, "--scopes", scope, "--rate-limit-preset", sc.Preset,
+			"--rate-limit-share", strconv.FormatFloat(share, 'f', -1, 64), "--rate-limit-window", sc.WindowLength().String()}
+	}
+	if sc.EmulatorAccessPolicy != "" {
+		emuArgs = append(emuArgs, "--access-policy", sc.EmulatorAccessPolicy)
+	}
 	emu, err := proc.Start(proc.Spec{Name: "okta-emulator", Path: filepath.Join(env.Bin, "okta-emulator"), LogDir: logDir,
-		Env: []string{"OKTA_EMULATOR_API_TOKEN=" + apiToken},
-		Args: []string{"--addr", emuAddr, "--scopes", scope,
-			"--rate-limit-apps", strconv.Itoa(sc.AppsRate), "--rate-limit-app", strconv.Itoa(sc.AppRate),
-			"--rate-limit-window", sc.WindowLength().String(),
-			// The scenario's figures are what the operator's token may use: no 50% share.
-			"--rate-limit-share", "1",
-			// Generous: the token endpoint (one request per client to prove its credentials)
-			// and the authorization-server endpoints are not what is measured.
-			"--rate-limit-token", "60000", "--rate-limit-other", "60000"}})
+		Env: []string{"OKTA_EMULATOR_API_TOKEN=" + apiToken}, Args: emuArgs})
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +248,7 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	stats := func() (oktaemu.Stats, error) { return emulatorStats(org, apiToken) }
 
 	// The provider and the manager.
-	if _, err := kubectl(providerManifests(org, apiToken), "apply", "-f", "-"); err != nil {
+	if _, err := kubectl(providerManifests(org, apiToken, sc.AccessPolicy), "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
 	metricsAddr, err := procs.FreeAddr()
@@ -234,9 +259,13 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	mgrArgs := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
+		"--resync-period", sc.ResyncPeriod.String()}
+	if sc.ManagerShare > 0 {
+		mgrArgs = append(mgrArgs, "--okta-rate-limit-share", strconv.FormatFloat(sc.ManagerShare, 'f', -1, 64))
+	}
 	mgr, err := proc.Start(proc.Spec{Name: "manager", Path: filepath.Join(env.Bin, "manager"), LogDir: logDir, Env: env.ManagerEnv,
-		Args: []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
-			"--resync-period", sc.ResyncPeriod.String()}})
+		Args: mgrArgs})
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +382,10 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	return res, nil
 }
 
-func providerManifests(org, apiToken string) string {
+func providerManifests(org, apiToken, accessPolicy string) string {
+	if accessPolicy == "" {
+		accessPolicy = "External"
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: %[1]s}
@@ -375,8 +407,9 @@ spec:
   okta:
     orgURL: %[6]s
     authorizationServerID: default
+    accessPolicy: %[7]s
     apiTokenSecretRef: {name: %[3]s, namespace: %[1]s, key: token}
-`, systemNS, namespace, tokenSecret, apiToken, providerName, org)
+`, systemNS, namespace, tokenSecret, apiToken, providerName, org, accessPolicy)
 }
 
 // applyClients server-side applies n OAuthClients from 32 goroutines.
@@ -604,4 +637,89 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Okta's rate-limit buckets, as the emulator counts them.
+const (
+	BucketApps  = "apps"
+	BucketApp   = "app"
+	BucketToken = "token"
+	BucketOther = "other"
+)
+
+// Buckets lists the buckets in report order.
+var Buckets = []string{BucketApps, BucketApp, BucketToken, BucketOther}
+
+// BucketOf is the bucket of an emulator route ("METHOD /path template").
+func BucketOf(route string) string {
+	method, path, _ := strings.Cut(route, " ")
+	switch {
+	case path == "/api/v1/apps/{id}" && (method == http.MethodGet || method == http.MethodPut || method == http.MethodDelete):
+		return BucketApp
+	case strings.HasPrefix(path, "/api/v1/apps"):
+		return BucketApps
+	case strings.HasPrefix(path, "/oauth2/") && strings.HasSuffix(path, "/v1/token"):
+		return BucketToken
+	}
+	return BucketOther
+}
+
+// BucketCalls are the requests of each bucket: served (not 429) and refused (429).
+type BucketCalls struct {
+	Served, Refused map[string]int64
+}
+
+// CallsByBucket sums the emulator's counters by bucket.
+func CallsByBucket(s oktaemu.Stats) BucketCalls {
+	b := BucketCalls{Served: map[string]int64{}, Refused: map[string]int64{}}
+	for route, codes := range s.ByRouteStatus {
+		bucket := BucketOf(route)
+		for code, n := range codes {
+			if code == "429" {
+				b.Refused[bucket] += n
+			} else {
+				b.Served[bucket] += n
+			}
+		}
+	}
+	return b
+}
+
+// RealOrgFloor is the lower bound on the time until all clients are Ready that the preset's
+// buckets imply for the calls the emulator served: for each bucket, calls ÷ what the
+// operator may use of it per window — the API token's share for the management buckets
+// (apps, app, other: the token's ceiling), the manager's share of the org-wide token bucket
+// — and the busiest bucket sets the floor. ok is false when the scenario has no preset.
+func RealOrgFloor(r *Result) (floor time.Duration, bucket string, ok bool) {
+	sc := r.Scenario
+	if sc.Preset == "" {
+		return 0, "", false
+	}
+	lim, err := oktaemu.PresetRateLimits(sc.Preset)
+	if err != nil {
+		return 0, "", false
+	}
+	tokenShare := sc.EmulatorShare
+	if tokenShare <= 0 {
+		tokenShare = 1
+	}
+	mgrShare := sc.ManagerShare
+	if mgrShare <= 0 {
+		mgrShare = 0.5
+	}
+	ceiling := map[string]int{
+		BucketApps:  max(1, int(float64(lim.Apps)*tokenShare)),
+		BucketApp:   max(1, int(float64(lim.App)*tokenShare)),
+		BucketOther: max(1, int(float64(lim.Other)*tokenShare)),
+		BucketToken: max(1, int(float64(lim.Token)*mgrShare)),
+	}
+	calls := CallsByBucket(r.AtReady)
+	win := sc.WindowLength()
+	for _, b := range Buckets {
+		d := time.Duration(float64(calls.Served[b]) / float64(ceiling[b]) * float64(win))
+		if d > floor {
+			floor, bucket = d, b
+		}
+	}
+	return floor, bucket, true
 }

@@ -24,6 +24,8 @@ const (
 	TargetHalfLoadP99  = 2 * time.Millisecond
 	TargetReadyVsFloor = 1.2
 	TargetPeakRSS      = 150 << 20
+	// TargetRealOrgVsFloor is issue 11's target for the real-org scenario.
+	TargetRealOrgVsFloor = 1.1
 )
 
 // Machine describes where the benchmark ran.
@@ -100,6 +102,9 @@ type Input struct {
 	Verifier *verifierbench.Results
 	// Operator is the rate-limited scenario; Large the one for peak memory at scale.
 	Operator, Large *operatorbench.Result
+	// RealOrg is the real-org scenario (issue 11): Okta's paid-org buckets, the API token's
+	// default 50% share, accessPolicy: Managed in an org whose policies admit no client.
+	RealOrg *operatorbench.Result
 }
 
 // Verdict is a target's outcome.
@@ -167,6 +172,20 @@ func Verdicts(in Input) []Verdict {
 			}
 			out = append(out, vd)
 		}
+	}
+	if r := in.RealOrg; r != nil {
+		if floor, bucket, ok := operatorbench.RealOrgFloor(r); ok && floor > 0 {
+			ratio := r.TimeToReady.Seconds() / floor.Seconds()
+			vd := Verdict{Name: fmt.Sprintf("real org (%s, token share %.0f%%, Managed): time until %d OAuthClients Ready / floor (%s bucket)",
+				r.Scenario.Preset, 100*shareOr1(r.Scenario.EmulatorShare), r.Clients, bucket),
+				Value:  fmt.Sprintf("%.2f× (%s / %s)", ratio, fmtSecs(r.TimeToReady), fmtSecs(floor)),
+				Target: fmt.Sprintf("≤ %.1f×", TargetRealOrgVsFloor), Met: ratio <= TargetRealOrgVsFloor}
+			vd.Outcome = map[bool]string{true: "met", false: "missed"}[vd.Met]
+			out = append(out, vd)
+		}
+		vd := Verdict{Name: "real org: 429 answers", Value: fmt.Sprint(r.AtReady.RateLimited), Target: "0", Met: r.AtReady.RateLimited == 0}
+		vd.Outcome = map[bool]string{true: "met", false: "missed"}[vd.Met]
+		out = append(out, vd)
 	}
 	if l := in.Large; l != nil {
 		vd := Verdict{Name: fmt.Sprintf("manager peak RSS (VmHWM) at %d OAuthClients", l.Clients), Value: operatorbench.MiB(l.PeakRSS),
@@ -262,7 +281,7 @@ func Markdown(in Input) string {
 	if in.Verifier != nil {
 		verifierSection(&b, in.Verifier)
 	}
-	if in.Operator != nil || in.Large != nil {
+	if in.Operator != nil || in.Large != nil || in.RealOrg != nil {
 		operatorSection(&b, in)
 	}
 	return b.String()
@@ -591,6 +610,9 @@ func operatorSection(b *strings.Builder, in Input) {
 			w("Manager peak RSS (VmHWM) at the end, %d OAuthClients: **%s** (%s).\n\n", o.Clients, operatorbench.MiB(o.PeakRSS), memoryDetail(o))
 		}
 	}
+	if r := in.RealOrg; r != nil {
+		realOrgSection(w, r)
+	}
 	if l := in.Large; l != nil {
 		a := operatorbench.AppAPICalls(l.AtReady)
 		w("**At %d OAuthClients** (a fresh control plane, emulator and manager; the emulator's app-API rate limits lifted "+
@@ -599,6 +621,34 @@ func operatorSection(b *strings.Builder, in Input) {
 			l.Clients, l.Scenario.ResyncPeriod, fmtSecs(l.TimeToReady), fmtSecs(l.ApplyTime), a.Served, float64(a.Served)/float64(l.Clients),
 			l.AtReady.RateLimited, operatorbench.MiB(l.PeakRSS), fmtSecs(l.Scenario.SteadySettle), memoryDetail(l))
 	}
+}
+
+func shareOr1(f float64) float64 {
+	if f <= 0 {
+		return 1
+	}
+	return f
+}
+
+// realOrgSection renders the real-org scenario: the floor and the calls per client by bucket.
+func realOrgSection(w func(string, ...any), r *operatorbench.Result) {
+	sc := r.Scenario
+	w("### Real Okta org (issue 11)\n\n")
+	w("Emulator `--rate-limit-preset=%s --rate-limit-share=%v --access-policy=%s` (window %s), provider `accessPolicy: %s`, "+
+		"manager `--okta-rate-limit-share` %v: %d OAuthClients applied at once, all Ready after **%s** (first after %s); %d 429 answers.\n\n",
+		sc.Preset, shareOr1(sc.EmulatorShare), sc.EmulatorAccessPolicy, fmtWindow(sc.WindowLength()), sc.AccessPolicy,
+		map[bool]any{true: sc.ManagerShare, false: "0.5 (default)"}[sc.ManagerShare > 0],
+		r.Clients, fmtSecs(r.TimeToReady), fmtSecs(r.FirstReady), r.AtReady.RateLimited)
+	if floor, bucket, ok := operatorbench.RealOrgFloor(r); ok {
+		w("Floor (calls served in the busiest bucket ÷ what the operator may use of it per window): **%s** (%s); "+
+			"time until Ready ÷ floor **%.2f×**.\n\n", fmtSecs(floor), bucket, r.TimeToReady.Seconds()/max(floor.Seconds(), 1e-9))
+	}
+	calls := operatorbench.CallsByBucket(r.AtReady)
+	w("| bucket | calls served | per client | 429s |\n|---|---|---|---|\n")
+	for _, b := range operatorbench.Buckets {
+		w("| %s | %d | %.2f | %d |\n", b, calls.Served[b], float64(calls.Served[b])/float64(r.Clients), calls.Refused[b])
+	}
+	w("\nBy route: %s.\n\n", routeList(r.AtReady.ByRoute))
 }
 
 // memoryDetail splits the manager's memory at the end of a scenario.

@@ -101,3 +101,28 @@ func TestHalfLoadVerdictUsesTheMedianRound(t *testing.T) {
 		t.Fatalf("verdict %+v; want met at the median round's 1.80 ms, naming every round", *got)
 	}
 }
+
+func TestRealOrgFloorAndSection(t *testing.T) {
+	// 200 clients at okta-paid with the default 50% token share: apps 50 a minute binds.
+	r := &operatorbench.Result{Clients: 200, TimeToReady: 3*time.Minute + 30*time.Second,
+		Scenario: operatorbench.Scenario{Preset: "okta-paid", EmulatorShare: 0.5, EmulatorAccessPolicy: "none", AccessPolicy: "Managed"},
+		AtReady: stats(map[string]map[string]int64{
+			"POST /api/v1/apps": {"200": 200}, "GET /api/v1/apps": {"200": 1},
+			"GET /api/v1/authorizationServers/{as}/policies":                   {"200": 200},
+			"POST /api/v1/authorizationServers/{as}/policies":                  {"201": 200},
+			"POST /api/v1/authorizationServers/{as}/policies/{policyId}/rules": {"201": 200},
+			"POST /oauth2/{as}/v1/token":                                       {"200": 200},
+		})}
+	floor, bucket, ok := operatorbench.RealOrgFloor(r)
+	// apps: 201 calls ÷ 50 per minute = 4.02 min; other: 600 ÷ 300 = 2 min; token: 200 ÷ 600.
+	if !ok || bucket != operatorbench.BucketApps || (floor-241200*time.Millisecond).Abs() > time.Millisecond {
+		t.Fatalf("floor %s in %q (ok %v), want 4.02 min in apps", floor, bucket, ok)
+	}
+	md := Markdown(Input{RealOrg: r})
+	for _, want := range []string{"### Real Okta org (issue 11)", "| apps | 201 | 1.00 | 0 |", "| other | 600 | 3.00 | 0 |",
+		"| token | 200 | 1.00 | 0 |", "real org: 429 answers", "0.87×"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/provider"
+	"github.com/clientcreds/clientcreds/internal/provider/fake"
+)
+
+// policyProvider is the fake provider plus access-policy management.
+type policyProvider struct {
+	*fake.Provider
+	ensure func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error)
+	calls  int
+}
+
+func (p *policyProvider) EnsureAccessPolicy(_ context.Context, id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+	p.calls++
+	return p.ensure(id, spec)
+}
+
+func (p *policyProvider) DeleteAccessPolicy(context.Context, string) error { return nil }
+
+func providerWith(mode oauthv1.AccessPolicyMode) *oauthv1.ClusterOAuthProvider {
+	return &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{OrgURL: "https://example.okta.com", AccessPolicy: mode}}}
+}
+
+func TestReconcileAccessPolicy(t *testing.T) {
+	created := func(string, provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+		return provider.AccessPolicyResult{ID: "pol-new", Created: true}, nil
+	}
+	tests := map[string]struct {
+		mode        oauthv1.AccessPolicyMode
+		policyID    string
+		sync        bool
+		scopes      []string
+		lifetime    *metav1.Duration
+		noManager   bool
+		ensure      func(string, provider.AccessPolicySpec) (provider.AccessPolicyResult, error)
+		wantCalls   int
+		wantID      string
+		wantReason  string
+		wantSync    bool
+		wantLife    time.Duration
+		wantErrText string
+	}{
+		"External: nothing, and no policy tracked": {mode: oauthv1.AccessPolicyExternal, policyID: "pol-old", wantID: ""},
+		"Managed, steady: no call":                 {mode: oauthv1.AccessPolicyManaged, policyID: "pol-1", wantID: "pol-1"},
+		"Managed, resync: checked":                 {mode: oauthv1.AccessPolicyManaged, policyID: "pol-1", sync: true, wantCalls: 1, wantID: "pol-1", wantSync: true, wantLife: time.Hour},
+		"Managed, first time: created, default 1h": {mode: oauthv1.AccessPolicyManaged, ensure: created, wantCalls: 1, wantID: "pol-new", wantSync: true, wantLife: time.Hour},
+		"Managed, lifetime from the spec": {mode: oauthv1.AccessPolicyManaged, ensure: created, lifetime: &metav1.Duration{Duration: 30 * time.Minute},
+			wantCalls: 1, wantID: "pol-new", wantSync: true, wantLife: 30 * time.Minute},
+		"Managed, unknown scope": {mode: oauthv1.AccessPolicyManaged, ensure: func(string, provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+			return provider.AccessPolicyResult{}, provider.Errorf(provider.ErrInvalidScope, "create access policy rule", "400")
+		}, wantCalls: 1, wantReason: oauthv1.ReasonInvalidScope},
+		"Managed, forbidden passes the class on": {mode: oauthv1.AccessPolicyManaged, ensure: func(string, provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+			return provider.AccessPolicyResult{}, provider.Errorf(provider.ErrForbidden, "list access policies", "403")
+		}, wantCalls: 1, wantErrText: "lacks the permission"},
+		"Managed, no scopes":               {mode: oauthv1.AccessPolicyManaged, scopes: []string{}, wantReason: oauthv1.ReasonInvalidSpec},
+		"Managed, backend without support": {mode: oauthv1.AccessPolicyManaged, noManager: true, wantReason: oauthv1.ReasonInvalidSpec},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			obj := readyClient()
+			obj.Status.AccessPolicyID = tc.policyID
+			obj.Spec.AccessTokenLifetime = tc.lifetime
+			if tc.scopes != nil {
+				obj.Spec.Scopes = tc.scopes
+			}
+			var seen provider.AccessPolicySpec
+			pp := &policyProvider{Provider: &fake.Provider{}, ensure: func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+				seen = spec
+				if tc.ensure != nil {
+					return tc.ensure(id, spec)
+				}
+				return provider.AccessPolicyResult{ID: id}, nil
+			}}
+			st := &reconcileState{obj: obj, providerObj: providerWith(tc.mode), prov: pp, sync: tc.sync}
+			if tc.noManager {
+				st.prov = &fake.Provider{}
+			}
+			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
+			err := r.reconcileAccessPolicy(context.Background(), st)
+			var ce *conditionError
+			switch {
+			case tc.wantReason != "":
+				if !errors.As(err, &ce) || ce.reason != tc.wantReason {
+					t.Fatalf("error %v, want reason %s", err, tc.wantReason)
+				}
+			case tc.wantErrText != "":
+				if err == nil || errors.As(err, &ce) || !errors.Is(err, provider.ErrForbidden) {
+					t.Fatalf("error %v, want the class passed on", err)
+				}
+			case err != nil:
+				t.Fatalf("error %v", err)
+			}
+			if pp.calls != tc.wantCalls {
+				t.Errorf("%d EnsureAccessPolicy calls, want %d", pp.calls, tc.wantCalls)
+			}
+			if tc.wantReason == "" && tc.wantErrText == "" && obj.Status.AccessPolicyID != tc.wantID {
+				t.Errorf("status.accessPolicyID %q, want %q", obj.Status.AccessPolicyID, tc.wantID)
+			}
+			if st.sync != tc.wantSync {
+				t.Errorf("sync %v, want %v (the token check must follow a new or repaired policy)", st.sync, tc.wantSync)
+			}
+			if tc.wantCalls > 0 && tc.wantLife > 0 {
+				if seen.ClientID != "client-1" || !slices.Equal(seen.Scopes, obj.Spec.Scopes) || seen.TokenLifetime != tc.wantLife ||
+					seen.Name != "clientcreds team-a/billing" {
+					t.Errorf("policy spec %+v", seen)
+				}
+			}
+		})
+	}
+}
+
+// TestAccessDeniedVerdict: External denials wait 1 min, then 2, 4, 8, 10, and name the
+// server, client and scopes; Managed denials are progress (the policy may be propagating).
+func TestAccessDeniedVerdict(t *testing.T) {
+	obj := readyClient()
+	obj.Status.Issuer = "https://example.okta.com/oauth2/default"
+	r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
+	st := &reconcileState{obj: obj, providerObj: providerWith(oauthv1.AccessPolicyExternal)}
+	denied := &provider.Error{Class: provider.ErrPermanent, Op: "request token", Code: provider.OAuthAccessDenied}
+	for _, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+		var ce *conditionError
+		if err := r.accessDenied(st, denied); !errors.As(err, &ce) || ce.kind != waitKind || ce.retryAfter != want ||
+			ce.reason != oauthv1.ReasonAccessPolicyDenied {
+			t.Fatalf("verdict %#v, want a wait of %v", err, want)
+		}
+		for _, s := range []string{`"default"`, "client-1", "hello:read", "accessPolicy: Managed"} {
+			if !strings.Contains(ce.msg, s) {
+				t.Errorf("message %q lacks %q", ce.msg, s)
+			}
+		}
+	}
+	// Within the wait nothing is asked again; a spec change asks at once.
+	if err := r.heldDenial(st); err == nil {
+		t.Fatal("a denied client asked again within its wait")
+	}
+	obj.Generation++
+	if err := r.heldDenial(st); err != nil {
+		t.Fatalf("after a spec change: %v", err)
+	}
+	st.providerObj = providerWith(oauthv1.AccessPolicyManaged)
+	var ce *conditionError
+	if err := r.accessDenied(st, denied); !errors.As(err, &ce) || ce.kind != progressKind {
+		t.Fatalf("Managed verdict %#v, want progress", err)
+	}
+}

@@ -489,10 +489,11 @@ func TestOAuthTokenRateLimited(t *testing.T) {
 	if _, ok := provider.RetryAt(err); !ok {
 		t.Errorf("no RetryAt on %v", err)
 	}
-	if st := budgets.state(srv.URL, BucketOrgToken); !st.Known || st.Remaining != 0 {
-		t.Errorf("org-token bucket %+v, want known and spent", st)
+	// A 429 blocks its bucket until the reset without rewriting the window (issue 11).
+	if st := budgets.state(srv.URL, BucketOrgToken); !st.BlockedUntil.After(time.Now()) {
+		t.Errorf("org-token bucket %+v, want blocked until the reset", st)
 	}
-	if st := budgets.state(srv.URL, BucketToken); st.Known {
+	if st := budgets.state(srv.URL, BucketToken); st.Known || !st.BlockedUntil.IsZero() {
 		t.Errorf("the custom authorization servers' token bucket learned from the org token endpoint: %+v", st)
 	}
 	// The spent bucket refuses the next token request locally.

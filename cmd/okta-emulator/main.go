@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	scopes := fs.String("scopes", oktaemu.DefaultScope, "scopes of the default authorization server, comma-separated")
 	stateFile := fs.String("state-file", "", "JSON file keeping apps, secrets and signing keys across restarts (written atomically)")
 	orgURL := fs.String("org-url", "", "externally visible org URL (default http://<addr>)")
-	lifetime := fs.Duration("token-lifetime", oktaemu.DefaultTokenLifetime, "access-token lifetime of the default policy rule (5m to 24h)")
+	lifetime := fs.Duration("token-lifetime", oktaemu.DefaultTokenLifetime, "access-token lifetime of the default policy rule (5m to 24h, as Okta allows; below 5m, whole seconds from 5s: an emulator-only cap on every access token, for tests of token renewal)")
 	rlApps := fs.Int("rate-limit-apps", 0, fmt.Sprintf("requests per minute for /api/v1/apps and its sub-paths (0 = %d, negative = unlimited)", oktaemu.DefaultAppsRateLimit))
 	rlApp := fs.Int("rate-limit-app", 0, fmt.Sprintf("requests per minute for GET/PUT/DELETE /api/v1/apps/{id} (0 = %d, negative = unlimited)", oktaemu.DefaultAppRateLimit))
 	rlToken := fs.Int("rate-limit-token", 0, fmt.Sprintf("requests per minute for the token endpoint (0 = %d, negative = unlimited)", oktaemu.DefaultTokenRateLimit))

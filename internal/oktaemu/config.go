@@ -13,6 +13,9 @@ import (
 const (
 	DefaultScope         = "hello:read"
 	DefaultTokenLifetime = time.Hour
+	// MinTokenLifetimeCap is the shortest TokenLifetime the emulator accepts
+	// (an emulator-only cap below Okta's 5-minute minimum, for tests).
+	MinTokenLifetimeCap = 5 * time.Second
 	DefaultMaxBodyBytes  = 1 << 20
 
 	// Per-minute request budgets used when a RateLimits field is 0. They
@@ -53,7 +56,11 @@ type Config struct {
 	Faults []Fault
 	// TokenLifetime is the access-token lifetime of the default policy
 	// rule (whole minutes, 5m to 24h, as Okta allows). Default 1h. Tokens
-	// take their lifetime from the rule that grants them.
+	// take their lifetime from the rule that grants them. Below 5m (whole
+	// seconds, at least MinTokenLifetimeCap) — which Okta does not allow —
+	// it is an emulator-only cap for tests of token renewal: the default
+	// rule shows Okta's minimum, 5 minutes, and every access token of every
+	// authorization server lasts at most TokenLifetime.
 	TokenLifetime time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -242,8 +249,14 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.TokenLifetime == 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
-	if cfg.TokenLifetime < 5*time.Minute || cfg.TokenLifetime > 24*time.Hour || cfg.TokenLifetime%time.Minute != 0 {
-		return cfg, fmt.Errorf("%w: token lifetime %s must be whole minutes between 5m and 24h", ErrInvalidConfig, cfg.TokenLifetime)
+	switch {
+	case cfg.TokenLifetime < 5*time.Minute:
+		// Shorter than Okta allows: an emulator-only cap for tests of token renewal.
+		if cfg.TokenLifetime < MinTokenLifetimeCap || cfg.TokenLifetime%time.Second != 0 {
+			return cfg, fmt.Errorf("%w: token lifetime %s: below 5m (Okta's minimum) it must be whole seconds, at least %s", ErrInvalidConfig, cfg.TokenLifetime, MinTokenLifetimeCap)
+		}
+	case cfg.TokenLifetime > 24*time.Hour || cfg.TokenLifetime%time.Minute != 0:
+		return cfg, fmt.Errorf("%w: token lifetime %s must be whole minutes between 5m and 24h (or whole seconds from %s to under 5m, emulator only)", ErrInvalidConfig, cfg.TokenLifetime, MinTokenLifetimeCap)
 	}
 	for _, f := range cfg.Faults {
 		if err := f.validate(); err != nil {

@@ -60,8 +60,9 @@ func TestParseScopes(t *testing.T) {
 func TestNewConfigErrors(t *testing.T) {
 	tests := map[string]oktaemu.Config{
 		"bad scope":           {APIToken: "x", Scopes: []string{"a b"}},
-		"short lifetime":      {APIToken: "x", TokenLifetime: 3 * time.Minute},
-		"fractional lifetime": {APIToken: "x", TokenLifetime: 90 * time.Second},
+		"short lifetime":      {APIToken: "x", TokenLifetime: 3 * time.Second},
+		"sub-second cap":      {APIToken: "x", TokenLifetime: 20500 * time.Millisecond},
+		"fractional lifetime": {APIToken: "x", TokenLifetime: 390 * time.Second},
 		"long lifetime":       {APIToken: "x", TokenLifetime: 25 * time.Hour},
 		"org URL scheme":      {APIToken: "x", OrgURL: "127.0.0.1:8180"},
 		"org URL path":        {APIToken: "x", OrgURL: "http://127.0.0.1:8180/okta"},

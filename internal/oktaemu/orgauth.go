@@ -182,8 +182,9 @@ func (s *Server) orgToken(w http.ResponseWriter, r *http.Request, _ []string) {
 		writeAPIError(w, newAPIError(http.StatusInternalServerError, codeInternal, "Internal Server Error"))
 		return
 	}
+	life := s.capLifetime(orgTokenLifetime)
 	claims := orgAccessClaims{
-		Ver: 1, JTI: "AT." + randomToken(32), Iss: base, Aud: base, Iat: now.Unix(), Exp: now.Add(orgTokenLifetime).Unix(),
+		Ver: 1, JTI: "AT." + randomToken(32), Iss: base, Aud: base, Iat: now.Unix(), Exp: now.Add(life).Unix(),
 		Cid: clientID, Scp: scopes, Sub: clientID, Cnf: map[string]any{"jkt": proof.jkt},
 	}
 	tok, err := signClaims(key, claims)
@@ -196,7 +197,7 @@ func (s *Server) orgToken(w http.ResponseWriter, r *http.Request, _ []string) {
 	h.Set("Pragma", "no-cache")
 	h.Set("DPoP-Nonce", s.dpop.newNonce(now))
 	writeJSON(w, http.StatusOK, tokenResponse{
-		TokenType: "DPoP", ExpiresIn: int64(orgTokenLifetime / time.Second), AccessToken: tok, Scope: strings.Join(scopes, " "),
+		TokenType: "DPoP", ExpiresIn: int64(life / time.Second), AccessToken: tok, Scope: strings.Join(scopes, " "),
 	})
 }
 

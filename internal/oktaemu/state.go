@@ -260,7 +260,7 @@ func newState(cfg Config, now time.Time) (*state, error) {
 				Scopes:                      []string{"*"},
 				Users:                       []string{},
 				Groups:                      []string{everyone},
-				AccessTokenLifetimeMinutes:  int(cfg.TokenLifetime / time.Minute),
+				AccessTokenLifetimeMinutes:  max(int(cfg.TokenLifetime/time.Minute), 5),
 				RefreshTokenLifetimeMinutes: 0,
 				RefreshTokenWindowMinutes:   10080,
 				Created:                     now,

@@ -136,7 +136,7 @@ func (s *Server) grantFor(as *authServer, clientID string, scopes []string, base
 	}
 	return grant{
 		key: key, issuer: base + "/oauth2/" + as.ID, audience: aud,
-		clientID: clientID, scopes: slices.Clone(scopes), lifetime: life,
+		clientID: clientID, scopes: slices.Clone(scopes), lifetime: s.capLifetime(life),
 	}, nil
 }
 
@@ -559,4 +559,14 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request, p []strin
 
 func (s *Server) oidcMetadata(w http.ResponseWriter, r *http.Request, p []string) {
 	s.serveMetadata(w, r, p, true)
+}
+
+// capLifetime applies the emulator-only cap of a TokenLifetime below Okta's
+// 5-minute minimum (Config.TokenLifetime); otherwise the rule's lifetime
+// stands.
+func (s *Server) capLifetime(life time.Duration) time.Duration {
+	if c := s.cfg.TokenLifetime; c < 5*time.Minute && c < life {
+		return c
+	}
+	return life
 }

@@ -514,3 +514,34 @@ func TestMintAccessToken(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenLifetimeCap: a TokenLifetime below Okta's 5-minute minimum is an
+// emulator-only cap for tests of token renewal (Okta itself refuses a rule
+// lifetime under 5 minutes, spec: accessTokenLifetimeMinutes minimum 5): the
+// default rule shows 5 minutes, and every access token — of rules with longer
+// lifetimes too — lasts the cap.
+func TestTokenLifetimeCap(t *testing.T) {
+	h := newHarness(t, oktaemu.Config{TokenLifetime: 20 * time.Second})
+	app := h.CreateServiceApp(t, "short", "client_secret_basic")
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(app.ClientID+":"+app.ClientSecret))
+	r := h.form("/oauth2/default/v1/token", "grant_type=client_credentials&scope=hello:read", map[string]string{"Authorization": basic})
+	if r.status != http.StatusOK {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	body := r.json(t)
+	if body["expires_in"] != 20.0 {
+		t.Errorf("expires_in = %v, want 20", body["expires_in"])
+	}
+	parsed := verify(t, h.Env, body["access_token"].(string))
+	if d := parsed.Expiration().Sub(parsed.IssuedAt()); d != 20*time.Second {
+		t.Errorf("lifetime = %s, want the 20s cap", d)
+	}
+	pols := h.call(http.MethodGet, "/api/v1/authorizationServers/default/policies", nil, "").list(t)
+	if len(pols) == 0 {
+		t.Fatal("no policies on the default server")
+	}
+	rules := h.call(http.MethodGet, "/api/v1/authorizationServers/default/policies/"+pols[0]["id"].(string)+"/rules", nil, "").list(t)
+	if len(rules) == 0 || get(rules[0], "actions.token.accessTokenLifetimeMinutes") != 5.0 {
+		t.Errorf("default rule lifetime = %v, want Okta's minimum 5", get(rules[0], "actions.token.accessTokenLifetimeMinutes"))
+	}
+}

@@ -37,20 +37,20 @@ import (
 // client switches to private_key_jwt. No request may fail; every retired client secret must
 // be refused by the token endpoint once its grace period is over (at once after a restore).
 //
-// The emulator, like Okta, does not issue tokens for less than 5 minutes; the clients are
-// told to treat tokens as 20s ones (--max-token-age), so that tokens are fetched every ~10s,
-// several times across each change.
+// The emulator issues 20s access tokens (--token-lifetime 20s, an emulator-only cap below
+// Okta's 5-minute minimum), so that the clients renew their tokens every ~10s, several
+// times across each change, and a token that was not renewed really expires.
 func TestConsumersRideThroughRotation(t *testing.T) {
 	const (
 		interval     = 25 * time.Second
 		grace        = 10 * time.Second
 		kubeletDelay = 3 * time.Second
-		maxTokenAge  = 20 * time.Second
+		tokenLife    = 20 * time.Second
 		rate         = 60 // requests per second and client
 		name         = "rider"
 	)
 	c := sharedCluster(t)
-	org := startOrg(t, "--scopes", helloScope)
+	org := startOrg(t, "--scopes", helloScope, "--token-lifetime", tokenLife.String())
 	startManager(t, c, "manager-consumers")
 	c.addProvider(t, "consumers", org)
 	ns := "consumers-" + randomHex(t, 3)
@@ -92,14 +92,13 @@ spec:
 	listen, admin := harness.FreeAddr(t), harness.FreeAddr(t)
 	inj := harness.Start(t, "token-injector", harness.Binary(t, "token-injector"), []string{
 		"--listen", listen, "--admin-listen", admin, "--upstream", front,
-		"--max-token-age", maxTokenAge.String(),
 	}, harness.Options{Env: []string{"TOKEN_INJECTOR_CREDENTIALS_DIR=" + vol}})
 	harness.WaitHTTP(t, "http://"+admin+"/readyz", startWait, inj)
 
 	var fetchMu sync.Mutex
 	var goFetches []fetchRecord
 	goLog := &lockedBuffer{}
-	src, err := credentials.FromDir(vol, credentials.WithMaxTokenAge(maxTokenAge),
+	src, err := credentials.FromDir(vol,
 		credentials.WithLogger(slog.New(slog.NewJSONHandler(goLog, nil))),
 		credentials.WithFetchObserver(func(f credentials.Fetch) {
 			fetchMu.Lock()
@@ -144,7 +143,7 @@ spec:
 	c.kubectl(t, "", "patch", "-n", ns, "oauthclient/"+name, "--type=merge",
 		"-p", `{"spec":{"tokenEndpointAuthMethod":"private_key_jwt","rotation":null}}`)
 	// Run on until both clients have used the new method for a while.
-	time.Sleep(time.Until(switchedAt.Add(maxTokenAge)))
+	time.Sleep(time.Until(switchedAt.Add(tokenLife)))
 	stopLoad()
 	for _, l := range loads {
 		l.wait()
@@ -249,8 +248,8 @@ spec:
 		if len(side.fetches) < 6 {
 			t.Errorf("%s: only %d token fetches; the test wants many across each change", side.name, len(side.fetches))
 		}
-		if firstJWT < 0 || firstJWT > maxTokenAge {
-			t.Errorf("%s: the switch to private_key_jwt was followed after %s, want within one token lifetime (%s)", side.name, firstJWT, maxTokenAge)
+		if firstJWT < 0 || firstJWT > tokenLife {
+			t.Errorf("%s: the switch to private_key_jwt was followed after %s, want within one token lifetime (%s)", side.name, firstJWT, tokenLife)
 		}
 	}
 

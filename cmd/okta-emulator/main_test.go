@@ -76,7 +76,7 @@ func TestUsageErrors(t *testing.T) {
 		"no api token":       {nil, nil, 2, "--api-token (or OKTA_EMULATOR_API_TOKEN) is required"},
 		"bad fault flag":     {[]string{"--api-token", "t", "--fault", "/x:500=2"}, nil, 2, "invalid"},
 		"bad fault env":      {[]string{"--api-token", "t"}, map[string]string{"OKTA_EMULATOR_FAULT": "nope"}, 2, "OKTA_EMULATOR_FAULT"},
-		"bad lifetime":       {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--token-lifetime", "1m"}, nil, 2, "token lifetime"},
+		"lifetime under 5s":  {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--token-lifetime", "2s"}, nil, 2, "token lifetime"},
 		"bad scope":          {[]string{"--api-token", "t", "--addr", "127.0.0.1:0", "--scopes", "a\"b"}, nil, 2, "scope"},
 		"unknown flag":       {[]string{"--api-token", "t", "--nope"}, nil, 2, "flag provided but not defined"},
 		"extra argument":     {[]string{"--api-token", "t", "serve"}, nil, 2, "unexpected arguments"},

@@ -37,6 +37,14 @@ const (
 	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
 	// the manager requires before it reads a Secret for a namespaced provider.
 	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
+	// ReasonNamespaceNotAllowed: the ClusterOAuthProvider's namespaceSelector does not
+	// admit the OAuthClient's namespace; the client is not reconciled.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonScopeNotAllowed: the OAuthClient asks for a scope the provider's allowedScopes
+	// do not admit; the client is not reconciled.
+	ReasonScopeNotAllowed = "ScopeNotAllowed"
+	// ReasonInUse: a provider being deleted waits until no OAuthClient uses it.
+	ReasonInUse = "InUse"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

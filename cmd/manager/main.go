@@ -46,6 +46,7 @@ func run() error {
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
+	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
@@ -55,6 +56,10 @@ func run() error {
 	}
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
 		return err
+	}
+	namespaces, err := controllers.ParseNamespaces(*watchNS)
+	if err != nil {
+		return fmt.Errorf("--watch-namespaces: %w", err)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
@@ -75,6 +80,8 @@ func run() error {
 		metricsOpts.CertDir = *metricsCertDir
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	cacheOpts := controllers.CacheOptions()
+	controllers.LimitCache(&cacheOpts, namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
@@ -83,7 +90,7 @@ func run() error {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        *leaderID,
 		LeaderElectionNamespace: *leaderNS,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -94,6 +101,7 @@ func run() error {
 		ResyncPeriod:            *resync,
 		HealthInterval:          *health,
 		TokenTTL:                *tokenTTL,
+		WatchNamespaces:         namespaces,
 	}); err != nil {
 		return err
 	}

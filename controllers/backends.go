@@ -67,14 +67,15 @@ var _ provider.SecretReader = (*secretReader)(nil)
 // provider; failures to reach the API server are returned unclassified.
 func (r *secretReader) ReadSecretKey(ctx context.Context, ref provider.SecretRef) ([]byte, error) {
 	own := r.obj.GetNamespace()
+	if own != "" && !r.namespaces.allows(own) {
+		return nil, fmt.Errorf("%w: Secret %s: namespace %q is outside --watch-namespaces", provider.ErrSecretForbidden, ref, own)
+	}
 	switch {
 	case own != "" && ref.Namespace == "":
 		ref.Namespace = own
 	case own != "" && ref.Namespace != own:
 		return nil, fmt.Errorf("%w: Secret %s: a namespaced provider reads Secrets only in its own namespace %q",
 			provider.ErrSecretForbidden, ref, own)
-	case own != "" && !r.namespaces.allows(own):
-		return nil, fmt.Errorf("%w: Secret %s: namespace %q is outside --watch-namespaces", provider.ErrSecretForbidden, ref, own)
 	case ref.Namespace == "":
 		return nil, fmt.Errorf("%w: the reference to Secret %q names no namespace", provider.ErrInvalidProvider, ref.Name)
 	}

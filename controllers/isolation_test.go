@@ -11,10 +11,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
+	"github.com/clientcreds/clientcreds/internal/oktaemu"
 )
 
 // appCalls counts the requests that touch apps or ask for tokens: what an OAuthClient's
@@ -125,7 +127,7 @@ func TestNamespaceSelector(t *testing.T) {
 // Issue 13.1: allowedScopes, exact and prefix wildcard.
 func TestAllowedScopes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureOptions{})
+	f := newFixture(t, fixtureOptions{emu: oktaemu.Config{Scopes: []string{"hello:read", "orders:write", "admin", "ordersx"}}})
 	f.updateClusterProvider(func(p *oauthv1.ClusterOAuthProvider) {
 		p.Spec.AllowedScopes = []string{"hello:read", "orders:*"}
 	})
@@ -139,7 +141,7 @@ func TestAllowedScopes(t *testing.T) {
 		t.Errorf("not Stalled: %s", describe(obj))
 	}
 	msg := readyCondition(obj).Message
-	if !strings.Contains(msg, "admin, ordersx") || strings.Contains(msg, "hello:read,") {
+	if refused, _, _ := strings.Cut(msg, ";"); !strings.HasSuffix(refused, "scope(s) admin, ordersx") {
 		t.Errorf("message does not name exactly the refused scopes: %q", msg)
 	}
 	if n := f.appCalls() - calls; n != 0 {
@@ -156,8 +158,12 @@ func TestAllowedScopes(t *testing.T) {
 	if n := f.emu.Stats().Route("POST /api/v1/apps") - creates; n != 1 {
 		t.Errorf("%d apps created after the scopes were allowed, want 1", n)
 	}
-	// An empty list allows no scope at all.
-	f.updateClusterProvider(func(p *oauthv1.ClusterOAuthProvider) { p.Spec.AllowedScopes = []string{} })
+	// An empty list allows no scope at all (written as kubectl would: a Go client drops
+	// the empty list).
+	empty := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"allowedScopes":[]}}`))
+	if err := k8s.Patch(f.ctx, &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: f.provider}}, empty); err != nil {
+		t.Fatal(err)
+	}
 	f.waitReason("fine", metav1.ConditionFalse, oauthv1.ReasonScopeNotAllowed)
 }
 

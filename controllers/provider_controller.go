@@ -52,6 +52,11 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if obj.GetDeletionTimestamp().IsZero() {
+		if err := r.addFinalizer(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	base := obj.DeepCopyObject().(oauthv1.ProviderObject)
 	defer func() {
 		if equality.Semantic.DeepEqual(base.ProviderStatus(), obj.ProviderStatus()) {
@@ -68,9 +73,6 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	wasReady := isReady(status.Conditions, obj.GetGeneration())
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return r.reconcileDelete(ctx, obj, conds)
-	}
-	if err := r.addFinalizer(ctx, obj); err != nil {
-		return ctrl.Result{}, err
 	}
 
 	eps, err := r.checkHealth(ctx, obj)

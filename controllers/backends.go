@@ -17,7 +17,8 @@ import (
 // backend registered for the provider's spec field. The backend reads the Secrets it
 // needs through a secretReader that enforces who may read what.
 type Backends struct {
-	Registry *provider.Registry
+	// Registry is a *provider.Registry (unit tests give a stub).
+	Registry ClientRegistry
 	// Reader reads Secrets around the manager's cache, which holds only the Secrets the
 	// manager writes.
 	Reader client.Reader
@@ -31,6 +32,12 @@ type Backends struct {
 	// credentials are the Secrets each provider's client was last built from
 	// (provider_finalizer.go).
 	credentials credentialSecrets
+}
+
+// ClientRegistry builds and caches backend clients; *provider.Registry is the one.
+type ClientRegistry interface {
+	Client(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (provider.Provider, error)
+	Forget(obj oauthv1.ProviderObject)
 }
 
 // Client returns the backend client of p.

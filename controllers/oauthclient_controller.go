@@ -22,13 +22,6 @@ const (
 	Finalizer = "oauth.clientcreds.dev/finalizer"
 	// DefaultResyncPeriod between checks of an app in the backend (drift detection).
 	DefaultResyncPeriod = 10 * time.Minute
-	// providerIndexKey indexes OAuthClients by the provider they reference.
-	providerIndexKey = "spec.providerRef"
-	// waitForProvider is how often a client waiting for its provider looks again (the
-	// provider watch usually wakes it sooner).
-	waitForProvider = 30 * time.Second
-	// secretConflictRecheck is how often a client whose Secret name is taken looks again.
-	secretConflictRecheck = 5 * time.Minute
 )
 
 // OAuthClientReconciler makes an OAuthClient's app exist in its backend, keeps the app in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,10 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
+
+// waitForProvider is how often a client waiting for its provider looks again (the provider
+// watch usually wakes it sooner).
+const waitForProvider = 30 * time.Second
 
 // errProviderNotFound marks a reference to a provider that does not exist.
 var errProviderNotFound = errors.New("provider not found")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,6 +93,9 @@ func (r *OAuthClientReconciler) loadSecret(ctx context.Context, st *reconcileSta
 	}
 	return nil
 }
+
+// secretConflictRecheck is how often a client whose Secret name is taken looks again.
+const secretConflictRecheck = 5 * time.Minute
 
 func secretConflict(obj *oauthv1.OAuthClient) error {
 	return &conditionError{kind: stallKind, reason: oauthv1.ReasonSecretConflict, retryAfter: secretConflictRecheck,

@@ -18,6 +18,9 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
+// providerIndexKey indexes OAuthClients by the provider they reference.
+const providerIndexKey = "spec.providerRef"
+
 // SetupWithManager registers the controller: OAuthClients (spec and annotation changes),
 // their Secrets (owned, from the label-selected cache) and the providers they reference.
 func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {

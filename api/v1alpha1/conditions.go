@@ -19,12 +19,6 @@ const (
 	ReasonSucceeded = "Succeeded"
 	// ReasonProgressing: work is under way (creating, updating, rotating).
 	ReasonProgressing = "Progressing"
-	// ReasonCreatingApp: the backend app is being created.
-	ReasonCreatingApp = "CreatingApp"
-	// ReasonRotating: a secret rotation is in its grace period.
-	ReasonRotating = "Rotating"
-	// ReasonDeleting: the object is being deleted and the backend app removed.
-	ReasonDeleting = "Deleting"
 
 	// ReasonProviderNotFound: the referenced ClusterOAuthProvider/OAuthProvider does not exist.
 	ReasonProviderNotFound = "ProviderNotFound"

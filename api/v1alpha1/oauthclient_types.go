@@ -189,11 +189,8 @@ type OAuthClientStatus struct {
 	// +optional
 	SecretID string `json:"secretID,omitempty"`
 
-	// RetiringSecretID is the previous client secret, kept active until RetireAfter.
-	// +optional
-	RetiringSecretID string `json:"retiringSecretID,omitempty"`
-
-	// RetireAfter is when the previous client secret is deactivated and deleted.
+	// RetireAfter is when the client secrets other than the published one are deactivated
+	// and deleted (after a rotation's grace period, or at once after a restore).
 	// +optional
 	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
 

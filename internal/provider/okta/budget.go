@@ -111,38 +111,6 @@ var sharedBudgets = NewBudgets(BudgetOptions{})
 // nil.
 func SharedBudgets() *Budgets { return sharedBudgets }
 
-// BucketState is a snapshot of one bucket, for tests and diagnostics.
-type BucketState struct {
-	// Known is true once Okta has reported limits for the bucket.
-	Known     bool
-	Limit     int
-	Remaining int
-	// Reset is when the current window ends (local clock); zero if unknown.
-	Reset time.Time
-	// BlockedUntil is set by a 429 from Okta.
-	BlockedUntil time.Time
-	InFlight     int
-}
-
-// State returns a snapshot of a bucket of the org at orgURL.
-func (b *Budgets) State(orgURL, bucket string) BucketState {
-	key, err := orgKey(orgURL)
-	if err != nil {
-		return BucketState{}
-	}
-	o := b.org(key)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := o.bucket(bucket)
-	s.refill(b.clock.Now())
-	st := BucketState{Known: s.mode == modeMetered, Limit: s.limit, Remaining: s.remaining,
-		BlockedUntil: s.blockedUntil, InFlight: s.inflight}
-	if !s.rolled {
-		st.Reset = s.reset
-	}
-	return st
-}
-
 func (b *Budgets) org(key string) *orgBudget {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -61,7 +61,7 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 			mustAcquire(t, o, BucketApps).done(answer(200, 10, 0, wantReset, t0))
 
 			if tc.wantRefused {
-				before := RateLimitedCount(BucketApps, SourceLocal)
+				before := rateLimitedCount(BucketApps, SourceLocal)
 				_, err := o.acquire(context.Background(), BucketApps)
 				var rl *rateLimitError
 				if !errors.As(err, &rl) || !rl.local {
@@ -71,12 +71,12 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 				if rl.retryAt.Before(wantReset) || rl.retryAt.After(wantReset.Add(maxJitter)) {
 					t.Errorf("retry at %s, want within [%s, %s]", rl.retryAt, wantReset, wantReset.Add(maxJitter))
 				}
-				if got := RateLimitedCount(BucketApps, SourceLocal) - before; got != 1 {
+				if got := rateLimitedCount(BucketApps, SourceLocal) - before; got != 1 {
 					t.Errorf("local rate-limited metric grew by %v, want 1", got)
 				}
 				return
 			}
-			waits := RateLimitWaitCount()
+			waits := rateLimitWaitCount()
 			got := make(chan error, 1)
 			go func() {
 				tk, err := o.acquire(context.Background(), BucketApps)
@@ -95,7 +95,7 @@ func TestBudgetRefusesSpentBucketUntilReset(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatalf("acquire after reset: %v", err)
 			}
-			if n := RateLimitWaitCount() - waits; n != 1 {
+			if n := rateLimitWaitCount() - waits; n != 1 {
 				t.Errorf("wait histogram observed %d waits, want 1", n)
 			}
 		})
@@ -140,7 +140,7 @@ func TestBudgetCountsRequestsInFlight(t *testing.T) {
 		t.Fatalf("waiter got %v, want refusal until %s", err, reset)
 	}
 	tickets[2].done(answer(200, 100, 0, reset, t0))
-	if s := o.parent.State("https://test.okta.com", BucketApp); s.InFlight != 0 || s.Remaining != 0 {
+	if s := o.parent.state("https://test.okta.com", BucketApp); s.InFlight != 0 || s.Remaining != 0 {
 		t.Errorf("state = %+v, want nothing in flight and nothing left", s)
 	}
 }
@@ -180,7 +180,7 @@ func TestBudgetProbesUnknownBucketOneAtATime(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatalf("second acquire: %v", err)
 			}
-			s := o.parent.State("https://test.okta.com", BucketOther)
+			s := o.parent.state("https://test.okta.com", BucketOther)
 			if s.Known != tc.wantMetered || s.InFlight != 1 {
 				t.Errorf("state = %+v, want known=%v and one in flight", s, tc.wantMetered)
 			}
@@ -242,7 +242,7 @@ func TestBudgetLearnsFromAnswers(t *testing.T) {
 				o.mu.Unlock()
 				(&ticket{o: o, bucket: BucketApps}).done(st.resp)
 			}
-			s := o.parent.State("https://test.okta.com", BucketApps)
+			s := o.parent.state("https://test.okta.com", BucketApps)
 			if s.Remaining != tc.wantRemaining || !s.Reset.Equal(tc.wantReset) {
 				t.Errorf("remaining %d reset %s, want %d and %s", s.Remaining, s.Reset, tc.wantRemaining, tc.wantReset)
 			}
@@ -460,4 +460,36 @@ func TestBudgetConvergesWithoutStampede(t *testing.T) {
 			t.Logf("%d calls served in %s, %d local refusals, 0 calls to okta wasted", okta.served, took, localRefusals)
 		})
 	}
+}
+
+// bucketSnapshot is a snapshot of one bucket.
+type bucketSnapshot struct {
+	// Known is true once Okta has reported limits for the bucket.
+	Known     bool
+	Limit     int
+	Remaining int
+	// Reset is when the current window ends (local clock); zero if unknown.
+	Reset time.Time
+	// BlockedUntil is set by a 429 from Okta.
+	BlockedUntil time.Time
+	InFlight     int
+}
+
+// state returns a snapshot of a bucket of the org at orgURL.
+func (b *Budgets) state(orgURL, bucket string) bucketSnapshot {
+	key, err := orgKey(orgURL)
+	if err != nil {
+		return bucketSnapshot{}
+	}
+	o := b.org(key)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := o.bucket(bucket)
+	s.refill(b.clock.Now())
+	st := bucketSnapshot{Known: s.mode == modeMetered, Limit: s.limit, Remaining: s.remaining,
+		BlockedUntil: s.blockedUntil, InFlight: s.inflight}
+	if !s.rolled {
+		st.Reset = s.reset
+	}
+	return st
 }

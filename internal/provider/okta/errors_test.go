@@ -265,7 +265,7 @@ func TestRateLimited429ClosesBudgetForOtherCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := RateLimitedCount(BucketApp, SourceLocal)
+	before := rateLimitedCount(BucketApp, SourceLocal)
 	if _, err := p1.GetApp(context.Background(), appID); !errors.Is(err, provider.ErrRateLimited) {
 		t.Fatalf("first get = %v, want rate limited", err)
 	}
@@ -276,7 +276,7 @@ func TestRateLimited429ClosesBudgetForOtherCalls(t *testing.T) {
 	if got := srv.count("GET " + app); got != 1 {
 		t.Errorf("okta saw %d requests, want 1: the second must be refused locally", got)
 	}
-	if got := RateLimitedCount(BucketApp, SourceLocal) - before; got != 1 {
+	if got := rateLimitedCount(BucketApp, SourceLocal) - before; got != 1 {
 		t.Errorf("local rate-limit metric grew by %v, want 1", got)
 	}
 	if at, ok := provider.RetryAt(err); !ok || at.Before(reset.Add(-2*time.Second)) {

@@ -2,7 +2,6 @@ package okta
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -54,32 +53,4 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(requestsTotal, requestDuration, rateLimited, rateLimitWait, rateLimitRemaining)
-}
-
-// RequestCount returns the current value of clientcreds_okta_requests_total for the labels
-// (for tests; the counter is process-wide, so compare before and after).
-func RequestCount(endpoint, method, code string) float64 {
-	return counterValue(requestsTotal.WithLabelValues(endpoint, method, code))
-}
-
-// RateLimitedCount returns the current value of clientcreds_okta_rate_limited_total.
-func RateLimitedCount(bucket, source string) float64 {
-	return counterValue(rateLimited.WithLabelValues(bucket, source))
-}
-
-// RateLimitWaitCount returns how many waits clientcreds_okta_rate_limit_wait_seconds observed.
-func RateLimitWaitCount() uint64 {
-	var m dto.Metric
-	if err := rateLimitWait.Write(&m); err != nil {
-		return 0
-	}
-	return m.GetHistogram().GetSampleCount()
-}
-
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
 }

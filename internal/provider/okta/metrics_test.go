@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -23,14 +25,14 @@ func TestMetricsOnControllerRuntimeRegistry(t *testing.T) {
 		{"/api/v1/apps/{id}", "DELETE", "404"},
 	}
 	for _, s := range series {
-		before[s] = RequestCount(s[0], s[1], s[2])
+		before[s] = requestCount(s[0], s[1], s[2])
 	}
 	if _, err := p.GetApp(context.Background(), appID); err != nil {
 		t.Fatal(err)
 	}
 	_ = p.DeleteApp(context.Background(), appID)
 	for _, s := range series {
-		if got := RequestCount(s[0], s[1], s[2]) - before[s]; got != 1 {
+		if got := requestCount(s[0], s[1], s[2]) - before[s]; got != 1 {
 			t.Errorf("%s %s %s grew by %v, want 1", s[1], s[0], s[2], got)
 		}
 	}
@@ -70,4 +72,32 @@ func TestMetricsOnControllerRuntimeRegistry(t *testing.T) {
 			t.Errorf("%s not on the controller-runtime registry", name)
 		}
 	}
+}
+
+// requestCount returns the current value of clientcreds_okta_requests_total for the labels
+// (the counter is process-wide, so compare before and after).
+func requestCount(endpoint, method, code string) float64 {
+	return counterValue(requestsTotal.WithLabelValues(endpoint, method, code))
+}
+
+// rateLimitedCount returns the current value of clientcreds_okta_rate_limited_total.
+func rateLimitedCount(bucket, source string) float64 {
+	return counterValue(rateLimited.WithLabelValues(bucket, source))
+}
+
+// rateLimitWaitCount returns how many waits clientcreds_okta_rate_limit_wait_seconds observed.
+func rateLimitWaitCount() uint64 {
+	var m dto.Metric
+	if err := rateLimitWait.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

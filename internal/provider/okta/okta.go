@@ -126,9 +126,6 @@ func New(cfg Config) (*Provider, error) {
 	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets}, nil
 }
 
-// OrgURL returns the normalized org URL.
-func (p *Provider) OrgURL() string { return p.orgURL }
-
 // normalizeOrgURL checks an org URL and returns it as scheme://host[:port] in lower case
 // without a default port.
 func normalizeOrgURL(raw string) (string, error) {

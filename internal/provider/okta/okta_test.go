@@ -45,8 +45,8 @@ func TestNewValidatesConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			if p.OrgURL() != tc.wantOrg {
-				t.Errorf("org url %q, want %q", p.OrgURL(), tc.wantOrg)
+			if p.orgURL != tc.wantOrg {
+				t.Errorf("org url %q, want %q", p.orgURL, tc.wantOrg)
 			}
 			if p.authServerID != DefaultAuthorizationServerID {
 				t.Errorf("authorization server %q, want the default", p.authServerID)

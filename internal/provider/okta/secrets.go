@@ -8,8 +8,6 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-func secretsPath(appID string) string { return appPath(appID) + "/credentials/secrets" }
-
 func toClientSecret(s *okta.ClientSecret) provider.ClientSecret {
 	out := provider.ClientSecret{ID: s.Id, Active: s.Status == statusActive, Value: s.ClientSecret}
 	if s.Created != nil {

@@ -28,12 +28,20 @@ import (
 func (r *OAuthClientReconciler) admit(ctx context.Context, obj *oauthv1.OAuthClient, p oauthv1.ProviderObject) error {
 	spec := p.ProviderSpec()
 	kind := kindOf(p)
+	var ns corev1.Namespace
+	err := r.Get(ctx, client.ObjectKey{Name: obj.Namespace}, &ns)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read namespace %s: %w", obj.Namespace, err)
+	}
+	found := err == nil
+	if !ns.DeletionTimestamp.IsZero() {
+		// Whatever goes missing now (the Secret) is being deleted with the namespace; putting
+		// it back would cost backend calls and fail anyway.
+		return &conditionError{kind: waitKind, reason: oauthv1.ReasonNamespaceTerminating, retryAfter: waitForProvider,
+			msg: fmt.Sprintf("Namespace %s is being deleted; waiting for this OAuthClient's deletion", obj.Namespace)}
+	}
 	if sel := spec.NamespaceSelector; sel != nil && p.GetNamespace() == "" {
-		ok, why, err := r.namespaceMatches(ctx, obj.Namespace, sel)
-		if err != nil {
-			return err
-		}
-		if !ok {
+		if ok, why := namespaceMatches(&ns, found, sel); !ok {
 			return &conditionError{kind: stallKind, reason: oauthv1.ReasonNamespaceNotAllowed,
 				msg: fmt.Sprintf("%s %q does not admit namespace %q (%s); this OAuthClient is not reconciled and its app, if any, is left as it is",
 					kind, p.GetName(), obj.Namespace, why)}
@@ -47,25 +55,21 @@ func (r *OAuthClientReconciler) admit(ctx context.Context, obj *oauthv1.OAuthCli
 	return nil
 }
 
-// namespaceMatches reports whether namespace ns carries labels sel selects. A selector
-// that does not parse, or a namespace that cannot be found, admits nothing (fail closed);
-// why says which.
-func (r *OAuthClientReconciler) namespaceMatches(ctx context.Context, ns string, sel *metav1.LabelSelector) (bool, string, error) {
+// namespaceMatches reports whether namespace ns (found: it exists) carries labels sel
+// selects. A selector that does not parse, or a namespace that cannot be found, admits
+// nothing (fail closed); why says which.
+func namespaceMatches(ns *corev1.Namespace, found bool, sel *metav1.LabelSelector) (bool, string) {
 	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
-		return false, "its namespaceSelector is invalid: " + err.Error(), nil
+		return false, "its namespaceSelector is invalid: " + err.Error()
 	}
-	var n corev1.Namespace
-	if err := r.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, "the namespace was not found", nil
-		}
-		return false, "", fmt.Errorf("read namespace %s: %w", ns, err)
+	if !found {
+		return false, "the namespace was not found"
 	}
-	if !s.Matches(labels.Set(n.Labels)) {
-		return false, fmt.Sprintf("its labels do not match the namespaceSelector %s", s), nil
+	if !s.Matches(labels.Set(ns.Labels)) {
+		return false, fmt.Sprintf("its labels do not match the namespaceSelector %s", s)
 	}
-	return true, "", nil
+	return true, ""
 }
 
 // deniedScopes returns the scopes allowed does not admit, in the order asked. A nil

@@ -102,17 +102,19 @@ func (c *credentialSecrets) forget(p oauthv1.ProviderObject) {
 // previous Secret is free again. With keep == false it takes it off everywhere (p is gone).
 func (r *ProviderReconciler) holdCredentials(ctx context.Context, p oauthv1.ProviderObject, keep bool) error {
 	fin := credentialsFinalizer(p)
+	known := r.Backends.credentials.of(p)
+	if keep && len(known) == 0 {
+		return nil // nothing known yet: change nothing
+	}
 	var held []client.ObjectKey
 	if keep {
-		if held = r.Backends.credentials.of(p); len(held) == 0 {
-			return nil // nothing known yet: change nothing
-		}
+		held = known
 	}
 	namespaces := []string{}
 	if ns := p.GetNamespace(); ns != "" {
 		namespaces = append(namespaces, ns)
 	}
-	for _, k := range held {
+	for _, k := range known {
 		if !slices.Contains(namespaces, k.Namespace) {
 			namespaces = append(namespaces, k.Namespace)
 		}

@@ -56,6 +56,9 @@ func (r *ProviderReconciler) reconcileDelete(ctx context.Context, p oauthv1.Prov
 			"%d OAuthClient(s) still use this %s; it is removed once they are gone (their apps are deleted through it)", n, kindOf(p)))
 		return ctrl.Result{RequeueAfter: inUseRecheck}, nil
 	}
+	// Learn which Secrets the provider reads, should this process not know yet (a
+	// restart); a provider whose Secret is gone or refused holds none.
+	_, _ = r.Backends.Client(ctx, p)
 	if err := r.holdCredentials(ctx, p, false); err != nil {
 		return ctrl.Result{}, err
 	}

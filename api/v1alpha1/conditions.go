@@ -37,6 +37,9 @@ const (
 	// ReasonScopeNotAllowed: the OAuthClient asks for a scope the provider's allowedScopes
 	// do not admit; the client is not reconciled.
 	ReasonScopeNotAllowed = "ScopeNotAllowed"
+	// ReasonNamespaceTerminating: the OAuthClient's namespace is being deleted; nothing is
+	// created or repaired any more, the client waits for its own deletion.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
 	// ReasonInUse: a provider being deleted waits until no OAuthClient uses it.
 	ReasonInUse = "InUse"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).

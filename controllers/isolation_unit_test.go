@@ -175,3 +175,34 @@ func TestSecretReaderRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestNamespaceMatches(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"tenant": "a", "tier": "prod"}}}
+	tests := map[string]struct {
+		sel   *metav1.LabelSelector
+		found bool
+		want  bool
+	}{
+		"empty selector, every namespace": {sel: &metav1.LabelSelector{}, found: true, want: true},
+		"match labels":                    {sel: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}}, found: true, want: true},
+		"other value":                     {sel: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "b"}}, found: true, want: false},
+		"expression In": {sel: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"prod", "staging"}}}}, found: true, want: true},
+		"expression DoesNotExist": {sel: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "tier", Operator: metav1.LabelSelectorOpDoesNotExist}}}, found: true, want: false},
+		"invalid operator admits nothing": {sel: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "tenant", Operator: "Near"}}}, found: true, want: false},
+		"namespace not found admits nothing": {sel: &metav1.LabelSelector{}, found: false, want: false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, why := namespaceMatches(ns, tc.found, tc.sel)
+			if got != tc.want {
+				t.Fatalf("namespaceMatches = %v (%s), want %v", got, why, tc.want)
+			}
+			if !got && why == "" {
+				t.Error("a refusal without a reason")
+			}
+		})
+	}
+}

@@ -215,6 +215,30 @@ kind: ClusterOAuthProvider
 metadata: {name: NAME}
 spec: {}
 `, wantErr: "spec.okta: Required value"},
+		"selector and scopes": {manifest: strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1) +
+			"  namespaceSelector: {matchLabels: {tenant: a}}\n  allowedScopes: [\"orders:*\", \"hello:read\"]\n"},
+		"scope with a space": {manifest: strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1) +
+			"  allowedScopes: [\"a b\"]\n", wantErr: "allowedScopes"},
+		"namespaced kind refuses a selector": {manifest: `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthProvider
+metadata: {name: NAME, namespace: default}
+spec:
+  okta:
+    orgURL: https://example.okta.com
+    apiTokenSecretRef: {name: t}
+  namespaceSelector: {}
+`, wantErr: "namespaceSelector applies to ClusterOAuthProviders only"},
+		"namespaced kind takes scopes": {manifest: `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthProvider
+metadata: {name: NAME, namespace: default}
+spec:
+  okta:
+    orgURL: https://example.okta.com
+    apiTokenSecretRef: {name: t}
+  allowedScopes: [hello:read]
+`},
 		"bad authz server id": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
 	}
 	i := 0

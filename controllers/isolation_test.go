@@ -466,3 +466,29 @@ func TestConflictingClaims(t *testing.T) {
 		t.Errorf("%d apps created for %d contested Secrets, want %d", n, rounds, rounds)
 	}
 }
+
+// Issue 13.3: a manager limited with --watch-namespaces serves its namespaces — cluster and
+// namespaced providers alike — through the guarded reader. (Refusals outside them:
+// TestGuardedReader, TestSecretReaderRefusals; with real RBAC: test/e2e TestTenantIsolation.)
+func TestWatchNamespaces(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{noManager: true})
+	f.mgrOpts.WatchNamespaces = []string{f.ns}
+	f.startManager()
+	f.create(&oauthv1.OAuthProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: "team-okta", Namespace: f.ns},
+		Spec: oauthv1.OAuthProviderSpec{Okta: &oauthv1.OktaProvider{
+			OrgURL: f.orgURL, APITokenSecretRef: oauthv1.SecretKeyReference{Name: "okta-api-token"},
+		}},
+	})
+	f.newClient("via-cluster")
+	f.newClient("via-namespaced", func(o *oauthv1.OAuthClient) {
+		o.Spec.ProviderRef = oauthv1.ProviderReference{Kind: oauthv1.KindOAuthProvider, Name: "team-okta"}
+	})
+	for _, n := range []string{"via-cluster", "via-namespaced"} {
+		obj := f.waitReady(n)
+		if code, _ := f.tokenWith(f.secret(obj.SecretName()).Data); code != 200 {
+			t.Errorf("%s: token request answered %d", n, code)
+		}
+	}
+}

@@ -280,11 +280,19 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	terminating, kinds := 0, map[string]int{}
 	for _, line := range strings.Split(string(log), "\n") {
 		if strings.Contains(line, "is forbidden: User") {
 			t.Errorf("the manager was refused by RBAC: %.400s", line)
 		}
+		if strings.Contains(line, "because it is being terminated") {
+			terminating++
+			var entry struct{ Msg, Error string }
+			_ = json.Unmarshal([]byte(line), &entry)
+			kinds[entry.Msg+": "+strings.SplitN(entry.Error, " ", 2)[0]]++
+		}
 	}
+	t.Logf("the manager logged %d refusals by the terminating namespace: %v", terminating, kinds)
 }
 
 // appsOf lists the org's apps whose label says they belong to namespace ns

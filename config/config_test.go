@@ -178,6 +178,9 @@ func TestKustomizationsBuild(t *testing.T) {
 		"samples": {"OAuthClient": 1},
 		"demo":    {"Namespace": 1, "ClusterOAuthProvider": 1, "OAuthClient": 1},
 		"argocd":  {"ConfigMap": 1},
+		"overlays/namespaced": {"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 1,
+			"ClusterRole": 5, "ClusterRoleBinding": 1, "Role": 4, "RoleBinding": 4,
+			"Deployment": 1, "Service": 1},
 	}
 	var dirs []string
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -666,9 +669,9 @@ func crds(t *testing.T) map[string]*apiextv1.CustomResourceDefinition {
 }
 
 // TestUserRoles checks the ClusterRoles for people: the viewer role reads every
-// clientcreds kind and aggregates into view; the editor role manages every
-// namespaced kind and aggregates into edit and admin, but never writes status
-// nor touches cluster-scoped providers; the provider-admin role aggregates
+// clientcreds kind and aggregates into view; the editor role manages
+// OAuthClients only and aggregates into edit and admin, but never writes
+// status; the provider-admin role covers both provider kinds and aggregates
 // nowhere.
 func TestUserRoles(t *testing.T) {
 	objs := build(t, "default")
@@ -689,7 +692,7 @@ func TestUserRoles(t *testing.T) {
 	}
 	viewer := get("clientcreds-oauthclient-viewer-role")
 	editor := get("clientcreds-oauthclient-editor-role")
-	admin := get("clientcreds-provider-admin-role")
+	admin := get("clientcreds-provider-admin")
 	reader := get("clientcreds-metrics-reader")
 
 	if viewer.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
@@ -726,9 +729,10 @@ func TestUserRoles(t *testing.T) {
 			if allows(editor.Rules, permission{group, plural + "/status", v}) {
 				t.Errorf("editor can %s %s/status, which belongs to the controller", v, plural)
 			}
-			namespaced := crd.Spec.Scope == apiextv1.NamespaceScoped
-			if got := allows(editor.Rules, permission{group, plural, v}); got != namespaced {
-				t.Errorf("editor %s %s (%s, scope %s): allowed %v, want %v", v, plural, kind, crd.Spec.Scope, got, namespaced)
+			// The built-in edit role gets OAuthClients only: an OAuthProvider holds org
+			// credentials (issue 13).
+			if got, want := allows(editor.Rules, permission{group, plural, v}), kind == "OAuthClient"; got != want {
+				t.Errorf("editor %s %s (%s): allowed %v, want %v", v, plural, kind, got, want)
 			}
 			if kind != "OAuthClient" && !allows(admin.Rules, permission{group, plural, v}) {
 				t.Errorf("provider-admin cannot %s %s", v, plural)
@@ -1029,4 +1033,65 @@ func declaredFlags(t *testing.T, file string) map[string]bool {
 		return true
 	})
 	return flags
+}
+
+// TestNamespacedOverlay checks config/overlays/namespaced: the manager is
+// limited by --watch-namespaces; it may touch Secrets only through Roles, in
+// exactly those namespaces (all the verbs role.yaml asks for) and in the
+// namespace of the ClusterOAuthProviders' credentials (read and hold only);
+// every other rule of role.yaml stays cluster-wide.
+func TestNamespacedOverlay(t *testing.T) {
+	objs := build(t, "overlays/namespaced")
+	cluster, namespaced := grants(t, objs, managerNamespace, managerName)
+
+	dep := only(t, objs, "Deployment")
+	var d appsv1.Deployment
+	into(t, dep, &d)
+	var watched []string
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if v, ok := strings.CutPrefix(a, "--watch-namespaces="); ok {
+			watched = strings.Split(v, ",")
+		}
+	}
+	if len(watched) == 0 {
+		t.Fatal("the manager has no --watch-namespaces")
+	}
+
+	secretVerbs := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
+	for _, v := range secretVerbs {
+		if allows(cluster, permission{"", "secrets", v}) {
+			t.Errorf("the manager may %s Secrets cluster-wide", v)
+		}
+	}
+	for _, ns := range watched {
+		for _, v := range secretVerbs {
+			if !allows(namespaced[ns], permission{"", "secrets", v}) {
+				t.Errorf("the manager may not %s Secrets in watched namespace %s", v, ns)
+			}
+		}
+	}
+	creds := namespaced[managerNamespace]
+	for _, v := range []string{"get", "list", "patch"} {
+		if !allows(creds, permission{"", "secrets", v}) {
+			t.Errorf("the manager may not %s the providers' credentials Secrets in %s", v, managerNamespace)
+		}
+	}
+	for _, v := range []string{"create", "delete", "update"} {
+		if allows(creds, permission{"", "secrets", v}) {
+			t.Errorf("the manager may %s Secrets in %s, where it only reads credentials", v, managerNamespace)
+		}
+	}
+	for ns := range namespaced {
+		if ns != managerNamespace && !slices.Contains(watched, ns) {
+			t.Errorf("the manager has a RoleBinding in %s, which --watch-namespaces does not list", ns)
+		}
+	}
+	for _, p := range expand(generatedRules(t)) {
+		if p.group == "" && p.resource == "secrets" {
+			continue
+		}
+		if !allows(cluster, p) {
+			t.Errorf("role.yaml asks for %s %s/%s, but the overlay does not grant it cluster-wide", p.verb, p.group, p.resource)
+		}
+	}
 }

@@ -25,6 +25,13 @@ type Backends struct {
 	// RequiredLabels, when set, must be on every Secret a namespaced provider reads; one
 	// without them is refused before its data is read.
 	RequiredLabels map[string]string
+	// Namespaces limits namespaced providers to these namespaces (--watch-namespaces); nil:
+	// any.
+	Namespaces []string
+
+	// credentials are the Secrets each provider's client was last built from
+	// (provider_finalizer.go).
+	credentials credentialSecrets
 }
 
 // ClientRegistry builds and caches backend clients; *provider.Registry is the one.
@@ -35,7 +42,13 @@ type ClientRegistry interface {
 
 // Client returns the backend client of p.
 func (b *Backends) Client(ctx context.Context, p oauthv1.ProviderObject) (provider.Provider, error) {
-	return b.Registry.Client(ctx, p, &secretReader{reader: b.Reader, obj: p, requiredLabels: b.RequiredLabels})
+	reads := &secretReads{}
+	prov, err := b.Registry.Client(ctx, p, &secretReader{reader: b.Reader, obj: p, requiredLabels: b.RequiredLabels,
+		namespaces: newNamespaceSet(b.Namespaces), onRead: reads.add})
+	if err == nil {
+		b.credentials.remember(p, reads)
+	}
+	return prov, err
 }
 
 // Forget drops the cached client of p, so the next Client reads its Secrets again.
@@ -48,6 +61,11 @@ type secretReader struct {
 	reader         client.Reader
 	obj            oauthv1.ProviderObject
 	requiredLabels map[string]string
+	// namespaces a namespaced provider may be in (--watch-namespaces); nil: any. A cluster
+	// provider's credentials namespace is allowed by the cluster admin who named it.
+	namespaces namespaceSet
+	// onRead, when set, is told every Secret whose value was read.
+	onRead func(client.ObjectKey)
 }
 
 var _ provider.SecretReader = (*secretReader)(nil)
@@ -56,6 +74,9 @@ var _ provider.SecretReader = (*secretReader)(nil)
 // provider; failures to reach the API server are returned unclassified.
 func (r *secretReader) ReadSecretKey(ctx context.Context, ref provider.SecretRef) ([]byte, error) {
 	own := r.obj.GetNamespace()
+	if own != "" && !r.namespaces.allows(own) {
+		return nil, fmt.Errorf("%w: Secret %s: namespace %q is outside --watch-namespaces", provider.ErrSecretForbidden, ref, own)
+	}
 	switch {
 	case own != "" && ref.Namespace == "":
 		ref.Namespace = own
@@ -77,6 +98,9 @@ func (r *secretReader) ReadSecretKey(ctx context.Context, ref provider.SecretRef
 		if !hasLabels(m.Labels, r.requiredLabels) {
 			return nil, notLabelled(ref, r.requiredLabels)
 		}
+		if isServiceAccountToken(m.Annotations, "") {
+			return nil, serviceAccountToken(ref)
+		}
 	}
 	var s corev1.Secret
 	if err := r.reader.Get(ctx, key, &s); err != nil {
@@ -84,6 +108,12 @@ func (r *secretReader) ReadSecretKey(ctx context.Context, ref provider.SecretRef
 	}
 	if own != "" && !hasLabels(s.Labels, r.requiredLabels) {
 		return nil, notLabelled(ref, r.requiredLabels)
+	}
+	if isServiceAccountToken(s.Annotations, s.Type) {
+		return nil, serviceAccountToken(ref)
+	}
+	if r.onRead != nil {
+		r.onRead(key)
 	}
 	v := s.Data[ref.Key]
 	if len(v) == 0 {

@@ -71,6 +71,9 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, st *reconcileS
 func (r *OAuthClientReconciler) createOrAdoptApp(ctx context.Context, st *reconcileState, sp *statusPatcher, desired provider.AppSpec) error {
 	obj := st.obj
 	st.sync = true
+	if err := r.claimSecret(ctx, st); err != nil {
+		return err
+	}
 	if pc := obj.Status.PendingCreate; pc != nil {
 		adopted, err := r.adoptApp(ctx, st, pc.Label, desired)
 		if err != nil || adopted {

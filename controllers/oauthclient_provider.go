@@ -47,9 +47,18 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		return err
 	}
 	st.providerObj = p
+	deleting := !obj.DeletionTimestamp.IsZero()
+	if !deleting {
+		if err := r.admit(ctx, obj, p); err != nil {
+			return err
+		}
+	}
 
 	ready := meta.FindStatusCondition(p.ProviderStatus().Conditions, oauthv1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != p.GetGeneration() {
+	// A provider being deleted waits for its clients (InUse): their apps are deleted
+	// through it (provider_finalizer.go).
+	usable := deleting && !p.GetDeletionTimestamp().IsZero()
+	if !usable && (ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != p.GetGeneration()) {
 		reason := oauthv1.ReasonProviderNotReady
 		msg := fmt.Sprintf("%s %q is not ready", ref.Kind, ref.Name)
 		if ready != nil {

@@ -37,6 +37,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Owns(&corev1.Secret{}).
 		Watches(&oauthv1.ClusterOAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
 		Watches(&oauthv1.OAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
+		Watches(&corev1.Namespace{}, r.clientsInNamespace(), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -75,7 +76,7 @@ func (r *OAuthClientReconciler) clientsOfProvider() handler.EventHandler {
 }
 
 // providerReadinessChanged passes provider events that matter to clients: creation,
-// deletion, and changes of readiness or endpoints — not every health check.
+// deletion, spec changes, and changes of readiness or endpoints — not every health check.
 type providerReadinessChanged struct {
 	predicate.Funcs
 }
@@ -85,6 +86,9 @@ func (providerReadinessChanged) Update(e event.UpdateEvent) bool {
 	newP, ok2 := e.ObjectNew.(oauthv1.ProviderObject)
 	if !ok1 || !ok2 {
 		return false
+	}
+	if oldP.GetGeneration() != newP.GetGeneration() {
+		return true // e.g. namespaceSelector, allowedScopes
 	}
 	o, n := oldP.ProviderStatus(), newP.ProviderStatus()
 	if o.Issuer != n.Issuer || o.TokenURL != n.TokenURL {

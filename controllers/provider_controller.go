@@ -52,6 +52,11 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if obj.GetDeletionTimestamp().IsZero() {
+		if err := r.addFinalizer(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	base := obj.DeepCopyObject().(oauthv1.ProviderObject)
 	defer func() {
 		if equality.Semantic.DeepEqual(base.ProviderStatus(), obj.ProviderStatus()) {
@@ -66,6 +71,9 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	status.ObservedGeneration = obj.GetGeneration()
 	conds := conditions{list: &status.Conditions, generation: obj.GetGeneration()}
 	wasReady := isReady(status.Conditions, obj.GetGeneration())
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return r.reconcileDelete(ctx, obj, conds)
+	}
 
 	eps, err := r.checkHealth(ctx, obj)
 	if err != nil {
@@ -78,6 +86,9 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	status.Issuer, status.TokenURL, status.JWKSURL = eps.Issuer, eps.TokenURL, eps.JWKSURL
 	conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("Credentials accepted; issuer %s", eps.Issuer))
 	log.FromContext(ctx).V(1).Info("Provider healthy", "issuer", eps.Issuer)
+	if err := r.holdCredentials(ctx, obj, true); err != nil {
+		return ctrl.Result{}, err
+	}
 	return ctrl.Result{RequeueAfter: jitter(r.healthInterval())}, nil
 }
 
@@ -131,6 +142,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.
 		// must not trigger it again.
 		For(obj, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&oauthv1.OAuthClient{}, r.providerOfDeletedClient(), builder.WithPredicates(clientDeleted)).
 		Named(strings.ToLower(kindOf(obj))).
 		WithOptions(opts).
 		Complete(r)

@@ -30,6 +30,9 @@ type Options struct {
 	// PropagationGrace: how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
+	// WatchNamespaces limits the controllers to these namespaces (--watch-namespaces); nil:
+	// cluster-wide. The cache must be limited too (LimitCache).
+	WatchNamespaces []string
 }
 
 // CacheOptions limits the manager's Secret cache (and watch) to the Secrets it writes, and
@@ -80,10 +83,11 @@ func trimForCache(in any) (any, error) {
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	registry := provider.NewRegistry()
 	registry.SecretTTL = o.TokenTTL
-	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader()}
+	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
+		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}
 	if err := (&OAuthClientReconciler{
 		Client:           mgr.GetClient(),
-		APIReader:        mgr.GetAPIReader(),
+		APIReader:        guardedReader{Reader: mgr.GetAPIReader(), allowed: newNamespaceSet(o.WatchNamespaces)},
 		Backends:         backends,
 		Recorder:         mgr.GetEventRecorder("clientcreds"),
 		ResyncPeriod:     o.ResyncPeriod,

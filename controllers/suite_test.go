@@ -232,7 +232,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	f.provider = f.ns
 	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
 	f.create(&corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "okta-api-token", Namespace: f.ns},
+		ObjectMeta: metav1.ObjectMeta{Name: "okta-api-token", Namespace: f.ns,
+			Labels: map[string]string{controllers.LabelProviderCredentials: "true"}},
 		StringData: map[string]string{"token": f.apiToken},
 	})
 	f.intercept = o.intercept

@@ -116,6 +116,11 @@ func collect(s *apiextv1.JSONSchemaProps, path string, out *[]fact) {
 			*out = append(*out, fact{"conditions link", "#condition-v1-meta"})
 			continue
 		}
+		if path == ".spec" && name == "namespaceSelector" {
+			// metav1.LabelSelector: documented by Kubernetes, linked from the reference.
+			*out = append(*out, fact{"label selector link", "#labelselector-v1-meta"})
+			continue
+		}
 		collect(&prop, path+"."+name, out)
 	}
 	if s.Items != nil {

@@ -56,6 +56,17 @@ const (
 	// ReasonCredentialsSecretNotLabelled: the provider's credentials Secret lacks the label
 	// the manager requires before it reads a Secret for a namespaced provider.
 	ReasonCredentialsSecretNotLabelled = "CredentialsSecretNotLabelled"
+	// ReasonNamespaceNotAllowed: the ClusterOAuthProvider's namespaceSelector does not
+	// admit the OAuthClient's namespace; the client is not reconciled.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonScopeNotAllowed: the OAuthClient asks for a scope the provider's allowedScopes
+	// do not admit; the client is not reconciled.
+	ReasonScopeNotAllowed = "ScopeNotAllowed"
+	// ReasonNamespaceTerminating: the OAuthClient's namespace is being deleted; nothing is
+	// created or repaired any more, the client waits for its own deletion.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonInUse: a provider being deleted waits until no OAuthClient uses it.
+	ReasonInUse = "InUse"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

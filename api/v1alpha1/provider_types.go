@@ -158,6 +158,26 @@ type OAuthProviderSpec struct {
 	// Okta backend.
 	// +required
 	Okta *OktaProvider `json:"okta"`
+
+	// NamespaceSelector admits the namespaces whose OAuthClients may use a
+	// ClusterOAuthProvider, by the namespaces' labels. Absent: every namespace. An
+	// OAuthClient in another namespace is not reconciled (reason NamespaceNotAllowed) and
+	// causes no backend call. Not allowed in an OAuthProvider, which serves its own
+	// namespace only.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// AllowedScopes are the scopes OAuthClients of this provider may request; a trailing
+	// "*" matches any scope with that prefix ("orders:*"). Absent: any scope. An empty
+	// list allows none. An OAuthClient asking for another scope is not reconciled (reason
+	// ScopeNotAllowed) and causes no backend call.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	AllowedScopes []string `json:"allowedScopes,omitempty"`
 }
 
 // OAuthProviderStatus reports the provider's health and what was discovered from the
@@ -232,6 +252,7 @@ type OAuthProvider struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.namespaceSelector)",message="namespaceSelector applies to ClusterOAuthProviders only: an OAuthProvider serves its own namespace"
 	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef) || !has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
 	// +kubebuilder:validation:XValidation:rule="!has(self.okta.oauth) || !has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
 	Spec   OAuthProviderSpec   `json:"spec"`

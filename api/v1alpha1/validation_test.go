@@ -233,6 +233,30 @@ spec: {}
 		"managed access policy": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Managed\n    orgURL", 1)},
 		"bad access policy":     {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Auto\n    orgURL", 1), wantErr: `Unsupported value: "Auto"`},
 		"bad authz server id":   {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
+		"selector and scopes": {manifest: strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1) +
+			"  namespaceSelector: {matchLabels: {tenant: a}}\n  allowedScopes: [\"orders:*\", \"hello:read\"]\n"},
+		"scope with a space": {manifest: strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1) +
+			"  allowedScopes: [\"a b\"]\n", wantErr: "allowedScopes"},
+		"namespaced kind refuses a selector": {manifest: `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthProvider
+metadata: {name: NAME, namespace: default}
+spec:
+  okta:
+    orgURL: https://example.okta.com
+    apiTokenSecretRef: {name: t}
+  namespaceSelector: {}
+`, wantErr: "namespaceSelector applies to ClusterOAuthProviders only"},
+		"namespaced kind takes scopes": {manifest: `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthProvider
+metadata: {name: NAME, namespace: default}
+spec:
+  okta:
+    orgURL: https://example.okta.com
+    apiTokenSecretRef: {name: t}
+  allowedScopes: [hello:read]
+`},
 	}
 	i := 0
 	for name, tc := range tests {

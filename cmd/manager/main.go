@@ -48,6 +48,7 @@ func run() error {
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
+	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
@@ -62,6 +63,10 @@ func run() error {
 		return err
 	}
 	okta.SetSharedBudgets(okta.NewBudgets(okta.BudgetOptions{Share: *oktaShare}))
+	namespaces, err := controllers.ParseNamespaces(*watchNS)
+	if err != nil {
+		return fmt.Errorf("--watch-namespaces: %w", err)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	scheme := runtime.NewScheme()
@@ -81,6 +86,8 @@ func run() error {
 		metricsOpts.CertDir = *metricsCertDir
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	cacheOpts := controllers.CacheOptions()
+	controllers.LimitCache(&cacheOpts, namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
@@ -89,7 +96,7 @@ func run() error {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        *leaderID,
 		LeaderElectionNamespace: *leaderNS,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -100,6 +107,7 @@ func run() error {
 		ResyncPeriod:            *resync,
 		HealthInterval:          *health,
 		TokenTTL:                *tokenTTL,
+		WatchNamespaces:         namespaces,
 	}); err != nil {
 		return err
 	}

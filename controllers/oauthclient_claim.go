@@ -1,0 +1,48 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// claimSecret settles who owns the output Secret's name before any app is created: it
+// creates the Secret empty, with this OAuthClient as its controller. The API server lets
+// exactly one create of a name succeed, so of two OAuthClients naming the same Secret at
+// the same moment one gets it and creates its app, and the other stops with
+// SecretConflict before it has called the backend — one app, one owner.
+func (r *OAuthClientReconciler) claimSecret(ctx context.Context, st *reconcileState) error {
+	if st.secret != nil {
+		return nil
+	}
+	obj := st.obj
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: map[string]string{LabelClient: obj.Name}},
+		Type:       corev1.SecretTypeOpaque,
+	}
+	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
+		return err
+	}
+	err := r.Create(ctx, s)
+	if apierrors.IsAlreadyExists(err) {
+		cur := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), cur); err != nil {
+			return fmt.Errorf("read Secret %s: %w", s.Name, err)
+		}
+		if !metav1.IsControlledBy(cur, obj) {
+			return secretConflict(obj)
+		}
+		st.secret = cur
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("claim Secret %s: %w", s.Name, err)
+	}
+	st.secret = s
+	return nil
+}

@@ -1,0 +1,93 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
+)
+
+// ParseNamespaces reads the value of --watch-namespaces: namespace names separated by
+// commas. Empty means every namespace (nil).
+func ParseNamespaces(v string) ([]string, error) {
+	var out []string
+	for _, n := range strings.Split(v, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if len(n) > 63 || !dnsLabel(n) {
+			return nil, fmt.Errorf("%q is not a namespace name", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func dnsLabel(s string) bool {
+	for i, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(s)-1
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// LimitCache restricts the manager's cache — every watch of a namespaced kind — to
+// namespaces; nil leaves it cluster-wide. Cluster-scoped kinds (ClusterOAuthProviders,
+// Namespaces) are watched as before.
+func LimitCache(o *cache.Options, namespaces []string) {
+	if len(namespaces) == 0 {
+		return
+	}
+	o.DefaultNamespaces = map[string]cache.Config{}
+	for _, n := range namespaces {
+		o.DefaultNamespaces[n] = cache.Config{}
+	}
+}
+
+// namespaceSet is the set of namespaces the manager may touch; nil means all.
+type namespaceSet map[string]bool
+
+func newNamespaceSet(namespaces []string) namespaceSet {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	s := namespaceSet{}
+	for _, n := range namespaces {
+		s[n] = true
+	}
+	return s
+}
+
+func (s namespaceSet) allows(ns string) bool { return s == nil || s[ns] }
+
+// guardedReader is the uncached reader limited to the watched namespaces: a read in any
+// other namespace (or across all of them) is refused before it reaches the API server.
+type guardedReader struct {
+	client.Reader
+	allowed namespaceSet
+}
+
+func (g guardedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if !g.allowed.allows(key.Namespace) {
+		return fmt.Errorf("%w: namespace %q is outside --watch-namespaces", provider.ErrSecretForbidden, key.Namespace)
+	}
+	return g.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (g guardedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	if g.allowed != nil && !g.allowed[lo.Namespace] {
+		return fmt.Errorf("%w: listing in namespace %q is outside --watch-namespaces", provider.ErrSecretForbidden, lo.Namespace)
+	}
+	return g.Reader.List(ctx, list, opts...)
+}

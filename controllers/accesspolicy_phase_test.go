@@ -18,9 +18,12 @@ import (
 // policyProvider is the fake provider plus access-policy management.
 type policyProvider struct {
 	*fake.Provider
-	ensure func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error)
-	calls  int
+	managed bool
+	ensure  func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error)
+	calls   int
 }
+
+func (p *policyProvider) ManagesAccessPolicies() bool { return p.managed }
 
 func (p *policyProvider) EnsureAccessPolicy(_ context.Context, id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 	p.calls++
@@ -65,8 +68,10 @@ func TestReconcileAccessPolicy(t *testing.T) {
 		"Managed, forbidden passes the class on": {mode: oauthv1.AccessPolicyManaged, ensure: func(string, provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 			return provider.AccessPolicyResult{}, provider.Errorf(provider.ErrForbidden, "list access policies", "403")
 		}, wantCalls: 1, wantErrText: "lacks the permission"},
-		"Managed, no scopes":               {mode: oauthv1.AccessPolicyManaged, scopes: []string{}, wantReason: oauthv1.ReasonInvalidSpec},
-		"Managed, backend without support": {mode: oauthv1.AccessPolicyManaged, noManager: true, wantReason: oauthv1.ReasonInvalidSpec},
+		"Managed, no scopes": {mode: oauthv1.AccessPolicyManaged, scopes: []string{}, wantReason: oauthv1.ReasonInvalidSpec},
+		// A backend that cannot manage policies refuses Managed when it loads the provider;
+		// the phase itself only asks the backend.
+		"backend without support: nothing": {mode: oauthv1.AccessPolicyManaged, noManager: true, policyID: "pol-old", wantID: ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -77,7 +82,7 @@ func TestReconcileAccessPolicy(t *testing.T) {
 				obj.Spec.Scopes = tc.scopes
 			}
 			var seen provider.AccessPolicySpec
-			pp := &policyProvider{Provider: &fake.Provider{}, ensure: func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+			pp := &policyProvider{Provider: &fake.Provider{}, managed: tc.mode == oauthv1.AccessPolicyManaged, ensure: func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 				seen = spec
 				if tc.ensure != nil {
 					return tc.ensure(id, spec)

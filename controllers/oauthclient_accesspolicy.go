@@ -22,14 +22,19 @@ const (
 	accessDeniedMaxBackoff = 10 * time.Minute
 )
 
-// managesAccessPolicies reports whether the client's provider has accessPolicy: Managed.
-func managesAccessPolicies(st *reconcileState) bool {
-	if st.providerObj == nil {
-		return false
+// policyManager returns the client's backend as an access-policy manager when its provider
+// asked for managed access policies; nil otherwise (the org's own policies decide). A
+// backend that cannot manage policies refuses such a provider when it loads it.
+func policyManager(st *reconcileState) provider.AccessPolicyManager {
+	mgr, ok := st.prov.(provider.AccessPolicyManager)
+	if !ok || !mgr.ManagesAccessPolicies() {
+		return nil
 	}
-	o := st.providerObj.ProviderSpec().Okta
-	return o != nil && o.ManagesAccessPolicies()
+	return mgr
 }
+
+// managesAccessPolicies reports whether the client's provider has managed access policies.
+func managesAccessPolicies(st *reconcileState) bool { return policyManager(st) != nil }
 
 // accessPolicySpec is the one access policy a Managed provider keeps for the client.
 func accessPolicySpec(obj *oauthv1.OAuthClient) provider.AccessPolicySpec {
@@ -51,17 +56,13 @@ func accessPolicySpec(obj *oauthv1.OAuthClient) provider.AccessPolicySpec {
 // in place and no longer tracked).
 func (r *OAuthClientReconciler) reconcileAccessPolicy(ctx context.Context, st *reconcileState) error {
 	obj := st.obj
-	if !managesAccessPolicies(st) {
+	mgr := policyManager(st)
+	if mgr == nil {
 		obj.Status.AccessPolicyID = ""
 		return nil
 	}
 	if obj.Status.AccessPolicyID != "" && !st.sync {
 		return nil
-	}
-	mgr, ok := st.prov.(provider.AccessPolicyManager)
-	if !ok {
-		return &conditionError{kind: stallKind, reason: oauthv1.ReasonInvalidSpec,
-			msg: "The provider's backend cannot manage access policies; set accessPolicy: External"}
 	}
 	if len(obj.Spec.Scopes) == 0 {
 		return &conditionError{kind: stallKind, reason: oauthv1.ReasonInvalidSpec,
@@ -140,10 +141,7 @@ func (r *OAuthClientReconciler) heldDenial(st *reconcileState) error {
 
 func (r *OAuthClientReconciler) deniedVerdict(st *reconcileState, retryAfter time.Duration) error {
 	obj := st.obj
-	server := obj.Status.Issuer
-	if o := st.providerObj.ProviderSpec().Okta; o != nil {
-		server = fmt.Sprintf("%q (%s)", o.AuthorizationServer(), obj.Status.Issuer)
-	}
+	server := obj.Status.Issuer // names the authorization server, e.g. {org}/oauth2/default
 	return &conditionError{kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied, retryAfter: retryAfter,
 		msg: fmt.Sprintf("The authorization server %s denied client %s a token for scopes %q: no access policy grants them. "+
 			"Add the client to an access policy of the authorization server with a rule allowing client_credentials for these scopes, "+

@@ -89,7 +89,7 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 		return verdict{kind: ce.kind, reason: ce.reason, msg: msg, after: max(ce.retryAfter, 0)}
 	case errors.Is(err, provider.ErrPrivateKeyNotFound):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound, after: missingSecretRecheck,
-			msg: err.Error() + "; create it with the PEM private key of the API service app under spec.okta.oauth.privateKeySecretRef.key"}
+			msg: err.Error() + "; create it with the PEM private key of the provider's OAuth client under the key the reference names"}
 	case errors.Is(err, provider.ErrPrivateKeyInvalid):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeyInvalid, msg: err.Error(), after: missingSecretRecheck}
 	case errors.Is(err, provider.ErrSecretNotFound):

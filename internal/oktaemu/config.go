@@ -16,7 +16,7 @@ const (
 	// MinTokenLifetimeCap is the shortest TokenLifetime the emulator accepts
 	// (an emulator-only cap below Okta's 5-minute minimum, for tests).
 	MinTokenLifetimeCap = 5 * time.Second
-	DefaultMaxBodyBytes  = 1 << 20
+	DefaultMaxBodyBytes = 1 << 20
 
 	// Per-minute request budgets used when a RateLimits field is 0. They
 	// are generous enough for the demo; tests set tight ones.

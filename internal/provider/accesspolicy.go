@@ -35,6 +35,10 @@ type AccessPolicyResult struct {
 // AccessPolicyManager is implemented by backends that can keep one access policy per client
 // on the authorization server (Okta: API Access Management).
 type AccessPolicyManager interface {
+	// ManagesAccessPolicies reports whether the provider object asked the backend to keep
+	// one access policy per client (Okta: spec.okta.accessPolicy: Managed). When false the
+	// org's own policies decide and the controller creates none.
+	ManagesAccessPolicies() bool
 	// EnsureAccessPolicy makes the policy id (empty: not created yet) exist and match spec:
 	// created last in priority order when missing (never reordering the policies the
 	// server already has), adopted when a policy of the same name for the same client

@@ -335,3 +335,7 @@ func unknownScope(status int, oe *okta.Error) error {
 	}
 	return nil
 }
+
+// ManagesAccessPolicies reports whether the provider was built for spec.okta.accessPolicy:
+// Managed (Config.ManageAccessPolicies).
+func (p *Provider) ManagesAccessPolicies() bool { return p.manageAccessPolicies }

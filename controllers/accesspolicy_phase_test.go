@@ -156,6 +156,7 @@ func TestAccessDeniedVerdict(t *testing.T) {
 		t.Fatalf("after a spec change: %v", err)
 	}
 	st.providerObj = providerWith(oauthv1.AccessPolicyManaged)
+	st.prov = &policyProvider{Provider: &fake.Provider{}, managed: true}
 	var ce *conditionError
 	if err := r.accessDenied(st, denied); !errors.As(err, &ce) || ce.kind != progressKind {
 		t.Fatalf("Managed verdict %#v, want progress", err)

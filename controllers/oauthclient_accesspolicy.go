@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +144,7 @@ func (r *OAuthClientReconciler) heldDenial(st *reconcileState) error {
 
 func (r *OAuthClientReconciler) deniedVerdict(st *reconcileState, retryAfter time.Duration) error {
 	obj := st.obj
-	server := obj.Status.Issuer // names the authorization server, e.g. {org}/oauth2/default
+	server := serverName(obj.Status.Issuer)
 	return &conditionError{kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied, retryAfter: retryAfter,
 		msg: fmt.Sprintf("The authorization server %s denied client %s a token for scopes %q: no access policy grants them. "+
 			"Add the client to an access policy of the authorization server with a rule allowing client_credentials for these scopes, "+
@@ -210,4 +213,17 @@ func (d *denialBackoff) reset(uid types.UID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.m, uid)
+}
+
+// serverName names an authorization server by its issuer URL for humans: the issuer's last
+// path segment quoted (the server's id in many backends, e.g. "default"), then the issuer.
+func serverName(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || issuer == "" {
+		return strconv.Quote(issuer)
+	}
+	if seg := path.Base(strings.TrimSuffix(u.Path, "/")); seg != "" && seg != "." && seg != "/" {
+		return fmt.Sprintf("%q (%s)", seg, issuer)
+	}
+	return issuer
 }

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
 // claimSecret settles who owns the output Secret's name before any app is created: it
@@ -22,7 +24,7 @@ func (r *OAuthClientReconciler) claimSecret(ctx context.Context, st *reconcileSt
 	}
 	obj := st.obj
 	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: map[string]string{LabelClient: obj.Name}},
+		ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: map[string]string{LabelClient: oauthv1.ShortenName(obj.Name, 63)}},
 		Type:       corev1.SecretTypeOpaque,
 	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {

@@ -123,9 +123,10 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 }
 
 // reconcilePhases runs the phases in order; each makes one thing true or says why not.
-// Each phase lives in its own file, in this order: oauthclient_provider.go,
-// _readsecret.go, _key.go, _app.go, _credentials.go, _writesecret.go, _verify.go,
-// _retire.go; then finish (oauthclient_status.go) turns the outcome into conditions.
+// Each phase lives in its own file, in this order: oauthclient_provider.go (with
+// _admission.go), _readsecret.go, _key.go, _app.go (with _claim.go), _credentials.go,
+// _writesecret.go, _accesspolicy.go, _verify.go, _retire.go; then finish
+// (oauthclient_status.go) turns the outcome into conditions.
 func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconcileState, sp *statusPatcher) error {
 	obj := st.obj
 	obj.Status.SecretName = obj.SecretName()

@@ -212,7 +212,7 @@ spec:
 		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "clusteroauthprovider/"+name); err != nil {
 			t.Log(err)
 		}
-		if _, err := c.run("", "delete", "--ignore-not-found", "-n", systemNamespace, "secret/"+secretName); err != nil {
+		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "-n", systemNamespace, "secret/"+secretName); err != nil {
 			t.Log(err)
 		}
 	})

@@ -38,6 +38,9 @@ const (
 	PrivateKeyJWT     AuthMethod = "private_key_jwt"
 )
 
+// UsesSecret reports whether the method authenticates with a client secret.
+func (m AuthMethod) UsesSecret() bool { return m != PrivateKeyJWT }
+
 // Valid reports whether m is one of the supported methods.
 func (m AuthMethod) Valid() bool {
 	switch m {

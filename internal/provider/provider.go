@@ -11,18 +11,15 @@ import (
 	"github.com/clientcreds/clientcreds/internal/oauth2client"
 )
 
-// AuthMethod is the token endpoint auth method of a client.
-type AuthMethod string
+// AuthMethod is the token endpoint auth method of a client (package oauth2client's).
+type AuthMethod = oauth2client.AuthMethod
 
 // Auth methods, as OAuth 2.0 names them.
 const (
-	AuthClientSecretBasic AuthMethod = "client_secret_basic"
-	AuthClientSecretPost  AuthMethod = "client_secret_post"
-	AuthPrivateKeyJWT     AuthMethod = "private_key_jwt"
+	AuthClientSecretBasic = oauth2client.ClientSecretBasic
+	AuthClientSecretPost  = oauth2client.ClientSecretPost
+	AuthPrivateKeyJWT     = oauth2client.PrivateKeyJWT
 )
-
-// UsesSecret reports whether the method authenticates with a client secret.
-func (m AuthMethod) UsesSecret() bool { return m != AuthPrivateKeyJWT }
 
 // Owner identifies the Kubernetes object an app belongs to. Backends store it on the app
 // (Okta: in the app's profile) so an app created by a call whose answer was lost can be
@@ -114,18 +111,8 @@ type Endpoints struct {
 	JWKSURL  string
 }
 
-// Credentials are what a client presents at the token endpoint.
-type Credentials struct {
-	ClientID   string
-	AuthMethod AuthMethod
-	// ClientSecret for client_secret_basic / client_secret_post.
-	ClientSecret string
-	// PrivateKeyPEM and KeyID for private_key_jwt.
-	PrivateKeyPEM []byte
-	KeyID         string
-	TokenURL      string
-	Scopes        []string
-}
+// Credentials are what a client presents at the token endpoint (package oauth2client's).
+type Credentials = oauth2client.Credentials
 
 // Provider manages OAuth 2.0 client apps in one backend (one Okta org and authorization
 // server). Implementations are safe for concurrent use, classify every error with the

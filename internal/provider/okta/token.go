@@ -13,15 +13,7 @@ import (
 // provider's transport (rate budget, metrics); this classifies its outcome. It never returns
 // the token, and no secret appears in its errors.
 func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials) error {
-	_, err := oauth2client.RequestToken(ctx, p.http, oauth2client.Credentials{
-		ClientID:      creds.ClientID,
-		AuthMethod:    oauth2client.AuthMethod(creds.AuthMethod),
-		ClientSecret:  creds.ClientSecret,
-		PrivateKeyPEM: creds.PrivateKeyPEM,
-		KeyID:         creds.KeyID,
-		TokenURL:      creds.TokenURL,
-		Scopes:        creds.Scopes,
-	})
+	_, err := oauth2client.RequestToken(ctx, p.http, creds)
 	if err == nil {
 		return nil
 	}

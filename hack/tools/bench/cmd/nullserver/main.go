@@ -14,10 +14,14 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8099", "address to serve on")
 	flag.Parse()
+	// The verifier's default server settings (cmd/verifier; since issue 14 read-header 10s,
+	// read 30s, write 60s, idle 2m), so that both pay the same per-request deadlines.
 	srv := &http.Server{
 		Addr:              *listen,
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

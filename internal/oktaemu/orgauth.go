@@ -43,15 +43,7 @@ func (s *Server) orgSigningKey() (*signingKey, error) {
 // orgAccessClaims are the claims of an org access token: Okta's access
 // token claims and the DPoP confirmation (RFC 9449 section 6.1).
 type orgAccessClaims struct {
-	Ver int            `json:"ver"`
-	JTI string         `json:"jti"`
-	Iss string         `json:"iss"`
-	Aud string         `json:"aud"`
-	Iat int64          `json:"iat"`
-	Exp int64          `json:"exp"`
-	Cid string         `json:"cid"`
-	Scp []string       `json:"scp"`
-	Sub string         `json:"sub"`
+	accessClaims
 	Cnf map[string]any `json:"cnf"`
 }
 
@@ -184,8 +176,9 @@ func (s *Server) orgToken(w http.ResponseWriter, r *http.Request, _ []string) {
 	}
 	life := s.capLifetime(orgTokenLifetime)
 	claims := orgAccessClaims{
-		Ver: 1, JTI: "AT." + randomToken(32), Iss: base, Aud: base, Iat: now.Unix(), Exp: now.Add(life).Unix(),
-		Cid: clientID, Scp: scopes, Sub: clientID, Cnf: map[string]any{"jkt": proof.jkt},
+		accessClaims: accessClaims{Ver: 1, JTI: "AT." + randomToken(32), Iss: base, Aud: base, Iat: now.Unix(), Exp: now.Add(life).Unix(),
+			Cid: clientID, Scp: scopes, Sub: clientID},
+		Cnf: map[string]any{"jkt": proof.jkt},
 	}
 	tok, err := signClaims(key, claims)
 	if err != nil {

@@ -46,8 +46,10 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
+	healthTimeout := fs.Duration("provider-health-timeout", controllers.DefaultHealthTimeout, "Longest time one provider health check (all its backend calls) may take; a slower backend is reported Unreachable.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
+	allowHTTP := fs.Bool("allow-insecure-loopback-http", false, "Accept http:// provider URLs (Okta org URLs) whose host is loopback (localhost, 127.0.0.0/8, ::1), for an emulator on the same machine. Off: every provider URL must be https, and an http one is refused with the reason InsecureURL.")
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -58,6 +60,9 @@ func run() error {
 	}
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
 		return err
+	}
+	if *healthTimeout < time.Second {
+		return fmt.Errorf("--provider-health-timeout must be at least 1s, got %v", *healthTimeout)
 	}
 	if err := checkShare(*oktaShare); err != nil {
 		return err
@@ -103,11 +108,12 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		MaxConcurrentReconciles: *maxConcurrent,
-		ResyncPeriod:            *resync,
-		HealthInterval:          *health,
-		TokenTTL:                *tokenTTL,
-		WatchNamespaces:         namespaces,
+		MaxConcurrentReconciles:   *maxConcurrent,
+		ResyncPeriod:              *resync,
+		HealthInterval:            *health,
+		TokenTTL:                  *tokenTTL,
+		WatchNamespaces:           namespaces,
+		AllowInsecureLoopbackHTTP: *allowHTTP,
 	}); err != nil {
 		return err
 	}

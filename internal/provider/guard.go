@@ -126,6 +126,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		n = int(b.left)
 		b.left = 0
 		b.err = b.tooLarge
+		// Close now: a caller that returns the error without closing the body (the Okta
+		// SDK does) would otherwise keep the connection, and the sender, going.
+		_ = b.rc.Close()
 		return n, b.err
 	}
 	b.left -= int64(n)

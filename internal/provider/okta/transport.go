@@ -87,7 +87,7 @@ func checkLinks(h http.Header) error {
 			continue
 		}
 		if _, err := url.Parse(strings.TrimRight(strings.TrimLeft(parts[0], "<"), ">")); err != nil {
-			return errors.New("a Link header is not a URL")
+			return errors.New("a Link header that is not a URL")
 		}
 	}
 	return nil

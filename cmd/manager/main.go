@@ -61,8 +61,8 @@ func run() error {
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
 		return err
 	}
-	if *healthTimeout < time.Second {
-		return fmt.Errorf("--provider-health-timeout must be at least 1s, got %v", *healthTimeout)
+	if err := checkHealthTimeout(*healthTimeout); err != nil {
+		return err
 	}
 	if err := checkShare(*oktaShare); err != nil {
 		return err
@@ -146,6 +146,15 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 func checkShare(f float64) error {
 	if !(f > 0 && f <= 1) {
 		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
+	}
+	return nil
+}
+
+// checkHealthTimeout refuses a --provider-health-timeout under 1s: no real backend answers
+// a health check (two or three calls) faster with any margin.
+func checkHealthTimeout(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("--provider-health-timeout must be at least 1s, got %v", d)
 	}
 	return nil
 }

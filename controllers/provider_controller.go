@@ -23,6 +23,10 @@ import (
 // DefaultHealthInterval between health checks of a healthy provider.
 const DefaultHealthInterval = 5 * time.Minute
 
+// DefaultHealthTimeout bounds one provider's health check (all its backend calls), so a
+// slow or hanging backend holds a worker of its kind for at most this long.
+const DefaultHealthTimeout = 10 * time.Second
+
 // ProviderReconciler checks a ClusterOAuthProvider or OAuthProvider: it reads its
 // credentials, proves the backend accepts them, discovers the authorization server's
 // endpoints from its metadata and reports all of it in status. One instance serves one kind.
@@ -34,6 +38,8 @@ type ProviderReconciler struct {
 	NewObject func() oauthv1.ProviderObject
 	// HealthInterval between checks of a healthy provider.
 	HealthInterval time.Duration
+	// HealthTimeout bounds one health check (DefaultHealthTimeout when 0).
+	HealthTimeout time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
 }
@@ -99,10 +105,16 @@ func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.Provid
 	if err != nil {
 		return provider.Endpoints{}, err
 	}
-	eps, err := prov.CheckHealth(ctx)
+	checkCtx, cancel := context.WithTimeout(ctx, r.healthTimeout())
+	defer cancel()
+	eps, err := prov.CheckHealth(checkCtx)
 	now := statusTime(r.now())
 	obj.ProviderStatus().LastCheckTime = &now
 	switch {
+	case errors.Is(err, provider.ErrResponseTooLarge):
+		return eps, &conditionError{kind: stallKind, reason: oauthv1.ReasonResponseTooLarge, msg: err.Error(), retryAfter: jitter(r.healthInterval())}
+	case errors.Is(err, provider.ErrRedirectRefused):
+		return eps, &conditionError{kind: stallKind, reason: oauthv1.ReasonRedirectRefused, msg: err.Error(), retryAfter: jitter(r.healthInterval())}
 	case err == nil, errors.Is(err, provider.ErrUnauthorized), errors.Is(err, provider.ErrRateLimited),
 		errors.Is(err, provider.ErrForbidden), errors.Is(err, provider.ErrFeatureNotEnabled):
 		return eps, err
@@ -118,6 +130,13 @@ func (r *ProviderReconciler) healthInterval() time.Duration {
 		return r.HealthInterval
 	}
 	return DefaultHealthInterval
+}
+
+func (r *ProviderReconciler) healthTimeout() time.Duration {
+	if r.HealthTimeout > 0 {
+		return r.HealthTimeout
+	}
+	return DefaultHealthTimeout
 }
 
 func (r *ProviderReconciler) now() time.Time {

@@ -16,6 +16,12 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
+// Workers of the provider health checks, per kind.
+const (
+	ClusterProviderWorkers    = 2
+	NamespacedProviderWorkers = 4
+)
+
 // Options configure the controllers.
 type Options struct {
 	// MaxConcurrentReconciles of the OAuthClient controller.
@@ -24,12 +30,18 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// HealthInterval between provider health checks.
 	HealthInterval time.Duration
+	// HealthTimeout bounds one provider health check (DefaultHealthTimeout when 0).
+	HealthTimeout time.Duration
 	// TokenTTL: how long what a backend read from its provider's Secrets is reused
 	// (provider.DefaultSecretTTL when 0).
 	TokenTTL time.Duration
 	// PropagationGrace: how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
+	// AllowInsecureLoopbackHTTP lets providers use http:// backend URLs of loopback hosts
+	// (an emulator on the same machine); without it they must be https
+	// (--allow-insecure-loopback-http).
+	AllowInsecureLoopbackHTTP bool
 	// WatchNamespaces limits the controllers to these namespaces (--watch-namespaces); nil:
 	// cluster-wide. The cache must be limited too (LimitCache).
 	WatchNamespaces []string
@@ -83,6 +95,7 @@ func trimForCache(in any) (any, error) {
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	registry := provider.NewRegistry()
 	registry.SecretTTL = o.TokenTTL
+	registry.Options = provider.Options{AllowInsecureLoopbackHTTP: o.AllowInsecureLoopbackHTTP}
 	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
 		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}
 	if err := (&OAuthClientReconciler{
@@ -95,13 +108,21 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}); err != nil {
 		return err
 	}
-	for _, newObj := range []func() oauthv1.ProviderObject{
-		func() oauthv1.ProviderObject { return &oauthv1.ClusterOAuthProvider{} },
-		func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} },
+	// Each provider kind has its own controller, work queue and workers: tenants' slow
+	// OAuthProviders hold only the OAuthProvider workers, each for at most HealthTimeout,
+	// and never delay the ClusterOAuthProviders' checks. Namespaced providers get more
+	// workers, as every tenant's share them.
+	for _, kind := range []struct {
+		newObj  func() oauthv1.ProviderObject
+		workers int
+	}{
+		{func() oauthv1.ProviderObject { return &oauthv1.ClusterOAuthProvider{} }, ClusterProviderWorkers},
+		{func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} }, NamespacedProviderWorkers},
 	} {
 		if err := (&ProviderReconciler{
-			Client: mgr.GetClient(), Backends: backends, NewObject: newObj, HealthInterval: o.HealthInterval,
-		}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+			Client: mgr.GetClient(), Backends: backends, NewObject: kind.newObj,
+			HealthInterval: o.HealthInterval, HealthTimeout: o.HealthTimeout,
+		}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: kind.workers}); err != nil {
 			return err
 		}
 	}

@@ -249,11 +249,12 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		_ = k8s.Delete(context.Background(), &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: f.provider}})
 	})
 	f.mgrOpts = controllers.Options{
-		MaxConcurrentReconciles: max(o.maxConcurrent, 4),
-		ResyncPeriod:            o.resyncPeriod,
-		HealthInterval:          time.Minute,
-		TokenTTL:                time.Second,
-		PropagationGrace:        time.Second,
+		AllowInsecureLoopbackHTTP: true,
+		MaxConcurrentReconciles:   max(o.maxConcurrent, 4),
+		ResyncPeriod:              o.resyncPeriod,
+		HealthInterval:            time.Minute,
+		TokenTTL:                  time.Second,
+		PropagationGrace:          time.Second,
 	}
 	if !o.noManager {
 		f.startManager()

@@ -96,6 +96,8 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 		return verdict{kind: waitKind, reason: oauthv1.ReasonAPITokenSecretNotFound, msg: err.Error(), after: missingSecretRecheck}
 	case errors.Is(err, provider.ErrSecretNotLabelled):
 		return verdict{kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotLabelled, msg: err.Error(), after: missingSecretRecheck}
+	case errors.Is(err, provider.ErrInsecureURL):
+		return verdict{kind: stallKind, reason: oauthv1.ReasonInsecureURL, msg: err.Error()}
 	case errors.Is(err, provider.ErrInvalidProvider), errors.Is(err, provider.ErrSecretForbidden):
 		return verdict{kind: stallKind, reason: oauthv1.ReasonInvalidSpec, msg: err.Error()}
 	case errors.Is(err, provider.ErrRateLimited):
@@ -127,6 +129,10 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 			msg: "The backend org lacks a feature the operator needs: " + err.Error()}
 	case errors.Is(err, provider.ErrTransient):
 		return verdict{kind: progressKind, reason: oauthv1.ReasonBackendError, msg: err.Error()}
+	case errors.Is(err, provider.ErrResponseTooLarge):
+		return verdict{kind: stallKind, reason: oauthv1.ReasonResponseTooLarge, msg: err.Error(), after: jitter(resync), logged: true}
+	case errors.Is(err, provider.ErrRedirectRefused):
+		return verdict{kind: stallKind, reason: oauthv1.ReasonRedirectRefused, msg: err.Error(), after: jitter(resync), logged: true}
 	case errors.Is(err, provider.ErrPermanent), errors.Is(err, provider.ErrConflict):
 		return verdict{kind: stallKind, reason: oauthv1.ReasonBackendRejected, msg: err.Error(), after: jitter(resync), logged: true}
 	default:

@@ -465,10 +465,12 @@ spec:
       key: token
 EOF
 fi
-cmd "manager --kubeconfig ${kubeconfig#"$root"/} --metrics-bind-address 127.0.0.1:$metrics_port --health-probe-bind-address 127.0.0.1:$probe_port"
+# The emulator serves http on loopback: the manager accepts that only with
+# --allow-insecure-loopback-http.
+cmd "manager --kubeconfig ${kubeconfig#"$root"/} --metrics-bind-address 127.0.0.1:$metrics_port --health-probe-bind-address 127.0.0.1:$probe_port --allow-insecure-loopback-http"
 start_proc manager bin/manager --kubeconfig "$kubeconfig" \
 	--metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address "127.0.0.1:$probe_port" \
-	--zap-encoder console
+	--allow-insecure-loopback-http --zap-encoder console
 wait_http manager "http://127.0.0.1:$probe_port/readyz" 60
 cmd "kubectl wait --for=condition=Ready clusteroauthprovider/$provider_name"
 if ! k wait --for=condition=Ready --timeout=60s "clusteroauthprovider/$provider_name" >/dev/null 2>&1; then

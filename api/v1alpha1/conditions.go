@@ -73,6 +73,15 @@ const (
 	ReasonUnreachable = "Unreachable"
 	// ReasonDiscoveryFailed: the authorization server metadata could not be read.
 	ReasonDiscoveryFailed = "DiscoveryFailed"
+	// ReasonInsecureURL: a provider URL uses http://, which the manager accepts only for
+	// loopback hosts and only with --allow-insecure-loopback-http.
+	ReasonInsecureURL = "InsecureURL"
+	// ReasonResponseTooLarge: the backend answered with more than the manager reads from one
+	// answer; the message names the endpoint and the limit.
+	ReasonResponseTooLarge = "ResponseTooLarge"
+	// ReasonRedirectRefused: the backend answered with a redirect, which the manager never
+	// follows.
+	ReasonRedirectRefused = "RedirectRefused"
 
 	// ReasonRateLimited: the backend's rate limit is exhausted; the controller waits for the
 	// reset time before calling again.

@@ -177,7 +177,8 @@ type OAuthProviderSpec struct {
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
-	AllowedScopes []string `json:"allowedScopes,omitempty"`
+	// An empty list stays empty when written by Go clients too; null is the same as absent.
+	AllowedScopes []string `json:"allowedScopes"` // no omitempty: [] must reach the API server
 }
 
 // OAuthProviderStatus reports the provider's health and what was discovered from the

@@ -46,8 +46,10 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
+	healthTimeout := fs.Duration("provider-health-timeout", controllers.DefaultHealthTimeout, "Longest time one provider health check (all its backend calls) may take; a slower backend is reported Unreachable.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
+	allowHTTP := fs.Bool("allow-insecure-loopback-http", false, "Accept http:// provider URLs (Okta org URLs) whose host is loopback (localhost, 127.0.0.0/8, ::1), for an emulator on the same machine. Off: every provider URL must be https, and an http one is refused with the reason InsecureURL.")
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -57,6 +59,9 @@ func run() error {
 		return err
 	}
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
+		return err
+	}
+	if err := checkHealthTimeout(*healthTimeout); err != nil {
 		return err
 	}
 	if err := checkShare(*oktaShare); err != nil {
@@ -103,11 +108,12 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		MaxConcurrentReconciles: *maxConcurrent,
-		ResyncPeriod:            *resync,
-		HealthInterval:          *health,
-		TokenTTL:                *tokenTTL,
-		WatchNamespaces:         namespaces,
+		MaxConcurrentReconciles:   *maxConcurrent,
+		ResyncPeriod:              *resync,
+		HealthInterval:            *health,
+		TokenTTL:                  *tokenTTL,
+		WatchNamespaces:           namespaces,
+		AllowInsecureLoopbackHTTP: *allowHTTP,
 	}); err != nil {
 		return err
 	}
@@ -140,6 +146,15 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 func checkShare(f float64) error {
 	if !(f > 0 && f <= 1) {
 		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
+	}
+	return nil
+}
+
+// checkHealthTimeout refuses a --provider-health-timeout under 1s: no real backend answers
+// a health check (two or three calls) faster with any margin.
+func checkHealthTimeout(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("--provider-health-timeout must be at least 1s, got %v", d)
 	}
 	return nil
 }

@@ -70,3 +70,15 @@ func TestRateLimitShareEnvTwin(t *testing.T) {
 		t.Fatalf("run() = %v, want the share refused", err)
 	}
 }
+
+func TestCheckHealthTimeout(t *testing.T) {
+	for d, ok := range map[time.Duration]bool{10 * time.Second: true, time.Second: true, 999 * time.Millisecond: false, 0: false, -time.Second: false} {
+		err := checkHealthTimeout(d)
+		if (err == nil) != ok {
+			t.Errorf("checkHealthTimeout(%v) = %v, want accepted %v", d, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--provider-health-timeout") {
+			t.Errorf("error %q does not name the flag", err)
+		}
+	}
+}

@@ -24,6 +24,24 @@ type Backend interface {
 	Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (build func() (Provider, error), err error)
 }
 
+// Options are the manager-wide settings a Registry passes to the backends that take them
+// (ConfigurableBackend).
+type Options struct {
+	// AllowInsecureLoopbackHTTP lets backend URLs use http:// when their host is loopback
+	// (localhost, 127.0.0.0/8, ::1: an emulator on the same machine). Without it every backend
+	// URL must be https; an http URL is refused with ErrInsecureURL. The manager's
+	// --allow-insecure-loopback-http.
+	AllowInsecureLoopbackHTTP bool
+}
+
+// ConfigurableBackend is a Backend that applies the Registry's Options to the clients it
+// builds.
+type ConfigurableBackend interface {
+	Backend
+	// WithOptions returns the backend with opts applied.
+	WithOptions(opts Options) Backend
+}
+
 // SecretRef names one key of a Secret. An empty Namespace means the provider object's own
 // namespace.
 type SecretRef struct {

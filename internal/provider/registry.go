@@ -27,6 +27,9 @@ type Registry struct {
 	SecretTTL time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// Options are passed to every backend that takes them (ConfigurableBackend); set them
+	// before the first Client.
+	Options Options
 
 	backends map[string]Backend
 
@@ -69,6 +72,9 @@ func (r *Registry) Client(ctx context.Context, obj oauthv1.ProviderObject, secre
 	backend, err := r.backendFor(specJSON)
 	if err != nil {
 		return nil, err
+	}
+	if cb, ok := backend.(ConfigurableBackend); ok {
+		backend = cb.WithOptions(r.Options)
 	}
 	rec := &recordingReader{next: secrets}
 	build, err := backend.Load(ctx, obj, rec)

@@ -215,3 +215,31 @@ func TestRegisterTwicePanics(t *testing.T) {
 	}()
 	Register("test-twice", &countingBackend{})
 }
+
+// optionsBackend records the Options the Registry gave it.
+type optionsBackend struct{ got *[]Options }
+
+func (b optionsBackend) WithOptions(o Options) Backend {
+	*b.got = append(*b.got, o)
+	return b
+}
+
+func (b optionsBackend) Load(context.Context, oauthv1.ProviderObject, SecretReader) (func() (Provider, error), error) {
+	return func() (Provider, error) { return builtClient{}, nil }, nil
+}
+
+// Issue 27: the manager's --allow-insecure-loopback-http reaches the backends through the
+// Registry's Options.
+func TestRegistryPassesOptions(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		var got []Options
+		r := &Registry{backends: map[string]Backend{"okta": optionsBackend{got: &got}},
+			Options: Options{AllowInsecureLoopbackHTTP: allow}}
+		if _, err := r.Client(context.Background(), cluster("p", "https://example.okta.com"), secretMap{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].AllowInsecureLoopbackHTTP != allow {
+			t.Errorf("backend got options %+v, want one with AllowInsecureLoopbackHTTP=%v", got, allow)
+		}
+	}
+}

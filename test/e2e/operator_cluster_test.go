@@ -236,6 +236,8 @@ func startManager(t *testing.T, c *cluster, name string, extraArgs ...string) (*
 		"--kubeconfig", kubeconfig,
 		"--metrics-bind-address", metrics,
 		"--health-probe-bind-address", probe,
+		// The emulator serves http on loopback.
+		"--allow-insecure-loopback-http",
 	}, extraArgs...)
 	p := harness.Start(t, name, harness.Binary(t, "manager"), args, harness.Options{})
 	harness.WaitHTTP(t, "http://"+probe+"/readyz", startWait, p)

@@ -459,6 +459,8 @@ func startTenantManager(t *testing.T, c *cluster, kubeconfig string, extraArgs .
 		"--kubeconfig", kubeconfig,
 		"--metrics-bind-address", metrics,
 		"--health-probe-bind-address", probe,
+		// The emulator serves http on loopback.
+		"--allow-insecure-loopback-http",
 	}, extraArgs...)
 	p := harness.Start(t, "manager-tenants", harness.Binary(t, "manager"), args, harness.Options{})
 	harness.WaitHTTP(t, "http://"+probe+"/readyz", startWait, p)

@@ -356,7 +356,14 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 	return apps, nil
 }
 
-// nextPage returns the path and query of the rel="next" link, which must point at the org.
+// appsCollection is the management API path the provider pages through (FindApps).
+const appsCollection = "/api/v1/apps"
+
+// nextPage returns the path and query of the rel="next" link of an app listing. The link is
+// resolved against the org URL and followed only when its scheme and host are the org's
+// and its path is the listing's: the SDK appends what it returns to the org URL and sends
+// the API token with it, so a link like "@attacker.example/..." must never get through. A
+// link that does not parse is an error.
 func (p *Provider) nextPage(h http.Header) (string, error) {
 	for _, v := range h.Values("Link") {
 		for _, link := range strings.Split(v, ",") {
@@ -366,18 +373,27 @@ func (p *Provider) nextPage(h http.Header) (string, error) {
 			}
 			target = strings.TrimSpace(target)
 			target = strings.TrimSuffix(strings.TrimPrefix(target, "<"), ">")
-			u, err := url.Parse(target)
+			ref, err := url.Parse(target)
 			if err != nil {
 				return "", fmt.Errorf("next link is not a URL")
 			}
-			if u.IsAbs() {
-				key, err := orgKey(u.Scheme + "://" + u.Host)
-				if err != nil || key != p.orgURL {
-					// Following it would send the API token elsewhere.
-					return "", fmt.Errorf("next link points outside the org")
-				}
+			org, err := url.Parse(p.orgURL + "/")
+			if err != nil {
+				return "", fmt.Errorf("org url: %w", err)
 			}
-			return u.RequestURI(), nil
+			u := org.ResolveReference(ref)
+			key, err := orgKey(u.Scheme + "://" + u.Host)
+			if err != nil || key != p.orgURL || u.User != nil {
+				// Following it would send the API token elsewhere.
+				return "", fmt.Errorf("next link points outside the org")
+			}
+			if u.EscapedPath() != appsCollection {
+				return "", fmt.Errorf("next link points outside the listing %s", appsCollection)
+			}
+			if u.RawQuery == "" {
+				return appsCollection, nil
+			}
+			return appsCollection + "?" + u.RawQuery, nil
 		}
 	}
 	return "", nil

@@ -15,18 +15,24 @@ const SpecField = "okta"
 
 func init() { provider.Register(SpecField, backend{}) }
 
+var _ provider.ConfigurableBackend = backend{}
+
 // backend builds Providers from provider objects that set spec.okta.
-type backend struct{}
+type backend struct{ opts provider.Options }
+
+// WithOptions applies the Registry's options (AllowInsecureLoopbackHTTP).
+func (backend) WithOptions(opts provider.Options) provider.Backend { return backend{opts: opts} }
 
 // Load reads spec.okta and its credentials: the API token, or in OAuth mode
 // (spec.okta.oauth) the private key of the operator's API service app. Both are read
 // through secrets, so a replaced key is picked up when the Registry next calls Load.
-func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Provider, error), error) {
+func (b backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Provider, error), error) {
 	spec := obj.ProviderSpec().Okta
 	if spec == nil {
 		return nil, fmt.Errorf("%w: the spec has no okta section", provider.ErrInvalidProvider)
 	}
-	cfg := Config{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer()}
+	cfg := Config{OrgURL: spec.OrgURL, AuthorizationServerID: spec.AuthorizationServer(),
+		AllowInsecureLoopbackHTTP: b.opts.AllowInsecureLoopbackHTTP}
 	switch {
 	case spec.OAuth != nil && spec.APITokenSecretRef != nil, spec.OAuth == nil && spec.APITokenSecretRef == nil:
 		return nil, fmt.Errorf("%w: set exactly one of okta.apiTokenSecretRef and okta.oauth", provider.ErrInvalidProvider)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -475,13 +476,31 @@ type bucketSnapshot struct {
 	InFlight     int
 }
 
-// state returns a snapshot of a bucket of the org at orgURL.
+// state returns a snapshot of a bucket of the org at orgURL: of the org-wide budget, or,
+// when that has not used the bucket and one credential of the org has (the management API's
+// buckets are kept per credential), of that credential's budget.
 func (b *Budgets) state(orgURL, bucket string) bucketSnapshot {
 	key, err := orgKey(orgURL)
 	if err != nil {
 		return bucketSnapshot{}
 	}
 	o := b.org(key)
+	o.mu.Lock()
+	_, used := o.buckets[bucket]
+	o.mu.Unlock()
+	if !used {
+		b.mu.Lock()
+		var creds []*orgBudget
+		for k, c := range b.orgs {
+			if strings.HasPrefix(k, key+"#") {
+				creds = append(creds, c)
+			}
+		}
+		b.mu.Unlock()
+		if len(creds) == 1 {
+			o = creds[0]
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s := o.bucket(bucket)

@@ -122,7 +122,7 @@ func start(t *testing.T, cfg oktaemu.Config) *env {
 	e := oktaemutest.Start(t, cfg)
 	sc := newSpecCheck(t)
 	p, err := okta.New(okta.Config{
-		OrgURL: e.URL, APIToken: e.APIToken,
+		OrgURL: e.URL, APIToken: e.APIToken, AllowInsecureLoopbackHTTP: true,
 		HTTPClient: &http.Client{Timeout: 20 * time.Second, Transport: sc},
 		Budgets:    okta.NewBudgets(okta.BudgetOptions{}),
 	})
@@ -416,7 +416,7 @@ func TestEmulatorNoStaleReadAfterDeactivate(t *testing.T) {
 func TestEmulatorWrongToken(t *testing.T) {
 	e := start(t, oktaemu.Config{})
 	wrong := "00wrongTOKEN-for-this-org"
-	p, err := okta.New(okta.Config{OrgURL: e.URL, APIToken: wrong, Budgets: okta.NewBudgets(okta.BudgetOptions{}),
+	p, err := okta.New(okta.Config{OrgURL: e.URL, APIToken: wrong, Budgets: okta.NewBudgets(okta.BudgetOptions{}), AllowInsecureLoopbackHTTP: true,
 		HTTPClient: &http.Client{Transport: e.spec}})
 	if err != nil {
 		t.Fatal(err)

@@ -80,6 +80,9 @@ func classify(ctx context.Context, op string, resp *okta.Response, err error, re
 	if errors.As(err, &rl) {
 		return &provider.Error{Class: provider.ErrRateLimited, Op: op, Code: rl.code, Status: rl.status, RetryAt: rl.retryAt, Err: rl}
 	}
+	if ge := guardError(op, err); ge != nil {
+		return ge
+	}
 	if ae := asAuthError(op, err); ae != nil {
 		return ae
 	}
@@ -99,6 +102,24 @@ func classify(ctx context.Context, op string, resp *okta.Response, err error, re
 	}
 	// No answer (connection refused, reset, timeout) or an answer that could not be read.
 	return &provider.Error{Class: provider.ErrTransient, Op: op, Err: err}
+}
+
+// guardError classifies what the transport's guard refused: an answer over the size limit,
+// or a redirect. nil for any other error.
+func guardError(op string, err error) *provider.Error {
+	var tl *provider.ResponseTooLargeError
+	if errors.As(err, &tl) {
+		return &provider.Error{Class: provider.ErrResponseTooLarge, Op: op, Err: tl}
+	}
+	var re *provider.RedirectError
+	if errors.As(err, &re) {
+		return &provider.Error{Class: provider.ErrRedirectRefused, Op: op, Status: re.Status, Err: re}
+	}
+	var le *linkError
+	if errors.As(err, &le) {
+		return &provider.Error{Class: provider.ErrPermanent, Op: op, Err: le}
+	}
+	return nil
 }
 
 // apiError describes an Okta error answer: status, summary and causes. Okta's summaries name

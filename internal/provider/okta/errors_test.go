@@ -83,7 +83,7 @@ func (f *fakeOktaServer) count(key string) int {
 
 func newTestProvider(t *testing.T, orgURL string) *Provider {
 	t.Helper()
-	p, err := New(Config{OrgURL: orgURL, APIToken: testToken, Budgets: NewBudgets(BudgetOptions{MaxJitter: -1})})
+	p, err := New(Config{OrgURL: orgURL, APIToken: testToken, Budgets: NewBudgets(BudgetOptions{MaxJitter: -1}), AllowInsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -298,11 +298,11 @@ func TestRateLimited429ClosesBudgetForOtherCalls(t *testing.T) {
 	}}})
 	budgets := NewBudgets(BudgetOptions{})
 	// Two providers of the same org share the budget.
-	p1, err := New(Config{OrgURL: srv.URL, APIToken: testToken, Budgets: budgets})
+	p1, err := New(Config{OrgURL: srv.URL, APIToken: testToken, Budgets: budgets, AllowInsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := New(Config{OrgURL: srv.URL + "/", APIToken: testToken, Budgets: budgets})
+	p2, err := New(Config{OrgURL: srv.URL + "/", APIToken: testToken, Budgets: budgets, AllowInsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,9 +46,15 @@ func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) 
 		return provider.Endpoints{}, classifyNoAnswer(ctx, op, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
+		if ge := guardError(op, err); ge != nil {
+			return provider.Endpoints{}, ge
+		}
 		return provider.Endpoints{}, provider.Errorf(provider.ErrTransient, op, "read answer: %w", err)
+	}
+	if len(body) > maxAnswerBytes {
+		return provider.Endpoints{}, guardError(op, &provider.ResponseTooLargeError{Endpoint: endpointOf(req), Limit: maxAnswerBytes})
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
@@ -72,15 +78,16 @@ func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) 
 		return provider.Endpoints{}, provider.Errorf(provider.ErrPermanent, op, "metadata is not JSON: %w", err)
 	}
 	for name, v := range map[string]string{"issuer": md.Issuer, "token_endpoint": md.TokenEndpoint, "jwks_uri": md.JWKSURI} {
-		if err := checkEndpointURL(v); err != nil {
+		if err := checkEndpointURL(v, p.allowHTTP); err != nil {
 			return provider.Endpoints{}, provider.Errorf(provider.ErrPermanent, op, "metadata %s: %w", name, err)
 		}
 	}
 	return provider.Endpoints{Issuer: md.Issuer, TokenURL: md.TokenEndpoint, JWKSURL: md.JWKSURI}, nil
 }
 
-// checkEndpointURL accepts absolute https URLs, and http URLs of loopback hosts.
-func checkEndpointURL(s string) error {
+// checkEndpointURL accepts absolute https URLs, and http URLs of loopback hosts when
+// allowHTTP.
+func checkEndpointURL(s string, allowHTTP bool) error {
 	if s == "" {
 		return errors.New("missing")
 	}
@@ -91,8 +98,8 @@ func checkEndpointURL(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("%q: http is allowed only for loopback hosts; use https", s)
+		if !isLoopback(u.Hostname()) || !allowHTTP {
+			return fmt.Errorf("%q: http is allowed only for loopback hosts with --allow-insecure-loopback-http; use https", s)
 		}
 	default:
 		return fmt.Errorf("%q must use https", s)
@@ -108,6 +115,9 @@ func classifyNoAnswer(ctx context.Context, op string, err error) error {
 	var rl *rateLimitError
 	if errors.As(err, &rl) {
 		return &provider.Error{Class: provider.ErrRateLimited, Op: op, Code: rl.code, Status: rl.status, RetryAt: rl.retryAt, Err: rl}
+	}
+	if ge := guardError(op, err); ge != nil {
+		return ge
 	}
 	if ae := asAuthError(op, err); ae != nil {
 		return ae

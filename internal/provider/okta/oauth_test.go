@@ -265,7 +265,7 @@ func ecPEM(t *testing.T) ([]byte, crypto.PublicKey) {
 
 func newOAuthProvider(t *testing.T, orgURL string, oc OAuthConfig) *Provider {
 	t.Helper()
-	p, err := New(Config{OrgURL: orgURL, OAuth: &oc, Budgets: NewBudgets(BudgetOptions{})})
+	p, err := New(Config{OrgURL: orgURL, OAuth: &oc, Budgets: NewBudgets(BudgetOptions{}), AllowInsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -478,7 +478,7 @@ func TestOAuthTokenRateLimited(t *testing.T) {
 	}))
 	defer srv.Close()
 	budgets := NewBudgets(BudgetOptions{})
-	p, err := New(Config{OrgURL: srv.URL, OAuth: &OAuthConfig{ClientID: "0oa1", PrivateKeyPEM: key}, Budgets: budgets})
+	p, err := New(Config{OrgURL: srv.URL, OAuth: &OAuthConfig{ClientID: "0oa1", PrivateKeyPEM: key}, Budgets: budgets, AllowInsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

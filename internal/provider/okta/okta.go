@@ -17,6 +17,8 @@ package okta
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,8 +41,13 @@ const DefaultTimeout = 30 * time.Second
 // Config says how to reach one Okta org and authorization server.
 type Config struct {
 	// OrgURL is the org's base URL, e.g. https://example.okta.com. http:// is accepted only
-	// for loopback hosts (localhost, 127.0.0.0/8, ::1), such as the emulator.
+	// for loopback hosts (localhost, 127.0.0.0/8, ::1), such as the emulator, and only with
+	// AllowInsecureLoopbackHTTP.
 	OrgURL string
+	// AllowInsecureLoopbackHTTP accepts http:// org URLs (and metadata endpoints) of
+	// loopback hosts; without it every URL must be https. The manager's
+	// --allow-insecure-loopback-http.
+	AllowInsecureLoopbackHTTP bool
 	// AuthorizationServerID of the custom authorization server that issues the clients'
 	// tokens; default "default".
 	AuthorizationServerID string
@@ -50,12 +57,15 @@ type Config struct {
 	// OAuth makes the provider reach the management API as an API service app with
 	// private_key_jwt and DPoP instead of with an API token. Exactly one of APIToken and OAuth.
 	OAuth *OAuthConfig
-	// HTTPClient, optional, provides the base transport, timeout (applied as is; 0 means
-	// none) and redirect policy; the provider copies it and never modifies it. Without it,
-	// http.DefaultTransport and DefaultTimeout are used.
+	// HTTPClient, optional, provides the base transport and timeout (applied as is; 0 means
+	// none); the provider copies it and never modifies it. Without it, http.DefaultTransport
+	// and DefaultTimeout are used. Its redirect policy is not used: the provider never
+	// follows a redirect, and reads at most provider.MaxResponseBytes of any answer.
 	HTTPClient *http.Client
 	// Budgets, optional, is the rate-budget registry; nil means the process-wide one
-	// (SharedBudgets), so that every Provider of an org shares one budget.
+	// (SharedBudgets): every Provider of an org shares the org-wide buckets (token endpoint,
+	// metadata), and every Provider of an org with the same credential shares the
+	// management API's buckets.
 	Budgets *Budgets
 	// ManageAccessPolicies: the provider keeps one access policy per client on the
 	// authorization server; the health check then also proves the token may manage them.
@@ -65,6 +75,7 @@ type Config struct {
 // Provider is the Okta backend. It is safe for concurrent use.
 type Provider struct {
 	orgURL       string // normalized: scheme://host[:port], no trailing slash
+	allowHTTP    bool   // Config.AllowInsecureLoopbackHTTP
 	authServerID string
 	client       *okta.Client
 	http         *http.Client // through the budget, without the API token
@@ -85,7 +96,7 @@ var authServerIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // New validates cfg and builds a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
-	org, err := normalizeOrgURL(cfg.OrgURL)
+	org, err := normalizeOrgURL(cfg.OrgURL, cfg.AllowInsecureLoopbackHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -115,17 +126,19 @@ func New(cfg Config) (*Provider, error) {
 		budgets = SharedBudgets()
 	}
 
-	hc := &http.Client{Timeout: DefaultTimeout}
+	// Redirects are never followed (the guard refuses them before the client could; the
+	// CheckRedirect is a second lock), and every answer is bounded, for the SDK's reads too.
+	hc := &http.Client{Timeout: DefaultTimeout, CheckRedirect: provider.NoRedirects}
 	base := http.DefaultTransport
 	if cfg.HTTPClient != nil {
 		hc.Timeout = cfg.HTTPClient.Timeout
-		hc.CheckRedirect = cfg.HTTPClient.CheckRedirect
 		hc.Jar = cfg.HTTPClient.Jar
 		if cfg.HTTPClient.Transport != nil {
 			base = cfg.HTTPClient.Transport
 		}
 	}
-	hc.Transport = &transport{base: base, budget: budgets.org(org)}
+	hc.Transport = &transport{base: provider.GuardTransport(base, provider.MaxResponseBytes, endpointOf),
+		budget: budgets.org(org), cred: budgets.org(credentialKey(org, cfg))}
 
 	// The SDK's client: the same as hc with an API token; in OAuth mode hc under the DPoP
 	// transport, which replaces the SDK's Authorization header. The SDK's own OAuth modes
@@ -134,7 +147,6 @@ func New(cfg Config) (*Provider, error) {
 	var src *tokenSource
 	if cfg.OAuth != nil {
 		tokenHTTP := *hc
-		tokenHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		if src, err = newTokenSource(org, cfg.OAuth, kid, scopes, &tokenHTTP); err != nil {
 			return nil, err
 		}
@@ -161,13 +173,13 @@ func New(cfg Config) (*Provider, error) {
 		// The SDK's messages name the org URL at most, never the token.
 		return nil, fmt.Errorf("configure okta client: %w", err)
 	}
-	return &Provider{orgURL: org, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src,
+	return &Provider{orgURL: org, allowHTTP: cfg.AllowInsecureLoopbackHTTP, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src,
 		manageAccessPolicies: cfg.ManageAccessPolicies}, nil
 }
 
 // normalizeOrgURL checks an org URL and returns it as scheme://host[:port] in lower case
-// without a default port.
-func normalizeOrgURL(raw string) (string, error) {
+// without a default port. http:// is accepted for loopback hosts when allowHTTP.
+func normalizeOrgURL(raw string, allowHTTP bool) (string, error) {
 	if raw == "" {
 		return "", fmt.Errorf("okta org url is empty")
 	}
@@ -184,7 +196,10 @@ func normalizeOrgURL(raw string) (string, error) {
 	}
 	host := strings.ToLower(u.Hostname())
 	if scheme == "http" && !isLoopback(host) {
-		return "", fmt.Errorf("okta org url %q: http is allowed only for loopback hosts (localhost, 127.0.0.0/8, ::1); use https", raw)
+		return "", fmt.Errorf("%w: okta org url %q: http is allowed only for loopback hosts (localhost, 127.0.0.0/8, ::1); use https", provider.ErrInsecureURL, raw)
+	}
+	if scheme == "http" && !allowHTTP {
+		return "", fmt.Errorf("%w: okta org url %q: http is allowed only when the manager runs with --allow-insecure-loopback-http (for an emulator on the same machine); use https", provider.ErrInsecureURL, raw)
 	}
 	port := u.Port()
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
@@ -200,8 +215,25 @@ func normalizeOrgURL(raw string) (string, error) {
 	return scheme + "://" + hostport, nil
 }
 
-// orgKey is the budget key of an org URL.
-func orgKey(raw string) (string, error) { return normalizeOrgURL(raw) }
+// orgKey is the budget key of an org URL: of its org-wide buckets (token endpoint,
+// metadata), which every workload of the org shares.
+func orgKey(raw string) (string, error) { return normalizeOrgURL(raw, true) }
+
+// credentialKey is the budget key of the management API's buckets of one credential of an
+// org: Okta meters management calls per API token (or API service app), so one credential's
+// refusals and remaining counts say nothing about another's. The key holds a digest of the
+// credential's identity, never the credential.
+func credentialKey(org string, cfg Config) string {
+	id := "token\x00" + cfg.APIToken
+	if cfg.OAuth != nil {
+		id = "oauth\x00" + cfg.OAuth.ClientID
+	}
+	sum := sha256.Sum256([]byte(id))
+	return org + "#" + hex.EncodeToString(sum[:16])
+}
+
+// endpointOf names a request in errors: its method and route template (no ids, no query).
+func endpointOf(req *http.Request) string { return req.Method + " " + routeOf(req.URL.Path) }
 
 func isLoopback(host string) bool {
 	if host == "localhost" {

@@ -1,8 +1,11 @@
 package okta
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -11,24 +14,26 @@ func TestNewValidatesConfig(t *testing.T) {
 		wantOrg string
 		wantErr string
 	}{
-		"https org":                         {cfg: Config{OrgURL: "https://Example.okta.com/", APIToken: testToken}, wantOrg: "https://example.okta.com"},
-		"https org with default port":       {cfg: Config{OrgURL: "https://example.okta.com:443", APIToken: testToken}, wantOrg: "https://example.okta.com"},
-		"https org with another port":       {cfg: Config{OrgURL: "https://example.okta.com:8443", APIToken: testToken}, wantOrg: "https://example.okta.com:8443"},
-		"http on localhost":                 {cfg: Config{OrgURL: "http://localhost:8180", APIToken: testToken}, wantOrg: "http://localhost:8180"},
-		"http on 127.0.0.0/8":               {cfg: Config{OrgURL: "http://127.1.2.3:8180", APIToken: testToken}, wantOrg: "http://127.1.2.3:8180"},
-		"http on ::1":                       {cfg: Config{OrgURL: "http://[::1]:8180", APIToken: testToken}, wantOrg: "http://[::1]:8180"},
-		"http elsewhere":                    {cfg: Config{OrgURL: "http://example.okta.com", APIToken: testToken}, wantErr: "http is allowed only for loopback hosts"},
-		"http on a private address":         {cfg: Config{OrgURL: "http://10.0.0.1", APIToken: testToken}, wantErr: "http is allowed only for loopback hosts"},
-		"http on a name that looks local":   {cfg: Config{OrgURL: "http://localhost.example.com", APIToken: testToken}, wantErr: "http is allowed only for loopback hosts"},
-		"other scheme":                      {cfg: Config{OrgURL: "ftp://example.okta.com", APIToken: testToken}, wantErr: "must use https"},
-		"no scheme":                         {cfg: Config{OrgURL: "example.okta.com", APIToken: testToken}, wantErr: "not an absolute URL"},
-		"empty org":                         {cfg: Config{APIToken: testToken}, wantErr: "org url is empty"},
-		"org with a path":                   {cfg: Config{OrgURL: "https://example.okta.com/oauth2/default", APIToken: testToken}, wantErr: "must be just scheme and host"},
-		"org with a query":                  {cfg: Config{OrgURL: "https://example.okta.com?x=1", APIToken: testToken}, wantErr: "must be just scheme and host"},
-		"org with user info":                {cfg: Config{OrgURL: "https://u:p@example.okta.com", APIToken: testToken}, wantErr: "must be just scheme and host"},
-		"empty token":                       {cfg: Config{OrgURL: "https://example.okta.com"}, wantErr: "api token is empty"},
-		"token with a newline":              {cfg: Config{OrgURL: "https://example.okta.com", APIToken: testToken + "\n"}, wantErr: "whitespace or control characters"},
-		"authorization server id with path": {cfg: Config{OrgURL: "https://example.okta.com", APIToken: testToken, AuthorizationServerID: "../x"}, wantErr: "authorization server id"},
+		"https org":                          {cfg: Config{OrgURL: "https://Example.okta.com/", APIToken: testToken}, wantOrg: "https://example.okta.com"},
+		"https org with default port":        {cfg: Config{OrgURL: "https://example.okta.com:443", APIToken: testToken}, wantOrg: "https://example.okta.com"},
+		"https org with another port":        {cfg: Config{OrgURL: "https://example.okta.com:8443", APIToken: testToken}, wantOrg: "https://example.okta.com:8443"},
+		"http on localhost":                  {cfg: Config{OrgURL: "http://localhost:8180", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantOrg: "http://localhost:8180"},
+		"http on 127.0.0.0/8":                {cfg: Config{OrgURL: "http://127.1.2.3:8180", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantOrg: "http://127.1.2.3:8180"},
+		"http on ::1":                        {cfg: Config{OrgURL: "http://[::1]:8180", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantOrg: "http://[::1]:8180"},
+		"http on loopback without the flag":  {cfg: Config{OrgURL: "http://127.0.0.1:8180", APIToken: testToken}, wantErr: "only when the manager runs with --allow-insecure-loopback-http"},
+		"http on localhost without the flag": {cfg: Config{OrgURL: "http://localhost:8180", APIToken: testToken}, wantErr: "only when the manager runs with --allow-insecure-loopback-http"},
+		"http elsewhere":                     {cfg: Config{OrgURL: "http://example.okta.com", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantErr: "http is allowed only for loopback hosts"},
+		"http on a private address":          {cfg: Config{OrgURL: "http://10.0.0.1", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantErr: "http is allowed only for loopback hosts"},
+		"http on a name that looks local":    {cfg: Config{OrgURL: "http://localhost.example.com", APIToken: testToken, AllowInsecureLoopbackHTTP: true}, wantErr: "http is allowed only for loopback hosts"},
+		"other scheme":                       {cfg: Config{OrgURL: "ftp://example.okta.com", APIToken: testToken}, wantErr: "must use https"},
+		"no scheme":                          {cfg: Config{OrgURL: "example.okta.com", APIToken: testToken}, wantErr: "not an absolute URL"},
+		"empty org":                          {cfg: Config{APIToken: testToken}, wantErr: "org url is empty"},
+		"org with a path":                    {cfg: Config{OrgURL: "https://example.okta.com/oauth2/default", APIToken: testToken}, wantErr: "must be just scheme and host"},
+		"org with a query":                   {cfg: Config{OrgURL: "https://example.okta.com?x=1", APIToken: testToken}, wantErr: "must be just scheme and host"},
+		"org with user info":                 {cfg: Config{OrgURL: "https://u:p@example.okta.com", APIToken: testToken}, wantErr: "must be just scheme and host"},
+		"empty token":                        {cfg: Config{OrgURL: "https://example.okta.com"}, wantErr: "api token is empty"},
+		"token with a newline":               {cfg: Config{OrgURL: "https://example.okta.com", APIToken: testToken + "\n"}, wantErr: "whitespace or control characters"},
+		"authorization server id with path":  {cfg: Config{OrgURL: "https://example.okta.com", APIToken: testToken, AuthorizationServerID: "../x"}, wantErr: "authorization server id"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -36,6 +41,9 @@ func TestNewValidatesConfig(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("New error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if strings.HasPrefix(tc.cfg.OrgURL, "http://") && !errors.Is(err, provider.ErrInsecureURL) {
+					t.Errorf("New error = %v, want class %v", err, provider.ErrInsecureURL)
 				}
 				if tc.cfg.APIToken != "" && strings.Contains(err.Error(), strings.TrimSpace(tc.cfg.APIToken)) {
 					t.Error("the error contains the API token")

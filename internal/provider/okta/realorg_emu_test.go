@@ -25,7 +25,7 @@ func startWith(t *testing.T, cfg oktaemu.Config, opts BudgetOptions) (*oktaemute
 	t.Helper()
 	e := oktaemutest.Start(t, cfg)
 	b := NewBudgets(opts)
-	p, err := New(Config{OrgURL: e.URL, APIToken: e.APIToken, Budgets: b,
+	p, err := New(Config{OrgURL: e.URL, APIToken: e.APIToken, Budgets: b, AllowInsecureLoopbackHTTP: true,
 		HTTPClient: &http.Client{Timeout: 20 * time.Second}})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,9 @@ func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials)
 // classifyTokenError maps an oauth2client error to the provider's classes.
 func classifyTokenError(ctx context.Context, op string, err error) error {
 	var oe *oauth2client.Error
+	if ge := guardError(op, err); ge != nil {
+		return ge
+	}
 	switch {
 	case errors.Is(err, oauth2client.ErrInvalidConfig), errors.Is(err, oauth2client.ErrMalformedAnswer):
 		return &provider.Error{Class: provider.ErrPermanent, Op: op, Err: err}

@@ -2,19 +2,27 @@ package okta
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // transport sits under the Okta SDK (and under the provider's own metadata and token
 // requests): it makes every request pass the org's shared rate budget, records metrics, and
-// turns a 429 into an error the budget has learned from, so the SDK never retries it.
+// turns a 429 into an error the budget has learned from, so the SDK never retries it. It
+// refuses answers whose Link header the SDK could not parse (the SDK would panic).
 type transport struct {
-	base   http.RoundTripper
+	base http.RoundTripper
+	// budget holds the org-wide buckets (token endpoints, metadata) every Provider of the org
+	// shares; cred the management API's buckets of this Provider's credential.
 	budget *orgBudget
+	cred   *orgBudget
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -23,7 +31,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Requests without the API token (token endpoint, metadata) count against the org-wide
 	// bucket every workload shares: the budget keeps to its share of it.
 	shared := !strings.HasPrefix(req.Header.Get("Authorization"), "SSWS ")
-	tk, err := t.budget.acquire(req.Context(), bucket, shared)
+	budget := t.budget
+	if strings.HasPrefix(route, "/api/") && t.cred != nil {
+		budget = t.cred
+	}
+	tk, err := budget.acquire(req.Context(), bucket, shared)
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
@@ -36,10 +48,20 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		tk.done(nil)
 		requestsTotal.WithLabelValues(route, req.Method, "error").Inc()
+		var tl *provider.ResponseTooLargeError
+		var re *provider.RedirectError
+		if errors.As(err, &tl) || errors.As(err, &re) {
+			// The guard's refusals carry no io.EOF; their type tells the caller what happened.
+			return nil, err
+		}
 		return nil, &transportError{msg: err.Error(), timeout: isTimeout(err)}
 	}
 	requestsTotal.WithLabelValues(route, req.Method, strconv.Itoa(resp.StatusCode)).Inc()
 	retryAt, concurrency := tk.done(resp)
+	if err := checkLinks(resp.Header); err != nil {
+		_ = resp.Body.Close()
+		return nil, &linkError{endpoint: req.Method + " " + route, err: err}
+	}
 	if resp.StatusCode != http.StatusTooManyRequests {
 		return resp, nil
 	}
@@ -55,6 +77,30 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rateLimited.WithLabelValues(bucket, source).Inc()
 	return nil, &rateLimitError{bucket: bucket, retryAt: retryAt, status: resp.StatusCode, code: body.Code, concurrency: concurrency}
 }
+
+// checkLinks refuses Link headers whose first target does not parse as a URL: the SDK
+// parses every answer's Link headers and dereferences the result without checking it.
+func checkLinks(h http.Header) error {
+	for _, v := range h.Values("Link") {
+		parts := strings.Split(v, ";")
+		if len(parts) < 2 {
+			continue
+		}
+		if _, err := url.Parse(strings.TrimRight(strings.TrimLeft(parts[0], "<"), ">")); err != nil {
+			return errors.New("a Link header that is not a URL")
+		}
+	}
+	return nil
+}
+
+// linkError is an answer refused for its Link header.
+type linkError struct {
+	endpoint string
+	err      error
+}
+
+func (e *linkError) Error() string { return e.endpoint + ": okta answered with " + e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
 
 // transportError is a request that got no answer. It deliberately hides the cause from
 // errors.Is: the SDK retries io.EOF forever, without backoff, when its rate-limit retries are

@@ -260,7 +260,9 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 		return nil, err
 	}
 	mgrArgs := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
-		"--resync-period", sc.ResyncPeriod.String()}
+		"--resync-period", sc.ResyncPeriod.String(),
+		// The emulator serves http on loopback.
+		"--allow-insecure-loopback-http"}
 	if sc.ManagerShare > 0 {
 		mgrArgs = append(mgrArgs, "--okta-rate-limit-share", strconv.FormatFloat(sc.ManagerShare, 'f', -1, 64))
 	}

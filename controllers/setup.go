@@ -32,10 +32,11 @@ type Options struct {
 	HealthInterval time.Duration
 	// HealthTimeout bounds one provider health check (DefaultHealthTimeout when 0).
 	HealthTimeout time.Duration
-	// TokenTTL: how long what a backend read from its provider's Secrets is reused
-	// (provider.DefaultSecretTTL when 0).
-	TokenTTL time.Duration
-	// PropagationGrace: how long new credentials the token endpoint refuses are retried
+	// SecretTTL is how long what a backend read from its provider's Secrets (the API
+	// token, a private key) is reused (provider.DefaultSecretTTL when 0). The manager's
+	// --api-token-cache-ttl sets it; it becomes provider.Registry.SecretTTL.
+	SecretTTL time.Duration
+	// PropagationGrace is how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
 	// AllowInsecureLoopbackHTTP lets providers use http:// backend URLs of loopback hosts
@@ -77,9 +78,7 @@ func trimForCache(in any) (any, error) {
 	}
 	obj.SetManagedFields(nil)
 	if c, ok := obj.(*oauthv1.OAuthClient); ok {
-		if _, has := c.Annotations[lastAppliedAnnotation]; has {
-			delete(c.Annotations, lastAppliedAnnotation)
-		}
+		delete(c.Annotations, lastAppliedAnnotation)
 	}
 	return obj, nil
 }
@@ -94,7 +93,7 @@ func trimForCache(in any) (any, error) {
 // imports them).
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	registry := provider.NewRegistry()
-	registry.SecretTTL = o.TokenTTL
+	registry.SecretTTL = o.SecretTTL
 	registry.Options = provider.Options{AllowInsecureLoopbackHTTP: o.AllowInsecureLoopbackHTTP}
 	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
 		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}

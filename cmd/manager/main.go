@@ -19,8 +19,8 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
-	// Backends register themselves with package provider under their spec field.
-	// The Okta backend registers itself; the manager only sets its shared rate budget.
+	// Backends register themselves with package provider under their spec field, and
+	// bind their own flags.
 	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
@@ -46,10 +46,11 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
+	secretTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	healthTimeout := fs.Duration("provider-health-timeout", controllers.DefaultHealthTimeout, "Longest time one provider health check (all its backend calls) may take; a slower backend is reported Unreachable.")
-	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
-	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
 	allowHTTP := fs.Bool("allow-insecure-loopback-http", false, "Accept http:// provider URLs (Okta org URLs) whose host is loopback (localhost, 127.0.0.0/8, ::1), for an emulator on the same machine. Off: every provider URL must be https, and an http one is refused with the reason InsecureURL.")
+	var oktaFlags okta.Flags
+	oktaFlags.BindFlags(fs)
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -58,16 +59,15 @@ func run() error {
 	if err := flagenv.Apply(fs, envPrefix); err != nil {
 		return err
 	}
-	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
+	if err := checkFlags(*maxConcurrent, *resync, *health, *secretTTL); err != nil {
 		return err
 	}
 	if err := checkHealthTimeout(*healthTimeout); err != nil {
 		return err
 	}
-	if err := checkShare(*oktaShare); err != nil {
+	if err := oktaFlags.Apply(); err != nil {
 		return err
 	}
-	okta.SetSharedBudgets(okta.NewBudgets(okta.BudgetOptions{Share: *oktaShare}))
 	namespaces, err := controllers.ParseNamespaces(*watchNS)
 	if err != nil {
 		return fmt.Errorf("--watch-namespaces: %w", err)
@@ -111,9 +111,10 @@ func run() error {
 		MaxConcurrentReconciles:   *maxConcurrent,
 		ResyncPeriod:              *resync,
 		HealthInterval:            *health,
-		TokenTTL:                  *tokenTTL,
-		WatchNamespaces:           namespaces,
+		SecretTTL:                 *secretTTL,
+		HealthTimeout:             *healthTimeout,
 		AllowInsecureLoopbackHTTP: *allowHTTP,
+		WatchNamespaces:           namespaces,
 	}); err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func run() error {
 }
 
 // checkFlags refuses values the controllers cannot work with, naming the flag.
-func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error {
+func checkFlags(maxConcurrent int, resync, health, secretTTL time.Duration) error {
 	switch {
 	case maxConcurrent < 1:
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrent)
@@ -136,19 +137,14 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 		return fmt.Errorf("--resync-period must be at least 1s, got %v", resync)
 	case health < time.Second:
 		return fmt.Errorf("--provider-health-interval must be at least 1s, got %v", health)
-	case tokenTTL < 0:
-		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", tokenTTL)
+	case secretTTL < 0:
+		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", secretTTL)
 	}
 	return nil
 }
 
-// checkShare refuses an --okta-rate-limit-share outside (0, 1].
-func checkShare(f float64) error {
-	if !(f > 0 && f <= 1) {
-		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
-	}
-	return nil
-}
+// checkShare refuses an --okta-rate-limit-share outside (0, 1]: the Okta backend's check.
+func checkShare(f float64) error { return (&okta.Flags{RateLimitShare: f}).Validate() }
 
 // checkHealthTimeout refuses a --provider-health-timeout under 1s: no real backend answers
 // a health check (two or three calls) faster with any margin.

@@ -24,6 +24,13 @@ func desiredApp(st *reconcileState) provider.AppSpec {
 	if st.next != nil && st.next.publicKey != nil {
 		spec.PublicKeys = []provider.PublicKey{*st.next.publicKey}
 	}
+	caps := st.prov.Capabilities()
+	if caps.AppScopes {
+		spec.Scopes = obj.Spec.Scopes
+	}
+	if caps.Audiences {
+		spec.Audiences = obj.Spec.Audiences
+	}
 	return spec
 }
 

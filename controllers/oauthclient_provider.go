@@ -92,6 +92,11 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
 	}
 	st.prov = prov
+	if !deleting {
+		if err := checkCapabilities(st); err != nil {
+			return err
+		}
+	}
 	status := p.ProviderStatus()
 	st.endpoints = provider.Endpoints{Issuer: status.Issuer, TokenURL: status.TokenURL, JWKSURL: status.JWKSURL}
 	obj.Status.Issuer, obj.Status.TokenURL = status.Issuer, status.TokenURL

@@ -24,6 +24,9 @@ func desiredApp(st *reconcileState) provider.AppSpec {
 	if st.next != nil && st.next.publicKey != nil {
 		spec.PublicKeys = []provider.PublicKey{*st.next.publicKey}
 	}
+	if st.prov == nil {
+		return spec
+	}
 	caps := st.prov.Capabilities()
 	if caps.AppScopes {
 		spec.Scopes = obj.Spec.Scopes

@@ -21,6 +21,7 @@ import (
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	// Backends register themselves with package provider under their spec field.
 	// The Okta backend registers itself; the manager only sets its shared rate budget.
+	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
 	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 

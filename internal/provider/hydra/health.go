@@ -72,7 +72,7 @@ func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials)
 	case errors.As(err, &oe):
 		class := provider.ErrPermanent
 		switch {
-		case errors.Is(oe, oauth2client.ErrInvalidClient):
+		case errors.Is(oe, oauth2client.ErrInvalidClient), unknownAssertionKey(creds, oe):
 			class = provider.ErrInvalidClient
 		case errors.Is(oe, oauth2client.ErrInvalidScope):
 			class = provider.ErrInvalidScope
@@ -85,4 +85,12 @@ func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials)
 	default:
 		return noAnswer(ctx, op, err)
 	}
+}
+
+// unknownAssertionKey: Hydra answers a client assertion signed by a key the client does not
+// have (removed in Hydra, say) with invalid_request naming the kid, where RFC 7523 expects
+// invalid_client. The controllers treat it as refused credentials, so a new key is issued.
+func unknownAssertionKey(creds provider.Credentials, oe *oauth2client.Error) bool {
+	return creds.AuthMethod == provider.AuthPrivateKeyJWT && oe.Code == "invalid_request" &&
+		strings.Contains(oe.Description, "kid") && strings.Contains(oe.Description, "could not be found")
 }

@@ -41,8 +41,8 @@ func TestCapabilitiesDecide(t *testing.T) {
 			obj := readyClient()
 			obj.Spec.Audiences, obj.Spec.Rotation = tc.audiences, tc.rotation
 			caps := tc.caps
-			st := &reconcileState{obj: obj, prov: &fake.Provider{Caps: &caps}}
-			err := checkCapabilities(st)
+			prov := &fake.Provider{Caps: &caps}
+			err := checkCapabilities(obj, prov)
 			if tc.wantRefused != "" {
 				var ce *conditionError
 				if !errors.As(err, &ce) || ce.kind != stallKind || ce.reason != oauthv1.ReasonUnsupportedByBackend {
@@ -56,7 +56,7 @@ func TestCapabilitiesDecide(t *testing.T) {
 			if err != nil {
 				t.Fatalf("checkCapabilities = %v; want nil", err)
 			}
-			app := desiredApp(st)
+			app := withCapabilities(desiredApp(obj, keyPlan{}), obj, prov.Capabilities())
 			if !slices.Equal(app.Scopes, tc.wantScopes) || !slices.Equal(app.Audiences, tc.wantAudiences) {
 				t.Fatalf("desired app scopes %v audiences %v; want %v %v", app.Scopes, app.Audiences, tc.wantScopes, tc.wantAudiences)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // checkCapabilities refuses, before any backend call, what the client's backend declares it
@@ -11,9 +12,8 @@ import (
 // and a scheduled rotation on a backend that keeps one secret per client (a new secret
 // would break every consumer still holding the old one). A refusal is a stall with reason
 // UnsupportedByBackend; nothing the client already has is touched.
-func checkCapabilities(st *reconcileState) error {
-	obj := st.obj
-	caps := st.prov.Capabilities()
+func checkCapabilities(obj *oauthv1.OAuthClient, prov provider.Provider) error {
+	caps := prov.Capabilities()
 	kind, name := obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name
 	if len(obj.Spec.Audiences) > 0 && !caps.Audiences {
 		return &conditionError{kind: stallKind, reason: oauthv1.ReasonUnsupportedByBackend,

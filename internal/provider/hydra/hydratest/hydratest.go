@@ -86,10 +86,7 @@ func Start(t testing.TB, opts Options) *Server {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, u := range []string{s.AdminURL + "/health/ready", issuer + ".well-known/openid-configuration"} {
-		for {
-			if ok(ctx, u) {
-				break
-			}
+		for !ok(ctx, u) {
 			select {
 			case <-done:
 				t.Fatalf("hydra exited before it was ready:\n%s", out.String())

@@ -2,14 +2,26 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -274,4 +286,128 @@ func TestBackendCapabilitiesRefuse(t *testing.T) {
 	if c := readyCondition(got); !strings.Contains(c.Message, "spec.audiences") || got.Status.AppID != "" {
 		t.Fatalf("Okta with audiences: %s, app %q", c.Message, got.Status.AppID)
 	}
+}
+
+// The admin API's credentials come from Secrets under the same rules as Okta's: a bearer
+// token or a client certificate (mutual TLS), in the provider's namespace and labelled for
+// an OAuthProvider. A refused token and an unreachable admin API get named reasons.
+func TestHydraAdminAuth(t *testing.T) {
+	t.Parallel()
+	h := newHydraFixture(t, 0, false)
+	admin, _ := url.Parse(h.hydra.AdminURL)
+	const token = "hydra-admin-token-0123456789"
+	bearer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"error":"unauthorized","error_description":"bearer token required"}`, http.StatusUnauthorized)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(admin).ServeHTTP(w, r)
+	}))
+	t.Cleanup(bearer.Close)
+
+	clientCertPEM, clientKeyPEM, clientCert := selfSignedClientCert(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(clientCert)
+	mtls := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(admin))
+	mtls.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
+	mtls.StartTLS()
+	t.Cleanup(mtls.Close)
+	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mtls.Certificate().Raw})
+
+	credLabels := map[string]string{controllers.LabelProviderCredentials: "true"}
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hydra-token", Namespace: h.ns, Labels: credLabels},
+		StringData: map[string]string{"token": token}})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hydra-wrong-token", Namespace: h.ns, Labels: credLabels},
+		StringData: map[string]string{"token": "not-the-token"}})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hydra-client-tls", Namespace: h.ns, Labels: credLabels},
+		Data: map[string][]byte{"tls.crt": clientCertPEM, "tls.key": clientKeyPEM, "ca.crt": serverCA}})
+
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	providers := map[string]struct {
+		hydra      oauthv1.HydraProvider
+		wantStatus metav1.ConditionStatus
+		wantReason string
+	}{
+		"bearer": {hydra: oauthv1.HydraProvider{AdminURL: bearer.URL, Issuer: h.hydra.Issuer,
+			Auth: &oauthv1.HydraAuth{BearerTokenSecretRef: &oauthv1.SecretKeyReference{Name: "hydra-token"}}},
+			wantStatus: metav1.ConditionTrue, wantReason: oauthv1.ReasonSucceeded},
+		"mtls": {hydra: oauthv1.HydraProvider{AdminURL: mtls.URL, Issuer: h.hydra.Issuer,
+			Auth: &oauthv1.HydraAuth{ClientCertificateSecretRef: &oauthv1.SecretReference{Name: "hydra-client-tls"}}},
+			wantStatus: metav1.ConditionTrue, wantReason: oauthv1.ReasonSucceeded},
+		"wrong-token": {hydra: oauthv1.HydraProvider{AdminURL: bearer.URL, Issuer: h.hydra.Issuer,
+			Auth: &oauthv1.HydraAuth{BearerTokenSecretRef: &oauthv1.SecretKeyReference{Name: "hydra-wrong-token"}}},
+			wantStatus: metav1.ConditionFalse, wantReason: oauthv1.ReasonInvalidAPIToken},
+		"no-token": {hydra: oauthv1.HydraProvider{AdminURL: bearer.URL, Issuer: h.hydra.Issuer},
+			wantStatus: metav1.ConditionFalse, wantReason: oauthv1.ReasonInvalidAPIToken},
+		"unreachable": {hydra: oauthv1.HydraProvider{AdminURL: deadURL, Issuer: h.hydra.Issuer},
+			wantStatus: metav1.ConditionFalse, wantReason: oauthv1.ReasonUnreachable},
+	}
+	for name, tc := range providers {
+		hp := tc.hydra
+		h.create(&oauthv1.OAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
+			Spec: oauthv1.OAuthProviderSpec{Hydra: &hp}})
+	}
+	for name, tc := range providers {
+		t.Run(name, func(t *testing.T) {
+			h := &hydraFixture{fixture: h.sub(t), hydra: h.hydra, admin: h.admin}
+			h.eventually(waitTimeout, fmt.Sprintf("OAuthProvider %s Ready=%s %s", name, tc.wantStatus, tc.wantReason), func() (bool, string) {
+				p := &oauthv1.OAuthProvider{}
+				if err := k8s.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, p); err != nil {
+					return false, err.Error()
+				}
+				c := meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady)
+				if c == nil {
+					return false, "no Ready condition"
+				}
+				if strings.Contains(c.Message, token) {
+					t.Fatalf("the provider's condition carries the admin token")
+				}
+				return c.Status == tc.wantStatus && c.Reason == tc.wantReason, c.Reason + ": " + c.Message
+			})
+			if tc.wantStatus != metav1.ConditionTrue {
+				return
+			}
+			h.newClient("via-"+name, func(o *oauthv1.OAuthClient) {
+				o.Spec.ProviderRef = oauthv1.ProviderReference{Kind: oauthv1.KindOAuthProvider, Name: name}
+			})
+			obj := h.waitReady("via-" + name)
+			if code, _ := h.tokenWith(h.secret(obj.Status.SecretName).Data); code != http.StatusOK {
+				t.Fatalf("token through the %s provider's client: %d", name, code)
+			}
+		})
+	}
+}
+
+// selfSignedClientCert makes a TLS client certificate (ECDSA P-256) valid for an hour.
+func selfSignedClientCert(t *testing.T) (certPEM, keyPEM []byte, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "clientcreds-operator"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), cert
 }

@@ -32,13 +32,14 @@ type Options struct {
 	OpaqueTokens bool
 }
 
-// Binary returns the path of bin/hydra, or "" when it is absent.
+// Binary returns the path of the Hydra binary — $HYDRA_BINARY, else the repository's
+// bin/hydra — or "" when it is absent.
 func Binary() string {
-	if p := os.Getenv("HYDRA_BINARY"); p != "" {
-		return p
+	p := os.Getenv("HYDRA_BINARY")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "bin", "hydra")
 	}
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "bin", "hydra")
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}
@@ -51,7 +52,7 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		t.Skip("bin/hydra is absent: run hack/build-hydra.sh (make test does) to run the tests against a real Ory Hydra")
+		t.Skip("bin/hydra (or $HYDRA_BINARY) is absent: run hack/build-hydra.sh (make test does) to run the tests against a real Ory Hydra")
 	}
 	admin, public := freePort(t), freePort(t)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d/", public)

@@ -170,10 +170,11 @@ type HydraProvider struct {
 	AdminURL string `json:"adminURL"`
 
 	// Issuer is Hydra's public issuer URL (its urls.self.issuer). The token URL and JWKS URL
-	// come from its discovery document (/.well-known/openid-configuration).
+	// come from its discovery document (/.well-known/openid-configuration). Consumers send
+	// their credentials there, so http:// is accepted only for loopback hosts.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="issuer must be an absolute http or https URL such as https://auth.example.com/"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="issuer must be an https URL such as https://auth.example.com/ (http is allowed only for localhost, 127.0.0.1 and ::1)"
 	Issuer string `json:"issuer"`
 
 	// Auth says how the operator authenticates to the admin API. Absent: no credentials,

@@ -419,6 +419,8 @@ func TestHydraProviderAdmission(t *testing.T) {
 		"cluster kind needs the secret namespace": {manifest: hydra("https://h.example",
 			"    auth: {bearerTokenSecretRef: {name: t}}"), wantErr: "hydra.auth.bearerTokenSecretRef.namespace is required"},
 		"admin url not a url": {manifest: hydra("hydra-admin", ""), wantErr: "adminURL must be an absolute http or https URL"},
+		"plain http issuer on a remote host": {manifest: strings.Replace(hydra("https://h.example", ""), "https://auth.example.com/", "http://hydra-public.hydra.svc:4444/", 1),
+			wantErr: "issuer must be an https URL"},
 		"okta and hydra": {manifest: strings.Replace(hydra("https://h.example", ""), "spec:\n", "spec:\n  okta: {orgURL: https://a.okta.com, apiTokenSecretRef: {name: t, namespace: ns1}}\n", 1),
 			wantErr: "set exactly one backend: okta or hydra"},
 		"namespaced kind refuses a secret namespace": {manifest: `

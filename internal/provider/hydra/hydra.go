@@ -78,9 +78,10 @@ func New(cfg Config) (*Provider, error) {
 	if admin.User != nil || admin.RawQuery != "" || admin.Fragment != "" {
 		return nil, fmt.Errorf("adminURL %q must not carry credentials, a query or a fragment", admin.Redacted())
 	}
-	iss, err := url.Parse(cfg.Issuer)
-	if err != nil || iss.Host == "" || (iss.Scheme != "http" && iss.Scheme != "https") {
-		return nil, fmt.Errorf("issuer %q must be an absolute http or https URL", cfg.Issuer)
+	// Consumers send their credentials to the issuer's token endpoint: https, or http on a
+	// loopback host, as for every token URL.
+	if err := oauth2client.CheckEndpointURL(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	if cfg.BearerToken != "" && admin.Scheme != "https" && !oauth2client.IsLoopback(admin.Hostname()) {
 		return nil, errors.New("a bearer token for the admin API needs an https adminURL (http only for loopback hosts)")

@@ -331,6 +331,7 @@ func TestRealHydraBadInputs(t *testing.T) {
 		"client certificate over http":            {AdminURL: "http://127.0.0.1:4445", Issuer: s.Issuer, ClientCertPEM: []byte("x"), ClientKeyPEM: []byte("y")},
 		"admin url with a query":                  {AdminURL: "http://127.0.0.1:4445/?a=b", Issuer: s.Issuer},
 		"not a url":                               {AdminURL: "hydra-admin", Issuer: s.Issuer},
+		"plain http issuer on a remote host":      {AdminURL: s.AdminURL, Issuer: "http://hydra-public.hydra.svc:4444/"},
 	} {
 		if _, err := hydra.New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)

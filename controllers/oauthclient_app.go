@@ -45,7 +45,7 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 }
 
 // withCapabilities adds to spec what the backend keeps on the app itself, by the
-// capabilities it declares: the scopes (Hydra's client scope) and the audiences.
+// capabilities it declares: the scopes (when the app lists what it may request) and the audiences.
 func withCapabilities(spec provider.AppSpec, obj *oauthv1.OAuthClient, caps provider.Capabilities) provider.AppSpec {
 	if caps.AppScopes {
 		spec.Scopes = obj.Spec.Scopes

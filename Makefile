@@ -76,8 +76,12 @@ verify: ## Check without changing anything: gofmt, go vet, generated files up to
 control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (once; minutes the first time).
 	@hack/build-control-plane.sh >/dev/null
 
+.PHONY: hydra
+hydra: ## Build Ory Hydra (sqlite) into bin/hydra for the Hydra tests and demo (once; minutes the first time).
+	@hack/build-hydra.sh >/dev/null
+
 .PHONY: test
-test: manifests generate vet build control-plane ## Run unit, envtest and end-to-end tests.
+test: manifests generate vet build control-plane hydra ## Run unit, envtest and end-to-end tests.
 	hack/test.sh
 
 .PHONY: test-unit

@@ -44,13 +44,25 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 	return spec
 }
 
+// withCapabilities adds to spec what the backend keeps on the app itself, by the
+// capabilities it declares: the scopes (when the app lists what it may request) and the audiences.
+func withCapabilities(spec provider.AppSpec, obj *oauthv1.OAuthClient, caps provider.Capabilities) provider.AppSpec {
+	if caps.AppScopes {
+		spec.Scopes = obj.Spec.Scopes
+	}
+	if caps.Audiences {
+		spec.Audiences = obj.Spec.Audiences
+	}
+	return spec
+}
+
 // reconcileApp makes the app exist and match the spec. An app the status knows is read
 // from the backend only when something may have changed — a spec change, a failed previous
 // attempt, a new key pair, the periodic resync — so a steady client costs no backend call.
 func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, found secretObservation,
 	key keyPlan, sp *statusPatcher) (appObservation, error) {
 	obs := appObservation{secret: found.secret, current: found.current}
-	desired := desiredApp(obj, key)
+	desired := withCapabilities(desiredApp(obj, key), obj, be.client.Capabilities())
 	if obj.Status.AppID == "" {
 		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}

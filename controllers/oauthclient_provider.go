@@ -99,6 +99,11 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, obj *oauthv
 			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
 	}
 	be.client = prov
+	if !deleting {
+		if err := checkCapabilities(obj, prov); err != nil {
+			return be, err
+		}
+	}
 	status := p.ProviderStatus()
 	be.endpoints = provider.Endpoints{Issuer: status.Issuer, TokenURL: status.TokenURL, JWKSURL: status.JWKSURL}
 	obj.Status.Issuer, obj.Status.TokenURL = status.Issuer, status.TokenURL

@@ -13,6 +13,11 @@
 # authorization server needs the scope hello:read and a policy rule that allows the
 # client-credentials grant; the app the demo creates is deleted again when it ends.
 #
+# PROVIDER=hydra: Ory Hydra instead of Okta — bin/hydra (hack/build-hydra.sh, built once and
+# cached) on loopback with an in-memory database and JWT access tokens
+# (strategies.access_token: jwt), a ClusterOAuthProvider with spec.hydra, and the sample
+# OAuthClient with spec.audiences, whose token request asks for that audience.
+#
 # OKTA_AUTH=oauth: the operator reaches Okta's management API as an API service app
 # (spec.okta.oauth: private_key_jwt + DPoP-bound tokens) instead of with an API token. On the
 # emulator the demo registers that app itself (hack/oktaserviceapp, with the emulator's
@@ -46,6 +51,8 @@ probe_port=${DEMO_MANAGER_PROBE_PORT:-18081}
 verifier_port=${DEMO_VERIFIER_PORT:-18088}
 verifier_admin_port=${DEMO_VERIFIER_ADMIN_PORT:-18089}
 hello_port=${DEMO_HELLO_PORT:-18090}
+hydra_public_port=${DEMO_HYDRA_PUBLIC_PORT:-14444}
+hydra_admin_port=${DEMO_HYDRA_ADMIN_PORT:-14445}
 
 scope=hello:read
 provider_name=okta
@@ -254,7 +261,20 @@ k() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
 command -v go >/dev/null || { echo "demo: go is not on PATH; install Go first" >&2; exit 1; }
 command -v curl >/dev/null || { echo "demo: curl is not on PATH; install curl (the demo fetches the token with it, as Okta's tutorial does)" >&2; exit 1; }
 
-if [ -n "${OKTA_ORG_URL:-}" ] && [ -n "${OKTA_API_TOKEN:-}" ]; then
+case ${PROVIDER:-okta} in
+okta | hydra) ;;
+*)
+	echo "demo: PROVIDER must be okta (the default: the emulator, or a real org) or hydra (Ory Hydra, built from the Go module proxy)" >&2
+	exit 1
+	;;
+esac
+if [ "${PROVIDER:-okta}" = hydra ]; then
+	mode=hydra
+	hydra_admin=http://127.0.0.1:$hydra_admin_port
+	hydra_issuer=http://127.0.0.1:$hydra_public_port/
+	audience=${HYDRA_AUDIENCE:-api://hello}
+	provider_name=hydra
+elif [ -n "${OKTA_ORG_URL:-}" ] && [ -n "${OKTA_API_TOKEN:-}" ]; then
 	mode=okta
 	org_url=${OKTA_ORG_URL%/}
 	authz_server=${OKTA_AUTHZ_SERVER_ID:-default}
@@ -290,6 +310,10 @@ check_port() { # check_port PORT WHAT VARIABLE
 check_port "$apiserver_port" kube-apiserver DEMO_APISERVER_PORT
 check_port "$etcd_port" etcd DEMO_ETCD_PORT
 [ "$mode" = emulator ] && check_port "$emulator_port" "Okta emulator" DEMO_EMULATOR_PORT
+if [ "$mode" = hydra ]; then
+	check_port "$hydra_public_port" "Hydra public API" DEMO_HYDRA_PUBLIC_PORT
+	check_port "$hydra_admin_port" "Hydra admin API" DEMO_HYDRA_ADMIN_PORT
+fi
 check_port "$metrics_port" "manager metrics" DEMO_MANAGER_METRICS_PORT
 check_port "$probe_port" "manager health probes" DEMO_MANAGER_PROBE_PORT
 check_port "$verifier_port" verifier DEMO_VERIFIER_PORT
@@ -305,7 +329,9 @@ rm -rf "$demo_dir"
 mkdir -p "$log_dir"
 
 echo "${bold}clientcreds demo${off}: OAuthClient manifest → operator → Okta app → Secret → token → verifier → hello"
-if [ "$mode" = okta ]; then
+if [ "$mode" = hydra ]; then
+	echo "Backend: Ory Hydra (PROVIDER=hydra), admin API $hydra_admin, issuer $hydra_issuer"
+elif [ "$mode" = okta ]; then
 	echo "Okta: the real org $org_url (authorization server \"$authz_server\")"
 else
 	echo "Okta: the local emulator (set OKTA_ORG_URL and OKTA_API_TOKEN to use a real org)"
@@ -331,6 +357,15 @@ if [ "$okta_auth" = oauth ]; then
 	go build -o bin/oktaserviceapp ./hack/oktaserviceapp
 fi
 hack/build-control-plane.sh >/dev/null
+if [ "$mode" = hydra ]; then
+	if [ -x bin/hydra ]; then
+		say "Ory Hydra: cached (bin/hydra)"
+	else
+		say "The first build of Ory Hydra from the Go module proxy takes several minutes; it is cached per user."
+	fi
+	cmd "hack/build-hydra.sh"
+	hack/build-hydra.sh >/dev/null
+fi
 cmd "go build -o bin/controlplane ./hack/controlplane"
 go build -o bin/controlplane ./hack/controlplane
 step_ok
@@ -365,7 +400,19 @@ step_ok
 # ---------------------------------------------------------------------------------------
 # 4. Okta
 
-if [ "$mode" = okta ]; then
+if [ "$mode" = hydra ]; then
+	step 4 "Start Ory Hydra (in-memory database, JWT access tokens)"
+	cmd "DSN=memory STRATEGIES_ACCESS_TOKEN=jwt URLS_SELF_ISSUER=$hydra_issuer hydra serve all --dev"
+	# The system secret goes through the environment, not the command line.
+	DSN=memory STRATEGIES_ACCESS_TOKEN=jwt URLS_SELF_ISSUER=$hydra_issuer \
+		SERVE_PUBLIC_HOST=127.0.0.1 SERVE_PUBLIC_PORT=$hydra_public_port \
+		SERVE_ADMIN_HOST=127.0.0.1 SERVE_ADMIN_PORT=$hydra_admin_port \
+		SECRETS_SYSTEM=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') LOG_LEVEL=warn \
+		start_proc hydra bin/hydra serve all --dev
+	wait_http hydra "$hydra_admin/health/ready" 60
+	wait_http hydra "${hydra_issuer}.well-known/openid-configuration" 30
+	say "admin API $hydra_admin, issuer $hydra_issuer, audience $audience"
+elif [ "$mode" = okta ]; then
 	step 4 "Use the real Okta org"
 	api_token=$OKTA_API_TOKEN
 	say "org $org_url, authorization server \"$authz_server\", audience $audience"
@@ -407,7 +454,20 @@ step_ok
 # ---------------------------------------------------------------------------------------
 # 5. Provider and manager
 
-if [ "$okta_auth" = oauth ]; then
+if [ "$mode" = hydra ]; then
+	step 5 "Create the ClusterOAuthProvider (spec.hydra), start the operator"
+	cmd "kubectl apply -f - (ClusterOAuthProvider $provider_name with hydra.adminURL $hydra_admin)"
+	k apply -f - <<EOF | sed 's/^/    /'
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: ClusterOAuthProvider
+metadata:
+  name: $provider_name
+spec:
+  hydra:
+    adminURL: $hydra_admin
+    issuer: $hydra_issuer
+EOF
+elif [ "$okta_auth" = oauth ]; then
 	step 5 "Create the private-key Secret and the ClusterOAuthProvider (spec.okta.oauth), start the operator"
 	cmd "kubectl create secret generic $key_secret -n $system_ns --from-file=private.pem=${key_file#"$root"/}"
 	cmd "kubectl apply -f - (ClusterOAuthProvider $provider_name with oauth.clientID $oauth_client_id)"
@@ -487,8 +547,16 @@ step_ok
 # 6. The OAuthClient
 
 step 6 "Apply config/samples/ (the OAuthClient for hello) and wait for Ready"
-cmd "kubectl apply -f $samples/"
-k apply -f "$samples/" | sed 's/^/    /'
+if [ "$mode" = hydra ]; then
+	# The sample, pointed at the Hydra provider and with the audience the verifier expects
+	# (Hydra keeps audiences per client; a token carries one only when it is asked for).
+	cmd "sed -e 's/name: okta/name: $provider_name/' -e 's|^  scopes:|  audiences: [$audience]\\n  scopes:|' $samples/oauth_v1alpha1_oauthclient.yaml | kubectl apply -f -"
+	sed -e "s/name: okta/name: $provider_name/" -e "s|^  scopes:|  audiences: [\"$audience\"]\\n  scopes:|" \
+		"$samples/oauth_v1alpha1_oauthclient.yaml" | k apply -f - | sed 's/^/    /'
+else
+	cmd "kubectl apply -f $samples/"
+	k apply -f "$samples/" | sed 's/^/    /'
+fi
 sample_applied=1
 client_ns=$(k get -f "$samples/" -o jsonpath='{.metadata.namespace}')
 client_name=$(k get -f "$samples/" -o jsonpath='{.metadata.name}')
@@ -541,10 +609,16 @@ say "AUTH_METHOD    $(secret_value AUTH_METHOD)"
 # As the tutorial's test client: POST to the token URL with HTTP Basic client
 # authentication and the form grant_type=client_credentials&scope=<scope>. The secret is
 # handed to curl on stdin, so it never shows in a process list.
-cmd "curl -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials -d scope=\"\$SCOPE\" \$TOKEN_URL"
+audience_arg=()
+if [ "$mode" = hydra ]; then
+	audience_arg=(--data-urlencode "audience=$audience")
+	cmd "curl -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials -d scope=\"\$SCOPE\" -d audience=$audience \$TOKEN_URL"
+else
+	cmd "curl -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials -d scope=\"\$SCOPE\" \$TOKEN_URL"
+fi
 token_response=$(printf 'user = "%s:%s"\n' "$client_id" "$client_secret" |
 	curl -sS -K - -X POST -H 'Accept: application/json' -H 'Cache-Control: no-cache' \
-		--data-urlencode grant_type=client_credentials --data-urlencode "scope=$secret_scope" \
+		--data-urlencode grant_type=client_credentials --data-urlencode "scope=$secret_scope" "${audience_arg[@]}" \
 		-w '\n%{http_code}' "$token_url") || fail "the token request to $token_url failed"
 token_status=${token_response##*$'\n'}
 token_body=${token_response%$'\n'*}

@@ -5,7 +5,7 @@
 # inner loop is hack/test-unit.sh (make test-unit); this is the full proof CI runs.
 #
 # Needs: bin/ built (make build), the local control plane (hack/build-control-plane.sh,
-# cached after its first build), and nginx with auth_request for the verifier's
+# cached after its first build), Ory Hydra (hack/build-hydra.sh, cached likewise), and nginx with auth_request for the verifier's
 # end-to-end test (installed by hack/ensure-nginx.sh when missing).
 #
 # Environment: GO_TEST_FLAGS adds flags (e.g. GO_TEST_FLAGS=-v); GO_TEST_PACKAGES
@@ -24,6 +24,9 @@ VERIFY_ONLY="gofmt k8s-version" hack/verify.sh
 # The control plane the envtest and e2e tests run: built once, printed as a directory.
 KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)
 export KUBEBUILDER_ASSETS
+
+# Ory Hydra for the Hydra backend's tests (they skip without it): built once, cached.
+hack/build-hydra.sh >/dev/null
 
 # The e2e tests look for nginx on PATH and in /usr/sbin, /usr/local/sbin.
 if ! PATH=$PATH:/usr/sbin:/usr/local/sbin nginx -V 2>&1 | grep -q -- --with-http_auth_request_module; then

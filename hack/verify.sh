@@ -142,7 +142,7 @@ check_lint() {
 # ---------------------------------------------------------------------------------------
 check_tidy() {
 	local mod out
-	for mod in . hack/tools/gen hack/tools/lint hack/tools/bench; do
+	for mod in . hack/tools/gen hack/tools/lint hack/tools/bench hack/tools/hydra; do
 		if ! out=$(cd "$mod" && go mod tidy -diff 2>&1); then
 			fail tidy "go mod tidy would change $mod/go.mod or go.sum (run it there and commit):"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
 		fi

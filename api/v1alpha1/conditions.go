@@ -67,6 +67,10 @@ const (
 	ReasonNamespaceTerminating = "NamespaceTerminating"
 	// ReasonInUse: a provider being deleted waits until no OAuthClient uses it.
 	ReasonInUse = "InUse"
+	// ReasonUnsupportedByBackend: the OAuthClient asks for something its provider's
+	// backend cannot do (e.g. spec.audiences on Okta, rotation with overlap on a backend
+	// that keeps one secret per client).
+	ReasonUnsupportedByBackend = "UnsupportedByBackend"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

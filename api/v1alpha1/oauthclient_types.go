@@ -117,6 +117,21 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(s, !(s in ['openid', 'profile', 'email', 'address', 'phone', 'offline_access']))",message="scopes must not include openid, profile, email, address, phone or offline_access: OpenID Connect scopes cannot be requested with the client-credentials grant"
 	Scopes []string `json:"scopes,omitempty"`
 
+	// Audiences the client's access tokens may be issued for, backend-neutral. What each
+	// backend does with them:
+	//   - Hydra: registered as the client's allowed audiences (the client's "audience"); a
+	//     consumer asks for them with the token request's audience parameter.
+	//   - Okta: not supported — Okta sets the audience per authorization server, not per
+	//     client; an OAuthClient on Okta that sets audiences is not reconciled (reason
+	//     UnsupportedByBackend) and causes no backend call.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	Audiences []string `json:"audiences,omitempty"`
+
 	// AccessTokenLifetime of the tokens the client gets, from 5m to 24h in whole minutes;
 	// default 1h. It applies when the provider manages the client's access policy
 	// (spec.okta.accessPolicy: Managed); with External the org's own policies decide.

@@ -153,11 +153,83 @@ type OktaProvider struct {
 	OAuth *OktaOAuth `json:"oauth,omitempty"`
 }
 
-// OAuthProviderSpec describes a backend. Exactly one backend is set; Okta is the only one today.
-type OAuthProviderSpec struct {
-	// Okta backend.
+// HydraProvider says how to reach an Ory Hydra server: its admin API, where the operator
+// manages the OAuth 2.0 clients, and its public issuer, whose discovery document names the
+// token endpoint. Hydra must issue JWT access tokens (strategies.access_token: jwt) for the
+// verifier to validate them locally.
+// +kubebuilder:validation:XValidation:rule="!has(self.auth) || !has(self.auth.bearerTokenSecretRef) || !isURL(self.adminURL) || url(self.adminURL).getScheme() == 'https' || url(self.adminURL).getHostname() in ['localhost', '127.0.0.1', '::1']",message="hydra.auth.bearerTokenSecretRef needs an https adminURL (http is allowed only for localhost, 127.0.0.1 and ::1): the token must not travel in clear text"
+// +kubebuilder:validation:XValidation:rule="!has(self.auth) || !has(self.auth.clientCertificateSecretRef) || !isURL(self.adminURL) || url(self.adminURL).getScheme() == 'https'",message="hydra.auth.clientCertificateSecretRef needs an https adminURL"
+type HydraProvider struct {
+	// AdminURL is the base URL of Hydra's admin API (the server's /admin/clients lives
+	// under it), e.g. http://hydra-admin.hydra.svc:4445. http:// is accepted for an admin
+	// API reachable only inside the cluster (auth none); credentials need https.
 	// +required
-	Okta *OktaProvider `json:"okta"`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="adminURL must be an absolute http or https URL such as https://hydra-admin.example:4445"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getQuery().size() == 0",message="adminURL must not have a query"
+	AdminURL string `json:"adminURL"`
+
+	// Issuer is Hydra's public issuer URL (its urls.self.issuer). The token URL and JWKS URL
+	// come from its discovery document (/.well-known/openid-configuration). Consumers send
+	// their credentials there, so http:// is accepted only for loopback hosts.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="issuer must be an https URL such as https://auth.example.com/ (http is allowed only for localhost, 127.0.0.1 and ::1)"
+	Issuer string `json:"issuer"`
+
+	// Auth says how the operator authenticates to the admin API. Absent: no credentials,
+	// for an admin API that only the cluster can reach.
+	// +optional
+	Auth *HydraAuth `json:"auth,omitempty"`
+}
+
+// HydraAuth authenticates the operator to Hydra's admin API (usually through a proxy in
+// front of it): a bearer token, or a TLS client certificate; at most one. Both Secrets
+// follow the rules of Okta's credentials: in the provider's namespace for an
+// OAuthProvider (and labelled oauth.clientcreds.dev/provider-credentials: "true"), with a
+// namespace for a ClusterOAuthProvider.
+// +kubebuilder:validation:XValidation:rule="!(has(self.bearerTokenSecretRef) && has(self.clientCertificateSecretRef))",message="set at most one of hydra.auth.bearerTokenSecretRef and hydra.auth.clientCertificateSecretRef"
+type HydraAuth struct {
+	// BearerTokenSecretRef points at a token sent as "Authorization: Bearer <token>".
+	// The key defaults to "token".
+	// +optional
+	BearerTokenSecretRef *SecretKeyReference `json:"bearerTokenSecretRef,omitempty"`
+
+	// ClientCertificateSecretRef points at a Secret holding a TLS client certificate for
+	// mutual TLS: keys tls.crt and tls.key (PEM), and optionally ca.crt, the CA bundle that
+	// verifies the admin API's server certificate (default: the system roots).
+	// +optional
+	ClientCertificateSecretRef *SecretReference `json:"clientCertificateSecretRef,omitempty"`
+}
+
+// SecretReference names a whole Secret.
+type SecretReference struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Namespace of the Secret. Required for a ClusterOAuthProvider; not allowed for an
+	// OAuthProvider, whose Secret is in its own namespace.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// OAuthProviderSpec describes a backend: exactly one of okta and hydra.
+// +kubebuilder:validation:XValidation:rule="has(self.okta) != has(self.hydra)",message="set exactly one backend: okta or hydra"
+type OAuthProviderSpec struct {
+	// Okta backend. Exactly one of okta and hydra.
+	// +optional
+	Okta *OktaProvider `json:"okta,omitempty"`
+
+	// Hydra backend (Ory Hydra's admin API). Exactly one of okta and hydra.
+	// +optional
+	Hydra *HydraProvider `json:"hydra,omitempty"`
 
 	// NamespaceSelector admits the namespaces whose OAuthClients may use a
 	// ClusterOAuthProvider, by the namespaces' labels. Absent: every namespace. An
@@ -225,8 +297,10 @@ type ClusterOAuthProvider struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef) || has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is required for a ClusterOAuthProvider"
-	// +kubebuilder:validation:XValidation:rule="!has(self.okta.oauth) || has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta) || !has(self.okta.apiTokenSecretRef) || has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta) || !has(self.okta.oauth) || has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",message="hydra.auth.bearerTokenSecretRef.namespace is required for a ClusterOAuthProvider"
+	// +kubebuilder:validation:XValidation:rule="!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.clientCertificateSecretRef) || has(self.hydra.auth.clientCertificateSecretRef.__namespace__)",message="hydra.auth.clientCertificateSecretRef.namespace is required for a ClusterOAuthProvider"
 	Spec   OAuthProviderSpec   `json:"spec"`
 	Status OAuthProviderStatus `json:"status,omitempty"`
 }
@@ -254,8 +328,10 @@ type OAuthProvider struct {
 
 	// +required
 	// +kubebuilder:validation:XValidation:rule="!has(self.namespaceSelector)",message="namespaceSelector applies to ClusterOAuthProviders only: an OAuthProvider serves its own namespace"
-	// +kubebuilder:validation:XValidation:rule="!has(self.okta.apiTokenSecretRef) || !has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
-	// +kubebuilder:validation:XValidation:rule="!has(self.okta.oauth) || !has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta) || !has(self.okta.apiTokenSecretRef) || !has(self.okta.apiTokenSecretRef.__namespace__)",message="okta.apiTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.okta) || !has(self.okta.oauth) || !has(self.okta.oauth.privateKeySecretRef.__namespace__)",message="okta.oauth.privateKeySecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",message="hydra.auth.bearerTokenSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.clientCertificateSecretRef) || !has(self.hydra.auth.clientCertificateSecretRef.__namespace__)",message="hydra.auth.clientCertificateSecretRef.namespace is not allowed in an OAuthProvider: the Secret must be in the provider's namespace"
 	Spec   OAuthProviderSpec   `json:"spec"`
 	Status OAuthProviderStatus `json:"status,omitempty"`
 }

@@ -229,7 +229,7 @@ apiVersion: oauth.clientcreds.dev/v1alpha1
 kind: ClusterOAuthProvider
 metadata: {name: NAME}
 spec: {}
-`, wantErr: "spec.okta: Required value"},
+`, wantErr: "set exactly one backend: okta or hydra"},
 		"managed access policy": {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Managed\n    orgURL", 1)},
 		"bad access policy":     {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    accessPolicy: Auto\n    orgURL", 1), wantErr: `Unsupported value: "Auto"`},
 		"bad authz server id":   {manifest: strings.Replace(strings.Replace(validClusterProvider, "ORG", "https://a.okta.com", 1), "    orgURL", "    authorizationServerID: ../x\n    orgURL", 1), wantErr: "authorizationServerID"},
@@ -383,6 +383,63 @@ func TestProviderOAuthAdmission(t *testing.T) {
 			if got := oauth["privateKeySecretRef"].(map[string]any)["key"]; got != tc.wantKey {
 				t.Errorf("privateKeySecretRef.key = %v, want %q", got, tc.wantKey)
 			}
+		})
+	}
+}
+
+const hydraClusterProvider = `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: ClusterOAuthProvider
+metadata: {name: NAME}
+spec:
+  hydra:
+    adminURL: ADMIN
+    issuer: https://auth.example.com/
+AUTH`
+
+func TestHydraProviderAdmission(t *testing.T) {
+	hydra := func(admin, auth string) string {
+		return strings.Replace(strings.Replace(hydraClusterProvider, "ADMIN", admin, 1), "AUTH", auth, 1)
+	}
+	tests := map[string]struct {
+		manifest string
+		wantErr  string
+	}{
+		"in-cluster admin api, no auth": {manifest: hydra("http://hydra-admin.hydra.svc:4445", "")},
+		"bearer token over https": {manifest: hydra("https://hydra-admin.example:4445",
+			"    auth: {bearerTokenSecretRef: {name: t, namespace: clientcreds-system}}")},
+		"bearer token over loopback http": {manifest: hydra("http://127.0.0.1:4445",
+			"    auth: {bearerTokenSecretRef: {name: t, namespace: clientcreds-system}}")},
+		"bearer token over remote http": {manifest: hydra("http://hydra-admin.hydra.svc:4445",
+			"    auth: {bearerTokenSecretRef: {name: t, namespace: clientcreds-system}}"), wantErr: "needs an https adminURL"},
+		"client certificate over http": {manifest: hydra("http://127.0.0.1:4445",
+			"    auth: {clientCertificateSecretRef: {name: c, namespace: clientcreds-system}}"), wantErr: "clientCertificateSecretRef needs an https adminURL"},
+		"both auth methods": {manifest: hydra("https://h.example",
+			"    auth: {bearerTokenSecretRef: {name: t, namespace: ns1}, clientCertificateSecretRef: {name: c, namespace: ns1}}"), wantErr: "set at most one of hydra.auth"},
+		"cluster kind needs the secret namespace": {manifest: hydra("https://h.example",
+			"    auth: {bearerTokenSecretRef: {name: t}}"), wantErr: "hydra.auth.bearerTokenSecretRef.namespace is required"},
+		"admin url not a url": {manifest: hydra("hydra-admin", ""), wantErr: "adminURL must be an absolute http or https URL"},
+		"plain http issuer on a remote host": {manifest: strings.Replace(hydra("https://h.example", ""), "https://auth.example.com/", "http://hydra-public.hydra.svc:4444/", 1),
+			wantErr: "issuer must be an https URL"},
+		"okta and hydra": {manifest: strings.Replace(hydra("https://h.example", ""), "spec:\n", "spec:\n  okta: {orgURL: https://a.okta.com, apiTokenSecretRef: {name: t, namespace: ns1}}\n", 1),
+			wantErr: "set exactly one backend: okta or hydra"},
+		"namespaced kind refuses a secret namespace": {manifest: `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthProvider
+metadata: {name: NAME, namespace: default}
+spec:
+  hydra:
+    adminURL: https://h.example
+    issuer: https://auth.example.com/
+    auth: {clientCertificateSecretRef: {name: c, namespace: elsewhere}}
+`, wantErr: "hydra.auth.clientCertificateSecretRef.namespace is not allowed in an OAuthProvider"},
+	}
+	i := 0
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			i++
+			obj := object(t, strings.Replace(tc.manifest, "NAME", fmt.Sprintf("h-%d", i), 1))
+			checkAdmission(t, k8s.Create(context.Background(), obj), tc.wantErr)
 		})
 	}
 }

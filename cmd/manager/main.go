@@ -21,6 +21,7 @@ import (
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	// Backends register themselves with package provider under their spec field, and
 	// bind their own flags.
+	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
 	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 

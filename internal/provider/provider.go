@@ -43,6 +43,11 @@ type AppSpec struct {
 	// PublicKeys for private_key_jwt; empty otherwise.
 	PublicKeys []PublicKey
 	Owner      Owner
+	// Scopes the app may request; set only for backends with Capabilities.AppScopes.
+	Scopes []string
+	// Audiences the app's tokens may be issued for; set only for backends with
+	// Capabilities.Audiences.
+	Audiences []string
 }
 
 // App is an app as the backend reports it.
@@ -63,6 +68,10 @@ type App struct {
 	DPoPBound bool
 	// Owner as stored on the app; empty when the app was not created by clientcreds.
 	Owner Owner
+	// Scopes and Audiences as registered on the app, for backends that keep them there
+	// (Capabilities.AppScopes, Capabilities.Audiences); empty otherwise.
+	Scopes    []string
+	Audiences []string
 	// ClientSecret is set only by CreateApp for secret-based auth methods: backends reveal
 	// a secret only when it is created.
 	ClientSecret string
@@ -80,6 +89,9 @@ func (a *App) Matches(spec AppSpec) bool {
 	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.DPoPBound {
 		return false
 	}
+	if !sameSet(a.Scopes, spec.Scopes) || !sameSet(a.Audiences, spec.Audiences) {
+		return false
+	}
 	if len(a.PublicKeyIDs) != len(spec.PublicKeys) {
 		return false
 	}
@@ -91,6 +103,24 @@ func (a *App) Matches(spec AppSpec) bool {
 		if !have[k.KeyID] {
 			return false
 		}
+	}
+	return true
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	have := make(map[string]int, len(a))
+	for _, s := range a {
+		have[s]++
+	}
+	for _, s := range b {
+		if have[s] == 0 {
+			return false
+		}
+		have[s]--
 	}
 	return true
 }
@@ -115,9 +145,13 @@ type Endpoints struct {
 type Credentials = oauth2client.Credentials
 
 // Provider manages OAuth 2.0 client apps in one backend (one Okta org and authorization
-// server). Implementations are safe for concurrent use, classify every error with the
-// classes in errors.go, and never put secret values in errors.
+// server, one Hydra). Implementations are safe for concurrent use, classify every error
+// with the classes in errors.go, and never put secret values in errors. What only some
+// backends can do is declared by Capabilities (and AccessPolicyManager).
 type Provider interface {
+	// Capabilities declares what the backend can do beyond this contract.
+	Capabilities() Capabilities
+
 	// CheckHealth verifies that the backend accepts the API token and discovers the
 	// authorization server's endpoints from its metadata.
 	CheckHealth(ctx context.Context) (Endpoints, error)
@@ -127,8 +161,8 @@ type Provider interface {
 	CreateApp(ctx context.Context, spec AppSpec) (*App, error)
 	// GetApp reads an app; ErrNotFound when it does not exist.
 	GetApp(ctx context.Context, id string) (*App, error)
-	// FindApps lists the apps whose label starts with label (case-insensitive), so the
-	// caller can adopt one by its Owner.
+	// FindApps lists the apps that may carry label (Okta: label prefix, case-insensitive;
+	// Hydra: exact client name), so the caller can adopt one by its Owner.
 	FindApps(ctx context.Context, label string) ([]App, error)
 	// UpdateApp makes app (as returned by GetApp) match spec, keeping every field of the app
 	// that spec does not cover, and activates it if it is inactive.
@@ -138,8 +172,10 @@ type Provider interface {
 
 	// ListSecrets lists an app's client secrets (without values).
 	ListSecrets(ctx context.Context, appID string) ([]ClientSecret, error)
-	// CreateSecret adds an active client secret and returns it with its value. Backends
-	// allow at most two secrets per app.
+	// CreateSecret adds an active client secret and returns it with its value. How many
+	// secrets an app holds at once is the backend's (Capabilities.OverlappingSecrets: two;
+	// otherwise the new secret replaces the old one at once); a backend that has no room
+	// answers ErrConflict.
 	CreateSecret(ctx context.Context, appID string) (*ClientSecret, error)
 	// RevokeSecret deactivates and deletes one client secret; ErrNotFound when it does not
 	// exist.

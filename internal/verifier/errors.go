@@ -12,9 +12,15 @@ type RefusalError struct {
 	// Description is a fixed, human-readable sentence that is safe to put in
 	// a WWW-Authenticate header.
 	Description string
+	// kindOf, when set, is a broader refusal this one also matches with
+	// errors.Is (an opaque token is also malformed).
+	kindOf *RefusalError
 }
 
 func (e *RefusalError) Error() string { return e.Description }
+
+// Is makes a refusal match the broader refusal it is a kind of.
+func (e *RefusalError) Is(target error) bool { return e.kindOf != nil && target == e.kindOf }
 
 func refusal(reason, description string) *RefusalError {
 	return &RefusalError{Reason: reason, Description: description}
@@ -23,8 +29,14 @@ func refusal(reason, description string) *RefusalError {
 // Sentinel refusals. Reasons double as the "reason" label of the decision
 // metric.
 var (
-	ErrMissingToken      = refusal("missing_token", "no bearer token was sent")
-	ErrMalformed         = refusal("malformed", "the token is not a well-formed compact JWS")
+	ErrMissingToken = refusal("missing_token", "no bearer token was sent")
+	ErrMalformed    = refusal("malformed", "the token is not a well-formed compact JWS")
+	// ErrOpaqueToken: the token has the shape of an opaque access token
+	// (Ory Hydra's "ory_at_…", or two segments), not a JWT; the issuer must
+	// issue JWT access tokens for local validation. It also matches
+	// ErrMalformed.
+	ErrOpaqueToken = &RefusalError{Reason: "opaque_token", kindOf: ErrMalformed,
+		Description: "the token is an opaque access token, not a JWT: the issuer must issue JWT access tokens (Ory Hydra: strategies.access_token: jwt)"}
 	ErrTooLarge          = refusal("too_large", "the token is too large")
 	ErrUnsupportedAlg    = refusal("unsupported_alg", "the token's signing algorithm is not accepted")
 	ErrMissingKid        = refusal("missing_kid", "the token header has no key id")

@@ -40,6 +40,9 @@ func compactParts(token string) (header, payload, signature string, err error) {
 		}
 	}
 	if dots != 2 {
+		if dots == 1 || strings.HasPrefix(token, "ory_at_") {
+			return "", "", "", ErrOpaqueToken
+		}
 		return "", "", "", ErrMalformed
 	}
 	header, rest, _ := strings.Cut(token, ".")

@@ -9,8 +9,20 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
+// OktaLike are the capabilities the fake declares when Caps is nil: those of the Okta
+// backend with External access policies (two secrets at once, scopes and audiences decided
+// by the authorization server), which the controllers' unit tests were written for.
+var OktaLike = provider.Capabilities{OverlappingSecrets: true}
+
+// HydraLike are the capabilities of the Hydra backend: one secret per client, scopes and
+// audiences on the client.
+var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true}
+
 // Provider is a provider.Provider made of function fields.
 type Provider struct {
+	// Caps is what Capabilities declares; OktaLike when nil.
+	Caps *provider.Capabilities
+
 	CheckHealthFn  func(ctx context.Context) (provider.Endpoints, error)
 	CreateAppFn    func(ctx context.Context, spec provider.AppSpec) (*provider.App, error)
 	GetAppFn       func(ctx context.Context, id string) (*provider.App, error)
@@ -27,6 +39,14 @@ var _ provider.Provider = (*Provider)(nil)
 
 func unset(op string) error {
 	return provider.Errorf(provider.ErrPermanent, op, "fake provider: no behaviour set for this call")
+}
+
+// Capabilities returns *Caps, or OktaLike when Caps is nil.
+func (p *Provider) Capabilities() provider.Capabilities {
+	if p.Caps == nil {
+		return OktaLike
+	}
+	return *p.Caps
 }
 
 // CheckHealth calls CheckHealthFn.

@@ -339,3 +339,10 @@ func unknownScope(status int, oe *okta.Error) error {
 // ManagesAccessPolicies reports whether the provider was built for spec.okta.accessPolicy:
 // Managed (Config.ManageAccessPolicies).
 func (p *Provider) ManagesAccessPolicies() bool { return p.manageAccessPolicies }
+
+// Capabilities implements provider.Provider: an Okta app holds two client secrets at once;
+// which scopes and audiences a client gets is the authorization server's business (its
+// access policies and its audience), not the app's.
+func (p *Provider) Capabilities() provider.Capabilities {
+	return provider.Capabilities{OverlappingSecrets: true}
+}

@@ -1,0 +1,21 @@
+package provider
+
+// Capabilities are what a backend can do beyond the contract every backend meets. A backend
+// declares them (Provider.Capabilities); the controllers ask instead of assuming one
+// backend's shape. Managed access policies are the other optional capability: a backend
+// declares it by implementing AccessPolicyManager.
+type Capabilities struct {
+	// OverlappingSecrets: an app can hold two active client secrets at once, so a scheduled
+	// rotation publishes the new secret and revokes the old one only after a grace period
+	// (Okta). Without it, a new secret replaces the old one at once (Hydra keeps one secret
+	// per client), and the controllers refuse spec.rotation rather than break consumers.
+	OverlappingSecrets bool
+	// AppScopes: the app itself lists the scopes it may request (Hydra's client "scope"),
+	// so AppSpec.Scopes is sent and compared. Without it the authorization server's
+	// policies decide and AppSpec.Scopes stays empty (Okta).
+	AppScopes bool
+	// Audiences: the app lists the audiences its tokens may be issued for (Hydra's client
+	// "audience"), so AppSpec.Audiences is sent and compared. Without it the controllers
+	// refuse spec.audiences (Okta sets the audience per authorization server).
+	Audiences bool
+}

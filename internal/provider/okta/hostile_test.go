@@ -176,7 +176,7 @@ func TestPaginationLinksArePinned(t *testing.T) {
 		ip := fmt.Sprintf("127.%d.%d.%d", 30+i*20, 7, 1+i)
 		if l, err := net.Listen("tcp", ip+":80"); err == nil {
 			_ = l.Close()
-			bare, bareHits = countingListener(t, ip, 80)
+			_, bareHits = countingListener(t, ip, 80)
 			bare = ip
 			break
 		}

@@ -21,7 +21,9 @@ import (
 // event when readiness changes.
 func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
 	before := readyState(st.obj)
+	readyTimes.begin(st.obj, r.now())
 	res, err := r.conclude(ctx, st, err)
+	readyTimes.end(st.obj, r.now())
 	after := readyState(st.obj)
 	// A new client's first Ready is already told by AppCreated; events are cached by the
 	// recorder for minutes, so one per create keeps a batch of thousands cheap.

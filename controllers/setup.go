@@ -95,6 +95,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}); err != nil {
 		return err
 	}
+	// The OAuthClient and provider gauges are read from the cache at each scrape.
+	if err := registerStateCollector(NewStateCollector(mgr.GetCache())); err != nil {
+		return err
+	}
 	for _, newObj := range []func() oauthv1.ProviderObject{
 		func() oauthv1.ProviderObject { return &oauthv1.ClusterOAuthProvider{} },
 		func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} },

@@ -70,8 +70,8 @@ var (
 		Help: "Scrapes at which the OAuthClient and provider gauges could not be read from the manager's cache (they are then absent from that scrape).",
 	})
 	timeToReady = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: MetricTimeToReady,
-		Help: "Time from an OAuthClient's creation (trigger=create) or spec change (trigger=update, from the first reconcile of the new generation) to Ready=True at that generation.",
+		Name:    MetricTimeToReady,
+		Help:    "Time from an OAuthClient's creation (trigger=create) or spec change (trigger=update, from the first reconcile of the new generation) to Ready=True at that generation.",
 		Buckets: []float64{0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"trigger"})
 )

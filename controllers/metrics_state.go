@@ -239,6 +239,9 @@ func clientProvider(o *oauthv1.OAuthClient, known map[providerLabels]bool) provi
 
 func ageHistogram(k providerLabels, ages []float64) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(secretAgeBuckets))
+	for _, b := range secretAgeBuckets {
+		buckets[b] = 0 // every bucket is exposed, empty ones too
+	}
 	var sum float64
 	for _, a := range ages {
 		sum += a

@@ -19,7 +19,7 @@ import (
 
 func stateClient(t *testing.T, ready metav1.ConditionStatus, reason string, gen int64, rotated *metav1.Time, rotation *oauthv1.Rotation) *oauthv1.OAuthClient {
 	t.Helper()
-	o := &oauthv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: reason + string(ready) + rotatedName(rotated), Generation: gen}}
+	o := &oauthv1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: strings.ToLower(reason + string(ready) + rotatedName(rotated)), Generation: gen}}
 	o.Spec.ProviderRef = oauthv1.ProviderReference{Kind: oauthv1.KindClusterOAuthProvider, Name: "okta"}
 	o.Spec.Rotation = rotation
 	o.Status.LastRotationTime = rotated
@@ -33,7 +33,7 @@ func rotatedName(t *metav1.Time) string {
 	if t == nil {
 		return "-new"
 	}
-	return "-" + t.UTC().Format("150405")
+	return "-" + strings.ToLower(t.UTC().Format("20060102"))
 }
 
 // The gauges are what the cache holds: counts by provider, Ready status and reason; secret

@@ -17,6 +17,8 @@ CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
+METRICS_REFERENCE ?= docs/metrics.md
+PROMETHEUS_RULE ?= config/prometheus/prometheusrule.yaml
 # Where the generators write (make verify points them at a temporary directory).
 CRD_DIR ?= config/crd/bases
 RBAC_DIR ?= config/rbac
@@ -54,6 +56,14 @@ generate: ## Generate DeepCopy methods.
 docs: ## Generate the CRD reference docs/crd-reference.md from the Go types.
 	$(CRD_REF_DOCS) --log-level=ERROR --source-path=api --config=docs/crd-ref-docs.yaml \
 	  --renderer=markdown --templates-dir=docs/templates --output-path=$(CRD_REFERENCE)
+
+.PHONY: metrics-docs
+metrics-docs: ## Generate docs/metrics.md from the registered metrics.
+	go run ./hack/tools/metricsdoc > $(METRICS_REFERENCE).tmp && mv $(METRICS_REFERENCE).tmp $(METRICS_REFERENCE)
+
+.PHONY: alerts
+alerts: ## Generate the PrometheusRule config/prometheus/prometheusrule.yaml from config/prometheus/alerts.yaml.
+	go run ./hack/tools/promrule -in config/prometheus/alerts.yaml -out $(PROMETHEUS_RULE)
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.

@@ -89,6 +89,12 @@ test: manifests generate vet build control-plane ## Run unit, envtest and end-to
 test-unit: ## The fast inner loop: the tests that need no control plane and no bin/ (no e2e); make test runs all.
 	hack/test-unit.sh
 
+.PHONY: test-alerts
+test-alerts: ## Check the alert rules and run their promtool unit tests (config/prometheus/tests).
+	@command -v promtool >/dev/null 2>&1 || hack/ensure-prometheus.sh
+	promtool check rules config/prometheus/alerts.yaml
+	promtool test rules config/prometheus/tests/*.yaml
+
 .PHONY: bench
 bench: build control-plane ## Benchmark the verifier and the operator; writes bench/results.md.
 	hack/bench.sh

@@ -25,14 +25,15 @@ func main() {
 	in := flag.String("in", "config/prometheus/alerts.yaml", "the plain rules file")
 	out := flag.String("out", "config/prometheus/prometheusrule.yaml", "the PrometheusRule to write")
 	name := flag.String("name", "clientcreds", "metadata.name of the PrometheusRule")
+	runbook := flag.String("runbook", "docs/runbook.md", "the runbook that must hold a section (## <alert>) per alert; empty: not checked")
 	flag.Parse()
-	if err := run(*in, *out, *name); err != nil {
+	if err := run(*in, *out, *name, *runbook); err != nil {
 		fmt.Fprintln(os.Stderr, "promrule:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, name string) error {
+func run(in, out, name, runbook string) error {
 	src, err := os.ReadFile(in)
 	if err != nil {
 		return err
@@ -47,6 +48,20 @@ func run(in, out, name string) error {
 	for _, g := range rf.Groups {
 		if g.Name == "" || len(g.Rules) == 0 {
 			return fmt.Errorf("%s: a group without a name or rules", in)
+		}
+	}
+	if runbook != "" {
+		doc, err := os.ReadFile(runbook)
+		if err != nil {
+			return err
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				alert, _ := r["alert"].(string)
+				if alert != "" && !bytes.Contains(doc, []byte("\n## "+alert+"\n")) {
+					return fmt.Errorf("%s has no section \"## %s\" for the alert of %s", runbook, alert, in)
+				}
+			}
 		}
 	}
 	// Everything from the `groups:` line on, indented under spec.

@@ -90,7 +90,15 @@ subjects:
 	}
 	// The endpoint refuses a caller without a token: the scrape below really authenticates.
 	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: insecureTLS()}}
-	if resp, err := insecure.Get("https://" + metricsAddr + "/metrics"); err != nil {
+	// The secure endpoint starts after the probes (it makes its certificate first).
+	var resp *http.Response
+	for deadline := time.Now().Add(startWait); ; time.Sleep(200 * time.Millisecond) {
+		resp, err = insecure.Get("https://" + metricsAddr + "/metrics")
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("manager metrics over HTTPS: %v", err)
 	} else {
 		resp.Body.Close()
@@ -217,6 +225,10 @@ spec:
 	}
 	time.Sleep(3 * time.Second) // a few more scrapes of the final state
 
+	t.Run("describe and logs tell the story", func(t *testing.T) {
+		checkStory(t, c, ns, mgr.LogPath)
+	})
+
 	names := api.metricNames(t)
 
 	// Every dashboard panel.
@@ -297,6 +309,60 @@ spec:
 	}
 	api.checkRuleHealth(t, alerts)
 	t.Logf("%d panels and %d alerts checked against %d scraped metric names", panels, alerts, len(names))
+}
+
+// checkStory: kubectl describe shows a client's life in events (created, published,
+// rotated, retired; refused with the reason), and every line the manager logged while
+// reconciling an OAuthClient names it, the readiness changes with their reason.
+func checkStory(t *testing.T, c *cluster, ns, managerLog string) {
+	t.Helper()
+	rotating := c.kubectl(t, "", "describe", "oauthclient", "-n", ns, "rotating")
+	for _, reason := range []string{"AppCreated", "CredentialsIssued", "SecretsRevoked"} {
+		if !strings.Contains(rotating, reason) {
+			t.Errorf("kubectl describe oauthclient rotating lacks a %s event:\n%s", reason, rotating)
+		}
+	}
+	if !strings.Contains(rotating, "(rotate)") {
+		t.Errorf("kubectl describe oauthclient rotating does not tell of a rotation:\n%s", rotating)
+	}
+	refused := c.oauthClient(t, ns, "unknown-scope")
+	ready := readyCondition(refused)
+	if ready == nil || ready.Reason == "" {
+		t.Fatalf("unknown-scope has no Ready reason: %+v", ready)
+	}
+	d := c.kubectl(t, "", "describe", "oauthclient", "-n", ns, "unknown-scope")
+	if !regexp.MustCompile(`Warning\s+` + ready.Reason + `\s`).MatchString(d) {
+		t.Errorf("kubectl describe oauthclient unknown-scope lacks a Warning event with reason %s:\n%s", ready.Reason, d)
+	}
+
+	raw, err := os.ReadFile(managerLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reconcileLines, readiness int
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry map[string]any
+		// Lines logged while reconciling carry a reconcileID (start-up lines do not).
+		if json.Unmarshal([]byte(line), &entry) != nil || entry["controllerKind"] != "OAuthClient" || entry["reconcileID"] == nil {
+			continue
+		}
+		reconcileLines++
+		if entry["namespace"] == nil || entry["name"] == nil {
+			t.Errorf("a reconcile log line without namespace/name: %s", line)
+		}
+		if entry["msg"] == "Readiness changed" {
+			if entry["reason"] == nil {
+				t.Errorf("a readiness change logged without its reason: %s", line)
+			}
+			if entry["name"] == "unknown-scope" && entry["reason"] == ready.Reason {
+				readiness++
+			}
+		}
+	}
+	if readiness == 0 {
+		t.Errorf("the manager's log has no readiness change of unknown-scope to %s (%d reconcile lines)", ready.Reason, reconcileLines)
+	}
+	t.Logf("%d reconcile log lines, each with namespace and name", reconcileLines)
 }
 
 // grafanaVars replaces the Grafana variables the dashboard's queries use.

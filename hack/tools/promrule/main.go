@@ -24,7 +24,7 @@ type rulesFile struct {
 func main() {
 	in := flag.String("in", "config/prometheus/alerts.yaml", "the plain rules file")
 	out := flag.String("out", "config/prometheus/prometheusrule.yaml", "the PrometheusRule to write")
-	name := flag.String("name", "clientcreds", "metadata.name of the PrometheusRule")
+	name := flag.String("name", "alerts", "metadata.name of the PrometheusRule (kustomize in config/prometheus prefixes it with clientcreds-)")
 	runbook := flag.String("runbook", "docs/runbook.md", "the runbook that must hold a section (## <alert>) per alert; empty: not checked")
 	flag.Parse()
 	if err := run(*in, *out, *name, *runbook); err != nil {

@@ -15,6 +15,7 @@ BIN := $(CURDIR)/bin
 GOTOOL := go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
 CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
+GOLANGCI_LINT := go tool -modfile=$(CURDIR)/hack/tools/lint/go.mod golangci-lint
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
 METRICS_REFERENCE ?= docs/metrics.md
@@ -73,8 +74,12 @@ fmt: ## Run gofmt on the tree.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in hack/tools/lint, configured by .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: verify
-verify: ## Check without changing anything: gofmt, go vet, generated files up to date, one Kubernetes version.
+verify: ## Check without changing anything: gofmt, go vet, generated files up to date, one Kubernetes version, lint, go mod tidy.
 	hack/verify.sh
 
 .PHONY: control-plane

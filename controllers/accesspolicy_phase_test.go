@@ -89,16 +89,16 @@ func TestReconcileAccessPolicy(t *testing.T) {
 				}
 				return provider.AccessPolicyResult{ID: id}, nil
 			}}
-			st := &reconcileState{obj: obj, providerObj: providerWith(tc.mode), prov: pp, sync: tc.sync}
+			be := backend{object: providerWith(tc.mode), client: pp}
 			if tc.noManager {
-				st.prov = &fake.Provider{}
+				be.client = &fake.Provider{}
 			}
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
-			err := r.reconcileAccessPolicy(context.Background(), st)
+			res, err := r.reconcileAccessPolicy(context.Background(), obj, be, tc.sync)
 			var ce *conditionError
 			switch {
 			case tc.wantReason != "":
-				if !errors.As(err, &ce) || ce.reason != tc.wantReason {
+				if v := judge(err, testNow, time.Minute); err == nil || v.reason != tc.wantReason {
 					t.Fatalf("error %v, want reason %s", err, tc.wantReason)
 				}
 			case tc.wantErrText != "":
@@ -114,8 +114,8 @@ func TestReconcileAccessPolicy(t *testing.T) {
 			if tc.wantReason == "" && tc.wantErrText == "" && obj.Status.AccessPolicyID != tc.wantID {
 				t.Errorf("status.accessPolicyID %q, want %q", obj.Status.AccessPolicyID, tc.wantID)
 			}
-			if st.sync != tc.wantSync {
-				t.Errorf("sync %v, want %v (the token check must follow a new or repaired policy)", st.sync, tc.wantSync)
+			if synced := tc.sync || res.changed; synced != tc.wantSync {
+				t.Errorf("sync %v, want %v (the token check must follow a new or repaired policy)", synced, tc.wantSync)
 			}
 			if tc.wantCalls > 0 && tc.wantLife > 0 {
 				if seen.ClientID != "client-1" || !slices.Equal(seen.Scopes, obj.Spec.Scopes) || seen.TokenLifetime != tc.wantLife ||
@@ -133,32 +133,32 @@ func TestAccessDeniedVerdict(t *testing.T) {
 	obj := readyClient()
 	obj.Status.Issuer = "https://example.okta.com/oauth2/default"
 	r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
-	st := &reconcileState{obj: obj, providerObj: providerWith(oauthv1.AccessPolicyExternal)}
+	be := backend{object: providerWith(oauthv1.AccessPolicyExternal)}
 	denied := &provider.Error{Class: provider.ErrPermanent, Op: "request token", Code: provider.OAuthAccessDenied}
 	for _, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
-		var ce *conditionError
-		if err := r.accessDenied(st, denied); !errors.As(err, &ce) || ce.kind != waitKind || ce.retryAfter != want ||
-			ce.reason != oauthv1.ReasonAccessPolicyDenied {
-			t.Fatalf("verdict %#v, want a wait of %v", err, want)
-		}
-		for _, s := range []string{`"default"`, "client-1", "hello:read", "accessPolicy: Managed"} {
-			if !strings.Contains(ce.msg, s) {
-				t.Errorf("message %q lacks %q", ce.msg, s)
+		err := r.accessDenied(obj, be, denied)
+		if v := judgeAt(stageToken, err, testNow, time.Minute); v.kind != waitKind || v.after != want ||
+			v.reason != oauthv1.ReasonAccessPolicyDenied {
+			t.Fatalf("verdict %+v of %v, want a wait of %v", v, err, want)
+		} else {
+			for _, s := range []string{`"default"`, "client-1", "hello:read", "accessPolicy: Managed"} {
+				if !strings.Contains(v.msg, s) {
+					t.Errorf("message %q lacks %q", v.msg, s)
+				}
 			}
 		}
 	}
 	// Within the wait nothing is asked again; a spec change asks at once.
-	if err := r.heldDenial(st); err == nil {
+	if err := r.heldDenial(obj, be, tokenCheck{needed: true}); err == nil {
 		t.Fatal("a denied client asked again within its wait")
 	}
 	obj.Generation++
-	if err := r.heldDenial(st); err != nil {
+	if err := r.heldDenial(obj, be, tokenCheck{needed: true}); err != nil {
 		t.Fatalf("after a spec change: %v", err)
 	}
-	st.providerObj = providerWith(oauthv1.AccessPolicyManaged)
-	st.prov = &policyProvider{Provider: &fake.Provider{}, managed: true}
-	var ce *conditionError
-	if err := r.accessDenied(st, denied); !errors.As(err, &ce) || ce.kind != progressKind {
-		t.Fatalf("Managed verdict %#v, want progress", err)
+	be = backend{object: providerWith(oauthv1.AccessPolicyManaged), client: &policyProvider{Provider: &fake.Provider{}, managed: true}}
+	if v := judgeAt(stageToken, r.accessDenied(obj, be, denied), testNow, time.Minute); v.kind != progressKind ||
+		v.reason != oauthv1.ReasonAccessPolicyDenied {
+		t.Fatalf("Managed verdict %+v, want progress", v)
 	}
 }

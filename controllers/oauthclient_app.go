@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -13,71 +12,98 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-// desiredApp is the app the spec asks for.
-func desiredApp(st *reconcileState) provider.AppSpec {
-	obj := st.obj
+// appObservation is what reconcileApp found and did.
+type appObservation struct {
+	// synced says the app was read from (or written to) the backend in this reconcile.
+	synced bool
+	// secret is the output Secret after the phase: as loadSecret found it, or claimed
+	// (created empty) before the app was created; nil when absent.
+	secret *corev1.Secret
+	// current are the intact credentials loadSecret found in the Secret, nil if none.
+	current *credentials
+	// answered are the credentials the backend answered with (a create, a change of
+	// tokenEndpointAuthMethod), to be published; nil when it answered none.
+	answered *credentials
+	// issued says why answered were issued (issuedCreate, issuedAuthMethod).
+	issued string
+	// needSecret says the app has no secret value the operator knows (adopted, or created
+	// without one): the credentials phase issues one.
+	needSecret bool
+}
+
+// desiredApp is the app the spec asks for, with the key pair key settled.
+func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 	spec := provider.AppSpec{
 		Label:      obj.Label(),
 		AuthMethod: provider.AuthMethod(obj.AuthMethod()),
 		Owner:      provider.Owner{UID: string(obj.UID), Namespace: obj.Namespace, Name: obj.Name},
 	}
-	if st.next != nil && st.next.publicKey != nil {
-		spec.PublicKeys = []provider.PublicKey{*st.next.publicKey}
+	if key.next != nil && key.next.publicKey != nil {
+		spec.PublicKeys = []provider.PublicKey{*key.next.publicKey}
 	}
 	return spec
 }
 
 // reconcileApp makes the app exist and match the spec. An app the status knows is read
 // from the backend only when something may have changed — a spec change, a failed previous
-// attempt, the periodic resync — so a steady client costs no backend call.
-func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, st *reconcileState, sp *statusPatcher) error {
-	obj := st.obj
-	desired := desiredApp(st)
+// attempt, a new key pair, the periodic resync — so a steady client costs no backend call.
+func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, found secretObservation,
+	key keyPlan, sp *statusPatcher) (appObservation, error) {
+	obs := appObservation{secret: found.secret, current: found.current}
+	desired := desiredApp(obj, key)
 	if obj.Status.AppID == "" {
-		return r.createOrAdoptApp(ctx, st, sp, desired)
+		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}
-	if !st.sync && !r.syncDue(obj) {
-		return nil
+	if key.issued == "" && !r.syncDue(obj) {
+		return obs, nil
 	}
-	st.sync = true
-	app, err := st.prov.GetApp(ctx, obj.Status.AppID)
+	obs.synced = true
+	app, err := be.client.GetApp(ctx, obj.Status.AppID)
 	if errors.Is(err, provider.ErrNotFound) {
-		r.event(obj, corev1.EventTypeWarning, "AppMissing", "Recreate",
+		r.event(obj, corev1.EventTypeWarning, EventAppMissing, "Recreate",
 			"App %s no longer exists in the backend; creating a new one", obj.Status.AppID)
 		forgetApp(obj)
-		return r.createOrAdoptApp(ctx, st, sp, desired)
+		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}
+	if err != nil || app.Matches(desired) {
+		return obs, err
+	}
+	updated, err := be.client.UpdateApp(ctx, app, desired)
 	if err != nil {
-		return err
+		return obs, err
 	}
-	st.app = app
-	if app.Matches(desired) {
-		return nil
-	}
-	updated, err := st.prov.UpdateApp(ctx, app, desired)
-	if err != nil {
-		return err
-	}
-	st.app = updated
-	r.event(obj, corev1.EventTypeNormal, "AppUpdated", "Update", "Updated app %s to match the spec", app.ID)
+	r.event(obj, corev1.EventTypeNormal, EventAppUpdated, "Update", "Updated app %s to match the spec", app.ID)
 	if app.AuthMethod != desired.AuthMethod {
-		return r.takeAnsweredSecret(ctx, st, updated)
+		answered, err := r.takeAnsweredSecret(ctx, obj, be, found.current, updated)
+		if err != nil || answered == nil {
+			return obs, err
+		}
+		obs.answered, obs.issued = answered, issuedAuthMethod
 	}
-	return nil
+	return obs, nil
 }
 
 // createOrAdoptApp creates the app — or, when an earlier create may have succeeded without
-// its answer being recorded, finds that app by its owner UID and adopts it.
-func (r *OAuthClientReconciler) createOrAdoptApp(ctx context.Context, st *reconcileState, sp *statusPatcher, desired provider.AppSpec) error {
-	obj := st.obj
-	st.sync = true
-	if err := r.claimSecret(ctx, st); err != nil {
-		return err
+// its answer being recorded, finds that app by its owner UID and adopts it. Both act on
+// what status says (no app, or a pending create), so both start with a guard write: a
+// reconcile that read a stale status stops there (errStaleObject).
+func (r *OAuthClientReconciler) createOrAdoptApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, obs appObservation,
+	desired provider.AppSpec, sp *statusPatcher) (appObservation, error) {
+	obs.synced = true
+	secret, err := r.claimSecret(ctx, obj, obs.secret)
+	if err != nil {
+		return obs, err
 	}
+	obs.secret = secret
 	if pc := obj.Status.PendingCreate; pc != nil {
-		adopted, err := r.adoptApp(ctx, st, pc.Label, desired)
+		if err := sp.guard(ctx); err != nil {
+			return obs, err
+		}
+		adopted, err := r.adoptApp(ctx, obj, be, pc.Label, desired)
 		if err != nil || adopted {
-			return err
+			// The answer that carried the secret was lost: a new secret is needed.
+			obs.needSecret = adopted && desired.AuthMethod.UsesSecret()
+			return obs, err
 		}
 	}
 
@@ -86,43 +112,38 @@ func (r *OAuthClientReconciler) createOrAdoptApp(ctx context.Context, st *reconc
 	if pc := obj.Status.PendingCreate; pc == nil || pc.Label != desired.Label {
 		obj.Status.PendingCreate = &oauthv1.PendingCreate{Label: desired.Label, Since: statusTime(r.now())}
 	}
-	if err := sp.patch(ctx); err != nil {
-		return err
+	if err := sp.guard(ctx); err != nil {
+		return obs, err
 	}
-	app, err := st.prov.CreateApp(ctx, desired)
+	app, err := be.client.CreateApp(ctx, desired)
 	if err != nil {
 		if createNotApplied(err) {
 			obj.Status.PendingCreate = nil
 		}
-		return err
+		return obs, err
 	}
 	obj.Status.PendingCreate = nil
 	obj.Status.AppID, obj.Status.ClientID = app.ID, app.ClientID
-	st.app = app
 	if desired.AuthMethod.UsesSecret() {
-		st.next = &credentials{clientSecret: app.ClientSecret}
+		obs.answered, obs.issued = &credentials{clientSecret: app.ClientSecret}, issuedCreate
 		obj.Status.SecretID = ""
-		st.issued = issuedCreate
-		if app.ClientSecret == "" {
-			st.needSecret = true
-		}
+		obs.needSecret = app.ClientSecret == ""
 	}
 	credentialsIssued.WithLabelValues(issuedCreate).Inc()
-	r.event(obj, corev1.EventTypeNormal, "AppCreated", "Create", "Created app %s with client id %s", app.ID, app.ClientID)
-	return nil
+	r.event(obj, corev1.EventTypeNormal, EventAppCreated, "Create", "Created app %s with client id %s", app.ID, app.ClientID)
+	return obs, nil
 }
 
 // adoptApp looks for apps created for this object whose creation was not recorded. It
 // adopts one (deleting any extra) and reports whether it did.
-func (r *OAuthClientReconciler) adoptApp(ctx context.Context, st *reconcileState, label string, desired provider.AppSpec) (bool, error) {
-	obj := st.obj
+func (r *OAuthClientReconciler) adoptApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, label string, desired provider.AppSpec) (bool, error) {
 	labels := []string{label}
 	if desired.Label != label {
 		labels = append(labels, desired.Label)
 	}
 	var mine []provider.App
 	for _, l := range labels {
-		apps, err := st.prov.FindApps(ctx, l)
+		apps, err := be.client.FindApps(ctx, l)
 		if err != nil {
 			return false, err
 		}
@@ -143,14 +164,14 @@ func (r *OAuthClientReconciler) adoptApp(ctx context.Context, st *reconcileState
 		return mine[i].ID < mine[j].ID
 	})
 	for _, extra := range mine[1:] {
-		if err := st.prov.DeleteApp(ctx, extra.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+		if err := be.client.DeleteApp(ctx, extra.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
 			return false, err
 		}
 		log.FromContext(ctx).Info("Deleted duplicate app", "appID", extra.ID)
 	}
 	app := &mine[0]
 	if !app.Matches(desired) {
-		updated, err := st.prov.UpdateApp(ctx, app, desired)
+		updated, err := be.client.UpdateApp(ctx, app, desired)
 		if err != nil {
 			return false, err
 		}
@@ -159,10 +180,7 @@ func (r *OAuthClientReconciler) adoptApp(ctx context.Context, st *reconcileState
 	obj.Status.PendingCreate = nil
 	obj.Status.AppID, obj.Status.ClientID = app.ID, app.ClientID
 	obj.Status.SecretID = ""
-	st.app = app
-	// The answer that carried the secret was lost: a new secret is needed.
-	st.needSecret = desired.AuthMethod.UsesSecret()
-	r.event(obj, corev1.EventTypeNormal, "AppAdopted", "Adopt",
+	r.event(obj, corev1.EventTypeNormal, EventAppAdopted, "Adopt",
 		"Adopted app %s, created by an earlier attempt whose result was not recorded", app.ID)
 	return true, nil
 }
@@ -195,10 +213,10 @@ func (r *OAuthClientReconciler) syncDue(obj *oauthv1.OAuthClient) bool {
 	if obj.Status.ObservedGeneration != obj.Generation || !isReady(obj.Status.Conditions, obj.Generation) {
 		return true
 	}
-	last, ok := r.lastSync.Load(obj.UID)
+	last, ok := r.memory.lastSynced(obj.UID)
 	if !ok {
-		return true
+		return true // a restarted manager compares every app once
 	}
 	// The resync wake-up is jittered ±10%; anything from 85% of the period on counts.
-	return r.now().Sub(last.(time.Time)) >= r.resyncPeriod()*85/100
+	return r.now().Sub(last) >= r.resyncPeriod()*85/100
 }

@@ -18,33 +18,31 @@ import (
 // exactly one create of a name succeed, so of two OAuthClients naming the same Secret at
 // the same moment one gets it and creates its app, and the other stops with
 // SecretConflict before it has called the backend — one app, one owner.
-func (r *OAuthClientReconciler) claimSecret(ctx context.Context, st *reconcileState) error {
-	if st.secret != nil {
-		return nil
+// secret is the Secret loadSecret found (nil when absent); the result is the Secret now.
+func (r *OAuthClientReconciler) claimSecret(ctx context.Context, obj *oauthv1.OAuthClient, secret *corev1.Secret) (*corev1.Secret, error) {
+	if secret != nil {
+		return secret, nil
 	}
-	obj := st.obj
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: map[string]string{LabelClient: oauthv1.ShortenName(obj.Name, 63)}},
 		Type:       corev1.SecretTypeOpaque,
 	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
-		return err
+		return nil, err
 	}
 	err := r.Create(ctx, s)
 	if apierrors.IsAlreadyExists(err) {
 		cur := &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), cur); err != nil {
-			return fmt.Errorf("read Secret %s: %w", s.Name, err)
+			return nil, fmt.Errorf("read Secret %s: %w", s.Name, err)
 		}
 		if !metav1.IsControlledBy(cur, obj) {
-			return secretConflict(obj)
+			return nil, secretConflict(obj)
 		}
-		st.secret = cur
-		return nil
+		return cur, nil
 	}
 	if err != nil {
-		return fmt.Errorf("claim Secret %s: %w", s.Name, err)
+		return nil, fmt.Errorf("claim Secret %s: %w", s.Name, err)
 	}
-	st.secret = s
-	return nil
+	return s, nil
 }

@@ -4,23 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
-	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 const (
 	// Finalizer holds an OAuthClient until its app is removed from the backend.
 	Finalizer = "oauth.clientcreds.dev/finalizer"
-	// DefaultResyncPeriod between checks of an app in the backend (drift detection).
+	// DefaultResyncPeriod is the time between checks of an app in the backend (drift detection).
 	DefaultResyncPeriod = 10 * time.Minute
 )
 
@@ -32,27 +29,20 @@ type OAuthClientReconciler struct {
 	APIReader client.Reader
 	// Backends gives the backend client of a provider object.
 	Backends *Backends
+	// Recorder records the events of state changes.
 	Recorder events.EventRecorder
-	// ResyncPeriod between checks of each app in the backend; jittered ±10%.
+	// ResyncPeriod is the time between checks of each app in the backend; jittered ±10%.
 	ResyncPeriod time.Duration
-	// PropagationGrace: how long newly issued credentials that the token endpoint refuses
+	// PropagationGrace is how long newly issued credentials that the token endpoint refuses
 	// are retried before they are taken for bad and replaced (DefaultPropagationGrace).
 	PropagationGrace time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
 
-	// lastSync is when each client's app was last read from the backend, by UID. In memory
-	// on purpose: a restarted manager checks every app once.
-	lastSync sync.Map
-	// badCreds marks clients whose published credentials the token endpoint refused; the
-	// next reconcile issues new ones.
-	badCreds sync.Map
-	// superseded holds, by UID, resource versions this controller has replaced with its own
-	// writes, so a reconcile that reads one from a lagging cache waits instead of acting on
-	// a status it already changed (and, say, adopting the app it just created).
-	superseded staleVersions
-	// denials spaces the retries of clients the access policies deny (External).
-	denials denialBackoff
+	// memory is what the reconciler remembers of each client between reconciles: a bounded
+	// cache whose loss costs one more backend read, token request or denial backoff step
+	// (oauthclient_memory.go). Everything else lives in status.
+	memory clientMemory
 }
 
 // +kubebuilder:rbac:groups=oauth.clientcreds.dev,resources=oauthclients,verbs=get;list;watch;update;patch
@@ -61,100 +51,112 @@ type OAuthClientReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// reconcileState carries what one reconcile learns from phase to phase.
-type reconcileState struct {
-	obj         *oauthv1.OAuthClient
-	providerObj oauthv1.ProviderObject
-	prov        provider.Provider
-	endpoints   provider.Endpoints
-	// secret is the current output Secret, nil when absent.
-	secret *corev1.Secret
-	// current are the credentials in the Secret when they are intact and not known bad.
-	current *credentials
-	// next are the credentials to publish.
-	next *credentials
-	// issued says why next was issued in this reconcile ("" when next == current).
-	issued string
-	// retireAt: once next is published, the other client secrets are revoked at this time.
-	retireAt time.Time
-	// app as read from or written to the backend in this reconcile; nil if not read.
-	app *provider.App
-	// sync: the app is read from the backend in this reconcile (resync, spec change, ...).
-	sync bool
-	// needSecret: the app has no usable secret value for us (adopted or recreated without one).
-	needSecret bool
-}
-
 // Reconcile is fetch → deletion → finalizer → phases → one status write.
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	obj := &oauthv1.OAuthClient{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.superseded.isStale(obj) {
-		return ctrl.Result{RequeueAfter: staleCacheWait}, nil
-	}
-	st := &reconcileState{obj: obj}
-	sp := &statusPatcher{client: r.Client, obj: obj, base: obj.DeepCopy(), written: &r.superseded}
+	sp := &statusPatcher{client: r.Client, obj: obj, base: obj.DeepCopy()}
 	defer func() {
 		if err := sp.patch(ctx); err != nil {
 			retErr = errors.Join(retErr, err)
 		}
 	}()
 
+	var out outcome
+	var err error
 	if !obj.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, st, sp)
-	}
-	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
-		before := obj.ResourceVersion
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, Finalizer)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		out, err = r.reconcileDelete(ctx, obj, sp)
+	} else {
+		if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+			patch := client.MergeFrom(obj.DeepCopy())
+			controllerutil.AddFinalizer(obj, Finalizer)
+			if err := r.Patch(ctx, obj, patch); err != nil {
+				return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+			}
+			sp.rebase()
 		}
-		if obj.ResourceVersion != before {
-			r.superseded.wrote(obj, before)
-		}
-		sp.rebase()
+		out, err = r.reconcilePhases(ctx, obj, sp)
 	}
-
-	err := r.reconcilePhases(ctx, st, sp)
-	return r.finish(ctx, st, err)
+	if errors.Is(err, errStaleObject) {
+		// The object changed since it was read (a lagging cache, or another writer): nothing
+		// was done on the backend, and nothing is written; the next read is newer.
+		sp.discard()
+		return ctrl.Result{RequeueAfter: staleObjectRetry}, nil
+	}
+	if out.noConditions {
+		return ctrl.Result{}, err
+	}
+	return r.finish(ctx, obj, out, err)
 }
 
-// reconcilePhases runs the phases in order; each makes one thing true or says why not.
-// Each phase lives in its own file, in this order: oauthclient_provider.go (with
-// _admission.go), _readsecret.go, _key.go, _app.go (with _claim.go), _credentials.go,
-// _writesecret.go, _accesspolicy.go, _verify.go, _retire.go; then finish
-// (oauthclient_status.go) turns the outcome into conditions.
-func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, st *reconcileState, sp *statusPatcher) error {
-	obj := st.obj
+// outcome is what the end of a reconcile needs from its phases: enough to set conditions,
+// record an event and remember the drift check.
+type outcome struct {
+	// provider is the resolved provider object; nil when the provider was not resolved.
+	provider oauthv1.ProviderObject
+	// synced says the app was compared with the backend in this reconcile.
+	synced bool
+	// issued says why credentials were issued in this reconcile; "" when none were.
+	issued string
+	// noConditions says the reconcile sets no conditions: a deletion that did not fail at
+	// the backend.
+	noConditions bool
+}
+
+// reconcilePhases runs the phases. Each phase takes what the earlier ones found as typed
+// arguments and returns what it found as a typed result, so the order below is the only
+// order that compiles; each makes one thing true or says why not, and lives in its own
+// file (named in the comment of each call). finish (oauthclient_status.go) then turns the
+// outcome into conditions.
+func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (outcome, error) {
+	var out outcome
 	obj.Status.SecretName = obj.SecretName()
-	if err := r.resolveProvider(ctx, st); err != nil {
-		return err
+	// oauthclient_provider.go, oauthclient_admission.go
+	be, err := r.resolveProvider(ctx, obj)
+	out.provider = be.object
+	if err != nil {
+		return out, err
 	}
-	if err := r.loadSecret(ctx, st); err != nil {
-		return err
+	// oauthclient_readsecret.go
+	found, err := r.loadSecret(ctx, obj)
+	if err != nil {
+		return out, err
 	}
-	if err := r.prepareKey(st); err != nil {
-		return err
+	// oauthclient_key.go
+	key, err := prepareKey(obj, found)
+	if err != nil {
+		return out, err
 	}
-	if err := r.reconcileApp(ctx, st, sp); err != nil {
-		return err
+	// oauthclient_app.go, oauthclient_claim.go
+	app, err := r.reconcileApp(ctx, obj, be, found, key, sp)
+	out.synced = app.synced
+	if err != nil {
+		return out, err
 	}
-	if err := r.reconcileCredentials(ctx, st); err != nil {
-		return err
+	// oauthclient_credentials.go
+	plan, err := r.reconcileCredentials(ctx, obj, be, app, key, sp)
+	out.issued = plan.issued
+	if err != nil {
+		return out, err
 	}
-	if err := r.reconcileSecret(ctx, st); err != nil {
-		return err
+	// oauthclient_writesecret.go
+	if err := r.reconcileSecret(ctx, obj, be, app.secret, plan); err != nil {
+		return out, err
 	}
-	if err := r.reconcileAccessPolicy(ctx, st); err != nil {
-		return err
+	// oauthclient_accesspolicy.go
+	policy, err := r.reconcileAccessPolicy(ctx, obj, be, app.synced)
+	out.synced = out.synced || policy.changed
+	if err != nil {
+		return out, err
 	}
-	if err := r.verifyCredentials(ctx, st); err != nil {
-		return err
+	// oauthclient_verify.go
+	if err := r.verifyCredentials(ctx, obj, be, plan.next, newTokenCheck(obj, plan.issued, out.synced)); err != nil {
+		return out, err
 	}
-	return r.retireSecrets(ctx, st)
+	// oauthclient_retire.go
+	return out, r.retireSecrets(ctx, obj, be, plan.next, sp)
 }
 
 func (r *OAuthClientReconciler) resyncPeriod() time.Duration {

@@ -26,43 +26,55 @@ const (
 // endpoint is taken for propagation delay in the backend rather than bad credentials.
 const DefaultPropagationGrace = 30 * time.Second
 
+// credentialPlan is what reconcileCredentials settled: the credentials to publish and
+// why they are new.
+type credentialPlan struct {
+	// next are the credentials to publish.
+	next *credentials
+	// issued says why next were issued in this reconcile; "" when next are the ones the
+	// Secret holds.
+	issued string
+	// retireAt is when, once next are published, the other client secrets are revoked;
+	// zero when nothing is to be retired because of next.
+	retireAt time.Time
+}
+
 // reconcileCredentials settles the credentials to publish: fresh from a create, the intact
 // ones already in the Secret, or newly issued ones (Secret deleted or edited, app adopted,
 // rotation due).
-func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
+	app appObservation, key keyPlan, sp *statusPatcher) (credentialPlan, error) {
 	if obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT {
-		return nil // settled by prepareKey; the app has the public key
+		// Settled by prepareKey; the app has the public key.
+		return credentialPlan{next: key.next, issued: key.issued}, nil
 	}
 	now := r.now()
-	r.recoverPublished(ctx, st, now)
+	recoverPublished(ctx, obj, app.current, now)
 	switch {
-	case (st.issued == issuedCreate || st.issued == issuedAuthMethod) && !st.needSecret:
-		return nil
-	case st.needSecret:
+	case app.answered != nil && !app.needSecret:
+		return credentialPlan{next: app.answered, issued: app.issued}, nil
+	case app.needSecret:
 		// Retire at once: no one holds the other secrets.
-		return r.issueSecret(ctx, st, issuedAdopt, now)
-	case st.current == nil || st.current.clientSecret == "":
+		return r.issueSecret(ctx, obj, be, issuedAdopt, now, sp)
+	case app.current == nil || app.current.clientSecret == "":
 		// Retire at once: the old value was deleted or tampered with, so it must stop working.
-		return r.issueSecret(ctx, st, issuedRestore, now)
+		return r.issueSecret(ctx, obj, be, issuedRestore, now, sp)
 	}
-	st.next = st.current
 	if due, ok := rotationDue(obj); ok && obj.Status.RetireAfter == nil && !now.Before(due) {
-		return r.issueSecret(ctx, st, issuedRotate, now.Add(obj.Spec.Rotation.GracePeriodOrDefault()))
+		return r.issueSecret(ctx, obj, be, issuedRotate, now.Add(obj.Spec.Rotation.GracePeriodOrDefault()), sp)
 	}
-	return nil
+	return credentialPlan{next: app.current}, nil
 }
 
 // recoverPublished notices credentials a previous reconcile published in the Secret without
 // recording them in status (the status write failed, or the manager stopped in between):
 // the Secret's client-secret id — kept with the Secret itself — is the truth, so status
 // takes it over, and the other secrets are retired as after any new secret.
-func (r *OAuthClientReconciler) recoverPublished(ctx context.Context, st *reconcileState, now time.Time) {
-	obj := st.obj
-	if st.current == nil || st.current.secretID == "" || st.current.secretID == obj.Status.SecretID {
+func recoverPublished(ctx context.Context, obj *oauthv1.OAuthClient, current *credentials, now time.Time) {
+	if current == nil || current.secretID == "" || current.secretID == obj.Status.SecretID {
 		return
 	}
-	obj.Status.SecretID = st.current.secretID
+	obj.Status.SecretID = current.secretID
 	t := statusTime(now)
 	obj.Status.LastRotationTime = &t
 	retire := t
@@ -72,46 +84,47 @@ func (r *OAuthClientReconciler) recoverPublished(ctx context.Context, st *reconc
 	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
 		obj.Status.RetireAfter = &retire
 	}
-	log.FromContext(ctx).Info("The Secret holds a client secret its status did not record; adopting it", "secretID", st.current.secretID)
+	log.FromContext(ctx).Info("The Secret holds a client secret its status did not record; adopting it", "secretID", current.secretID)
 }
 
 // issueSecret adds a client secret to the app and makes it the one to publish. Every other
 // secret is revoked at retireAt, and only after the new secret is published (status records
 // the time together with the new secret's id, see published) and works. Nothing is recorded
 // before the Secret holds the new secret: a secret issued by an attempt whose Secret write
-// failed is never published, and the next attempt revokes it to make room.
-func (r *OAuthClientReconciler) issueSecret(ctx context.Context, st *reconcileState, why string, retireAt time.Time) error {
-	obj := st.obj
+// failed is never published, and the next attempt revokes it to make room. Status decided
+// that a secret is needed, so a guard write comes first (errStaleObject on a stale read).
+func (r *OAuthClientReconciler) issueSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend, why string,
+	retireAt time.Time, sp *statusPatcher) (credentialPlan, error) {
+	if err := sp.guard(ctx); err != nil {
+		return credentialPlan{}, err
+	}
 	appID := obj.Status.AppID
 	log.FromContext(ctx).Info("Issuing a new client secret", "reason", why, "appID", appID)
-	s, err := st.prov.CreateSecret(ctx, appID)
+	s, err := be.client.CreateSecret(ctx, appID)
 	if errors.Is(err, provider.ErrConflict) {
 		// The backend holds two secrets already: make room by revoking one we don't publish.
-		if err := r.makeRoomForSecret(ctx, st); err != nil {
-			return err
+		if err := r.makeRoomForSecret(ctx, obj, be); err != nil {
+			return credentialPlan{}, err
 		}
-		s, err = st.prov.CreateSecret(ctx, appID)
+		s, err = be.client.CreateSecret(ctx, appID)
 	}
 	if err != nil {
-		return err
+		return credentialPlan{}, err
 	}
-	st.next = &credentials{clientSecret: s.Value, secretID: s.ID}
-	st.issued = why
-	st.retireAt = retireAt
 	credentialsIssued.WithLabelValues(why).Inc()
 	rotations.WithLabelValues("started").Inc()
-	return nil
+	return credentialPlan{next: &credentials{clientSecret: s.Value, secretID: s.ID}, issued: why, retireAt: retireAt}, nil
 }
 
 // makeRoomForSecret revokes one secret that is not the one the Secret holds: an inactive one
 // if there is one, else the newest (one issued by an attempt whose Secret write failed, or
 // added outside the operator).
-func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, st *reconcileState) error {
-	secrets, err := st.prov.ListSecrets(ctx, st.obj.Status.AppID)
+func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend) error {
+	secrets, err := be.client.ListSecrets(ctx, obj.Status.AppID)
 	if err != nil {
 		return err
 	}
-	held, err := r.publishedSecretID(ctx, st.obj)
+	held, err := r.publishedSecretID(ctx, obj)
 	if err != nil {
 		return err
 	}
@@ -130,7 +143,7 @@ func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, st *recon
 		}
 		return candidates[i].Created.After(candidates[j].Created)
 	})
-	err = st.prov.RevokeSecret(ctx, st.obj.Status.AppID, candidates[0].ID)
+	err = be.client.RevokeSecret(ctx, obj.Status.AppID, candidates[0].ID)
 	if err != nil && !errors.Is(err, provider.ErrNotFound) {
 		return err
 	}
@@ -149,21 +162,22 @@ func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) {
 // takeAnsweredSecret publishes the client secret the backend answered a change of
 // tokenEndpointAuthMethod with (Okta issues one when a private_key_jwt app turns to a
 // secret-based method), so consumers never hold a secret the backend no longer accepts.
-// Its id is known when the app then has exactly one active secret.
-func (r *OAuthClientReconciler) takeAnsweredSecret(ctx context.Context, st *reconcileState, app *provider.App) error {
-	obj := st.obj
+// Its id is known when the app then has exactly one active secret. It returns nil when
+// there is nothing new to publish.
+func (r *OAuthClientReconciler) takeAnsweredSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
+	current *credentials, app *provider.App) (*credentials, error) {
 	if !provider.AuthMethod(obj.AuthMethod()).UsesSecret() || app.ClientSecret == "" {
-		return nil
+		return nil, nil
 	}
 	value := app.ClientSecret
 	app.ClientSecret = "" // not kept beyond this point
-	if st.current != nil && st.current.clientSecret == value {
-		return nil // the Secret holds it already
+	if current != nil && current.clientSecret == value {
+		return nil, nil // the Secret holds it already
 	}
 	next := &credentials{clientSecret: value}
-	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
+	secrets, err := be.client.ListSecrets(ctx, obj.Status.AppID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var active []provider.ClientSecret
 	for _, s := range secrets {
@@ -174,7 +188,6 @@ func (r *OAuthClientReconciler) takeAnsweredSecret(ctx context.Context, st *reco
 	if len(active) == 1 {
 		next.secretID = active[0].ID
 	}
-	st.next, st.issued = next, issuedAuthMethod
 	credentialsIssued.WithLabelValues(issuedAuthMethod).Inc()
-	return nil
+	return next, nil
 }

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -17,71 +16,74 @@ import (
 )
 
 // reconcileDelete removes the app (deactivate → delete; gone already is fine) unless the
-// deletion policy is Orphan, handles the Secret, and releases the finalizer.
-func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, st *reconcileState, sp *statusPatcher) (ctrl.Result, error) {
-	obj := st.obj
+// deletion policy is Orphan, handles the Secret, and releases the finalizer. A failure to
+// delete the app sets conditions (the outcome says so); the others are only returned.
+func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (outcome, error) {
+	done := outcome{noConditions: true}
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
-		return ctrl.Result{}, nil
+		return done, nil
 	}
 	if obj.Orphans() {
 		if err := r.releaseSecret(ctx, obj); err != nil {
-			return ctrl.Result{}, err
+			return done, err
 		}
 		if obj.Status.AppID != "" {
-			r.event(obj, corev1.EventTypeNormal, "AppOrphaned", "Delete",
+			r.event(obj, corev1.EventTypeNormal, EventAppOrphaned, "Delete",
 				"Left app %s in the backend (deletionPolicy: Orphan)", obj.Status.AppID)
 		}
 	} else {
-		if err := r.deleteApps(ctx, st); err != nil {
+		if p, err := r.deleteApps(ctx, obj, sp); err != nil {
 			if errors.Is(err, errProviderNotFound) {
-				r.event(obj, corev1.EventTypeWarning, "AppNotDeleted", "Delete",
+				r.event(obj, corev1.EventTypeWarning, EventAppNotDeleted, "Delete",
 					"Provider %s %q no longer exists; app %s could not be deleted from the backend",
 					obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name, obj.Status.AppID)
 			} else {
-				return r.finish(ctx, st, err)
+				return outcome{provider: p}, err
 			}
 		}
 		if err := r.deleteSecret(ctx, obj); err != nil {
-			return ctrl.Result{}, err
+			return done, err
 		}
 	}
 	// The status write must come before the finalizer goes: afterwards the object is gone.
 	if err := sp.patch(ctx); err != nil {
-		return ctrl.Result{}, err
+		return done, err
 	}
 	patch := client.MergeFrom(obj.DeepCopy())
 	controllerutil.RemoveFinalizer(obj, Finalizer)
 	if err := r.Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+		return done, fmt.Errorf("remove finalizer: %w", err)
 	}
 	sp.rebase()
-	r.lastSync.Delete(obj.UID)
-	r.badCreds.Delete(obj.UID)
-	r.denials.reset(obj.UID)
-	r.superseded.forget(obj.UID)
-	return ctrl.Result{}, nil
+	r.memory.forget(obj.UID)
+	return done, nil
 }
 
-// deleteApps deletes the recorded app and any app an unrecorded create left behind.
-func (r *OAuthClientReconciler) deleteApps(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+// deleteApps deletes the recorded app and any app an unrecorded create left behind, and
+// returns the provider it resolved (nil if none). Status says which apps, so a guard write
+// comes first (errStaleObject on a stale read).
+func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (oauthv1.ProviderObject, error) {
 	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil && obj.Status.AccessPolicyID == "" {
-		return nil
+		return nil, nil
 	}
-	if err := r.resolveProvider(ctx, st); err != nil {
-		return err
+	be, err := r.resolveProvider(ctx, obj)
+	if err != nil {
+		return be.object, err
 	}
-	if err := r.deleteAccessPolicy(ctx, st); err != nil {
-		return err
+	if err := sp.guard(ctx); err != nil {
+		return be.object, err
+	}
+	if err := r.deleteAccessPolicy(ctx, obj, be); err != nil {
+		return be.object, err
 	}
 	ids := []string{}
 	if obj.Status.AppID != "" {
 		ids = append(ids, obj.Status.AppID)
 	}
 	if pc := obj.Status.PendingCreate; pc != nil {
-		apps, err := st.prov.FindApps(ctx, pc.Label)
+		apps, err := be.client.FindApps(ctx, pc.Label)
 		if err != nil {
-			return err
+			return be.object, err
 		}
 		for _, a := range apps {
 			if a.Owner.UID == string(obj.UID) && a.ID != obj.Status.AppID {
@@ -90,15 +92,15 @@ func (r *OAuthClientReconciler) deleteApps(ctx context.Context, st *reconcileSta
 		}
 	}
 	for _, id := range ids {
-		if err := st.prov.DeleteApp(ctx, id); err != nil && !errors.Is(err, provider.ErrNotFound) {
-			return err
+		if err := be.client.DeleteApp(ctx, id); err != nil && !errors.Is(err, provider.ErrNotFound) {
+			return be.object, err
 		}
 		appsDeleted.Inc()
-		r.event(obj, corev1.EventTypeNormal, "AppDeleted", "Delete", "Deactivated and deleted app %s", id)
+		r.event(obj, corev1.EventTypeNormal, EventAppDeleted, "Delete", "Deactivated and deleted app %s", id)
 	}
 	obj.Status.PendingCreate = nil
 	forgetApp(obj)
-	return nil
+	return be.object, nil
 }
 
 // ownedSecret returns the output Secret if this object controls it.

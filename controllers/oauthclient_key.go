@@ -5,25 +5,32 @@ import (
 	"github.com/clientcreds/clientcreds/internal/oauth2client"
 )
 
+// keyPlan is what prepareKey settled for a private_key_jwt client; empty for the other
+// methods.
+type keyPlan struct {
+	// next is the key pair to register with the app and publish; nil for the other methods.
+	next *credentials
+	// issued says why a new key pair was made (issuedCreate, issuedRestore); "" when the
+	// Secret's intact key is kept. A new key must reach the app: the app is read and updated.
+	issued string
+}
+
 // prepareKey settles the private_key_jwt key pair before the app is created or updated:
 // the intact key from the Secret, or a new one.
-func (r *OAuthClientReconciler) prepareKey(st *reconcileState) error {
-	if st.obj.AuthMethod() != oauthv1.AuthPrivateKeyJWT {
-		return nil
+func prepareKey(obj *oauthv1.OAuthClient, found secretObservation) (keyPlan, error) {
+	if obj.AuthMethod() != oauthv1.AuthPrivateKeyJWT {
+		return keyPlan{}, nil
 	}
-	if st.current != nil && st.current.publicKey != nil {
-		st.next = st.current
-		return nil
+	if found.current != nil && found.current.publicKey != nil {
+		return keyPlan{next: found.current}, nil
 	}
 	kp, err := oauth2client.GenerateKey()
 	if err != nil {
-		return err
+		return keyPlan{}, err
 	}
-	st.next = &credentials{privateKeyPEM: kp.PrivateKeyPEM, publicKey: &kp.Public}
-	st.issued = issuedRestore
-	if st.obj.Status.AppID == "" {
-		st.issued = issuedCreate
+	plan := keyPlan{next: &credentials{privateKeyPEM: kp.PrivateKeyPEM, publicKey: &kp.Public}, issued: issuedRestore}
+	if obj.Status.AppID == "" {
+		plan.issued = issuedCreate
 	}
-	st.sync = true // the app must learn the new public key
-	return nil
+	return plan, nil
 }

@@ -22,10 +22,20 @@ const waitForProvider = 30 * time.Second
 // errProviderNotFound marks a reference to a provider that does not exist.
 var errProviderNotFound = errors.New("provider not found")
 
+// backend is what resolveProvider found: the provider object, the live client of its
+// backend, and the endpoints the provider's health check discovered.
+type backend struct {
+	// object is the provider object; set as soon as it was read, also on failure.
+	object oauthv1.ProviderObject
+	// client is the backend client of object; nil on failure.
+	client    provider.Provider
+	endpoints provider.Endpoints
+}
+
 // resolveProvider finds the referenced provider, requires it to be Ready (so a missing or
 // refused API token costs no backend call here), and gets its backend client.
-func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, obj *oauthv1.OAuthClient) (backend, error) {
+	var be backend
 	ref := obj.Spec.ProviderRef
 	var p oauthv1.ProviderObject
 	key := types.NamespacedName{Name: ref.Name}
@@ -36,21 +46,21 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		p = &oauthv1.OAuthProvider{}
 		key.Namespace = obj.Namespace
 	default:
-		return &conditionError{kind: stallKind, reason: oauthv1.ReasonInvalidSpec,
+		return be, &conditionError{kind: stallKind, reason: oauthv1.ReasonInvalidSpec,
 			msg: fmt.Sprintf("spec.providerRef.kind %q is not ClusterOAuthProvider or OAuthProvider", ref.Kind)}
 	}
 	if err := r.Get(ctx, key, p); err != nil {
 		if apierrors.IsNotFound(err) {
-			return &conditionError{kind: waitKind, reason: oauthv1.ReasonProviderNotFound, retryAfter: waitForProvider,
+			return be, &conditionError{kind: waitKind, reason: oauthv1.ReasonProviderNotFound, retryAfter: waitForProvider,
 				msg: fmt.Sprintf("%s %q not found", ref.Kind, ref.Name), err: errProviderNotFound}
 		}
-		return err
+		return be, err
 	}
-	st.providerObj = p
+	be.object = p
 	deleting := !obj.DeletionTimestamp.IsZero()
 	if !deleting {
 		if err := r.admit(ctx, obj, p); err != nil {
-			return err
+			return be, err
 		}
 	}
 
@@ -62,18 +72,15 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		reason := oauthv1.ReasonProviderNotReady
 		msg := fmt.Sprintf("%s %q is not ready", ref.Kind, ref.Name)
 		if ready != nil {
-			switch ready.Reason {
-			case oauthv1.ReasonAPITokenSecretNotFound, oauthv1.ReasonCredentialsSecretNotLabelled, oauthv1.ReasonInvalidAPIToken,
-				oauthv1.ReasonPrivateKeySecretNotFound, oauthv1.ReasonPrivateKeyInvalid,
-				oauthv1.ReasonOAuthClientRejected, oauthv1.ReasonOAuthScopeNotGranted, oauthv1.ReasonDPoPRejected,
-				oauthv1.ReasonForbidden, oauthv1.ReasonFeatureNotEnabled:
+			// A reason about the provider's own credentials is the client's reason too.
+			if passedToClients(ready.Reason) {
 				reason = ready.Reason
 			}
 			if ready.Message != "" {
 				msg += ": " + ready.Message
 			}
 		}
-		return &conditionError{kind: waitKind, reason: reason, msg: msg, retryAfter: waitForProvider}
+		return be, &conditionError{kind: waitKind, reason: reason, msg: msg, retryAfter: waitForProvider}
 	}
 
 	prov, err := r.Backends.Client(ctx, p)
@@ -82,18 +89,18 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, st *reconci
 		// it with the reason its own health check would give.
 		v := judge(err, r.now(), r.resyncPeriod())
 		if v.kind != waitKind && v.kind != stallKind {
-			return err
+			return be, err
 		}
 		reason := v.reason
 		if v.kind == stallKind {
 			reason = oauthv1.ReasonProviderNotReady
 		}
-		return &conditionError{kind: waitKind, reason: reason, retryAfter: waitForProvider,
+		return be, &conditionError{kind: waitKind, reason: reason, retryAfter: waitForProvider,
 			msg: fmt.Sprintf("%s %q: %v", ref.Kind, ref.Name, err)}
 	}
-	st.prov = prov
+	be.client = prov
 	status := p.ProviderStatus()
-	st.endpoints = provider.Endpoints{Issuer: status.Issuer, TokenURL: status.TokenURL, JWKSURL: status.JWKSURL}
+	be.endpoints = provider.Endpoints{Issuer: status.Issuer, TokenURL: status.TokenURL, JWKSURL: status.JWKSURL}
 	obj.Status.Issuer, obj.Status.TokenURL = status.Issuer, status.TokenURL
-	return nil
+	return be, nil
 }

@@ -72,10 +72,17 @@ func (c *credentials) hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// secretObservation is what loadSecret found.
+type secretObservation struct {
+	// secret is the output Secret, nil when absent.
+	secret *corev1.Secret
+	// current are the credentials in the Secret when they are intact and not known bad.
+	current *credentials
+}
+
 // loadSecret reads the output Secret, refuses to touch one this OAuthClient does not own,
 // and keeps its credentials when they are intact.
-func (r *OAuthClientReconciler) loadSecret(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+func (r *OAuthClientReconciler) loadSecret(ctx context.Context, obj *oauthv1.OAuthClient) (secretObservation, error) {
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}
 	s := &corev1.Secret{}
 	err := r.Get(ctx, key, s)
@@ -84,19 +91,19 @@ func (r *OAuthClientReconciler) loadSecret(ctx context.Context, st *reconcileSta
 		err = r.APIReader.Get(ctx, key, s)
 	}
 	if apierrors.IsNotFound(err) {
-		return nil
+		return secretObservation{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read Secret %s: %w", key.Name, err)
+		return secretObservation{}, fmt.Errorf("read Secret %s: %w", key.Name, err)
 	}
 	if !metav1.IsControlledBy(s, obj) {
-		return secretConflict(obj)
+		return secretObservation{}, secretConflict(obj)
 	}
-	st.secret = s
-	if _, bad := r.badCreds.Load(obj.UID); !bad {
-		st.current = credentialsInSecret(s, obj)
+	found := secretObservation{secret: s}
+	if !r.memory.refused(obj.UID) {
+		found.current = credentialsInSecret(s, obj)
 	}
-	return nil
+	return found, nil
 }
 
 // secretConflictRecheck is how often a client whose Secret name is taken looks again.

@@ -6,14 +6,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // retireSecrets revokes the secrets that are no longer published: after a restore at once,
 // after a rotation when the grace period is over. The one kept is the one the Secret holds
-// now (as the API server has it), never one status alone names.
-func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+// now (as the API server has it), never one status alone names; next are the credentials
+// this reconcile published. Status decided that the time has come, so a guard write comes
+// before the first revocation (errStaleObject on a stale read).
+func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, obj *oauthv1.OAuthClient, be backend, next *credentials,
+	sp *statusPatcher) error {
 	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
 		return nil
 	}
@@ -21,13 +24,16 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcile
 	if err != nil {
 		return err
 	}
-	if st.next == nil || st.next.secretID != obj.Status.SecretID || held != obj.Status.SecretID {
+	if next == nil || next.secretID != obj.Status.SecretID || held != obj.Status.SecretID {
 		// The Secret does not hold the secret status names: revoking anything could
 		// revoke what consumers use. The next reconcile settles it first.
 		return nil
 	}
-	secrets, err := st.prov.ListSecrets(ctx, obj.Status.AppID)
+	secrets, err := be.client.ListSecrets(ctx, obj.Status.AppID)
 	if err != nil {
+		return err
+	}
+	if err := sp.guard(ctx); err != nil {
 		return err
 	}
 	revoked := 0
@@ -35,7 +41,7 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcile
 		if s.ID == obj.Status.SecretID {
 			continue
 		}
-		if err := st.prov.RevokeSecret(ctx, obj.Status.AppID, s.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
+		if err := be.client.RevokeSecret(ctx, obj.Status.AppID, s.ID); err != nil && !errors.Is(err, provider.ErrNotFound) {
 			return err
 		}
 		revoked++
@@ -43,7 +49,7 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, st *reconcile
 	obj.Status.RetireAfter = nil
 	rotations.WithLabelValues("completed").Inc()
 	if revoked > 0 {
-		r.event(obj, corev1.EventTypeNormal, "SecretsRevoked", "Revoke",
+		r.event(obj, corev1.EventTypeNormal, EventSecretsRevoked, "Revoke",
 			"Revoked %d client secret(s) no longer published", revoked)
 	}
 	return nil

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,15 +20,15 @@ import (
 
 // finish turns the outcome of the phases into conditions and a result, and records an
 // event when readiness changes.
-func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
-	before := readyState(st.obj)
-	readyTimes.begin(st.obj, r.now())
-	res, err := r.conclude(ctx, st, err)
-	readyTimes.end(st.obj, r.now())
-	after := readyState(st.obj)
+func (r *OAuthClientReconciler) finish(ctx context.Context, obj *oauthv1.OAuthClient, out outcome, err error) (ctrl.Result, error) {
+	before := readyState(obj)
+	readyTimes.begin(obj, r.now())
+	res, err := r.conclude(ctx, obj, out, err)
+	readyTimes.end(obj, r.now())
+	after := readyState(obj)
 	// A new client's first Ready is already told by AppCreated; events are cached by the
 	// recorder for minutes, so one per create keeps a batch of thousands cheap.
-	firstReady := before.status == "" && after.status == metav1.ConditionTrue && st.issued == issuedCreate
+	firstReady := before.status == "" && after.status == metav1.ConditionTrue && out.issued == issuedCreate
 	if after.status != before.status || after.reason != before.reason {
 		// The reconciler's logger carries the object's namespace and name.
 		log.FromContext(ctx).Info("Readiness changed", "ready", after.status, "reason", after.reason,
@@ -38,7 +39,7 @@ func (r *OAuthClientReconciler) finish(ctx context.Context, st *reconcileState, 
 		if after.status == metav1.ConditionTrue {
 			typ = corev1.EventTypeNormal
 		}
-		r.event(st.obj, typ, after.reason, "Reconcile", "%s", after.message)
+		r.event(obj, typ, after.reason, "Reconcile", "%s", after.message)
 	}
 	return res, err
 }
@@ -57,20 +58,19 @@ func readyState(obj *oauthv1.OAuthClient) readiness {
 }
 
 // conclude maps the phases' outcome to conditions and a result.
-func (r *OAuthClientReconciler) conclude(ctx context.Context, st *reconcileState, err error) (ctrl.Result, error) {
-	obj := st.obj
+func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuthClient, out outcome, err error) (ctrl.Result, error) {
 	obj.Status.ObservedGeneration = obj.Generation
 	conds := conditions{list: &obj.Status.Conditions, generation: obj.Generation}
 	if err == nil {
 		conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("Client %s is active and its credentials in Secret %s work", obj.Status.ClientID, obj.SecretName()))
-		if st.sync {
-			r.lastSync.Store(obj.UID, r.now())
+		if out.synced {
+			r.memory.synced(obj.UID, r.now())
 		}
 		return ctrl.Result{RequeueAfter: r.nextWake(obj)}, nil
 	}
 	v := judge(err, r.now(), r.resyncPeriod())
-	if v.credentialsRefused && st.providerObj != nil {
-		r.Backends.Forget(st.providerObj)
+	if v.credentialsRefused && out.provider != nil {
+		r.Backends.Forget(out.provider)
 	}
 	if v.logged {
 		log.FromContext(ctx).Error(err, "Backend refused the request", "reason", v.reason)
@@ -92,31 +92,66 @@ func (r *OAuthClientReconciler) nextWake(obj *oauthv1.OAuthClient) time.Duration
 	return wake
 }
 
-// statusPatcher writes the status once, at the end, and only when it changed. A phase that
-// must persist something before an external call (crash safety) calls patch early.
+// errStaleObject marks a reconcile that read an object older than the API server's: a
+// guard write with optimistic locking was refused with a conflict. It has changed nothing
+// in the backend; it stops, and the next reconcile reads the newer object.
+var errStaleObject = errors.New("the OAuthClient changed since it was read")
+
+// staleObjectRetry is how soon a reconcile stopped by errStaleObject looks again (the
+// cache usually holds the newer object by then, and its watch event wakes it anyway).
+const staleObjectRetry = 200 * time.Millisecond
+
+// statusPatcher writes the status once, at the end, and only when it changed. A phase about
+// to cause a side effect in the backend that status decides (create an app, adopt one,
+// issue or revoke a client secret, delete apps) first calls guard: that write carries the
+// resource version the reconcile read (client.MergeFromWithOptimisticLock), so a reconcile
+// that acts on a stale read is refused by the API server before it acts.
 type statusPatcher struct {
-	client  client.Client
-	obj     *oauthv1.OAuthClient
-	base    *oauthv1.OAuthClient
-	written *staleVersions
+	client client.Client
+	obj    *oauthv1.OAuthClient
+	base   *oauthv1.OAuthClient
+	// guarded: a guard write succeeded in this reconcile; obj is as current as the server's.
+	guarded bool
+	// discarded: the reconcile read a stale object; nothing more is written.
+	discarded bool
 }
 
+// patch writes what changed in status since the last write, with a plain merge patch: what
+// it records happened (an app created, credentials published) and must not be lost to a
+// concurrent write of another field.
 func (p *statusPatcher) patch(ctx context.Context) error {
-	if equality.Semantic.DeepEqual(p.base.Status, p.obj.Status) {
+	if p.discarded || equality.Semantic.DeepEqual(p.base.Status, p.obj.Status) {
 		return nil
 	}
-	before := p.obj.ResourceVersion
 	if err := p.client.Status().Patch(ctx, p.obj, client.MergeFrom(p.base)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("patch status: %w", err)
 	}
-	if p.obj.ResourceVersion != before {
-		p.written.wrote(p.obj, before)
+	p.rebase()
+	return nil
+}
+
+// guard writes what changed in status since the last write — at least the resource version
+// the reconcile read — with optimistic locking, once per reconcile. A conflict means the
+// object changed since it was read: errStaleObject.
+func (p *statusPatcher) guard(ctx context.Context) error {
+	if p.guarded && equality.Semantic.DeepEqual(p.base.Status, p.obj.Status) {
+		return nil
 	}
+	if err := p.client.Status().Patch(ctx, p.obj, client.MergeFromWithOptions(p.base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return fmt.Errorf("%w: %w", errStaleObject, err)
+		}
+		return fmt.Errorf("patch status: %w", err)
+	}
+	p.guarded = true
 	p.rebase()
 	return nil
 }
 
 func (p *statusPatcher) rebase() { p.base = p.obj.DeepCopy() }
+
+// discard drops the status changes of a reconcile that read a stale object.
+func (p *statusPatcher) discard() { p.discarded = true }

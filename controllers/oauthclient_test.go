@@ -157,7 +157,7 @@ func TestSpecChange(t *testing.T) {
 	}
 
 	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"hello:read", "hello:write"} })
-	obj = f.waitReady("svc")
+	f.waitReady("svc")
 	s := f.secret("svc-oauth-client")
 	if got := string(s.Data["SCOPE"]); got != "hello:read hello:write" {
 		t.Errorf("SCOPE = %q", got)
@@ -183,7 +183,7 @@ func TestSpecChange(t *testing.T) {
 	// To private_key_jwt and back: a key pair replaces the secret, then a secret the key.
 	postData := s.Data
 	f.update("svc", func(o *oauthv1.OAuthClient) { o.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT })
-	obj = f.waitReady("svc")
+	f.waitReady("svc")
 	s = f.secret("svc-oauth-client")
 	if string(s.Data["AUTH_METHOD"]) != "private_key_jwt" || len(s.Data["PRIVATE_KEY"]) == 0 || s.Data["CLIENT_SECRET"] != nil {
 		t.Fatalf("Secret after the switch to private_key_jwt has keys %v", keysOf(s.Data))

@@ -10,52 +10,62 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-// verifyCredentials asks the token endpoint for a token with exactly the published values.
-// It runs when the credentials changed, when the app was read from the backend, and until
-// the client is Ready; a steady client costs no token request.
-func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
-	if st.issued == "" && !st.sync && isReady(obj.Status.Conditions, obj.Generation) {
+// tokenCheck is what decides whether verifyCredentials asks for a token.
+type tokenCheck struct {
+	// needed: the credentials changed, the app or its access policy was read from or
+	// written to the backend, or the client is not Ready.
+	needed bool
+	// fresh: the credentials were issued in this reconcile.
+	fresh bool
+}
+
+// newTokenCheck says whether a token request is needed: credentials issued in this
+// reconcile (issued), the app or its policy compared with the backend (synced), or a client
+// not Ready for its generation.
+func newTokenCheck(obj *oauthv1.OAuthClient, issued string, synced bool) tokenCheck {
+	return tokenCheck{needed: issued != "" || synced || !isReady(obj.Status.Conditions, obj.Generation), fresh: issued != ""}
+}
+
+// verifyCredentials asks the token endpoint for a token with exactly the published values,
+// next. It runs when check says it is needed; a steady client costs no token request.
+// Every failure it returns is judged at stageToken.
+func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
+	next *credentials, check tokenCheck) error {
+	if !check.needed {
 		return nil
 	}
-	if err := r.heldDenial(st); err != nil {
-		return err
+	if err := r.heldDenial(obj, be, check); err != nil {
+		return atStage(stageToken, err)
 	}
 	creds := provider.Credentials{
 		ClientID:      obj.Status.ClientID,
 		AuthMethod:    provider.AuthMethod(obj.AuthMethod()),
-		ClientSecret:  st.next.clientSecret,
-		PrivateKeyPEM: st.next.privateKeyPEM,
-		KeyID:         st.next.keyID(),
-		TokenURL:      st.endpoints.TokenURL,
+		ClientSecret:  next.clientSecret,
+		PrivateKeyPEM: next.privateKeyPEM,
+		KeyID:         next.keyID(),
+		TokenURL:      be.endpoints.TokenURL,
 		Scopes:        obj.Spec.Scopes,
 	}
-	err := st.prov.RequestToken(ctx, creds)
+	err := be.client.RequestToken(ctx, creds)
 	switch {
 	case err == nil:
-		r.badCreds.Delete(obj.UID)
-		r.denials.reset(obj.UID)
+		r.memory.accepted(obj.UID)
 		return nil
-	case provider.Code(err) == provider.OAuthAccessDenied:
-		return r.accessDenied(st, err)
+	case errors.Is(err, provider.ErrAccessDenied):
+		return atStage(stageToken, r.accessDenied(obj, be, err))
 	case errors.Is(err, provider.ErrInvalidClient):
-		if st.issued != "" || r.recentlyIssued(obj) {
-			return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, err: err,
-				msg: "The token endpoint refused the new credentials; retrying while the backend catches up"}
+		if check.fresh || r.recentlyIssued(obj) {
+			return atStage(stageToken, explain(err, "The token endpoint refused the new credentials; retrying while the backend catches up"))
 		}
 		// The published credentials stopped working (secret or key removed in the backend):
 		// the next reconcile issues new ones.
-		r.badCreds.Store(obj.UID, true)
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, retryAfter: time.Second,
-			msg: "The token endpoint refused the published credentials; issuing new ones", err: err}
+		r.memory.markRefused(obj.UID)
+		return atStage(stageToken, &note{err: err, msg: "The token endpoint refused the published credentials; issuing new ones",
+			withErr: true, after: time.Second})
 	case errors.Is(err, provider.ErrInvalidScope):
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonInvalidScope, err: err,
-			msg: fmt.Sprintf("The authorization server refused the scopes %q", obj.Spec.Scopes)}
-	case errors.Is(err, provider.ErrRateLimited), errors.Is(err, provider.ErrTransient):
-		return err
+		return atStage(stageToken, explain(err, fmt.Sprintf("The authorization server refused the scopes %q", obj.Spec.Scopes)))
 	default:
-		return &conditionError{kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed, err: err,
-			msg: "The token request with the published credentials failed"}
+		return atStage(stageToken, err)
 	}
 }
 

@@ -16,21 +16,23 @@ import (
 )
 
 // reconcileSecret writes the Secret: exactly the keys of the contract, the template's
-// labels and annotations, and a controller reference.
-func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconcileState) error {
-	obj := st.obj
+// labels and annotations, and a controller reference. current is the Secret as the earlier
+// phases found or claimed it (nil when absent); plan holds the credentials to publish.
+func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
+	current *corev1.Secret, plan credentialPlan) error {
+	next := plan.next
 	data := map[string][]byte{
 		KeyClientID:   []byte(obj.Status.ClientID),
-		KeyTokenURL:   []byte(st.endpoints.TokenURL),
-		KeyIssuer:     []byte(st.endpoints.Issuer),
+		KeyTokenURL:   []byte(be.endpoints.TokenURL),
+		KeyIssuer:     []byte(be.endpoints.Issuer),
 		KeyScope:      []byte(strings.Join(obj.Spec.Scopes, " ")),
 		KeyAuthMethod: []byte(obj.AuthMethod()),
 	}
-	if st.next.publicKey != nil {
-		data[KeyPrivateKey] = st.next.privateKeyPEM
-		data[KeyKeyID] = []byte(st.next.keyID())
+	if next.publicKey != nil {
+		data[KeyPrivateKey] = next.privateKeyPEM
+		data[KeyKeyID] = []byte(next.keyID())
 	} else {
-		data[KeyClientSecret] = []byte(st.next.clientSecret)
+		data[KeyClientSecret] = []byte(next.clientSecret)
 	}
 	labels, annotations := map[string]string{}, map[string]string{}
 	if t := obj.Spec.SecretTemplate; t != nil {
@@ -39,12 +41,12 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 	}
 	// A label value has at most 63 characters; an OAuthClient name up to 253.
 	labels[LabelClient] = oauthv1.ShortenName(obj.Name, 63)
-	annotations[annotationCredentialHash] = st.next.hash()
-	if st.next.secretID != "" {
-		annotations[AnnotationClientSecretID] = st.next.secretID
+	annotations[annotationCredentialHash] = next.hash()
+	if next.secretID != "" {
+		annotations[AnnotationClientSecretID] = next.secretID
 	}
 
-	if st.secret == nil {
+	if current == nil {
 		s := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: labels, Annotations: annotations},
 			Type:       corev1.SecretTypeOpaque,
@@ -59,12 +61,11 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 			}
 			return fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
-		st.secret = s
-		r.published(st)
+		r.published(obj, plan)
 		return nil
 	}
 
-	s := st.secret.DeepCopy()
+	s := current.DeepCopy()
 	s.Data = data
 	s.StringData = nil
 	if s.Labels == nil {
@@ -75,42 +76,40 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, st *reconci
 		s.Annotations = map[string]string{}
 	}
 	maps.Copy(s.Annotations, annotations)
-	if st.next.secretID == "" {
+	if next.secretID == "" {
 		delete(s.Annotations, AnnotationClientSecretID)
 	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
 		return err
 	}
-	if equality.Semantic.DeepEqual(s.Data, st.secret.Data) && equality.Semantic.DeepEqual(s.ObjectMeta, st.secret.ObjectMeta) &&
-		s.Type == st.secret.Type {
+	if equality.Semantic.DeepEqual(s.Data, current.Data) && equality.Semantic.DeepEqual(s.ObjectMeta, current.ObjectMeta) &&
+		s.Type == current.Type {
 		return nil
 	}
 	if err := r.Update(ctx, s); err != nil {
 		return fmt.Errorf("update Secret %s: %w", s.Name, err)
 	}
-	st.secret = s
-	r.published(st)
+	r.published(obj, plan)
 	return nil
 }
 
 // published records that newly issued credentials are in the Secret.
-func (r *OAuthClientReconciler) published(st *reconcileState) {
-	if st.issued == "" {
+func (r *OAuthClientReconciler) published(obj *oauthv1.OAuthClient, plan credentialPlan) {
+	if plan.issued == "" {
 		return
 	}
-	obj := st.obj
 	now := statusTime(r.now())
 	obj.Status.LastRotationTime = &now
-	obj.Status.KeyID = st.next.keyID()
-	obj.Status.SecretID = st.next.secretID
-	if !st.retireAt.IsZero() {
-		retire := statusTime(st.retireAt)
+	obj.Status.KeyID = plan.next.keyID()
+	obj.Status.SecretID = plan.next.secretID
+	if !plan.retireAt.IsZero() {
+		retire := statusTime(plan.retireAt)
 		if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
 			obj.Status.RetireAfter = &retire
 		}
 	}
-	if st.issued != issuedCreate {
-		r.event(obj, corev1.EventTypeNormal, "CredentialsIssued", "Issue",
-			"Published new credentials in Secret %s (%s)", obj.SecretName(), st.issued)
+	if plan.issued != issuedCreate {
+		r.event(obj, corev1.EventTypeNormal, EventCredentialsIssued, "Issue",
+			"Published new credentials in Secret %s (%s)", obj.SecretName(), plan.issued)
 	}
 }

@@ -86,10 +86,10 @@ func TestVerifyCredentials(t *testing.T) {
 				return tc.answer
 			}}
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, PropagationGrace: time.Second}
-			st := &reconcileState{obj: obj, prov: prov, issued: tc.issued,
-				endpoints: provider.Endpoints{TokenURL: "https://as/token"}, next: &credentials{clientSecret: "s3cr3t"}}
+			be := backend{client: prov, endpoints: provider.Endpoints{TokenURL: "https://as/token"}}
 
-			err := r.verifyCredentials(context.Background(), st)
+			err := r.verifyCredentials(context.Background(), obj, be, &credentials{clientSecret: "s3cr3t"},
+				newTokenCheck(obj, tc.issued, false))
 
 			if called := len(got) > 0; called != tc.wantCall {
 				t.Fatalf("token request made = %v, want %v", called, tc.wantCall)
@@ -101,20 +101,20 @@ func TestVerifyCredentials(t *testing.T) {
 					t.Errorf("token request with %+v, not the published credentials", c)
 				}
 			}
-			var ce *conditionError
+			var n *note
 			switch {
 			case tc.wantReason != "":
-				if !errors.As(err, &ce) || ce.reason != tc.wantReason || ce.retryAfter != tc.wantRetry {
-					t.Fatalf("error %#v, want a conditionError %s retrying after %v", err, tc.wantReason, tc.wantRetry)
+				if v := judge(err, testNow, time.Minute); err == nil || v.reason != tc.wantReason || v.after != tc.wantRetry {
+					t.Fatalf("error %#v judged %+v, want reason %s retrying after %v", err, v, tc.wantReason, tc.wantRetry)
 				}
 			case tc.wantClass != nil:
-				if !errors.Is(err, tc.wantClass) || errors.As(err, &ce) {
+				if !errors.Is(err, tc.wantClass) || errors.As(err, &n) {
 					t.Fatalf("error %v, want the class %v passed through", err, tc.wantClass)
 				}
 			case err != nil:
 				t.Fatalf("error %v, want none", err)
 			}
-			if _, bad := r.badCreds.Load(obj.UID); bad != tc.wantBad {
+			if bad := r.memory.refused(obj.UID); bad != tc.wantBad {
 				t.Errorf("credentials marked bad = %v, want %v", bad, tc.wantBad)
 			}
 		})
@@ -175,10 +175,15 @@ func TestRetireSecrets(t *testing.T) {
 			if err := controllerutil.SetControllerReference(obj, secret, testScheme(t)); err != nil {
 				t.Fatal(err)
 			}
-			reader := fakeclient.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(secret).Build()
+			reader := fakeclient.NewClientBuilder().WithScheme(testScheme(t)).WithStatusSubresource(&oauthv1.OAuthClient{}).
+				WithObjects(secret, obj.DeepCopy()).Build()
+			if err := reader.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+				t.Fatal(err)
+			}
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, APIReader: reader}
-			err := r.retireSecrets(context.Background(), &reconcileState{obj: obj, prov: prov,
-				next: &credentials{clientSecret: "v", secretID: held}})
+			sp := &statusPatcher{client: reader, obj: obj, base: obj.DeepCopy()}
+			err := r.retireSecrets(context.Background(), obj, backend{client: prov},
+				&credentials{clientSecret: "v", secretID: held}, sp)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want one: %v", err, tc.wantErr)
 			}
@@ -272,7 +277,7 @@ func TestReconcileAppOfAKnownApp(t *testing.T) {
 					if id != "app-1" {
 						t.Errorf("read app %q", id)
 					}
-					return tc.get(desiredApp(&reconcileState{obj: obj}))
+					return tc.get(desiredApp(obj, keyPlan{}))
 				},
 				UpdateAppFn: func(_ context.Context, a *provider.App, s provider.AppSpec) (*provider.App, error) {
 					updated = true
@@ -288,10 +293,9 @@ func TestReconcileAppOfAKnownApp(t *testing.T) {
 				}
 			}
 			r := &OAuthClientReconciler{Client: k8s, Now: func() time.Time { return testNow }}
-			st := &reconcileState{obj: obj, prov: prov}
-			sp := &statusPatcher{client: k8s, obj: obj, base: obj.DeepCopy(), written: &r.superseded}
+			sp := &statusPatcher{client: k8s, obj: obj, base: obj.DeepCopy()}
 
-			err := r.reconcileApp(context.Background(), st, sp)
+			app, err := r.reconcileApp(context.Background(), obj, backend{client: prov}, secretObservation{}, keyPlan{}, sp)
 
 			if tc.wantClass != nil {
 				if !errors.Is(err, tc.wantClass) {
@@ -309,7 +313,7 @@ func TestReconcileAppOfAKnownApp(t *testing.T) {
 			if pending := obj.Status.PendingCreate != nil; pending != tc.wantPending {
 				t.Errorf("create intent recorded = %v, want %v", pending, tc.wantPending)
 			}
-			if tc.wantAppID == "app-2" && (st.next == nil || st.next.clientSecret != "fresh" || st.issued != issuedCreate) {
+			if tc.wantAppID == "app-2" && (app.answered == nil || app.answered.clientSecret != "fresh" || app.issued != issuedCreate) {
 				t.Error("the new app's secret is not the one to publish")
 			}
 		})

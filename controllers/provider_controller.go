@@ -93,7 +93,8 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 }
 
 // checkHealth gets the provider's backend client and asks the backend whether it accepts
-// the credentials and serves the authorization server's metadata.
+// the credentials and serves the authorization server's metadata. A failure of the check
+// itself is judged at stageHealth, one of loading the client at stageClient.
 func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.ProviderObject) (provider.Endpoints, error) {
 	prov, err := r.Backends.Client(ctx, obj)
 	if err != nil {
@@ -102,15 +103,7 @@ func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.Provid
 	eps, err := prov.CheckHealth(ctx)
 	now := statusTime(r.now())
 	obj.ProviderStatus().LastCheckTime = &now
-	switch {
-	case err == nil, errors.Is(err, provider.ErrUnauthorized), errors.Is(err, provider.ErrRateLimited),
-		errors.Is(err, provider.ErrForbidden), errors.Is(err, provider.ErrFeatureNotEnabled):
-		return eps, err
-	case errors.Is(err, provider.ErrTransient):
-		return eps, &conditionError{kind: failKind, reason: oauthv1.ReasonUnreachable, msg: "The backend could not be reached", err: err}
-	default:
-		return eps, &conditionError{kind: waitKind, reason: oauthv1.ReasonDiscoveryFailed, msg: err.Error(), err: err}
-	}
+	return eps, atStage(stageHealth, err)
 }
 
 func (r *ProviderReconciler) healthInterval() time.Duration {

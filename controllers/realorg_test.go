@@ -440,7 +440,7 @@ func (d *dpopRecorder) wrap(next http.Handler) http.Handler {
 		d.mu.Lock()
 		console := d.console
 		d.mu.Unlock()
-		if !(console && isApp && r.Method == http.MethodGet && strings.Count(r.URL.Path, "/") == 4) {
+		if !console || !isApp || r.Method != http.MethodGet || strings.Count(r.URL.Path, "/") != 4 {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -65,9 +65,7 @@ func trimForCache(in any) (any, error) {
 	}
 	obj.SetManagedFields(nil)
 	if c, ok := obj.(*oauthv1.OAuthClient); ok {
-		if _, has := c.Annotations[lastAppliedAnnotation]; has {
-			delete(c.Annotations, lastAppliedAnnotation)
-		}
+		delete(c.Annotations, lastAppliedAnnotation)
 	}
 	return obj, nil
 }

@@ -75,11 +75,123 @@ type verdict struct {
 	logged bool
 }
 
-// judge maps a failed reconcile's error to its verdict. It is the one place where error
-// classes turn into condition reasons; phases that need another reason return a
-// conditionError. now is the reconciler's clock; resync its resync period.
+// stage is where an error happened; the same class can mean different things in
+// different places (a refused client secret at the token endpoint is the client's problem,
+// a 5xx during a health check makes the provider unreachable).
+type stage uint8
+
+const (
+	// stageClient: a backend call or a Secret read of an OAuthClient's phases, or loading
+	// a provider's backend client.
+	stageClient stage = 1 << iota
+	// stageToken: the token request with an OAuthClient's published credentials.
+	stageToken
+	// stageHealth: a provider's health check call (credentials and metadata).
+	stageHealth
+
+	allStages = stageClient | stageToken | stageHealth
+)
+
+// rule is one row of verdicts: an error of class in one of the stages at gets this
+// verdict. A nil class matches every error (the default of a stage).
+type rule struct {
+	class error
+	at    stage
+	kind  conditionKind
+	// reason of the Ready (and Stalled) condition.
+	reason string
+	// prefix, when set, comes before the error in the condition's message; hint after it.
+	prefix, hint string
+	// after is the known wait before the next look (0: back off, or wait for a change).
+	after time.Duration
+	// credentialsRefused: the provider's cached backend client must go.
+	credentialsRefused bool
+	// passedToClients: a provider whose health check failed with this reason gives it to
+	// the OAuthClients waiting for it (it is about the provider's credentials).
+	passedToClients bool
+	// logged: the framework will not log the error (no error is returned), so it is logged.
+	logged bool
+}
+
+// rules is the one table from error classes to condition reasons; the first row whose
+// class and stage match decides. Adding a reason means adding a row here (and a case to
+// TestJudge or TestJudgeStages). Phases never name a reason for an error: they may add
+// words (explain), a wait (waitFor) or say the backend needs a moment (retrying), and a
+// conditionError is only for what is not an error of a call (a provider that is missing,
+// a Secret someone else owns, an invalid spec).
+var rules = []rule{
+	{class: provider.ErrPrivateKeyNotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound,
+		after: missingSecretRecheck, passedToClients: true,
+		hint: "; create it with the PEM private key of the provider's OAuth client under the key the reference names"},
+	{class: provider.ErrPrivateKeyInvalid, at: stageClient, kind: waitKind, reason: oauthv1.ReasonPrivateKeyInvalid,
+		after: missingSecretRecheck, passedToClients: true},
+	{class: provider.ErrSecretNotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonAPITokenSecretNotFound,
+		after: missingSecretRecheck, passedToClients: true},
+	{class: provider.ErrSecretNotLabelled, at: stageClient, kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotLabelled,
+		after: missingSecretRecheck, passedToClients: true},
+	{class: provider.ErrInvalidProvider, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
+	{class: provider.ErrSecretForbidden, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
+	// At the token endpoint: the client's own credentials and scopes.
+	{class: provider.ErrAccessDenied, at: stageToken, kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied},
+	{class: provider.ErrInvalidClient, at: stageToken, kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed},
+	{class: provider.ErrInvalidScope, at: stageToken | stageClient, kind: progressKind, reason: oauthv1.ReasonInvalidScope},
+	{class: provider.ErrRateLimited, at: allStages, kind: progressKind, reason: oauthv1.ReasonRateLimited,
+		prefix: "Waiting for the backend's rate limit to reset"},
+	{class: provider.ErrOAuthClientRejected, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonOAuthClientRejected,
+		after: refusedCredentialsRecheck, credentialsRefused: true, passedToClients: true,
+		prefix: "The backend refused the provider's OAuth client"},
+	{class: provider.ErrOAuthScopeNotGranted, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonOAuthScopeNotGranted,
+		after: refusedCredentialsRecheck, credentialsRefused: true, passedToClients: true,
+		prefix: "The backend did not grant the provider's OAuth scopes"},
+	{class: provider.ErrDPoPRejected, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonDPoPRejected,
+		after: refusedCredentialsRecheck, credentialsRefused: true, passedToClients: true,
+		prefix: "The backend refused the provider's DPoP proof"},
+	{class: provider.ErrUnauthorized, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonInvalidAPIToken,
+		after: refusedCredentialsRecheck, credentialsRefused: true, passedToClients: true,
+		prefix: "The backend refused the API token"},
+	// A valid token whose admin role may not make the call; the message names the call and
+	// the role. A new token (or role) is read on the next attempt.
+	{class: provider.ErrForbidden, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonForbidden,
+		after: refusedCredentialsRecheck, credentialsRefused: true, passedToClients: true,
+		prefix: "The backend's API token may not make a call the operator needs"},
+	{class: provider.ErrFeatureNotEnabled, at: stageClient | stageHealth, kind: waitKind, reason: oauthv1.ReasonFeatureNotEnabled,
+		after: featureRecheck, passedToClients: true,
+		prefix: "The backend org lacks a feature the operator needs"},
+	{class: provider.ErrTransient, at: stageClient | stageToken, kind: progressKind, reason: oauthv1.ReasonBackendError},
+	{class: provider.ErrTransient, at: stageHealth, kind: failKind, reason: oauthv1.ReasonUnreachable,
+		prefix: "The backend could not be reached"},
+	{class: provider.ErrPermanent, at: stageClient, kind: stallKind, reason: oauthv1.ReasonBackendRejected, logged: true},
+	{class: provider.ErrConflict, at: stageClient, kind: stallKind, reason: oauthv1.ReasonBackendRejected, logged: true},
+	// Defaults.
+	{at: stageClient, kind: progressKind, reason: oauthv1.ReasonProgressing},
+	{at: stageToken, kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed,
+		prefix: "The token request with the published credentials failed"},
+	{at: stageHealth, kind: waitKind, reason: oauthv1.ReasonDiscoveryFailed},
+}
+
+// passedToClients reports whether a provider's Ready reason is one the OAuthClients
+// waiting for it show as their own.
+func passedToClients(reason string) bool {
+	for _, r := range rules {
+		if r.passedToClients && r.reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// judge maps a failed OAuthClient reconcile's error to its verdict (judgeAt stageClient).
 func judge(err error, now time.Time, resync time.Duration) verdict {
+	return judgeAt(stageClient, err, now, resync)
+}
+
+// judgeAt maps an error that happened at stage to its verdict: a phase's conditionError
+// as the phase said, anything else by the first matching row of rules, with the words,
+// wait and urgency phases added (explain, waitFor, retrying). now is the reconciler's
+// clock; resync its resync period.
+func judgeAt(at stage, err error, now time.Time, resync time.Duration) verdict {
 	var ce *conditionError
+	var st *staged
 	switch {
 	case errors.As(err, &ce):
 		msg := ce.msg
@@ -87,51 +199,103 @@ func judge(err error, now time.Time, resync time.Duration) verdict {
 			msg = ce.Error()
 		}
 		return verdict{kind: ce.kind, reason: ce.reason, msg: msg, after: max(ce.retryAfter, 0)}
-	case errors.Is(err, provider.ErrPrivateKeyNotFound):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound, after: missingSecretRecheck,
-			msg: err.Error() + "; create it with the PEM private key of the provider's OAuth client under the key the reference names"}
-	case errors.Is(err, provider.ErrPrivateKeyInvalid):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonPrivateKeyInvalid, msg: err.Error(), after: missingSecretRecheck}
-	case errors.Is(err, provider.ErrSecretNotFound):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonAPITokenSecretNotFound, msg: err.Error(), after: missingSecretRecheck}
-	case errors.Is(err, provider.ErrSecretNotLabelled):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotLabelled, msg: err.Error(), after: missingSecretRecheck}
-	case errors.Is(err, provider.ErrInvalidProvider), errors.Is(err, provider.ErrSecretForbidden):
-		return verdict{kind: stallKind, reason: oauthv1.ReasonInvalidSpec, msg: err.Error()}
+	case errors.As(err, &st):
+		at = st.at
+	}
+	var row rule
+	for _, r := range rules {
+		if r.at&at != 0 && (r.class == nil || errors.Is(err, r.class)) {
+			row = r
+			break
+		}
+	}
+	v := verdict{kind: row.kind, reason: row.reason, after: row.after, credentialsRefused: row.credentialsRefused,
+		logged: row.logged, msg: err.Error()}
+	if row.prefix != "" {
+		v.msg = row.prefix + ": " + v.msg
+	}
+	v.msg += row.hint
+	switch {
 	case errors.Is(err, provider.ErrRateLimited):
-		v := verdict{kind: progressKind, reason: oauthv1.ReasonRateLimited, rateLimited: true,
-			msg: "Waiting for the backend's rate limit to reset: " + err.Error()}
+		v.rateLimited = true
 		if at, ok := provider.RetryAt(err); ok {
 			v.after = max(at.Sub(now), time.Second)
 		}
-		return v
-	case errors.Is(err, provider.ErrOAuthClientRejected):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonOAuthClientRejected, after: refusedCredentialsRecheck, credentialsRefused: true,
-			msg: "The backend refused the provider's OAuth client: " + err.Error()}
-	case errors.Is(err, provider.ErrOAuthScopeNotGranted):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonOAuthScopeNotGranted, after: refusedCredentialsRecheck, credentialsRefused: true,
-			msg: "The backend did not grant the provider's OAuth scopes: " + err.Error()}
-	case errors.Is(err, provider.ErrDPoPRejected):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonDPoPRejected, after: refusedCredentialsRecheck, credentialsRefused: true,
-			msg: "The backend refused the provider's DPoP proof: " + err.Error()}
-	case errors.Is(err, provider.ErrUnauthorized):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonInvalidAPIToken, after: refusedCredentialsRecheck, credentialsRefused: true,
-			msg: "The backend refused the API token: " + err.Error()}
-	case errors.Is(err, provider.ErrForbidden):
-		// A valid token whose admin role may not make the call; the message names the call
-		// and the role. A new token (or role) is read on the next attempt.
-		return verdict{kind: waitKind, reason: oauthv1.ReasonForbidden, after: refusedCredentialsRecheck, credentialsRefused: true,
-			msg: "The backend's API token may not make a call the operator needs: " + err.Error()}
-	case errors.Is(err, provider.ErrFeatureNotEnabled):
-		return verdict{kind: waitKind, reason: oauthv1.ReasonFeatureNotEnabled, after: featureRecheck,
-			msg: "The backend org lacks a feature the operator needs: " + err.Error()}
-	case errors.Is(err, provider.ErrTransient):
-		return verdict{kind: progressKind, reason: oauthv1.ReasonBackendError, msg: err.Error()}
-	case errors.Is(err, provider.ErrPermanent), errors.Is(err, provider.ErrConflict):
-		return verdict{kind: stallKind, reason: oauthv1.ReasonBackendRejected, msg: err.Error(), after: jitter(resync), logged: true}
-	default:
-		return verdict{kind: progressKind, reason: oauthv1.ReasonProgressing, msg: err.Error()}
+	case row.kind == stallKind && row.logged:
+		// Retrying the same request cannot help; look again at the resync, when the
+		// backend may have changed.
+		v.after = jitter(resync)
 	}
+	var n *note
+	if errors.As(err, &n) {
+		if n.msg != "" {
+			v.msg = n.msg
+			if n.withErr {
+				v.msg += ": " + n.err.Error()
+			}
+		}
+		if n.after != 0 {
+			v.after = max(n.after, 0)
+		}
+		if n.retrying {
+			v.kind = progressKind
+		}
+	}
+	return v
+}
+
+// note is what a phase adds to an error it returns: the words of the condition's
+// message, a known wait, or that the backend needs a moment (so Ready stays as it was).
+// The reason still comes from rules, by the class of err.
+type note struct {
+	err error
+	// msg replaces the message; with withErr the error follows it.
+	msg     string
+	withErr bool
+	// after is the known wait before the next look.
+	after time.Duration
+	// retrying: the backend needs a moment; the verdict is progress, not a wait.
+	retrying bool
+}
+
+func (n *note) Error() string {
+	if n.msg == "" {
+		return n.err.Error()
+	}
+	return n.msg + ": " + n.err.Error()
+}
+
+func (n *note) Unwrap() error { return n.err }
+
+// staged says at which stage its error happened, when not at the stage judged.
+type staged struct {
+	at  stage
+	err error
+}
+
+func (s *staged) Error() string { return s.err.Error() }
+func (s *staged) Unwrap() error { return s.err }
+
+// atStage marks err as having happened at stage (nil stays nil).
+func atStage(at stage, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &staged{at: at, err: err}
+}
+
+// explain makes msg (followed by the error) the condition's message of err.
+func explain(err error, msg string) error { return &note{err: err, msg: msg, withErr: true} }
+
+// waitFor adds a known wait to err (and, when msg is set, the message without the error).
+func waitFor(err error, after time.Duration, msg string) error {
+	return &note{err: err, msg: msg, after: after}
+}
+
+// retrying marks err as a moment the backend needs (the reason stays; the verdict is
+// progress), with msg followed by the error as the message.
+func retrying(err error, msg string) error {
+	return &note{err: err, msg: msg, withErr: true, retrying: true}
 }
 
 // apply sets the verdict's conditions and returns the result for err: a known wait, the

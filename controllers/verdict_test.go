@@ -177,10 +177,10 @@ func TestJudge(t *testing.T) {
 
 func TestDenialBackoff(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	var d denialBackoff
+	var d clientMemory
 	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute}
 	for i, w := range want {
-		if got := d.next("uid", "k", now); got != w {
+		if got := d.denied("uid", "k", now); got != w {
 			t.Fatalf("denial %d: wait %v, want %v", i+1, got, w)
 		}
 	}
@@ -195,13 +195,13 @@ func TestDenialBackoff(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, hold := d.holding("uid", tc.key, tc.at); hold != tc.wantHold {
+			if _, hold := d.holdingDenial("uid", tc.key, tc.at); hold != tc.wantHold {
 				t.Fatalf("holding = %v, want %v", hold, tc.wantHold)
 			}
 		})
 	}
-	d.reset("uid")
-	if got := d.next("uid", "k", now); got != time.Minute {
+	d.accepted("uid")
+	if got := d.denied("uid", "k", now); got != time.Minute {
 		t.Fatalf("after reset: %v, want 1m", got)
 	}
 }

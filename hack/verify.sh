@@ -9,6 +9,10 @@
 #                (regenerated into a temporary directory and compared)
 #   k8s-version  hack/k8s-version is the one place the Kubernetes version is written:
 #                every other mention agrees with it, and no unchecked copy exists
+#   lint         golangci-lint (pinned in hack/tools/lint/go.mod, configured by
+#                .golangci.yml) finds nothing in the project module
+#   tidy         `go mod tidy` would change neither go.mod nor go.sum (checked on a copy,
+#                with go mod tidy -diff)
 #
 # Every check runs; the script fails at the end if any failed, naming the file and the
 # value that disagree. VERIFY_ONLY="gofmt k8s-version" runs a subset.
@@ -133,8 +137,24 @@ check_k8s_version() {
 }
 
 # ---------------------------------------------------------------------------------------
+check_lint() {
+	go tool -modfile=hack/tools/lint/go.mod golangci-lint run ./... ||
+		fail lint "golangci-lint found problems (above); fix them rather than excluding them"
+}
+
+# ---------------------------------------------------------------------------------------
+check_tidy() {
+	local mod out
+	for mod in . hack/tools/gen hack/tools/lint hack/tools/bench; do
+		if ! out=$(cd "$mod" && go mod tidy -diff 2>&1); then
+			fail tidy "go mod tidy would change $mod/go.mod or go.sum (run it there and commit):"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
+		fi
+	done
+}
+
+# ---------------------------------------------------------------------------------------
 start=$SECONDS
-all="gofmt vet generated k8s-version"
+all="gofmt vet generated k8s-version lint tidy"
 for check in ${VERIFY_ONLY:-}; do
 	case " $all " in *" $check "*) ;; *)
 		echo "verify: VERIFY_ONLY names an unknown check \"$check\" (known: $all)" >&2
@@ -149,10 +169,12 @@ for check in $all; do
 	vet) check_vet ;;
 	generated) check_generated ;;
 	k8s-version) check_k8s_version ;;
+	lint) check_lint ;;
+	tidy) check_tidy ;;
 	esac
 done
 if [ "${#failed[@]}" -gt 0 ]; then
 	echo "verify: FAILED: ${failed[*]}" >&2
 	exit 1
 fi
-echo "verify: ${VERIFY_ONLY:-gofmt vet generated k8s-version}: ok in $((SECONDS - start))s"
+echo "verify: ${VERIFY_ONLY:-$all}: ok in $((SECONDS - start))s"

@@ -123,8 +123,8 @@ func Start(cfg Config) (*ControlPlane, error) {
 	}
 	env.ControlPlane.Etcd = etcd
 	api := env.ControlPlane.GetAPIServer()
-	api.SecureServing.Address = loopback
-	api.SecureServing.Port = strconv.Itoa(apiPort)
+	api.Address = loopback
+	api.Port = strconv.Itoa(apiPort)
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 			return nil, err

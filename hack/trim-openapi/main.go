@@ -143,7 +143,7 @@ func filterMap(m *yaml.Node, ok func(key string, v *yaml.Node) bool) {
 // dropExamples removes every "examples" mapping below n.
 func dropExamples(n *yaml.Node) {
 	if n.Kind == yaml.MappingNode {
-		filterMap(n, func(k string, v *yaml.Node) bool { return !(k == "examples" && v.Kind == yaml.MappingNode) })
+		filterMap(n, func(k string, v *yaml.Node) bool { return k != "examples" || v.Kind != yaml.MappingNode })
 	}
 	for _, c := range n.Content {
 		dropExamples(c)

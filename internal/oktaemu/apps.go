@@ -1080,10 +1080,10 @@ func parseAppFilter(expr string) (func(*app) bool, *apiError) {
 func tokenizeFilter(s string) ([]string, bool) {
 	var toks []string
 	for i := 0; i < len(s); {
-		switch {
-		case s[i] == ' ':
+		switch s[i] {
+		case ' ':
 			i++
-		case s[i] == '"':
+		case '"':
 			j := strings.IndexByte(s[i+1:], '"')
 			if j < 0 {
 				return nil, false

@@ -1123,7 +1123,7 @@ func (as *authServer) grantLifetime(clientID string, scopes []string) (time.Dura
 	pols := slices.Clone(as.Policies)
 	sort.SliceStable(pols, func(i, j int) bool { return pols[i].Priority < pols[j].Priority })
 	for _, pol := range pols {
-		if pol.Status != statusActive || !(slices.Contains(pol.Clients, allClients) || slices.Contains(pol.Clients, clientID)) {
+		if pol.Status != statusActive || !slices.Contains(pol.Clients, allClients) && !slices.Contains(pol.Clients, clientID) {
 			continue
 		}
 		rules := slices.Clone(pol.Rules)

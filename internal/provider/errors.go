@@ -34,6 +34,10 @@ var (
 	// ErrPermanent: the backend refused the request and retrying the same request cannot
 	// help (validation errors, unsupported configuration).
 	ErrPermanent = errors.New("request refused by backend")
+	// ErrAccessDenied: the token endpoint's access policies grant the client no token for
+	// the requested scopes (OAuth error access_denied). It also matches ErrPermanent, and
+	// every Error whose Code is OAuthAccessDenied matches it, whatever its class.
+	ErrAccessDenied error = &subclass{msg: "access denied by the authorization server's policies", parent: ErrPermanent}
 
 	// The refusals of the operator's own OAuth 2.0 credentials (a backend reached with an
 	// OAuth client instead of an API token). Each also matches ErrUnauthorized, so code that
@@ -85,9 +89,11 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Is makes errors.Is(err, ErrX) match the error's class.
+// Is makes errors.Is(err, ErrX) match the error's class (and ErrAccessDenied match the
+// OAuth code access_denied).
 func (e *Error) Is(target error) bool {
-	return target == e.Class || (e.Class != nil && errors.Is(e.Class, target))
+	return target == e.Class || (e.Class != nil && errors.Is(e.Class, target)) ||
+		(target == ErrAccessDenied && e.Code == OAuthAccessDenied)
 }
 
 // Unwrap returns the underlying error.

@@ -26,7 +26,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 		_, _ = io.WriteString(w, `{"message":"Hello World!"}`)
 	}))
 	defer hello.Close()
-	idp := newFakeIdP(b)
+	idp := newFakeIDP(b)
 	m := NewMetrics()
 	src := newSource(b, idp.URL+"/token", m)
 	if _, err := src.Token(); err != nil {

@@ -16,16 +16,16 @@ import (
 	"github.com/clientcreds/clientcreds/pkg/credentials"
 )
 
-// fakeIdP issues tokens to the client secret "s1" while up is true.
-type fakeIdP struct {
+// fakeIDP issues tokens to the client secret "s1" while up is true.
+type fakeIDP struct {
 	*httptest.Server
 	up     atomic.Bool
 	issued atomic.Int64
 }
 
-func newFakeIdP(tb testing.TB) *fakeIdP {
+func newFakeIDP(tb testing.TB) *fakeIDP {
 	tb.Helper()
-	p := &fakeIdP{}
+	p := &fakeIDP{}
 	p.up.Store(true)
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -93,7 +93,7 @@ func TestInjector(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			idp := newFakeIdP(t)
+			idp := newFakeIDP(t)
 			idp.up.Store(tc.idpUp)
 			up := &upstreamRecorder{}
 			upSrv := httptest.NewServer(up)
@@ -143,7 +143,7 @@ func TestInjector(t *testing.T) {
 }
 
 func TestMetricsCount(t *testing.T) {
-	idp := newFakeIdP(t)
+	idp := newFakeIDP(t)
 	up := httptest.NewServer(&upstreamRecorder{})
 	defer up.Close()
 	m := NewMetrics()

@@ -88,18 +88,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testIssuer serves authorization-server metadata and a JWKS that tests
 // can change, count and take down.
 type testIssuer struct {
-	srv        *httptest.Server
-	issuer     string
-	mu         sync.Mutex
-	jwks       []byte
-	jwksDelay  time.Duration
-	down       atomic.Bool
-	noRFC8414  atomic.Bool
-	mdIssuer   atomic.Value // string override for the metadata issuer
-	mdJWKSURI  atomic.Value // string override for the metadata jwks_uri
-	jwksHits   atomic.Int64
-	otherHits  atomic.Int64
-	authServer bool
+	srv       *httptest.Server
+	issuer    string
+	mu        sync.Mutex
+	jwks      []byte
+	jwksDelay time.Duration
+	down      atomic.Bool
+	noRFC8414 atomic.Bool
+	mdIssuer  atomic.Value // string override for the metadata issuer
+	mdJWKSURI atomic.Value // string override for the metadata jwks_uri
+	jwksHits  atomic.Int64
+	otherHits atomic.Int64
 }
 
 func newTestIssuer(t testing.TB, jwksKeys ...jwk.Key) *testIssuer {

@@ -164,11 +164,11 @@ func refParseClaims(raw []byte) (refClaims, error) {
 	return c, nil
 }
 
-// refErrDuplicate and refErrNotObject are internal: callers map them to the
+// errRefDuplicate and errRefNotObject are internal: callers map them to the
 // refusal that fits the segment being parsed.
 var (
-	refErrDuplicate = errors.New("duplicate member name")
-	refErrNotObject = errors.New("not a JSON object")
+	errRefDuplicate = errors.New("duplicate member name")
+	errRefNotObject = errors.New("not a JSON object")
 )
 
 // refWalkObject calls fn for each member of the JSON object in data, refusing
@@ -178,35 +178,35 @@ func refWalkObject(data []byte, fn func(key string, val json.RawMessage) error) 
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
-		return refErrNotObject
+		return errRefNotObject
 	}
 	seen := make(map[string]struct{}, 16)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return refErrNotObject
+			return errRefNotObject
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return refErrNotObject
+			return errRefNotObject
 		}
 		if _, dup := seen[key]; dup {
-			return refErrDuplicate
+			return errRefDuplicate
 		}
 		seen[key] = struct{}{}
 		var val json.RawMessage
 		if err := dec.Decode(&val); err != nil {
-			return refErrNotObject
+			return errRefNotObject
 		}
 		if err := fn(key, val); err != nil {
 			return err
 		}
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return refErrNotObject
+		return errRefNotObject
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return refErrNotObject
+		return errRefNotObject
 	}
 	return nil
 }
@@ -254,7 +254,7 @@ func refStringOrList(val json.RawMessage) ([]string, bool) {
 // refNumericDate parses a JWT NumericDate: a JSON number of seconds since the
 // epoch. Strings, negative values and values past the year 9999 are refused.
 func refNumericDate(val json.RawMessage) (float64, bool) {
-	if len(val) == 0 || !(val[0] >= '0' && val[0] <= '9') {
+	if len(val) == 0 || val[0] < '0' || val[0] > '9' {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(val), 64)

@@ -37,7 +37,7 @@ type idp struct {
 	issued   atomic.Int64
 }
 
-func newIdP(t *testing.T, lifetime int, ok ...string) *idp {
+func newIDP(t *testing.T, lifetime int, ok ...string) *idp {
 	t.Helper()
 	p := &idp{ok: map[string]bool{}, lifetime: lifetime}
 	for _, s := range ok {
@@ -215,7 +215,7 @@ func TestFromEnv(t *testing.T) {
 // TestTokenCachedAndRefreshedAhead: one request serves until half the lifetime; then
 // callers keep the cached token while one background request renews it.
 func TestTokenCachedAndRefreshedAhead(t *testing.T) {
-	p := newIdP(t, 100, "s1")
+	p := newIDP(t, 100, "s1")
 	dir := t.TempDir()
 	if err := kubeletvolume.Write(dir, secretData(p.URL+"/token", "s1", "client_secret_basic")); err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestTokenCachedAndRefreshedAhead(t *testing.T) {
 // TestRotationThroughKubeletSwap: a new secret published through the ..data swap is read
 // at the next poll and used at once; the old secret is never needed again.
 func TestRotationThroughKubeletSwap(t *testing.T) {
-	p := newIdP(t, 3600, "old", "new")
+	p := newIDP(t, 3600, "old", "new")
 	dir := t.TempDir()
 	if err := kubeletvolume.Write(dir, secretData(p.URL+"/token", "old", "client_secret_basic")); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestRotationThroughKubeletSwap(t *testing.T) {
 // TestRefusedRequestRetriedWithFreshFiles: the watch has not seen the swap (it polls once an
 // hour here); the refused request re-reads the files and succeeds with the new secret.
 func TestRefusedRequestRetriedWithFreshFiles(t *testing.T) {
-	p := newIdP(t, 3600, "new")
+	p := newIDP(t, 3600, "new")
 	dir := t.TempDir()
 	if err := kubeletvolume.Write(dir, secretData(p.URL+"/token", "old", "client_secret_basic")); err != nil {
 		t.Fatal(err)
@@ -363,7 +363,7 @@ func TestFailuresBackOff(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := newIdP(t, 3600)
+			p := newIDP(t, 3600)
 			p.set(func(p *idp) { p.status = tc.status })
 			var fetches atomic.Int64
 			var refused atomic.Bool
@@ -403,7 +403,7 @@ func TestFailuresBackOff(t *testing.T) {
 }
 
 func TestClientSetsBearerAndFailsClosed(t *testing.T) {
-	p := newIdP(t, 3600, "s1")
+	p := newIDP(t, 3600, "s1")
 	var gotAuth atomic.Value
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAuth.Store(r.Header.Get("Authorization"))

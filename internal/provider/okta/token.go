@@ -33,6 +33,8 @@ func classifyTokenError(ctx context.Context, op string, err error) error {
 			class = provider.ErrInvalidClient
 		case errors.Is(oe, oauth2client.ErrInvalidScope):
 			class = provider.ErrInvalidScope
+		case errors.Is(oe, oauth2client.ErrAccessDenied):
+			class = provider.ErrAccessDenied
 		case oe.Status == 429:
 			class = provider.ErrRateLimited
 		case oe.Retryable():

@@ -199,8 +199,8 @@ spec:
 		if err != nil {
 			t.Fatalf("request %d through the injector: %v", i, err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d through the injector answered %d", i, resp.StatusCode)
 		}
@@ -230,6 +230,9 @@ spec:
 	})
 
 	names := api.metricNames(t)
+	t.Run("docs/metrics.md agrees with what was scraped", func(t *testing.T) {
+		checkMetricsDoc(t, api, filepath.Join(root, "docs", "metrics.md"))
+	})
 
 	// Every dashboard panel.
 	var dash struct {
@@ -363,6 +366,42 @@ func checkStory(t *testing.T, c *cluster, ns, managerLog string) {
 		t.Errorf("the manager's log has no readiness change of unknown-scope to %s (%d reconcile lines)", ready.Reason, reconcileLines)
 	}
 	t.Logf("%d reconcile log lines, each with namespace and name", reconcileLines)
+}
+
+// checkMetricsDoc: every clientcreds_ metric Prometheus scraped is documented in
+// docs/metrics.md, with the type the binary declared.
+func checkMetricsDoc(t *testing.T, api promAPI, path string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(clientcreds_[a-z0-9_]+)` \\| ([a-z]+) \\|").FindAllStringSubmatch(string(raw), -1) {
+		documented[m[1]] = m[2]
+	}
+	var meta map[string][]struct {
+		Type string `json:"type"`
+	}
+	if err := api.get("/api/v1/metadata", url.Values{}, &meta); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for name, entries := range meta {
+		if !strings.HasPrefix(name, "clientcreds_") || len(entries) == 0 {
+			continue
+		}
+		checked++
+		if got, ok := documented[name]; !ok {
+			t.Errorf("%s is scraped but not in docs/metrics.md", name)
+		} else if got != entries[0].Type {
+			t.Errorf("%s: docs/metrics.md says %s, the binary declares %s", name, got, entries[0].Type)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no clientcreds_ metric metadata scraped")
+	}
+	t.Logf("%d scraped clientcreds_ metrics documented with their type (%d documented)", checked, len(documented))
 }
 
 // grafanaVars replaces the Grafana variables the dashboard's queries use.

@@ -71,14 +71,15 @@ func describe(cs []prometheus.Collector) ([]metric, error) {
 // collector (constTypes then says).
 func typeOf(c prometheus.Collector) (string, error) {
 	switch c.(type) {
-	case prometheus.Counter, *prometheus.CounterVec:
+	case *prometheus.CounterVec:
 		return "counter", nil
-	case prometheus.Histogram, *prometheus.HistogramVec:
+	case *prometheus.HistogramVec:
 		return "histogram", nil
-	case prometheus.Gauge, *prometheus.GaugeVec:
+	case *prometheus.GaugeVec:
 		return "gauge", nil
 	}
-	// A single metric's Write tells its type.
+	// A single metric's Write tells its type (a Gauge has every method of a Counter, so
+	// the interfaces cannot).
 	if m, ok := c.(prometheus.Metric); ok {
 		var pb dto.Metric
 		if err := m.Write(&pb); err != nil {

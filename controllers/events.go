@@ -4,28 +4,30 @@ package controllers
 // condition's own changes are recorded under the condition's reason). Each is one CamelCase
 // word, like the condition reasons in api/v1alpha1.
 const (
-	// EventAppCreated: the app was created in the backend.
+	// EventAppCreated is recorded when the app was created in the backend.
 	EventAppCreated = "AppCreated"
-	// EventAppAdopted: an app created by an attempt whose answer was lost was adopted.
+	// EventAppAdopted is recorded when an app created by an attempt whose answer was lost
+	// is adopted.
 	EventAppAdopted = "AppAdopted"
-	// EventAppUpdated: the app was changed to match the spec.
+	// EventAppUpdated is recorded when the app was changed to match the spec.
 	EventAppUpdated = "AppUpdated"
-	// EventAppMissing: the app recorded in status is gone from the backend; a new one is made.
+	// EventAppMissing is recorded when the app status names is gone from the backend; a new
+	// one is made.
 	EventAppMissing = "AppMissing"
-	// EventAppDeleted: the app was deactivated and deleted (deletionPolicy Delete).
+	// EventAppDeleted is recorded when the app was deactivated and deleted (deletionPolicy Delete).
 	EventAppDeleted = "AppDeleted"
-	// EventAppNotDeleted: the app could not be deleted because its provider is gone.
+	// EventAppNotDeleted is recorded when the app could not be deleted because its provider is gone.
 	EventAppNotDeleted = "AppNotDeleted"
-	// EventAppOrphaned: the app was left in the backend (deletionPolicy Orphan).
+	// EventAppOrphaned is recorded when the app was left in the backend (deletionPolicy Orphan).
 	EventAppOrphaned = "AppOrphaned"
-	// EventCredentialsIssued: new credentials were published in the Secret.
+	// EventCredentialsIssued is recorded when new credentials were published in the Secret.
 	EventCredentialsIssued = "CredentialsIssued"
-	// EventSecretsRevoked: client secrets no longer published were revoked.
+	// EventSecretsRevoked is recorded when client secrets no longer published were revoked.
 	EventSecretsRevoked = "SecretsRevoked"
-	// EventAccessPolicyCreated: the client's managed access policy was created.
+	// EventAccessPolicyCreated is recorded when the client's managed access policy was created.
 	EventAccessPolicyCreated = "AccessPolicyCreated"
-	// EventAccessPolicyUpdated: the client's managed access policy was repaired.
+	// EventAccessPolicyUpdated is recorded when the client's managed access policy was repaired.
 	EventAccessPolicyUpdated = "AccessPolicyUpdated"
-	// EventAccessPolicyDeleted: the client's managed access policy was deleted.
+	// EventAccessPolicyDeleted is recorded when the client's managed access policy was deleted.
 	EventAccessPolicyDeleted = "AccessPolicyDeleted"
 )

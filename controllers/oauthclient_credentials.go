@@ -18,7 +18,7 @@ const (
 	issuedAdopt   = "adopt"
 	issuedRestore = "restore"
 	issuedRotate  = "rotate"
-	// issuedAuthMethod: the backend answered a tokenEndpointAuthMethod change with a secret.
+	// issuedAuthMethod says the backend answered a tokenEndpointAuthMethod change with a secret.
 	issuedAuthMethod = "auth-method-change"
 )
 

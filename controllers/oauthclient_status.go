@@ -110,9 +110,9 @@ type statusPatcher struct {
 	client client.Client
 	obj    *oauthv1.OAuthClient
 	base   *oauthv1.OAuthClient
-	// guarded: a guard write succeeded in this reconcile; obj is as current as the server's.
+	// guarded says a guard write succeeded in this reconcile; obj is as current as the server's.
 	guarded bool
-	// discarded: the reconcile read a stale object; nothing more is written.
+	// discarded says the reconcile read a stale object; nothing more is written.
 	discarded bool
 }
 

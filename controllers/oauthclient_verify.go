@@ -12,10 +12,10 @@ import (
 
 // tokenCheck is what decides whether verifyCredentials asks for a token.
 type tokenCheck struct {
-	// needed: the credentials changed, the app or its access policy was read from or
+	// needed says a token request is due: the credentials changed, the app or its access policy was read from or
 	// written to the backend, or the client is not Ready.
 	needed bool
-	// fresh: the credentials were issued in this reconcile.
+	// fresh says the credentials were issued in this reconcile.
 	fresh bool
 }
 

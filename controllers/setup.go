@@ -24,10 +24,10 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// HealthInterval between provider health checks.
 	HealthInterval time.Duration
-	// TokenTTL: how long what a backend read from its provider's Secrets is reused
+	// TokenTTL is how long what a backend read from its provider's Secrets is reused
 	// (provider.DefaultSecretTTL when 0).
 	TokenTTL time.Duration
-	// PropagationGrace: how long new credentials the token endpoint refuses are retried
+	// PropagationGrace is how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
 	// WatchNamespaces limits the controllers to these namespaces (--watch-namespaces); nil:

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -78,3 +79,24 @@ func TestStaleReadTakesNoAction(t *testing.T) {
 
 // normalEvent is how eventReasons lists a Normal event.
 func normalEvent(reason string) string { return "Normal/" + reason }
+
+// The guard relies on the API server refusing a status patch that carries a stale
+// resource version even when it changes nothing else (a reconcile that has nothing to
+// record before its side effect).
+func TestStaleNoOpPatchConflicts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{noManager: true})
+	f.newClient("noop")
+	read := f.get("noop")
+	f.update("noop", func(o *oauthv1.OAuthClient) { o.Annotations = map[string]string{"example.com/newer": "yes"} })
+
+	patch := client.MergeFromWithOptions(read.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	err := k8s.Status().Patch(f.ctx, read, patch)
+	if !apierrors.IsConflict(err) {
+		t.Fatalf("no-op status patch with a stale resource version: %v, want a conflict", err)
+	}
+	fresh := f.get("noop")
+	if err := k8s.Status().Patch(f.ctx, fresh, client.MergeFromWithOptions(fresh.DeepCopy(), client.MergeFromWithOptimisticLock{})); err != nil {
+		t.Fatalf("no-op status patch with the current resource version: %v", err)
+	}
+}

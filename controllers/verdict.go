@@ -12,11 +12,12 @@ import (
 
 // Waits after failures the controllers cannot fix themselves.
 const (
-	// missingSecretRecheck: a provider whose credentials Secret is missing looks again.
+	// missingSecretRecheck is when a provider whose credentials Secret is missing looks again.
 	missingSecretRecheck = 15 * time.Second
-	// refusedCredentialsRecheck: a provider whose credentials the backend refused looks again.
+	// refusedCredentialsRecheck is when a provider whose credentials the backend refused
+	// looks again.
 	refusedCredentialsRecheck = time.Minute
-	// featureRecheck: a provider or client whose backend lacks a feature looks again.
+	// featureRecheck is when a provider or client whose backend lacks a feature looks again.
 	featureRecheck = 5 * time.Minute
 )
 
@@ -44,15 +45,15 @@ func (e *conditionError) Unwrap() error { return e.err }
 type conditionKind int
 
 const (
-	// progressKind: working on it (Reconciling); Ready stays True if it was for this
+	// progressKind is working on it (Reconciling); Ready stays True if it was for this
 	// generation.
 	progressKind conditionKind = iota
-	// failKind: working on it (Reconciling), and Ready turns False.
+	// failKind is working on it (Reconciling), and Ready turns False.
 	failKind
-	// waitKind: waiting for something outside the object (a provider, a Secret): Ready
+	// waitKind is waiting for something outside the object (a provider, a Secret): Ready
 	// False, neither Reconciling nor Stalled.
 	waitKind
-	// stallKind: needs a human (Stalled).
+	// stallKind is what needs a human (Stalled).
 	stallKind
 )
 
@@ -66,12 +67,12 @@ type verdict struct {
 	// error is returned and retried with backoff, except for a stall, which waits for a
 	// change of the object.
 	after time.Duration
-	// credentialsRefused: the backend refused the provider's credentials; its cached
+	// credentialsRefused says the backend refused the provider's credentials; its cached
 	// client must go so the Secret is read again.
 	credentialsRefused bool
-	// rateLimited: the reconcile stopped to wait for the backend's rate limit.
+	// rateLimited says the reconcile stopped to wait for the backend's rate limit.
 	rateLimited bool
-	// logged: a refusal the framework will not log (no error is returned).
+	// logged says this is a refusal the framework will not log (no error is returned).
 	logged bool
 }
 
@@ -81,12 +82,12 @@ type verdict struct {
 type stage uint8
 
 const (
-	// stageClient: a backend call or a Secret read of an OAuthClient's phases, or loading
+	// stageClient is a backend call or a Secret read of an OAuthClient's phases, or loading
 	// a provider's backend client.
 	stageClient stage = 1 << iota
-	// stageToken: the token request with an OAuthClient's published credentials.
+	// stageToken is the token request with an OAuthClient's published credentials.
 	stageToken
-	// stageHealth: a provider's health check call (credentials and metadata).
+	// stageHealth is a provider's health check call (credentials and metadata).
 	stageHealth
 
 	allStages = stageClient | stageToken | stageHealth
@@ -104,12 +105,12 @@ type rule struct {
 	prefix, hint string
 	// after is the known wait before the next look (0: back off, or wait for a change).
 	after time.Duration
-	// credentialsRefused: the provider's cached backend client must go.
+	// credentialsRefused says the provider's cached backend client must go.
 	credentialsRefused bool
-	// passedToClients: a provider whose health check failed with this reason gives it to
+	// passedToClients says a provider whose health check failed with this reason gives it to
 	// the OAuthClients waiting for it (it is about the provider's credentials).
 	passedToClients bool
-	// logged: the framework will not log the error (no error is returned), so it is logged.
+	// logged says the framework will not log the error (no error is returned), so it is logged.
 	logged bool
 }
 
@@ -254,7 +255,7 @@ type note struct {
 	withErr bool
 	// after is the known wait before the next look.
 	after time.Duration
-	// retrying: the backend needs a moment; the verdict is progress, not a wait.
+	// retrying says the backend needs a moment; the verdict is progress, not a wait.
 	retrying bool
 }
 
@@ -301,6 +302,12 @@ func retrying(err error, msg string) error {
 // apply sets the verdict's conditions and returns the result for err: a known wait, the
 // error itself (backoff), or nothing (a stall waits for a change). Never both a wait and
 // an error.
+//
+// A stall returns no error rather than reconcile.TerminalError(err), which the style guide
+// suggests: both stop the retries, but a terminal error is also logged by the framework
+// and counted as a reconcile error at every wake-up (a watched Secret, a provider's
+// health check), while the Stalled condition already tells the user, and a backend's
+// refusal is logged once here (verdict.logged).
 func (v verdict) apply(conds conditions, wasReady bool, err error) (ctrl.Result, error) {
 	switch v.kind {
 	case progressKind:

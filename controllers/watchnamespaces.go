@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/validation"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,24 +22,14 @@ func ParseNamespaces(v string) ([]string, error) {
 		if n == "" {
 			continue
 		}
-		if len(n) > 63 || !dnsLabel(n) {
-			return nil, fmt.Errorf("%q is not a namespace name", n)
+		if errs := validation.ValidateNamespaceName(n, false); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", n, strings.Join(errs, "; "))
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
 	return out, nil
-}
-
-func dnsLabel(s string) bool {
-	for i, c := range s {
-		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(s)-1
-		if !ok {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // LimitCache restricts the manager's cache — every watch of a namespaced kind — to

@@ -24,6 +24,7 @@ var (
 
 // schemeBuilder collects the kinds of this package (apimachinery's runtime.SchemeBuilder;
 // controller-runtime's scheme.Builder is deprecated for api packages).
+// +kubebuilder:object:generate=false
 type schemeBuilder struct {
 	runtime.SchemeBuilder
 }

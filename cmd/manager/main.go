@@ -19,8 +19,8 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
-	// Backends register themselves with package provider under their spec field.
-	// The Okta backend registers itself; the manager only sets its shared rate budget.
+	// Backends register themselves with package provider under their spec field, and
+	// bind their own flags.
 	"github.com/clientcreds/clientcreds/internal/provider/okta"
 )
 
@@ -47,7 +47,8 @@ func run() error {
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
 	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
-	oktaShare := fs.Float64("okta-rate-limit-share", okta.DefaultShare, "Share (0 < F <= 1) of each Okta rate-limit bucket the manager uses per window, as Okta allows one API token by default (0.5). Calls made with the API token are held to the ceiling Okta reports for the token; the share caps the org-wide buckets every workload shares (token endpoint, metadata).")
+	var oktaFlags okta.Flags
+	oktaFlags.BindFlags(fs)
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -59,10 +60,9 @@ func run() error {
 	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
 		return err
 	}
-	if err := checkShare(*oktaShare); err != nil {
+	if err := oktaFlags.Apply(); err != nil {
 		return err
 	}
-	okta.SetSharedBudgets(okta.NewBudgets(okta.BudgetOptions{Share: *oktaShare}))
 	namespaces, err := controllers.ParseNamespaces(*watchNS)
 	if err != nil {
 		return fmt.Errorf("--watch-namespaces: %w", err)
@@ -136,10 +136,5 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 	return nil
 }
 
-// checkShare refuses an --okta-rate-limit-share outside (0, 1].
-func checkShare(f float64) error {
-	if !(f > 0 && f <= 1) {
-		return fmt.Errorf("--okta-rate-limit-share must be greater than 0 and at most 1, got %v", f)
-	}
-	return nil
-}
+// checkShare refuses an --okta-rate-limit-share outside (0, 1]: the Okta backend's check.
+func checkShare(f float64) error { return (&okta.Flags{RateLimitShare: f}).Validate() }

@@ -76,7 +76,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in hack/tools/lint, configured by .golangci.yml).
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 .PHONY: verify
 verify: ## Check without changing anything: gofmt, go vet, generated files up to date, one Kubernetes version, lint, go mod tidy.

@@ -66,16 +66,12 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	var out outcome
 	var err error
-	if !obj.DeletionTimestamp.IsZero() {
+	switch {
+	case !obj.DeletionTimestamp.IsZero():
 		out, err = r.reconcileDelete(ctx, obj, sp)
-	} else {
-		if !controllerutil.ContainsFinalizer(obj, Finalizer) {
-			patch := client.MergeFrom(obj.DeepCopy())
-			controllerutil.AddFinalizer(obj, Finalizer)
-			if err := r.Patch(ctx, obj, patch); err != nil {
-				return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
-			}
-			sp.rebase()
+	default:
+		if err := r.ensureFinalizer(ctx, obj, sp); err != nil {
+			return ctrl.Result{}, err
 		}
 		out, err = r.reconcilePhases(ctx, obj, sp)
 	}
@@ -89,6 +85,20 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	return r.finish(ctx, obj, out, err)
+}
+
+// ensureFinalizer adds Finalizer before anything is created in the backend.
+func (r *OAuthClientReconciler) ensureFinalizer(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) error {
+	if controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(obj.DeepCopy())
+	controllerutil.AddFinalizer(obj, Finalizer)
+	if err := r.Patch(ctx, obj, patch); err != nil {
+		return fmt.Errorf("add finalizer: %w", err)
+	}
+	sp.rebase()
+	return nil
 }
 
 // outcome is what the end of a reconcile needs from its phases: enough to set conditions,

@@ -390,7 +390,7 @@ func TestOAuthModeKeyReplaced(t *testing.T) {
 	}
 	storeKeyValues(other.PrivateKeyPEM)
 	f.putOperatorKey(other.PrivateKeyPEM)
-	// The registry reads the Secret again after TokenTTL (1s here); a health check follows
+	// The registry reads the Secret again after SecretTTL (1s here); a health check follows
 	// the annotation.
 	time.Sleep(1100 * time.Millisecond)
 	f.recheckProvider()

@@ -24,9 +24,10 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// HealthInterval between provider health checks.
 	HealthInterval time.Duration
-	// TokenTTL is how long what a backend read from its provider's Secrets is reused
-	// (provider.DefaultSecretTTL when 0).
-	TokenTTL time.Duration
+	// SecretTTL is how long what a backend read from its provider's Secrets (the API
+	// token, a private key) is reused (provider.DefaultSecretTTL when 0). The manager's
+	// --api-token-cache-ttl sets it; it becomes provider.Registry.SecretTTL.
+	SecretTTL time.Duration
 	// PropagationGrace is how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
 	PropagationGrace time.Duration
@@ -80,7 +81,7 @@ func trimForCache(in any) (any, error) {
 // imports them).
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	registry := provider.NewRegistry()
-	registry.SecretTTL = o.TokenTTL
+	registry.SecretTTL = o.SecretTTL
 	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
 		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}
 	if err := (&OAuthClientReconciler{

@@ -252,7 +252,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		MaxConcurrentReconciles: max(o.maxConcurrent, 4),
 		ResyncPeriod:            o.resyncPeriod,
 		HealthInterval:          time.Minute,
-		TokenTTL:                time.Second,
+		SecretTTL:               time.Second,
 		PropagationGrace:        time.Second,
 	}
 	if !o.noManager {

@@ -138,7 +138,8 @@ check_k8s_version() {
 
 # ---------------------------------------------------------------------------------------
 check_lint() {
-	go tool -modfile=hack/tools/lint/go.mod golangci-lint run ./... ||
+	# Several checkouts on one machine lint one after the other (golangci-lint's lock).
+	go tool -modfile=hack/tools/lint/go.mod golangci-lint run --allow-serial-runners ./... ||
 		fail lint "golangci-lint found problems (above); fix them rather than excluding them"
 }
 

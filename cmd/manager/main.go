@@ -46,7 +46,7 @@ func run() error {
 	maxConcurrent := fs.Int("max-concurrent-reconciles", 4, "OAuthClients reconciled in parallel.")
 	resync := fs.Duration("resync-period", controllers.DefaultResyncPeriod, "How often each app is compared with the backend (drift detection), jittered ±10%.")
 	health := fs.Duration("provider-health-interval", controllers.DefaultHealthInterval, "How often each provider's API token and metadata are checked.")
-	tokenTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
+	secretTTL := fs.Duration("api-token-cache-ttl", time.Minute, "How long what a provider's backend read from its Secrets (the API token) is reused before it is read again; 0 means 1m.")
 	var oktaFlags okta.Flags
 	oktaFlags.BindFlags(fs)
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
@@ -57,7 +57,7 @@ func run() error {
 	if err := flagenv.Apply(fs, envPrefix); err != nil {
 		return err
 	}
-	if err := checkFlags(*maxConcurrent, *resync, *health, *tokenTTL); err != nil {
+	if err := checkFlags(*maxConcurrent, *resync, *health, *secretTTL); err != nil {
 		return err
 	}
 	if err := oktaFlags.Apply(); err != nil {
@@ -106,7 +106,7 @@ func run() error {
 		MaxConcurrentReconciles: *maxConcurrent,
 		ResyncPeriod:            *resync,
 		HealthInterval:          *health,
-		TokenTTL:                *tokenTTL,
+		SecretTTL:               *secretTTL,
 		WatchNamespaces:         namespaces,
 	}); err != nil {
 		return err
@@ -122,7 +122,7 @@ func run() error {
 }
 
 // checkFlags refuses values the controllers cannot work with, naming the flag.
-func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error {
+func checkFlags(maxConcurrent int, resync, health, secretTTL time.Duration) error {
 	switch {
 	case maxConcurrent < 1:
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrent)
@@ -130,8 +130,8 @@ func checkFlags(maxConcurrent int, resync, health, tokenTTL time.Duration) error
 		return fmt.Errorf("--resync-period must be at least 1s, got %v", resync)
 	case health < time.Second:
 		return fmt.Errorf("--provider-health-interval must be at least 1s, got %v", health)
-	case tokenTTL < 0:
-		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", tokenTTL)
+	case secretTTL < 0:
+		return fmt.Errorf("--api-token-cache-ttl must not be negative, got %v", secretTTL)
 	}
 	return nil
 }

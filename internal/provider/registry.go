@@ -23,7 +23,7 @@ const DefaultSecretTTL = time.Minute
 // rate budget). A client is built again when the provider's spec or a Secret value its
 // backend read changed; Secrets are read again at most every SecretTTL.
 type Registry struct {
-	// SecretTTL: how long what was read from Secrets is reused (DefaultSecretTTL when 0).
+	// SecretTTL is how long what was read from Secrets is reused (DefaultSecretTTL when 0).
 	SecretTTL time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time

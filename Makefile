@@ -18,6 +18,8 @@ KUSTOMIZE := $(GOTOOL) kustomize
 GOLANGCI_LINT := go tool -modfile=$(CURDIR)/hack/tools/lint/go.mod golangci-lint
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
+METRICS_REFERENCE ?= docs/metrics.md
+PROMETHEUS_RULE ?= config/prometheus/prometheusrule.yaml
 # Where the generators write (make verify points them at a temporary directory).
 CRD_DIR ?= config/crd/bases
 RBAC_DIR ?= config/rbac
@@ -56,6 +58,14 @@ docs: ## Generate the CRD reference docs/crd-reference.md from the Go types.
 	$(CRD_REF_DOCS) --log-level=ERROR --source-path=api --config=docs/crd-ref-docs.yaml \
 	  --renderer=markdown --templates-dir=docs/templates --output-path=$(CRD_REFERENCE)
 
+.PHONY: metrics-docs
+metrics-docs: ## Generate docs/metrics.md from the registered metrics.
+	go run ./hack/tools/metricsdoc > $(METRICS_REFERENCE).tmp && mv $(METRICS_REFERENCE).tmp $(METRICS_REFERENCE)
+
+.PHONY: alerts
+alerts: ## Generate the PrometheusRule config/prometheus/prometheusrule.yaml from config/prometheus/alerts.yaml.
+	go run ./hack/tools/promrule -in config/prometheus/alerts.yaml -out $(PROMETHEUS_RULE)
+
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
 	gofmt -l -w $$(git ls-files '*.go')
@@ -87,6 +97,12 @@ test: manifests generate vet build control-plane hydra ## Run unit, envtest and 
 .PHONY: test-unit
 test-unit: ## The fast inner loop: the tests that need no control plane and no bin/ (no e2e); make test runs all.
 	hack/test-unit.sh
+
+.PHONY: test-alerts
+test-alerts: ## Check the alert rules and run their promtool unit tests (config/prometheus/tests).
+	@command -v promtool >/dev/null 2>&1 || hack/ensure-prometheus.sh
+	promtool check rules config/prometheus/alerts.yaml
+	promtool test rules config/prometheus/tests/*.yaml
 
 .PHONY: bench
 bench: build control-plane ## Benchmark the verifier and the operator; writes bench/results.md.

@@ -45,10 +45,12 @@ func (b *Backends) Client(ctx context.Context, p oauthv1.ProviderObject) (provid
 	reads := &secretReads{}
 	prov, err := b.Registry.Client(ctx, p, &secretReader{reader: b.Reader, obj: p, requiredLabels: b.RequiredLabels,
 		namespaces: newNamespaceSet(b.Namespaces), onRead: reads.add})
-	if err == nil {
-		b.credentials.remember(p, reads)
+	if err != nil {
+		return nil, err
 	}
-	return prov, err
+	b.credentials.remember(p, reads)
+	// Every call is counted in clientcreds_backend_calls_total, by backend.
+	return provider.Instrument(provider.BackendOf(p), prov), nil
 }
 
 // Forget drops the cached client of p, so the next Client reads its Secrets again.

@@ -27,3 +27,10 @@ var (
 func init() {
 	metrics.Registry.MustRegister(credentialsIssued, rateLimitWaits, rotations, appsDeleted)
 }
+
+// MetricCollectors returns the collectors this package registers in controller-runtime's
+// registry, for the generated metrics reference (hack/tools/metricsdoc). The gauges read
+// from the cache are NewStateCollector's.
+func MetricCollectors() []prometheus.Collector {
+	return []prometheus.Collector{credentialsIssued, rateLimitWaits, rotations, appsDeleted, stateScrapeErrors, timeToReady}
+}

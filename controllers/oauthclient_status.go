@@ -22,11 +22,18 @@ import (
 // event when readiness changes.
 func (r *OAuthClientReconciler) finish(ctx context.Context, obj *oauthv1.OAuthClient, out outcome, err error) (ctrl.Result, error) {
 	before := readyState(obj)
+	readyTimes.begin(obj, r.now())
 	res, err := r.conclude(ctx, obj, out, err)
+	readyTimes.end(obj, r.now())
 	after := readyState(obj)
 	// A new client's first Ready is already told by AppCreated; events are cached by the
 	// recorder for minutes, so one per create keeps a batch of thousands cheap.
 	firstReady := before.status == "" && after.status == metav1.ConditionTrue && out.issued == issuedCreate
+	if after.status != before.status || after.reason != before.reason {
+		// The reconciler's logger carries the object's namespace and name.
+		log.FromContext(ctx).Info("Readiness changed", "ready", after.status, "reason", after.reason,
+			"previousReason", before.reason)
+	}
 	if (after.status != before.status || after.reason != before.reason) && !firstReady {
 		typ := corev1.EventTypeWarning
 		if after.status == metav1.ConditionTrue {
@@ -66,7 +73,7 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 		r.Backends.Forget(out.provider)
 	}
 	if v.logged {
-		log.FromContext(ctx).Error(err, "Backend refused the request")
+		log.FromContext(ctx).Error(err, "Backend refused the request", "reason", v.reason)
 	}
 	return v.apply(conds, isReady(obj.Status.Conditions, obj.Generation), err)
 }

@@ -107,6 +107,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}); err != nil {
 		return err
 	}
+	// The OAuthClient and provider gauges are read from the cache at each scrape.
+	if err := registerStateCollector(NewStateCollector(mgr.GetCache())); err != nil {
+		return err
+	}
 	// Each provider kind has its own controller, work queue and workers: tenants' slow
 	// OAuthProviders hold only the OAuthProvider workers, each for at most HealthTimeout,
 	// and never delay the ClusterOAuthProviders' checks. Namespaced providers get more

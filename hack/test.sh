@@ -5,8 +5,10 @@
 # inner loop is hack/test-unit.sh (make test-unit); this is the full proof CI runs.
 #
 # Needs: bin/ built (make build), the local control plane (hack/build-control-plane.sh,
-# cached after its first build), Ory Hydra (hack/build-hydra.sh, cached likewise), and nginx with auth_request for the verifier's
-# end-to-end test (installed by hack/ensure-nginx.sh when missing).
+# cached after its first build), Ory Hydra (hack/build-hydra.sh, cached likewise), nginx
+# with auth_request for the verifier's end-to-end test (installed by hack/ensure-nginx.sh
+# when missing), promtool and prometheus for the alert rules' tests and the monitoring
+# end-to-end test (hack/ensure-prometheus.sh).
 #
 # Environment: GO_TEST_FLAGS adds flags (e.g. GO_TEST_FLAGS=-v); GO_TEST_PACKAGES
 # replaces ./... (e.g. GO_TEST_PACKAGES=./test/e2e/...).
@@ -33,6 +35,16 @@ if ! PATH=$PATH:/usr/sbin:/usr/local/sbin nginx -V 2>&1 | grep -q -- --with-http
 	echo "test.sh: nginx with auth_request is missing; installing it with hack/ensure-nginx.sh" >&2
 	hack/ensure-nginx.sh
 fi
+
+# promtool (the alert rules' tests) and prometheus (test/e2e's monitoring test).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+	echo "test.sh: prometheus/promtool are missing; installing them with hack/ensure-prometheus.sh" >&2
+	hack/ensure-prometheus.sh
+fi
+
+# The alert rules parse, and every alert fires and stays silent when its tests say.
+promtool check rules config/prometheus/alerts.yaml
+promtool test rules config/prometheus/tests/*.yaml
 
 for b in manager verifier hello okta-emulator token-injector; do
 	[ -x "bin/$b" ] || { echo "test.sh: bin/$b is missing: run make build (or make test)" >&2; exit 1; }

@@ -3,8 +3,9 @@
 #
 #   gofmt        every tracked Go file is gofmt-clean (all modules, hack/tools included)
 #   vet          go vet ./... in the project module and in the bench tools module
-#   generated    the CRDs, the manager's ClusterRole, the DeepCopy methods and
-#                docs/crd-reference.md are what `make manifests generate docs` makes now
+#   generated    the CRDs, the manager's ClusterRole, the DeepCopy methods,
+#                docs/crd-reference.md, docs/metrics.md and the PrometheusRule are what
+#                `make manifests generate docs metrics-docs alerts` makes now
 #                (regenerated into a temporary directory and compared)
 #   k8s-version  hack/k8s-version is the one place the Kubernetes version is written:
 #                every other mention agrees with it, and no unchecked copy exists
@@ -51,9 +52,10 @@ check_generated() {
 	local tmp out
 	tmp=$scratch/generated
 	mkdir -p "$tmp/crd" "$tmp/rbac" "$tmp/api"
-	if ! out=$(make --no-print-directory -s manifests generate docs \
+	if ! out=$(make --no-print-directory -s manifests generate docs metrics-docs alerts \
 		CRD_DIR="$tmp/crd" RBAC_DIR="$tmp/rbac" DEEPCOPY_DIR="$tmp/api" \
-		CRD_REFERENCE="$tmp/crd-reference.md" 2>&1); then
+		CRD_REFERENCE="$tmp/crd-reference.md" METRICS_REFERENCE="$tmp/metrics.md" \
+		PROMETHEUS_RULE="$tmp/prometheusrule.yaml" 2>&1); then
 		fail generated "the generators failed:"$'\n'"$out"
 		return
 	fi
@@ -61,9 +63,11 @@ check_generated() {
 	for pair in \
 		"$tmp/rbac/role.yaml:config/rbac/role.yaml" \
 		"$tmp/api/zz_generated.deepcopy.go:api/v1alpha1/zz_generated.deepcopy.go" \
-		"$tmp/crd-reference.md:docs/crd-reference.md"; do
+		"$tmp/crd-reference.md:docs/crd-reference.md" \
+		"$tmp/metrics.md:docs/metrics.md" \
+		"$tmp/prometheusrule.yaml:config/prometheus/prometheusrule.yaml"; do
 		got=${pair%%:*} want=${pair#*:}
-		cmp -s "$got" "$want" || fail generated "$want is out of date: run make manifests generate docs and commit the result"
+		cmp -s "$got" "$want" || fail generated "$want is out of date: run make manifests generate docs metrics-docs alerts and commit the result"
 	done
 	if ! out=$(diff -r "$tmp/crd" config/crd/bases 2>&1); then
 		fail generated "config/crd/bases is out of date: run make manifests and commit the result"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"

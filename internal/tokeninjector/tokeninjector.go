@@ -204,3 +204,9 @@ func KeepWarm(ctx context.Context, src *credentials.Source, interval time.Durati
 		}
 	}
 }
+
+// Collectors returns the token-injector's own collectors (without the Go and process ones),
+// for the generated metrics reference (hack/tools/metricsdoc).
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.fetches, m.fetchDuration, m.injected, m.noToken, m.upstreamErr}
+}

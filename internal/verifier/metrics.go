@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,8 @@ const (
 	MetricCacheMisses      = "clientcreds_verifier_token_cache_misses_total"
 	MetricJWKSStale        = "clientcreds_verifier_jwks_stale"
 	MetricJWKSStaleDrops   = "clientcreds_verifier_jwks_stale_drops_total"
+	MetricResponses        = "clientcreds_verifier_responses_total"
+	MetricUpstreamErrors   = "clientcreds_verifier_upstream_errors_total"
 )
 
 // Metrics holds the verifier's Prometheus collectors in their own registry.
@@ -36,6 +39,8 @@ type Metrics struct {
 	staleDrops  prometheus.Counter
 	fetchOK     prometheus.Counter
 	fetchErr    prometheus.Counter
+	responses   *prometheus.CounterVec
+	upstreamErr prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them, with the Go runtime
@@ -81,20 +86,35 @@ func NewMetrics() *Metrics {
 		Name: MetricJWKSStaleDrops,
 		Help: "Times the JWKS keys were dropped because no refresh succeeded within --jwks-max-stale.",
 	})
+	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricResponses,
+		Help: "Authorization answers by mode (verify, proxy, tokenreview) and HTTP status code of the decision (200, 400, 401, 403, 503, ...); a proxied request's upstream failures are clientcreds_verifier_upstream_errors_total.",
+	}, []string{"mode", "code"})
+	m.upstreamErr = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: MetricUpstreamErrors,
+		Help: "Authorized requests the reverse proxy could not forward: the upstream gave no answer (answered 502).",
+	})
 	m.fetchOK = m.jwksFetches.WithLabelValues("success")
 	m.fetchErr = m.jwksFetches.WithLabelValues("error")
 	m.Registry.MustRegister(m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
-		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops,
+		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops, m.responses, m.upstreamErr,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func (m *Metrics) decision(mode, result, reason string, elapsed time.Duration) {
+func (m *Metrics) decision(mode, result, reason string, status int, elapsed time.Duration) {
 	if m == nil {
 		return
 	}
 	m.decisions.WithLabelValues(result, reason).Inc()
+	m.responses.WithLabelValues(mode, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(mode).Observe(elapsed.Seconds())
+}
+
+func (m *Metrics) upstreamError() {
+	if m != nil {
+		m.upstreamErr.Inc()
+	}
 }
 
 func (m *Metrics) jwksFetch(ok bool) {
@@ -139,4 +159,11 @@ func (m *Metrics) jwksStale(stale bool) {
 	} else {
 		m.stale.Set(0)
 	}
+}
+
+// Collectors returns the verifier's own collectors (without the Go and process ones), for
+// the generated metrics reference (hack/tools/metricsdoc).
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
+		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops, m.responses, m.upstreamErr}
 }

@@ -172,7 +172,7 @@ func NewServer(cfg ServerConfig) *Server {
 		if header <= 0 {
 			header = DefaultProxyResponseHeaderTimeout
 		}
-		s.proxy = newReverseProxy(cfg.Upstream, newProxyTransport(dial, header), s.log)
+		s.proxy = newReverseProxy(cfg.Upstream, newProxyTransport(dial, header), s.log, s.v.metrics)
 	}
 	return s
 }
@@ -332,7 +332,7 @@ func (s *Server) record(mode string, d *decision, start time.Time, method, reqPa
 	if d.allowed() {
 		result = "allow"
 	}
-	s.v.metrics.decision(mode, result, d.reason, time.Since(start))
+	s.v.metrics.decision(mode, result, d.reason, d.status, time.Since(start))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		clientID := ""
 		if d.id != nil {
@@ -561,7 +561,7 @@ func newProxyTransport(dial, responseHeader time.Duration) *http.Transport {
 	}
 }
 
-func newReverseProxy(upstream *url.URL, transport http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+func newReverseProxy(upstream *url.URL, transport http.RoundTripper, log *slog.Logger, m *Metrics) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -578,6 +578,7 @@ func newReverseProxy(upstream *url.URL, transport http.RoundTripper, log *slog.L
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("Upstream request failed", "error", err)
+			m.upstreamError()
 			writeText(w, http.StatusBadGateway, "upstream unavailable\n")
 		},
 	}

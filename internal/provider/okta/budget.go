@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // Rate-limit buckets. Okta counts requests per endpoint family; these are the families the
@@ -405,6 +407,7 @@ func (t *ticket) done(resp *http.Response) (retryAt time.Time, concurrency bool)
 			s.limit = h.limit
 		}
 		rateLimitRemaining.WithLabelValues(t.bucket).Set(float64(s.remaining))
+		provider.ReportRateLimit(SpecField, t.bucket, s.remaining, s.limit, s.reset)
 	case s.mode == modeUnknown:
 		s.mode = modeUnmetered
 	}

@@ -56,3 +56,9 @@ var (
 func init() {
 	metrics.Registry.MustRegister(requestsTotal, requestDuration, rateLimited, rateLimitWait, rateLimitRemaining)
 }
+
+// MetricCollectors returns the collectors this package registers in controller-runtime's
+// registry, for the generated metrics reference (hack/tools/metricsdoc).
+func MetricCollectors() []prometheus.Collector {
+	return []prometheus.Collector{requestsTotal, requestDuration, rateLimited, rateLimitWait, rateLimitRemaining}
+}

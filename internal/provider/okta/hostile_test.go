@@ -60,7 +60,8 @@ func countingListener(t *testing.T, ip string, port ...int) (addr string, hits *
 // provider.MaxResponseBytes, naming the endpoint and the limit, and the whole call allocates
 // a bounded amount: runtime.MemStats.TotalAlloc (every byte allocated in the process during
 // the call — an upper bound of the heap's growth) stays within 4× the limit plus 2 MiB
-// (the SDK reads the body with io.ReadAll and copies it once: about 3× the limit).
+// (the SDK reads the body with io.ReadAll and copies it once: about 3× the limit), twice
+// that under the race detector.
 // Before the fix the call succeeded and allocated over 200 MiB.
 func TestHugeAnswerIsBounded(t *testing.T) {
 	const huge = 64 << 20
@@ -87,7 +88,7 @@ func TestHugeAnswerIsBounded(t *testing.T) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
 	}
-	if limit := uint64(4*provider.MaxResponseBytes + 2<<20); allocated > limit {
+	if limit := uint64(allocSlack * (4*provider.MaxResponseBytes + 2<<20)); allocated > limit {
 		t.Errorf("allocated %d bytes for one refused answer, want at most %d", allocated, limit)
 	}
 }

@@ -38,6 +38,11 @@ done
 # shellcheck disable=SC2086 # GO_TEST_FLAGS and GO_TEST_PACKAGES are word lists
 go test -race -count=1 -timeout=20m ${GO_TEST_FLAGS:-} ${GO_TEST_PACKAGES:-./...}
 
+# The images of make images (its own tools module): built into a temporary directory and
+# compared with the Dockerfile (entrypoint, user, ports, files), and built twice to the
+# same bytes.
+go -C hack/tools/images test -count=1 ./...
+
 # The emulator's replay of real-Okta recordings: go test hides a passing package's
 # output, so show its per-endpoint table and "transcripts: N/M interactions match" line.
 go test -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ | sed -n '/endpoint .*served/,/^transcripts:/p'

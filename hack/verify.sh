@@ -2,7 +2,7 @@
 # verify.sh — `make verify`: checks that change nothing and need no control plane.
 #
 #   gofmt        every tracked Go file is gofmt-clean (all modules, hack/tools included)
-#   vet          go vet ./... in the project module and in the bench tools module
+#   vet          go vet ./... in the project module and in the bench and images tools modules
 #   generated    the CRDs, the manager's ClusterRole, the DeepCopy methods and
 #                docs/crd-reference.md are what `make manifests generate docs` makes now
 #                (regenerated into a temporary directory and compared)
@@ -40,6 +40,7 @@ check_gofmt() {
 check_vet() {
 	go vet ./... || fail vet "go vet ./... failed (above)"
 	(cd hack/tools/bench && go vet ./...) || fail vet "go vet ./... in hack/tools/bench failed (above)"
+	(cd hack/tools/images && go vet ./...) || fail vet "go vet ./... in hack/tools/images failed (above)"
 }
 
 # ---------------------------------------------------------------------------------------

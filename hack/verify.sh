@@ -2,11 +2,14 @@
 # verify.sh — `make verify`: checks that change nothing and need no control plane.
 #
 #   gofmt        every tracked Go file is gofmt-clean (all modules, hack/tools included)
-#   vet          go vet ./... in the project module and in the bench tools module
+#   vet          go vet ./... in the project module and in the bench and images tools modules
 #   generated    the CRDs, the manager's ClusterRole, the DeepCopy methods,
 #                docs/crd-reference.md, docs/metrics.md and the PrometheusRule are what
 #                `make manifests generate docs metrics-docs alerts` makes now
 #                (regenerated into a temporary directory and compared)
+#   chart        charts/clientcreds carries what config/ holds (its crds/ and files/ are
+#                what `make chart-files` copies now) and `helm lint --strict` passes, with
+#                the defaults and with the optional parts turned on
 #   k8s-version  hack/k8s-version is the one place the Kubernetes version is written:
 #                every other mention agrees with it, and no unchecked copy exists
 #   lint         golangci-lint (pinned in hack/tools/lint/go.mod, configured by
@@ -45,6 +48,7 @@ check_gofmt() {
 check_vet() {
 	go vet ./... || fail vet "go vet ./... failed (above)"
 	(cd hack/tools/bench && go vet ./...) || fail vet "go vet ./... in hack/tools/bench failed (above)"
+	(cd hack/tools/images && go vet ./...) || fail vet "go vet ./... in hack/tools/images failed (above)"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -72,6 +76,30 @@ check_generated() {
 	if ! out=$(diff -r "$tmp/crd" config/crd/bases 2>&1); then
 		fail generated "config/crd/bases is out of date: run make manifests and commit the result"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
 	fi
+}
+
+# ---------------------------------------------------------------------------------------
+check_chart() {
+	local tmp=$scratch/chart out d
+	hack/chart-files.sh "$tmp"
+	for d in crds files; do
+		if ! out=$(diff -r "$tmp/$d" "charts/clientcreds/$d" 2>&1); then
+			fail chart "charts/clientcreds/$d differs from config/: run make chart-files and commit the result"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
+		fi
+	done
+	local -a sets=(
+		""
+		"--set watchNamespaces={team-a,team-b} --set metrics.serviceMonitor.enabled=true"
+	)
+	[ -f charts/clientcreds/files/alerts.yaml ] && sets+=("--set prometheusRule.enabled=true")
+	[ -f charts/clientcreds/files/dashboard.json ] && sets+=("--set dashboard.enabled=true")
+	local set
+	for set in "${sets[@]}"; do
+		# shellcheck disable=SC2086 # $set is a word list
+		if ! out=$(go tool -modfile=hack/tools/helm/go.mod helm lint --strict charts/clientcreds $set 2>&1); then
+			fail chart "helm lint --strict charts/clientcreds ${set:-(defaults)} failed:"$'\n'"$(sed 's/^/    /' <<<"$out")"
+		fi
+	done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -146,7 +174,7 @@ check_lint() {
 # ---------------------------------------------------------------------------------------
 check_tidy() {
 	local mod out
-	for mod in . hack/tools/gen hack/tools/lint hack/tools/bench hack/tools/hydra; do
+	for mod in . hack/tools/gen hack/tools/lint hack/tools/bench hack/tools/hydra hack/tools/images hack/tools/helm; do
 		if ! out=$(cd "$mod" && go mod tidy -diff 2>&1); then
 			fail tidy "go mod tidy would change $mod/go.mod or go.sum (run it there and commit):"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
 		fi
@@ -155,7 +183,7 @@ check_tidy() {
 
 # ---------------------------------------------------------------------------------------
 start=$SECONDS
-all="gofmt vet generated k8s-version lint tidy"
+all="gofmt vet generated chart k8s-version lint tidy"
 for check in ${VERIFY_ONLY:-}; do
 	case " $all " in *" $check "*) ;; *)
 		echo "verify: VERIFY_ONLY names an unknown check \"$check\" (known: $all)" >&2
@@ -169,6 +197,7 @@ for check in $all; do
 	gofmt) check_gofmt ;;
 	vet) check_vet ;;
 	generated) check_generated ;;
+	chart) check_chart ;;
 	k8s-version) check_k8s_version ;;
 	lint) check_lint ;;
 	tidy) check_tidy ;;

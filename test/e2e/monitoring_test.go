@@ -51,7 +51,7 @@ func TestMonitoring(t *testing.T) {
 	}
 	mgr := harness.Start(t, "manager-monitoring", harness.Binary(t, "manager"), []string{
 		"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--metrics-secure",
-		"--health-probe-bind-address", probe,
+		"--health-probe-bind-address", probe, "--allow-insecure-loopback-http",
 	}, harness.Options{})
 	harness.WaitHTTP(t, "http://"+probe+"/readyz", startWait, mgr)
 	c.kubectl(t, `apiVersion: v1

@@ -25,6 +25,9 @@ DEEPCOPY_DIR ?=
 CONTAINER_TOOL ?= docker
 IMAGE_REPO ?= clientcreds
 IMAGE_TAG ?= latest
+# Tag of the images `make images` builds (clientcreds/<name>:dev), which make deploy, the
+# chart's defaults and the local node use.
+IMAGE_TAG_LOCAL ?= dev
 # Where envtest finds kube-apiserver, etcd and kubectl.
 export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
@@ -106,6 +109,10 @@ build: $(addprefix build-,$(BINARIES)) ## Build the binaries of cmd/ into bin/.
 
 build-%:
 	go build -o $(BIN)/$* ./cmd/$*
+
+.PHONY: images
+images: ## Build the OCI image archives bin/images/<name>.tar (clientcreds/<name>:$(IMAGE_TAG_LOCAL)) without a container engine.
+	go -C hack/tools/images run . -root $(CURDIR) -out $(BIN)/images -repo $(IMAGE_REPO) -tag $(IMAGE_TAG_LOCAL)
 
 .PHONY: docker-build
 docker-build: ## Build the container images, one per binary and the example client (needs a running container engine; CONTAINER_TOOL=podman to switch).

@@ -265,6 +265,7 @@ up() {
   t0=$(now)
   [ -e /var/lib/kubelet ] || touch "$dir/.created-var-lib-kubelet"
   [ -e /var/log/containers ] || touch "$dir/.created-var-log-containers"
+  [ -e /run/containerd ] || touch "$dir/.created-run-containerd"
 
   start etcd "$cp_dir/etcd" --name clientcreds --data-dir "$dir/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -362,6 +363,12 @@ down() {
   rm -rf "$run_dir"
   if [ -f "$dir/.created-var-lib-kubelet" ]; then rm -rf /var/lib/kubelet && rm -f "$dir/.created-var-lib-kubelet"; fi
   if [ -f "$dir/.created-var-log-containers" ]; then rm -rf /var/log/containers && rm -f "$dir/.created-var-log-containers"; fi
+  # The shims' sockets and fifos live under /run/containerd whatever the config says; only
+  # the empty directories they leave go, as another containerd may use the rest.
+  if [ -f "$dir/.created-run-containerd" ]; then
+    find /run/containerd -depth -type d -empty -delete 2>/dev/null || true
+    rm -f "$dir/.created-run-containerd"
+  fi
   # State goes too (etcd data, container images, kubelet's root): the next up starts fresh.
   rm -rf "$dir/etcd" "$dir/containerd/root" "$dir/kubelet/root" "$dir/pod-logs"
   leftovers

@@ -458,6 +458,9 @@ func (e *env) installOperator(t *testing.T) {
 	}
 	manifest := strings.ReplaceAll(string(out), "image: clientcreds/manager:latest", "image: clientcreds/manager:dev\n        imagePullPolicy: Never")
 	e.k(t, manifest, "apply", "--server-side", "--force-conflicts", "-f", "-")
+	// The shipped namespace enforces the restricted Pod Security level, which refuses
+	// hostNetwork, host ports and probe hosts: on this node only, the namespace is privileged.
+	e.k(t, "", "label", "--overwrite", "namespace", systemNS, "pod-security.kubernetes.io/enforce=privileged")
 	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=json", "-p", e.managerPatch(1, true))
 	e.waitRollout(t, systemNS, managerDeploy)
 }

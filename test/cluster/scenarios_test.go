@@ -317,33 +317,46 @@ func TestLeaderFailover(t *testing.T) {
 		}
 		return *l.Spec.HolderIdentity, d
 	}
+	// With hostNetwork both replicas have the node's hostname, so the Lease's holder
+	// identity (<hostname>_<uuid>) does not name the pod: the leader is the pod that logged
+	// acquiring the lease.
+	acquired := func(p corev1.Pod) bool {
+		out, err := e.kTry("", "-n", systemNS, "logs", p.Name)
+		return err == nil && strings.Contains(out, `"msg":"Successfully acquired lease"`)
+	}
 	var holder string
 	var duration int32
 	var leader corev1.Pod
-	eventually(t, "a new pod holds the lease", 2*time.Minute, func() error {
+	eventually(t, "one of two running pods holds the lease", 2*time.Minute, func() error {
 		holder, duration = lease()
-		for _, p := range e.managerPods(t) {
-			if strings.HasPrefix(holder, p.Name+"_") && p.Status.Phase == corev1.PodRunning {
-				leader = p
-				return nil
+		pods := e.managerPods(t)
+		var leaders []corev1.Pod
+		for _, p := range pods {
+			if p.Status.Phase == corev1.PodRunning && acquired(p) {
+				leaders = append(leaders, p)
 			}
 		}
-		return fmt.Errorf("holder %q is not a current pod", holder)
+		if holder == "" || len(pods) != 2 || len(leaders) != 1 {
+			return fmt.Errorf("holder %q, %d pods, %d logged acquiring the lease", holder, len(pods), len(leaders))
+		}
+		leader = leaders[0]
+		return nil
 	})
-	if n := len(e.managerPods(t)); n != 2 {
-		t.Fatalf("%d manager pods, want 2", n)
-	}
 	pid := containerPID(t, &leader, "manager")
 	if err := exec.Command("kill", "-9", strconv.Itoa(pid)).Run(); err != nil {
 		t.Fatal(err)
 	}
 	took := eventually(t, "the other pod takes the lease", time.Duration(2*duration+30)*time.Second, func() error {
-		h, _ := lease()
-		if h == "" || strings.HasPrefix(h, leader.Name+"_") {
+		if h, _ := lease(); h == "" || h == holder {
 			return fmt.Errorf("holder %q", h)
 		}
 		return nil
 	})
+	for _, p := range e.managerPods(t) {
+		if p.Name != leader.Name && !acquired(p) {
+			t.Errorf("the lease changed hands but pod %s did not log acquiring it", p.Name)
+		}
+	}
 	t.Logf("leader %s killed (SIGKILL); the other replica took the lease after %v (lease duration %ds)", leader.Name, took, duration)
 	e.apply(t, `
 apiVersion: oauth.clientcreds.dev/v1alpha1

@@ -116,6 +116,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.apiToken = hex.EncodeToString(b)
+	// A cluster kept from an earlier run (CLUSTER_KEEP=1) has an emulator started with the
+	// token of that run: keep using it.
+	if s, err := e.kube.CoreV1().Secrets(emuNS).Get(context.Background(), "okta-api-token", metav1.GetOptions{}); err == nil && len(s.Data["token"]) > 0 {
+		e.apiToken = string(s.Data["token"])
+	}
 	return e
 }
 
@@ -217,6 +222,34 @@ func (e *env) orgApps(t *testing.T) []app {
 		t.Fatal(err)
 	}
 	return apps
+}
+
+// activeSecrets counts the client secrets of an app that the org accepts.
+func (e *env) activeSecrets(t *testing.T, appID string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/api/v1/apps/%s/credentials/secrets", emulatorPort, appID), nil)
+	req.Header.Set("Authorization", "SSWS "+e.apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("list secrets of app %s: %s", appID, resp.Status)
+	}
+	var secrets []struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&secrets); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range secrets {
+		if s.Status == "ACTIVE" {
+			n++
+		}
+	}
+	return n
 }
 
 func countLabel(apps []app, pred func(string) bool) int {
@@ -410,38 +443,53 @@ func TestHelloWorldThroughBothClients(t *testing.T) {
 	})
 }
 
-// managerPatch makes the chart's manager Deployment run on a node without a pod network:
-// the node's network, loopback ports for its probes and metrics, and the API server's
-// loopback address (hostNetwork pods cannot reach the kubernetes Service's ClusterIP).
+// managerPatch makes the operator's manager Deployment run on a node without a pod network
+// (a strategic-merge patch, so that it can be applied again): the node's network, loopback
+// ports for its probes and metrics, and the API server's loopback address (hostNetwork pods
+// cannot reach the kubernetes Service's ClusterIP). Two replicas on one node's network
+// cannot both bind the probe port, so without probes the ports are turned off.
 func (e *env) managerPatch(replicas int, probes bool) string {
 	args := []string{"--leader-elect", "--metrics-bind-address=0", "--health-probe-bind-address=0"}
-	ports := "[]"
+	ports := []any{map[string]any{"$patch": "replace"}}
+	var liveness, readiness any // null removes the probe
 	if probes {
 		args = []string{"--leader-elect", "--metrics-secure",
 			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", managerMetrics),
 			fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", managerProbePort)}
-		ports = fmt.Sprintf(`[{"name":"metrics","containerPort":%d},{"name":"health","containerPort":%d}]`, managerMetrics, managerProbePort)
+		ports = append(ports,
+			map[string]any{"name": "metrics", "containerPort": managerMetrics},
+			map[string]any{"name": "health", "containerPort": managerProbePort})
+		probe := func(path string, delay, period int) any {
+			return map[string]any{
+				"httpGet":             map[string]any{"path": path, "port": "health", "host": "127.0.0.1"},
+				"initialDelaySeconds": delay, "periodSeconds": period,
+			}
+		}
+		liveness, readiness = probe("/healthz", 15, 20), probe("/readyz", 5, 10)
 	}
-	a, _ := json.Marshal(args)
-	ops := []string{
-		fmt.Sprintf(`{"op":"replace","path":"/spec/replicas","value":%d}`, replicas),
-		`{"op":"add","path":"/spec/template/spec/hostNetwork","value":true}`,
-		`{"op":"add","path":"/spec/template/spec/dnsPolicy","value":"ClusterFirstWithHostNet"}`,
-		fmt.Sprintf(`{"op":"replace","path":"/spec/template/spec/containers/0/args","value":%s}`, a),
-		fmt.Sprintf(`{"op":"replace","path":"/spec/template/spec/containers/0/ports","value":%s}`, ports),
-		`{"op":"add","path":"/spec/template/spec/containers/0/env/-","value":{"name":"KUBERNETES_SERVICE_HOST","value":"127.0.0.1"}}`,
-		fmt.Sprintf(`{"op":"add","path":"/spec/template/spec/containers/0/env/-","value":{"name":"KUBERNETES_SERVICE_PORT","value":%q}}`, e.apiPort),
+	patch := map[string]any{"spec": map[string]any{
+		"replicas": replicas,
+		"template": map[string]any{"spec": map[string]any{
+			"hostNetwork": true,
+			"dnsPolicy":   "ClusterFirstWithHostNet",
+			"containers": []any{map[string]any{
+				"name":  "manager",
+				"args":  args,
+				"ports": ports,
+				"env": []any{
+					map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+					map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": e.apiPort},
+				},
+				"livenessProbe":  liveness,
+				"readinessProbe": readiness,
+			}},
+		}},
+	}}
+	b, err := json.Marshal(patch)
+	if err != nil {
+		panic(err)
 	}
-	if probes {
-		ops = append(ops,
-			`{"op":"add","path":"/spec/template/spec/containers/0/livenessProbe/httpGet/host","value":"127.0.0.1"}`,
-			`{"op":"add","path":"/spec/template/spec/containers/0/readinessProbe/httpGet/host","value":"127.0.0.1"}`)
-	} else {
-		ops = append(ops,
-			`{"op":"remove","path":"/spec/template/spec/containers/0/livenessProbe"}`,
-			`{"op":"remove","path":"/spec/template/spec/containers/0/readinessProbe"}`)
-	}
-	return "[" + strings.Join(ops, ",") + "]"
+	return string(b)
 }
 
 const managerDeploy = "clientcreds-manager"
@@ -450,6 +498,12 @@ const managerDeploy = "clientcreds-manager"
 // locally built image, and adapts its Deployment to the node (managerPatch).
 func (e *env) installOperator(t *testing.T) {
 	t.Helper()
+	if _, err := e.kube.AppsV1().Deployments(systemNS).Get(context.Background(), managerDeploy, metav1.GetOptions{}); err == nil {
+		// Installed by an earlier run on a kept cluster (CLUSTER_KEEP=1): only adapt it again.
+		e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(1, true))
+		e.waitRollout(t, systemNS, managerDeploy)
+		return
+	}
 	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(e.root, "hack/tools/gen/go.mod"), "kustomize", "build", filepath.Join(e.root, "config/default"))
 	cmd.Dir = e.root
 	out, err := cmd.Output()
@@ -461,6 +515,6 @@ func (e *env) installOperator(t *testing.T) {
 	// The shipped namespace enforces the restricted Pod Security level, which refuses
 	// hostNetwork, host ports and probe hosts: on this node only, the namespace is privileged.
 	e.k(t, "", "label", "--overwrite", "namespace", systemNS, "pod-security.kubernetes.io/enforce=privileged")
-	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=json", "-p", e.managerPatch(1, true))
+	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(1, true))
 	e.waitRollout(t, systemNS, managerDeploy)
 }

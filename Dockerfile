@@ -13,6 +13,10 @@
 # pkg/credentials.) `make docker-build` builds them all. Each binary is a static Go build
 # (CGO_ENABLED=0, -trimpath) in a distroless image that has no shell and runs
 # as the non-root user 65532. BuildKit is required for the cache mounts.
+#
+# Without a container engine, `make images` builds the same images (and a pause image for
+# the local node) into bin/images/<name>.tar with hack/tools/images; a test there checks
+# that both describe the same entrypoint, user, ports and files.
 
 ARG GO_VERSION=1.26
 

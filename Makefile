@@ -5,8 +5,9 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 .DEFAULT_GOAL := help
 
-# Image for `make deploy` (and docker-build, on a machine with a container engine).
-IMG ?= clientcreds/manager:latest
+# Image of the manager for `make deploy` (and docker-build, on a machine with a container
+# engine); the default is the one `make images` builds.
+IMG ?= clientcreds/manager:dev
 # The Kubernetes version of the local control plane (kube-apiserver, etcd's pairing, kubectl):
 # hack/k8s-version is the one place it is written; `make verify` checks every other mention.
 K8S_VERSION ?= $(shell cat $(CURDIR)/hack/k8s-version)
@@ -15,6 +16,8 @@ BIN := $(CURDIR)/bin
 GOTOOL := go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
 CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
+HELM := go tool -modfile=$(CURDIR)/hack/tools/helm/go.mod helm
+CHART := charts/clientcreds
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
 # Where the generators write (make verify points them at a temporary directory).
@@ -24,10 +27,9 @@ DEEPCOPY_DIR ?=
 # Container engine and image names for docker-build (the manager image is $(IMG)).
 CONTAINER_TOOL ?= docker
 IMAGE_REPO ?= clientcreds
-IMAGE_TAG ?= latest
-# Tag of the images `make images` builds (clientcreds/<name>:dev), which make deploy, the
+# The tag of make images and docker-build: clientcreds/<name>:dev is what make deploy, the
 # chart's defaults and the local node use.
-IMAGE_TAG_LOCAL ?= dev
+IMAGE_TAG ?= dev
 # Where envtest finds kube-apiserver, etcd and kubectl.
 export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
@@ -111,8 +113,8 @@ build-%:
 	go build -o $(BIN)/$* ./cmd/$*
 
 .PHONY: images
-images: ## Build the OCI image archives bin/images/<name>.tar (clientcreds/<name>:$(IMAGE_TAG_LOCAL)) without a container engine.
-	go -C hack/tools/images run . -root $(CURDIR) -out $(BIN)/images -repo $(IMAGE_REPO) -tag $(IMAGE_TAG_LOCAL)
+images: ## Build the OCI image archives bin/images/<name>.tar (clientcreds/<name>:dev) without a container engine.
+	go -C hack/tools/images run . -root $(CURDIR) -out $(BIN)/images -repo $(IMAGE_REPO) -tag $(IMAGE_TAG)
 
 .PHONY: docker-build
 docker-build: ## Build the container images, one per binary and the example client (needs a running container engine; CONTAINER_TOOL=podman to switch).
@@ -143,10 +145,29 @@ uninstall: manifests ## Remove the CRDs from the cluster in $KUBECONFIG.
 	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator to the cluster in $KUBECONFIG (set IMG=...).
-	cd config/manager && $(KUSTOMIZE) edit set image manager=$(IMG)
-	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+deploy: deploy-manifests ## Deploy the operator with kustomize (config/default, image $(IMG)) to the cluster in $KUBECONFIG.
+	kubectl apply --server-side -f $(BIN)/deploy/manifests.yaml
+
+.PHONY: deploy-manifests
+deploy-manifests: manifests ## Render what make deploy applies into bin/deploy/manifests.yaml (config/default with IMG set; the tree is not edited).
+	@rm -rf $(BIN)/deploy && mkdir -p $(BIN)/deploy
+	@printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../config/default\n' >$(BIN)/deploy/kustomization.yaml
+	cd $(BIN)/deploy && $(KUSTOMIZE) edit set image clientcreds/manager=$(IMG)
+	$(KUSTOMIZE) build $(BIN)/deploy >$(BIN)/deploy/manifests.yaml
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster in $KUBECONFIG.
 	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+.PHONY: chart-files
+chart-files: ## Copy the CRDs, RBAC, alerts and dashboard from config/ into charts/clientcreds (make verify checks the copies).
+	hack/chart-files.sh
+
+.PHONY: chart-lint
+chart-lint: ## helm lint --strict the chart (make verify runs it too).
+	$(HELM) lint --strict $(CHART)
+
+.PHONY: helm-install
+helm-install: ## Install or upgrade the chart as release clientcreds in clientcreds-system on the cluster in $KUBECONFIG (HELM_ARGS adds flags).
+	kubectl apply --server-side -f $(CHART)/crds
+	$(HELM) upgrade --install clientcreds $(CHART) --namespace clientcreds-system --create-namespace $(HELM_ARGS)

@@ -357,8 +357,8 @@ func TestManagerDeployment(t *testing.T) {
 				t.Errorf("arg %q is not a flag of cmd/manager", a)
 			}
 		}
-		// config/manager's images: entry (clientcreds/manager:latest, or what
-		// `make deploy IMG=...` wrote) must have replaced the bare name.
+		// config/manager's images: entry (clientcreds/manager:dev, the image
+		// make images builds) must have replaced the bare name.
 		if name, tag, ok := strings.Cut(c.Image, ":"); !ok || name == "manager" || tag == "" {
 			t.Errorf("image = %q, want config/manager's images: entry (name and tag) applied", c.Image)
 		}

@@ -18,8 +18,9 @@ cd "$root"
 start=$SECONDS
 
 # The checks of make verify that make test does not already do (it vets, and regenerates
-# in place): gofmt and the one Kubernetes version. About a second.
-VERIFY_ONLY="gofmt k8s-version" hack/verify.sh
+# in place): gofmt, the chart (its copies of config/ and helm lint) and the one Kubernetes
+# version. Seconds once Helm is built.
+VERIFY_ONLY="gofmt chart k8s-version" hack/verify.sh
 
 # The control plane the envtest and e2e tests run: built once, printed as a directory.
 KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)
@@ -37,6 +38,11 @@ done
 
 # shellcheck disable=SC2086 # GO_TEST_FLAGS and GO_TEST_PACKAGES are word lists
 go test -race -count=1 -timeout=20m ${GO_TEST_FLAGS:-} ${GO_TEST_PACKAGES:-./...}
+
+# The images of make images (its own tools module): built into a temporary directory and
+# compared with the Dockerfile (entrypoint, user, ports, files), and built twice to the
+# same bytes.
+go -C hack/tools/images test -count=1 ./...
 
 # The emulator's replay of real-Okta recordings: go test hides a passing package's
 # output, so show its per-endpoint table and "transcripts: N/M interactions match" line.

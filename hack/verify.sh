@@ -2,10 +2,13 @@
 # verify.sh — `make verify`: checks that change nothing and need no control plane.
 #
 #   gofmt        every tracked Go file is gofmt-clean (all modules, hack/tools included)
-#   vet          go vet ./... in the project module and in the bench tools module
+#   vet          go vet ./... in the project module and in the bench and images tools modules
 #   generated    the CRDs, the manager's ClusterRole, the DeepCopy methods and
 #                docs/crd-reference.md are what `make manifests generate docs` makes now
 #                (regenerated into a temporary directory and compared)
+#   chart        charts/clientcreds carries what config/ holds (its crds/ and files/ are
+#                what `make chart-files` copies now) and `helm lint --strict` passes, with
+#                the defaults and with the optional parts turned on
 #   k8s-version  hack/k8s-version is the one place the Kubernetes version is written:
 #                every other mention agrees with it, and no unchecked copy exists
 #
@@ -40,6 +43,7 @@ check_gofmt() {
 check_vet() {
 	go vet ./... || fail vet "go vet ./... failed (above)"
 	(cd hack/tools/bench && go vet ./...) || fail vet "go vet ./... in hack/tools/bench failed (above)"
+	(cd hack/tools/images && go vet ./...) || fail vet "go vet ./... in hack/tools/images failed (above)"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -64,6 +68,30 @@ check_generated() {
 	if ! out=$(diff -r "$tmp/crd" config/crd/bases 2>&1); then
 		fail generated "config/crd/bases is out of date: run make manifests and commit the result"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
 	fi
+}
+
+# ---------------------------------------------------------------------------------------
+check_chart() {
+	local tmp=$scratch/chart out d
+	hack/chart-files.sh "$tmp"
+	for d in crds files; do
+		if ! out=$(diff -r "$tmp/$d" "charts/clientcreds/$d" 2>&1); then
+			fail chart "charts/clientcreds/$d differs from config/: run make chart-files and commit the result"$'\n'"$(head -n 20 <<<"$out" | sed 's/^/    /')"
+		fi
+	done
+	local -a sets=(
+		""
+		"--set watchNamespaces={team-a,team-b} --set metrics.serviceMonitor.enabled=true"
+	)
+	[ -f charts/clientcreds/files/alerts.yaml ] && sets+=("--set prometheusRule.enabled=true")
+	[ -f charts/clientcreds/files/dashboard.json ] && sets+=("--set dashboard.enabled=true")
+	local set
+	for set in "${sets[@]}"; do
+		# shellcheck disable=SC2086 # $set is a word list
+		if ! out=$(go tool -modfile=hack/tools/helm/go.mod helm lint --strict charts/clientcreds $set 2>&1); then
+			fail chart "helm lint --strict charts/clientcreds ${set:-(defaults)} failed:"$'\n'"$(sed 's/^/    /' <<<"$out")"
+		fi
+	done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +158,7 @@ check_k8s_version() {
 
 # ---------------------------------------------------------------------------------------
 start=$SECONDS
-all="gofmt vet generated k8s-version"
+all="gofmt vet generated chart k8s-version"
 for check in ${VERIFY_ONLY:-}; do
 	case " $all " in *" $check "*) ;; *)
 		echo "verify: VERIFY_ONLY names an unknown check \"$check\" (known: $all)" >&2
@@ -144,6 +172,7 @@ for check in $all; do
 	gofmt) check_gofmt ;;
 	vet) check_vet ;;
 	generated) check_generated ;;
+	chart) check_chart ;;
 	k8s-version) check_k8s_version ;;
 	esac
 done
@@ -151,4 +180,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
 	echo "verify: FAILED: ${failed[*]}" >&2
 	exit 1
 fi
-echo "verify: ${VERIFY_ONLY:-gofmt vet generated k8s-version}: ok in $((SECONDS - start))s"
+echo "verify: ${VERIFY_ONLY:-$all}: ok in $((SECONDS - start))s"

@@ -64,7 +64,8 @@ type options struct {
 // result is one archive written.
 type result struct {
 	name, ref, archive string
-	digest             v1.Hash // the image manifest's digest
+	digest             v1.Hash // the image manifest's digest (as go-containerregistry writes it)
+	id                 v1.Hash // the config's digest: the image ID docker and ctr show after import
 	size               int64   // bytes of the archive
 }
 
@@ -174,6 +175,10 @@ func writeImage(o options, s spec, base v1.Layer, binary string) (result, error)
 	if err != nil {
 		return result{}, err
 	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return result{}, err
+	}
 
 	ref, err := name.NewTag(fmt.Sprintf("%s/%s:%s", o.repo, s.name, o.tag))
 	if err != nil {
@@ -194,7 +199,7 @@ func writeImage(o options, s spec, base v1.Layer, binary string) (result, error)
 	}
 	// ref.Name() spells out the implied registry; the short form is what users type and
 	// what ctr and docker list once the archive is imported.
-	return result{name: s.name, ref: fmt.Sprintf("%s/%s:%s", o.repo, s.name, o.tag), archive: archive, digest: digest, size: fi.Size()}, nil
+	return result{name: s.name, ref: fmt.Sprintf("%s/%s:%s", o.repo, s.name, o.tag), archive: archive, digest: digest, id: id, size: fi.Size()}, nil
 }
 
 // baseLayer is the filesystem every image shares: the users, the CA bundle, /tmp and the

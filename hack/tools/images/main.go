@@ -12,7 +12,7 @@
 // and runs /<name> as 65532:65532 — what the Dockerfile's distroless stages describe
 // (a test in this directory checks the two agree). There is no shell.
 //
-// The same commit gives the same image digests: every timestamp is SOURCE_DATE_EPOCH
+// The same commit gives the same archives, byte for byte, so the same image digests: every timestamp is SOURCE_DATE_EPOCH
 // (0 when unset), tar headers carry no owner names, files are written in a fixed order,
 // and the CA bundle comes from a pinned Go module (golang.org/x/crypto/x509roots/fallback,
 // Mozilla's NSS roots) rather than from the build machine's /etc/ssl.
@@ -78,7 +78,7 @@ func main() {
 		if err != nil {
 			rel = b.archive
 		}
-		fmt.Printf("%-34s %s  %5.1f MiB  %s\n", b.ref, b.digest, float64(b.size)/(1<<20), rel)
+		fmt.Printf("%-31s id %s  %5.1f MiB  %s\n", b.ref, b.id, float64(b.size)/(1<<20), rel)
 	}
 	fmt.Printf("images: %d archives in %s\n", len(built), time.Since(start).Round(100*time.Millisecond))
 }

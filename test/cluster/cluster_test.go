@@ -443,45 +443,20 @@ func TestHelloWorldThroughBothClients(t *testing.T) {
 	})
 }
 
-// managerPatch makes the operator's manager Deployment run on a node without a pod network
-// (a strategic-merge patch, so that it can be applied again): the node's network, loopback
-// ports for its probes and metrics, and the API server's loopback address (hostNetwork pods
-// cannot reach the kubernetes Service's ClusterIP). Two replicas on one node's network
-// cannot both bind the probe port, so without probes the ports are turned off.
-func (e *env) managerPatch(replicas int, probes bool) string {
-	args := []string{"--leader-elect", "--metrics-bind-address=0", "--health-probe-bind-address=0"}
-	ports := []any{map[string]any{"$patch": "replace"}}
-	var liveness, readiness any // null removes the probe
-	if probes {
-		args = []string{"--leader-elect", "--metrics-secure",
-			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", managerMetrics),
-			fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", managerProbePort)}
-		ports = append(ports,
-			map[string]any{"name": "metrics", "containerPort": managerMetrics},
-			map[string]any{"name": "health", "containerPort": managerProbePort})
-		probe := func(path string, delay, period int) any {
-			return map[string]any{
-				"httpGet":             map[string]any{"path": path, "port": "health", "host": "127.0.0.1"},
-				"initialDelaySeconds": delay, "periodSeconds": period,
-			}
-		}
-		liveness, readiness = probe("/healthz", 15, 20), probe("/readyz", 5, 10)
-	}
+// failoverPatch turns the chart's manager Deployment into two replicas for the fail-over
+// test (a strategic-merge patch): two pods on one node's network cannot both bind the probe
+// and metrics ports, so both are turned off and the probes removed. installOperator
+// restores the chart's Deployment afterwards.
+func failoverPatch() string {
 	patch := map[string]any{"spec": map[string]any{
-		"replicas": replicas,
+		"replicas": 2,
 		"template": map[string]any{"spec": map[string]any{
-			"hostNetwork": true,
-			"dnsPolicy":   "ClusterFirstWithHostNet",
 			"containers": []any{map[string]any{
-				"name":  "manager",
-				"args":  args,
-				"ports": ports,
-				"env": []any{
-					map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-					map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": e.apiPort},
-				},
-				"livenessProbe":  liveness,
-				"readinessProbe": readiness,
+				"name":           "manager",
+				"args":           []string{"--leader-elect", "--leader-election-namespace=" + systemNS, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
+				"ports":          []any{map[string]any{"$patch": "replace"}},
+				"livenessProbe":  nil,
+				"readinessProbe": nil,
 			}},
 		}},
 	}}
@@ -494,27 +469,30 @@ func (e *env) managerPatch(replicas int, probes bool) string {
 
 const managerDeploy = "clientcreds-manager"
 
-// installOperator installs the operator the way make deploy does (config/default) with the
-// locally built image, and adapts its Deployment to the node (managerPatch).
+// installOperator installs (or restores) the operator with the Helm chart, as users do, with
+// the locally built image and the values a node without a pod network needs: the node's
+// network, the probe and metrics endpoints on loopback ports, and the API server's loopback
+// address (hostNetwork pods cannot reach the kubernetes Service's ClusterIP: no kube-proxy).
+// One replica: a second one on the same node's network could not bind the probe port.
 func (e *env) installOperator(t *testing.T) {
 	t.Helper()
-	if _, err := e.kube.AppsV1().Deployments(systemNS).Get(context.Background(), managerDeploy, metav1.GetOptions{}); err == nil {
-		// Installed by an earlier run on a kept cluster (CLUSTER_KEEP=1): only adapt it again.
-		e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(1, true))
-		e.waitRollout(t, systemNS, managerDeploy)
-		return
-	}
-	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(e.root, "hack/tools/gen/go.mod"), "kustomize", "build", filepath.Join(e.root, "config/default"))
+	extraArgs, _ := json.Marshal([]string{
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", managerMetrics),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", managerProbePort),
+	})
+	extraEnv, _ := json.Marshal([]map[string]string{
+		{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+		{"name": "KUBERNETES_SERVICE_PORT", "value": e.apiPort},
+	})
+	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(e.root, "hack/tools/helm/go.mod"), "helm",
+		"--kubeconfig", e.kubeconfig, "upgrade", "--install", "clientcreds", filepath.Join(e.root, "charts/clientcreds"),
+		"--namespace", systemNS, "--create-namespace",
+		"--set", "replicas=1", "--set", "image.pullPolicy=Never", "--set", "hostNetwork=true",
+		"--set", fmt.Sprintf("healthPort=%d", managerProbePort), "--set", fmt.Sprintf("metricsPort=%d", managerMetrics),
+		"--set-json", "extraArgs="+string(extraArgs), "--set-json", "extraEnv="+string(extraEnv))
 	cmd.Dir = e.root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm upgrade --install: %v\n%s", err, out)
 	}
-	manifest := strings.ReplaceAll(string(out), "image: clientcreds/manager:latest", "image: clientcreds/manager:dev\n        imagePullPolicy: Never")
-	e.k(t, manifest, "apply", "--server-side", "--force-conflicts", "-f", "-")
-	// The shipped namespace enforces the restricted Pod Security level, which refuses
-	// hostNetwork, host ports and probe hosts: on this node only, the namespace is privileged.
-	e.k(t, "", "label", "--overwrite", "namespace", systemNS, "pod-security.kubernetes.io/enforce=privileged")
-	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(1, true))
 	e.waitRollout(t, systemNS, managerDeploy)
 }

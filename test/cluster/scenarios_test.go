@@ -303,8 +303,8 @@ func TestManagerPodProbesNonRootReadOnly(t *testing.T) {
 func TestLeaderFailover(t *testing.T) {
 	e := setup(t)
 	// Two replicas on one node with hostNetwork cannot both bind the probe and metrics
-	// ports: the failover run turns them off (see managerPatch).
-	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(2, false))
+	// ports: the fail-over run turns them off (see failoverPatch).
+	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", failoverPatch())
 	e.waitRollout(t, systemNS, managerDeploy)
 	lease := func() (string, int32) {
 		l, err := e.kube.CoordinationV1().Leases(systemNS).Get(context.Background(), "clientcreds-manager.oauth.clientcreds.dev", metav1.GetOptions{})
@@ -386,8 +386,7 @@ spec:
 		}
 	}
 	// Back to one replica with its probes for the tests that follow.
-	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", e.managerPatch(1, true))
-	e.waitRollout(t, systemNS, managerDeploy)
+	e.installOperator(t)
 }
 
 func TestSecretDeletedIsRestoredWithoutFailedRequests(t *testing.T) {

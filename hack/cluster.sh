@@ -35,6 +35,11 @@
 # - hostNetwork pods cannot reach the kubernetes Service's ClusterIP (there is no
 #   kube-proxy): pods that call the API server set KUBERNETES_SERVICE_HOST=127.0.0.1 and
 #   KUBERNETES_SERVICE_PORT=$apiserver_port (see CLUSTER_APISERVER_PORT below).
+# - hostNetwork is refused by the restricted (and baseline) Pod Security levels: the
+#   namespace config/manager ships enforces restricted, so `make deploy` onto this node needs
+#   `kubectl label --overwrite ns clientcreds-system pod-security.kubernetes.io/enforce=privileged`;
+#   helm --create-namespace sets no level. Two hostNetwork replicas of one Deployment cannot
+#   share a node: their probe and metrics ports collide.
 # - kubelet keeps its default syncFrequency (1m), as users' clusters do: a Secret update
 #   reaches a mounted volume after up to ~1.5 min.
 # - kubelet podLogsDir (not podLogsDirectory, which is ignored) keeps pod logs under

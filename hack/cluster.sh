@@ -370,6 +370,7 @@ down() {
   if [ -f "$dir/.created-var-log-containers" ]; then rm -rf /var/log/containers && rm -f "$dir/.created-var-log-containers"; fi
   # The shims' sockets and fifos live under /run/containerd whatever the config says; only
   # the empty directories they leave go, as another containerd may use the rest.
+  rmdir /run/containerd/fifo /run/containerd/s 2>/dev/null || true
   if [ -f "$dir/.created-run-containerd" ]; then
     find /run/containerd -depth -type d -empty -delete 2>/dev/null || true
     rm -f "$dir/.created-run-containerd"

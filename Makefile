@@ -87,6 +87,22 @@ lint: ## Run golangci-lint (pinned in hack/tools/lint, configured by .golangci.y
 verify: ## Check without changing anything: gofmt, go vet, generated files up to date, one Kubernetes version, lint, go mod tidy.
 	hack/verify.sh
 
+.PHONY: node
+node: ## Build kube-controller-manager, kube-scheduler and kubelet into bin/node (once; minutes the first time).
+	@hack/build-node.sh >/dev/null
+
+.PHONY: cluster
+cluster: images ## Start a single-node cluster on this machine (root; loopback only); kubeconfig bin/cluster/kubeconfig.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster of make cluster, leaving no processes, mounts or cgroups.
+	hack/cluster.sh down
+
+.PHONY: test-cluster
+test-cluster: ## End-to-end tests on a real node: builds, starts the cluster, tests, tears it down.
+	hack/test-cluster.sh
+
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s (once; minutes the first time).
 	@hack/build-control-plane.sh >/dev/null

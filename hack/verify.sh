@@ -138,11 +138,13 @@ check_k8s_version() {
 	expect README.md "the control-plane version" "$want" "${vals[@]}"
 	mapfile -t vals < <(values 'clientcreds/k8s/([0-9.]+)' README.md)
 	expect README.md "the cache directory's version" "$want" "${vals[@]}"
-	mapfile -t vals < <(values '^require k8s\.io/kubernetes v([0-9.]+)' hack/tools/k8s/go.mod)
-	expect hack/tools/k8s/go.mod "k8s.io/kubernetes" "$want" "${vals[@]}"
-	mapfile -t vals < <(values '=> k8s\.io/[a-z0-9-]+ v([0-9.]+)$' hack/tools/k8s/go.mod)
-	expect hack/tools/k8s/go.mod "a k8s.io staging replace" "$staging" "${vals[@]}"
 	local mod
+	for mod in hack/tools/k8s/go.mod hack/tools/node/go.mod; do
+		mapfile -t vals < <(values '^require k8s\.io/kubernetes v([0-9.]+)' "$mod")
+		expect "$mod" "k8s.io/kubernetes" "$want" "${vals[@]}"
+		mapfile -t vals < <(values '=> k8s\.io/[a-z0-9-]+ v([0-9.]+)$' "$mod")
+		expect "$mod" "a k8s.io staging replace" "$staging" "${vals[@]}"
+	done
 	for mod in go.mod hack/tools/bench/go.mod; do
 		mapfile -t vals < <(sed -nE 's/^	k8s\.io\/(api|apimachinery|client-go|apiextensions-apiserver) v(0\.[0-9]+)\.[0-9]+( .*)?$/\2/p' "$mod")
 		expect "$mod" "the k8s.io client libraries' minor version" "$lib_minor" "${vals[@]}"
@@ -155,7 +157,7 @@ check_k8s_version() {
 	done < <(git grep -nE 'K8S_VERSION(:-| *\?= *)[0-9]' -- Makefile 'hack/*.sh' || true)
 
 	# Any other literal copy of the version.
-	local checked=" hack/k8s-version internal/testenv/testenv.go README.md hack/tools/k8s/go.mod "
+	local checked=" hack/k8s-version internal/testenv/testenv.go README.md hack/tools/k8s/go.mod hack/tools/node/go.mod "
 	local f
 	while IFS= read -r f; do
 		case "$checked" in *" $f "*) continue ;; esac

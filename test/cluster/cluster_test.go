@@ -472,13 +472,16 @@ const managerDeploy = "clientcreds-manager"
 // installOperator installs (or restores) the operator with the Helm chart, as users do, with
 // the locally built image and the values a node without a pod network needs: the node's
 // network, the probe and metrics endpoints on loopback ports, and the API server's loopback
-// address (hostNetwork pods cannot reach the kubernetes Service's ClusterIP: no kube-proxy).
+// address (hostNetwork pods cannot reach the kubernetes Service's ClusterIP: no kube-proxy),
+// and http to the emulator on loopback.
 // One replica: a second one on the same node's network could not bind the probe port.
 func (e *env) installOperator(t *testing.T) {
 	t.Helper()
 	extraArgs, _ := json.Marshal([]string{
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", managerMetrics),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", managerProbePort),
+		// The emulator pod serves http on the node's loopback; the chart leaves this off.
+		"--allow-insecure-loopback-http",
 	})
 	extraEnv, _ := json.Marshal([]map[string]string{
 		{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},

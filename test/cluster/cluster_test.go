@@ -453,7 +453,7 @@ func failoverPatch() string {
 		"template": map[string]any{"spec": map[string]any{
 			"containers": []any{map[string]any{
 				"name":           "manager",
-				"args":           []string{"--leader-elect", "--leader-election-namespace=" + systemNS, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
+				"args":           []string{"--leader-elect", "--leader-election-namespace=" + systemNS, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--allow-insecure-loopback-http"},
 				"ports":          []any{map[string]any{"$patch": "replace"}},
 				"livenessProbe":  nil,
 				"readinessProbe": nil,

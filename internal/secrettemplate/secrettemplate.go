@@ -1,0 +1,268 @@
+// Package secrettemplate renders the keys of an OAuthClient's spec.secretTemplate.data:
+// Go text/template templates over the client's credentials, with a small fixed set of
+// functions that cannot reach files, the environment or the network.
+//
+// Its errors never hold a value of the data: a parse error can only quote the template
+// (which is in the spec), and an execution error is reduced to the template's position,
+// the action's text and a kind from a fixed list.
+package secrettemplate
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+)
+
+// Limits on what a template may make.
+const (
+	// MaxOutputBytes is the most all rendered keys together may hold (a Secret holds at most
+	// 1 MiB, the default keys and the private key included).
+	MaxOutputBytes = 256 << 10
+	// maxRangeDepth is how deeply range actions may nest: the lists are at most 64 long, so
+	// two levels make at most 4096 iterations.
+	maxRangeDepth = 2
+)
+
+// ErrInvalid is the class of every error of this package.
+var ErrInvalid = errors.New("invalid template")
+
+// Data is what a template sees.
+type Data struct {
+	ClientID     string
+	ClientSecret string
+	TokenURL     string
+	Issuer       string
+	Scopes       []string
+	Scope        string
+	Audiences    []string
+	AuthMethod   string
+	PrivateKey   string
+	KeyID        string
+}
+
+// Funcs is the fixed set of functions besides text/template's own (and, or, not, len,
+// index, slice, print, printf, println, html, js, urlquery, eq, ne, lt, le, gt, ge, call).
+// Each is a pure function of its arguments; none reads files, the environment or the
+// network.
+//
+//   - join SEP LIST: the list's items separated by SEP (`{{.Scopes | join ","}}`).
+//   - quote S / squote S: S in double quotes with Go escapes / in single quotes as is.
+//   - b64enc S: standard base64 (a PEM key as one line, a Basic header value).
+//   - toJson V: V as a JSON value (strings quoted and escaped, lists as arrays), for JSON
+//     files and for double-quoted .env values.
+//   - default D V: V, or D when V is empty.
+//   - upper, lower, trim S: case and surrounding white space.
+//   - replace OLD NEW S: every OLD in S replaced by NEW (e.g. newlines escaped for a
+//     .properties value).
+//   - indent N S: every line of S indented by N spaces (a PEM block in YAML).
+func Funcs() template.FuncMap {
+	return template.FuncMap{
+		"join":    func(sep string, list []string) string { return strings.Join(list, sep) },
+		"quote":   strconv.Quote,
+		"squote":  func(s string) string { return "'" + s + "'" },
+		"b64enc":  func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+		"toJson":  toJSON,
+		"default": defaultOf,
+		"upper":   strings.ToUpper,
+		"lower":   strings.ToLower,
+		"trim":    strings.TrimSpace,
+		"replace": func(old, repl, s string) string { return strings.ReplaceAll(s, old, repl) },
+		"indent":  indent,
+	}
+}
+
+func toJSON(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Not the encoder's words: they may quote the value.
+		return "", errors.New("the value cannot be written as JSON")
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func defaultOf(def, v any) any {
+	switch x := v.(type) {
+	case nil:
+		return def
+	case string:
+		if x == "" {
+			return def
+		}
+	case []string:
+		if len(x) == 0 {
+			return def
+		}
+	}
+	return v
+}
+
+func indent(n int, s string) string {
+	if n < 0 || n > 64 {
+		n = 0
+	}
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
+
+// Templates are parsed templates, one per key.
+type Templates struct {
+	keys  []string
+	byKey map[string]*template.Template
+}
+
+// Parse parses every template of data (key → template text). The error names the key,
+// line and column of the first template, in key order, that does not parse or uses what is
+// not allowed.
+func Parse(data map[string]string) (*Templates, error) {
+	ts := &Templates{byKey: make(map[string]*template.Template, len(data))}
+	for k := range data {
+		ts.keys = append(ts.keys, k)
+	}
+	sort.Strings(ts.keys)
+	for _, k := range ts.keys {
+		t, err := template.New(k).Option("missingkey=error").Funcs(Funcs()).Parse(data[k])
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %s: %s", ErrInvalid, k, strings.TrimPrefix(err.Error(), "template: "))
+		}
+		if err := check(k, t); err != nil {
+			return nil, err
+		}
+		ts.byKey[k] = t
+	}
+	return ts, nil
+}
+
+// check refuses define, template and block (a template that calls itself never ends) and
+// range nested deeper than maxRangeDepth.
+func check(key string, t *template.Template) error {
+	if len(t.Templates()) > 1 {
+		return fmt.Errorf("%w: key %s: define and block are not allowed", ErrInvalid, key)
+	}
+	var walk func(n parse.Node, depth int) error
+	walk = func(n parse.Node, depth int) error {
+		switch x := n.(type) {
+		case *parse.ListNode:
+			if x == nil {
+				return nil
+			}
+			for _, c := range x.Nodes {
+				if err := walk(c, depth); err != nil {
+					return err
+				}
+			}
+		case *parse.TemplateNode:
+			return fmt.Errorf("%w: key %s: %s: template is not allowed", ErrInvalid, key, position(t, x))
+		case *parse.RangeNode:
+			if depth+1 > maxRangeDepth {
+				return fmt.Errorf("%w: key %s: %s: range nested deeper than %d", ErrInvalid, key, position(t, x), maxRangeDepth)
+			}
+			if err := walk(x.List, depth+1); err != nil {
+				return err
+			}
+			return walk(x.ElseList, depth)
+		case *parse.IfNode:
+			if err := walk(x.List, depth); err != nil {
+				return err
+			}
+			return walk(x.ElseList, depth)
+		case *parse.WithNode:
+			if err := walk(x.List, depth); err != nil {
+				return err
+			}
+			return walk(x.ElseList, depth)
+		}
+		return nil
+	}
+	if t.Tree == nil {
+		return nil
+	}
+	return walk(t.Root, 0)
+}
+
+func position(t *template.Template, n parse.Node) string {
+	loc, _ := t.ErrorContext(n)
+	// loc is "name:line:col"; the name is the key, said already.
+	if _, rest, ok := strings.Cut(loc, ":"); ok {
+		return "line " + strings.Replace(rest, ":", ", column ", 1)
+	}
+	return loc
+}
+
+// Render renders every key. The error names the key, the line and column, the action and
+// what went wrong, from a fixed list of kinds: never a value of d.
+func (ts *Templates) Render(d Data) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ts.keys))
+	w := &limitedBuffer{left: MaxOutputBytes}
+	for _, k := range ts.keys {
+		w.buf.Reset()
+		if err := ts.byKey[k].Execute(w, d); err != nil {
+			if errors.Is(err, errTooLarge) {
+				return nil, fmt.Errorf("%w: key %s: the rendered keys are larger than %d bytes together", ErrInvalid, k, MaxOutputBytes)
+			}
+			return nil, fmt.Errorf("%w: key %s: %s", ErrInvalid, k, describeExecError(err))
+		}
+		out[k] = bytes.Clone(w.buf.Bytes())
+	}
+	return out, nil
+}
+
+var errTooLarge = errors.New("output too large")
+
+type limitedBuffer struct {
+	buf  bytes.Buffer
+	left int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if len(p) > l.left {
+		return 0, errTooLarge
+	}
+	l.left -= len(p)
+	return l.buf.Write(p)
+}
+
+// execError matches text/template's execution errors: "template: NAME:LINE:COL: executing
+// "NAME" at <ACTION>: DETAIL".
+var execError = regexp.MustCompile(`^template: [^:]*:(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
+
+// Details whose every part comes from the template or from types, never from data.
+var safeDetails = []*regexp.Regexp{
+	regexp.MustCompile(`^can't evaluate field \w+ in type [\w.\[\]*]+$`),
+	regexp.MustCompile(`^wrong number of args for \w+: want (at least )?\d+ got \d+$`),
+	regexp.MustCompile(`^wrong type for value; expected [\w.\[\]{}* ]+; got [\w.\[\]{}* ]+$`),
+	regexp.MustCompile(`^index out of range: -?\d+$`),
+	regexp.MustCompile(`^nil pointer evaluating [\w.\[\]*]+\.\w+$`),
+	regexp.MustCompile(`^incompatible types for comparison$`),
+	regexp.MustCompile(`^range can't iterate over [\w.\[\]*]+$`),
+}
+
+// errorCalling matches a function's error: its name is kept, its words are not.
+var errorCalling = regexp.MustCompile(`^error calling (\w+):`)
+
+func describeExecError(err error) string {
+	m := execError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "the template failed to render"
+	}
+	where := fmt.Sprintf("line %s, column %s, at <%s>", m[1], m[2], m[3])
+	detail := m[4]
+	for _, re := range safeDetails {
+		if re.MatchString(detail) {
+			return where + ": " + detail
+		}
+	}
+	if c := errorCalling.FindStringSubmatch(detail); c != nil {
+		return where + ": the function " + c[1] + " failed"
+	}
+	return where + ": the action failed"
+}

@@ -240,14 +240,25 @@ var safeDetails = []*regexp.Regexp{
 	regexp.MustCompile(`^can't evaluate field \w+ in type [\w.\[\]*]+$`),
 	regexp.MustCompile(`^wrong number of args for \w+: want (at least )?\d+ got \d+$`),
 	regexp.MustCompile(`^wrong type for value; expected [\w.\[\]{}* ]+; got [\w.\[\]{}* ]+$`),
-	regexp.MustCompile(`^index out of range: -?\d+$`),
 	regexp.MustCompile(`^nil pointer evaluating [\w.\[\]*]+\.\w+$`),
-	regexp.MustCompile(`^incompatible types for comparison$`),
-	regexp.MustCompile(`^range can't iterate over [\w.\[\]*]+$`),
 }
 
-// errorCalling matches a function's error: its name is kept, its words are not.
-var errorCalling = regexp.MustCompile(`^error calling (\w+):`)
+// Builtin functions' details whose every part comes from the template or from types.
+var safeCallDetails = []*regexp.Regexp{
+	regexp.MustCompile(`^index out of range: -?\d+$`),
+	regexp.MustCompile(`^invalid slice index: -?\d+ > -?\d+$`),
+	regexp.MustCompile(`^incompatible types for comparison(: [\w.\[\]* ]+ and [\w.\[\]* ]+)?$`),
+	regexp.MustCompile(`^non-function [\w.$]+ of type [\w.\[\]*]+$`),
+	regexp.MustCompile(`^can't index item of type [\w.\[\]*]+$`),
+	regexp.MustCompile(`^cannot index slice/array with type [\w.\[\]*]+$`),
+}
+
+// errorCalling matches a function's error: its name is kept, and its words only when they
+// are among safeCallDetails (the words of text/template's builtins can quote a value).
+var errorCalling = regexp.MustCompile(`^error calling (\w+): (.*)$`)
+
+// rangeOver is text/template's refusal to range over a value, which it quotes.
+const rangeOver = "range can't iterate over "
 
 func describeExecError(err error) string {
 	m := execError.FindStringSubmatch(err.Error())
@@ -262,7 +273,15 @@ func describeExecError(err error) string {
 		}
 	}
 	if c := errorCalling.FindStringSubmatch(detail); c != nil {
+		for _, re := range safeCallDetails {
+			if re.MatchString(c[2]) {
+				return where + ": " + c[1] + ": " + c[2]
+			}
+		}
 		return where + ": the function " + c[1] + " failed"
+	}
+	if strings.HasPrefix(detail, rangeOver) {
+		return where + ": range can't iterate over this value (not a list)"
 	}
 	return where + ": the action failed"
 }

@@ -201,6 +201,13 @@ func position(t *template.Template, n parse.Node) string {
 // Render renders every key. The error names the key, the line and column, the action and
 // what went wrong, from a fixed list of kinds: never a value of d.
 func (ts *Templates) Render(d Data) (map[string][]byte, error) {
+	// toJson writes an absent list as [], not null.
+	if d.Scopes == nil {
+		d.Scopes = []string{}
+	}
+	if d.Audiences == nil {
+		d.Audiences = []string{}
+	}
 	out := make(map[string][]byte, len(ts.keys))
 	w := &limitedBuffer{left: MaxOutputBytes}
 	for _, k := range ts.keys {

@@ -134,6 +134,10 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 	if err != nil {
 		return out, err
 	}
+	// oauthclient_template.go
+	if err := checkTemplates(obj, be, tmpl); err != nil {
+		return out, err
+	}
 	// oauthclient_readsecret.go
 	found, err := r.loadSecret(ctx, obj)
 	if err != nil {

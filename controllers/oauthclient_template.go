@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/provider"
 	"github.com/clientcreds/clientcreds/internal/secrettemplate"
 )
 
@@ -29,6 +30,30 @@ func parseTemplates(obj *oauthv1.OAuthClient) (*secrettemplate.Templates, error)
 		return nil, invalidTemplate(err)
 	}
 	return ts, nil
+}
+
+// trialCredentials stand in for the credentials in checkTemplates: of the auth method's
+// kind and of a usual length, holding nothing secret.
+func trialCredentials(obj *oauthv1.OAuthClient) *credentials {
+	if obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT {
+		pem := "-----BEGIN PRIVATE KEY-----\n" + strings.Repeat(strings.Repeat("A", 64)+"\n", 25) + "-----END PRIVATE KEY-----\n"
+		return &credentials{privateKeyPEM: []byte(pem), publicKey: &provider.PublicKey{KeyID: strings.Repeat("k", 43)}}
+	}
+	return &credentials{clientSecret: strings.Repeat("s", 64)}
+}
+
+// checkTemplates renders the templates once over everything but the credentials, which
+// stand-ins of the same kind replace, before the backend is asked for anything: a template
+// that fails to render (a field that does not exist, an index beyond a list) then costs no
+// app and no issued secret. reconcileSecret renders again with the real credentials.
+func checkTemplates(obj *oauthv1.OAuthClient, be backend, tmpl *secrettemplate.Templates) error {
+	if tmpl == nil {
+		return nil
+	}
+	if _, err := tmpl.Render(templateData(obj, be, trialCredentials(obj))); err != nil {
+		return invalidTemplate(err)
+	}
+	return nil
 }
 
 // invalidTemplate is the stall of a template that does not parse or render. err is one of

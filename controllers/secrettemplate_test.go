@@ -211,7 +211,7 @@ func TestSecretTemplateKeysNone(t *testing.T) {
 // not render leaves the Secret as it was; neither error holds the secret.
 func TestSecretTemplateInvalid(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureOptions{})
+	f := newFixture(t, fixtureOptions{emu: oktaemu.Config{Scopes: []string{"hello:read", "billing:write"}}})
 
 	t.Run("does not parse on create", func(t *testing.T) {
 		f := f.sub(t)
@@ -233,6 +233,32 @@ func TestSecretTemplateInvalid(t *testing.T) {
 		}
 		if apps := f.appsOwnedBy(string(got.UID)); len(apps) != 0 {
 			t.Errorf("%d apps created for a client whose template does not parse", len(apps))
+		}
+	})
+
+	t.Run("does not render on create", func(t *testing.T) {
+		f := f.sub(t)
+		obj := f.newClient("bad-render", func(o *oauthv1.OAuthClient) {
+			o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Data: map[string]string{"second-scope": "{{index .Scopes 1}}"}}
+		})
+		got := f.waitReason("bad-render", metav1.ConditionFalse, oauthv1.ReasonInvalidTemplate)
+		msg := readyCondition(got).Message
+		for _, w := range []string{"key second-scope", "line 1", "<index .Scopes 1>", "index out of range"} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("message %q lacks %q", msg, w)
+			}
+		}
+		if s := f.secret(obj.SecretName()); s != nil {
+			t.Error("a Secret was written for a template that does not render")
+		}
+		if apps := f.appsOwnedBy(string(got.UID)); len(apps) != 0 {
+			t.Errorf("%d apps created for a client whose template does not render", len(apps))
+		}
+		// A second scope makes it render.
+		f.update("bad-render", func(o *oauthv1.OAuthClient) { o.Spec.Scopes = []string{"hello:read", "billing:write"} })
+		obj = f.waitReady("bad-render")
+		if s := f.secret(obj.SecretName()); s == nil || string(s.Data["second-scope"]) != "billing:write" {
+			t.Error("after the fix the rendered key is missing or wrong")
 		}
 	})
 

@@ -253,6 +253,7 @@ var safeDetails = []*regexp.Regexp{
 // Builtin functions' details whose every part comes from the template or from types.
 var safeCallDetails = []*regexp.Regexp{
 	regexp.MustCompile(`^index out of range: -?\d+$`),
+	regexp.MustCompile(`^reflect: slice index out of range$`),
 	regexp.MustCompile(`^invalid slice index: -?\d+ > -?\d+$`),
 	regexp.MustCompile(`^incompatible types for comparison(: [\w.\[\]* ]+ and [\w.\[\]* ]+)?$`),
 	regexp.MustCompile(`^non-function [\w.$]+ of type [\w.\[\]*]+$`),

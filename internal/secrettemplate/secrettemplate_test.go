@@ -126,6 +126,7 @@ func TestRenderErrorsHoldNoData(t *testing.T) {
 		"unknown field":       {tmpl: "a\n{{.ClientSecrets}}", want: []string{"key k", "line 2, column 2", "<.ClientSecrets>", "can't evaluate field ClientSecrets"}},
 		"field of a string":   {tmpl: "{{.ClientSecret.Value}}", want: []string{"<.ClientSecret.Value>", "can't evaluate field Value in type string"}},
 		"index out of range":  {tmpl: "{{index .Scopes 5}}", want: []string{"<index .Scopes 5>", "index out of range: 5"}},
+		"index at the length": {tmpl: "{{index .Scopes 2}}", want: []string{"<index .Scopes 2>", "index: reflect: slice index out of range"}},
 		"index of a string":   {tmpl: "{{index .ClientSecret 99}}", want: []string{"<index .ClientSecret 99>", "index out of range"}},
 		"wrong type":          {tmpl: "{{join .ClientSecret .ClientSecret}}", want: []string{"<.ClientSecret>", "wrong type for value; expected []string; got string"}},
 		"wrong arg count":     {tmpl: "{{upper .ClientSecret .ClientID}}", want: []string{"wrong number of args for upper"}},

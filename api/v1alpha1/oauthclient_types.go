@@ -76,7 +76,8 @@ type SecretTemplate struct {
 	// .Issuer, .Scopes (a list), .Scope (space separated), .Audiences (a list), .AuthMethod,
 	// .PrivateKey and .KeyID (private_key_jwt), and the functions join, quote, squote,
 	// b64enc, toJson, default, upper, lower, trim, replace and indent besides text/template's
-	// own. define, template and block are not allowed, nor range nested deeper than two.
+	// own. define, template and block are not allowed, nor range nested deeper than two or
+	// ranges that could make more than 65536 iterations; the output is at most 256 KiB.
 	// A template that does not parse or render leaves the Secret as it was and sets Ready
 	// False with reason InvalidTemplate. Keys are Secret keys (letters, digits, '-', '_',
 	// '.') other than the default keys (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID,

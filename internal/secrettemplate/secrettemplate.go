@@ -29,6 +29,11 @@ const (
 	// maxRangeDepth is how deeply range actions may nest: the lists are at most 64 long, so
 	// two levels make at most 4096 iterations.
 	maxRangeDepth = 2
+	// maxListLen is the longest list a template sees (spec.scopes; audiences are at most 32).
+	maxListLen = 64
+	// maxIterations bounds the iterations one template's ranges can make, counted with every
+	// list at maxListLen: many ranges in a row cost as much as deep ones.
+	maxIterations = 1 << 16
 )
 
 // ErrInvalid is the class of every error of this package.
@@ -65,7 +70,6 @@ type Data struct {
 //   - indent N S: every line of S indented by N spaces (a PEM block in YAML).
 func Funcs() template.FuncMap {
 	return template.FuncMap{
-		"join":    func(sep string, list []string) string { return strings.Join(list, sep) },
 		"quote":   strconv.Quote,
 		"squote":  func(s string) string { return "'" + s + "'" },
 		"b64enc":  func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
@@ -74,9 +78,33 @@ func Funcs() template.FuncMap {
 		"upper":   strings.ToUpper,
 		"lower":   strings.ToLower,
 		"trim":    strings.TrimSpace,
-		"replace": func(old, repl, s string) string { return strings.ReplaceAll(s, old, repl) },
+		"replace": replace,
 		"indent":  indent,
+		"join":    join,
 	}
+}
+
+// errFuncTooLarge is what a function answers instead of a result over MaxOutputBytes: the
+// writer would refuse it anyway, but only after it was built.
+var errFuncTooLarge = fmt.Errorf("the result would be larger than %d bytes", MaxOutputBytes)
+
+func join(sep string, list []string) (string, error) {
+	n := len(sep) * max(len(list)-1, 0)
+	for _, s := range list {
+		n += len(s)
+	}
+	if n > MaxOutputBytes {
+		return "", errFuncTooLarge
+	}
+	return strings.Join(list, sep), nil
+}
+
+func replace(old, repl, s string) (string, error) {
+	count := strings.Count(s, old) // for "" the runes of s plus one
+	if len(s)+count*(len(repl)-len(old)) > MaxOutputBytes {
+		return "", errFuncTooLarge
+	}
+	return strings.ReplaceAll(s, old, repl), nil
 }
 
 func toJSON(v any) (string, error) {
@@ -106,12 +134,16 @@ func defaultOf(def, v any) any {
 	return v
 }
 
-func indent(n int, s string) string {
+// indent pads every line of s with n spaces, n from 0 to 64.
+func indent(n int, s string) (string, error) {
 	if n < 0 || n > 64 {
-		n = 0
+		return "", errors.New("the indent must be from 0 to 64")
+	}
+	if len(s)+n*(strings.Count(s, "\n")+1) > MaxOutputBytes {
+		return "", errFuncTooLarge
 	}
 	pad := strings.Repeat(" ", n)
-	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad), nil
 }
 
 // Templates are parsed templates, one per key.
@@ -148,6 +180,7 @@ func check(key string, t *template.Template) error {
 	if len(t.Templates()) > 1 {
 		return fmt.Errorf("%w: key %s: define and block are not allowed", ErrInvalid, key)
 	}
+	iterations := 0
 	var walk func(n parse.Node, depth int) error
 	walk = func(n parse.Node, depth int) error {
 		switch x := n.(type) {
@@ -165,6 +198,14 @@ func check(key string, t *template.Template) error {
 		case *parse.RangeNode:
 			if depth+1 > maxRangeDepth {
 				return fmt.Errorf("%w: key %s: %s: range nested deeper than %d", ErrInvalid, key, position(t, x), maxRangeDepth)
+			}
+			cost := 1
+			for range depth + 1 {
+				cost *= maxListLen
+			}
+			if iterations += cost; iterations > maxIterations {
+				return fmt.Errorf("%w: key %s: %s: the ranges could make more than %d iterations (each list counted at %d)",
+					ErrInvalid, key, position(t, x), maxIterations, maxListLen)
 			}
 			if err := walk(x.List, depth+1); err != nil {
 				return err
@@ -256,6 +297,8 @@ var safeCallDetails = []*regexp.Regexp{
 	regexp.MustCompile(`^reflect: slice index out of range$`),
 	regexp.MustCompile(`^invalid slice index: -?\d+ > -?\d+$`),
 	regexp.MustCompile(`^incompatible types for comparison(: [\w.\[\]* ]+ and [\w.\[\]* ]+)?$`),
+	regexp.MustCompile(`^the result would be larger than \d+ bytes$`),
+	regexp.MustCompile(`^the indent must be from 0 to 64$`),
 	regexp.MustCompile(`^non-function [\w.$]+ of type [\w.\[\]*]+$`),
 	regexp.MustCompile(`^can't index item of type [\w.\[\]*]+$`),
 	regexp.MustCompile(`^cannot index slice/array with type [\w.\[\]*]+$`),

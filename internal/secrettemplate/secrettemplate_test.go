@@ -99,6 +99,7 @@ func TestParseErrors(t *testing.T) {
 		"template":         {tmpl: "a\n  {{template \"k\"}}", want: []string{"key k", "line 2", "template is not allowed"}},
 		"range three deep": {tmpl: "{{range .Scopes}}{{range .}}\n{{range $.Scopes}}{{end}}{{end}}{{end}}", want: []string{"key k", "line 2", "range nested deeper than 2"}},
 		"range in else":    {tmpl: "{{range .Scopes}}{{range .}}{{else}}{{range $.Scopes}}{{range $.Scopes}}{{end}}{{end}}{{end}}{{end}}", want: []string{"range nested deeper than 2"}},
+		"ranges in a row":  {tmpl: strings.Repeat("{{range .Scopes}}{{range $.Scopes}}{{end}}{{end}}", 16), want: []string{"key k", "more than 65536 iterations"}},
 		"range in if":      {tmpl: "{{range .Scopes}}{{if .}}{{range $.Scopes}}{{with .}}{{range $.Scopes}}{{end}}{{end}}{{end}}{{end}}{{end}}", want: []string{"range nested deeper than 2"}},
 	}
 	for name, tc := range tests {
@@ -213,5 +214,42 @@ func TestRenderOutputBounded(t *testing.T) {
 	_, err = ts.Render(d)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v, want a size refusal", err)
+	}
+}
+
+// Functions refuse to build what the writer would refuse: a template cannot make the
+// manager allocate much more than MaxOutputBytes.
+func TestFuncBounds(t *testing.T) {
+	big := strings.Repeat("y", 60000)
+	const tooLarge = "the result would be larger than 262144 bytes"
+	tests := map[string]struct {
+		tmpl   string
+		scopes int // when > 0, that many scopes
+		want   string
+	}{
+		"replace of the empty string": {tmpl: `{{replace "" "` + big + `" "` + big + `"}}`, want: "replace: " + tooLarge},
+		"replace growing":             {tmpl: `{{replace "y" "yyyyyy" "` + big + `"}}`, want: "replace: " + tooLarge},
+		"indent too deep":             {tmpl: `{{indent 65 "a"}}`, want: "indent: the indent must be from 0 to 64"},
+		"indent growing":              {tmpl: `{{indent 64 "` + strings.Repeat(`\n`, 5000) + `"}}`, want: "indent: " + tooLarge},
+		"join growing":                {tmpl: `{{join "` + big + `" .Scopes}}`, scopes: 64, want: "join: " + tooLarge},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ts, err := Parse(map[string]string{"k": tc.tmpl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := sample()
+			if tc.scopes > 0 {
+				d.Scopes = make([]string, tc.scopes)
+			}
+			_, err = ts.Render(d)
+			if err == nil {
+				t.Fatal("rendered")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
 	}
 }

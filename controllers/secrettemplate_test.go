@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
 	"slices"
@@ -58,7 +59,13 @@ var defaultKeys = []string{"AUTH_METHOD", "CLIENT_ID", "CLIENT_SECRET", "ISSUER"
 // The Spring Boot example's template, as shipped.
 func springTemplate(t *testing.T) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile("../config/samples/secret-templates/spring-boot.yaml")
+	return exampleTemplate(t, "spring-boot.yaml")
+}
+
+// exampleTemplate is the secretTemplate.data of a shipped example.
+func exampleTemplate(t *testing.T, file string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile("../config/samples/secret-templates/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +211,44 @@ func TestSecretTemplateKeysNone(t *testing.T) {
 	}
 	if string(back.Data["CLIENT_SECRET"]) != string(s.Data["CLIENT_SECRET"]) {
 		t.Error("switching keys issued a new client secret")
+	}
+}
+
+// private_key_jwt with the JSON credentials example and keys None: the file holds the key
+// the Secret publishes, and the key is read back (not made anew) on the next reconcile.
+func TestSecretTemplatePrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	f.newClient("signer-json", func(o *oauthv1.OAuthClient) {
+		o.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT
+		o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone, Data: exampleTemplate(t, "json-credentials.yaml")}
+	})
+	obj := f.waitReady("signer-json")
+	s := f.secret(obj.SecretName())
+	if got, want := sorted(keysOf(s.Data)), []string{"CLIENT_ID", "KEY_ID", "PRIVATE_KEY", "credentials.json"}; !slices.Equal(got, want) {
+		t.Fatalf("Secret keys %v, want %v", got, want)
+	}
+	var file struct {
+		ClientID   string   `json:"client_id"`
+		PrivateKey string   `json:"private_key"`
+		KeyID      string   `json:"key_id"`
+		TokenURL   string   `json:"token_url"`
+		Scopes     []string `json:"scopes"`
+		AuthMethod string   `json:"auth_method"`
+	}
+	if err := json.Unmarshal(s.Data["credentials.json"], &file); err != nil {
+		t.Fatalf("credentials.json does not parse: %v", err)
+	}
+	if file.ClientID != obj.Status.ClientID || file.PrivateKey != string(s.Data["PRIVATE_KEY"]) || file.KeyID != obj.Status.KeyID ||
+		file.TokenURL != f.tokenURL || !slices.Equal(file.Scopes, []string{"hello:read"}) || file.AuthMethod != "private_key_jwt" {
+		t.Errorf("credentials.json does not hold the published values (key id %q, status %q)", file.KeyID, obj.Status.KeyID)
+	}
+	checkContentHash(t, obj, s.Data, s.Annotations)
+
+	f.update("signer-json", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Signer JSON" })
+	obj = f.waitReady("signer-json")
+	if again := f.secret(obj.SecretName()); again.ResourceVersion != s.ResourceVersion || obj.Status.KeyID != file.KeyID {
+		t.Error("a reconcile with keys None made a new key or rewrote the Secret")
 	}
 }
 

@@ -123,10 +123,19 @@ type outcome struct {
 func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (outcome, error) {
 	var out outcome
 	obj.Status.SecretName = obj.SecretName()
+	// oauthclient_template.go: before any backend call or write.
+	tmpl, err := parseTemplates(obj)
+	if err != nil {
+		return out, err
+	}
 	// oauthclient_provider.go, oauthclient_admission.go
 	be, err := r.resolveProvider(ctx, obj)
 	out.provider = be.object
 	if err != nil {
+		return out, err
+	}
+	// oauthclient_template.go
+	if err := checkTemplates(obj, be, tmpl); err != nil {
 		return out, err
 	}
 	// oauthclient_readsecret.go
@@ -152,7 +161,7 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 		return out, err
 	}
 	// oauthclient_writesecret.go
-	if err := r.reconcileSecret(ctx, obj, be, app.secret, plan); err != nil {
+	if err := r.reconcileSecret(ctx, obj, be, app.secret, plan, tmpl); err != nil {
 		return out, err
 	}
 	// oauthclient_accesspolicy.go

@@ -13,14 +13,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/secrettemplate"
 )
 
-// reconcileSecret writes the Secret: exactly the keys of the contract, the template's
-// labels and annotations, and a controller reference. current is the Secret as the earlier
-// phases found or claimed it (nil when absent); plan holds the credentials to publish.
+// reconcileSecret writes the Secret: exactly the keys of the contract and the rendered
+// templates (tmpl, nil when there are none), the template's labels and annotations, the
+// content hash, and a controller reference. current is the Secret as the earlier phases
+// found or claimed it (nil when absent); plan holds the credentials to publish. A template
+// that does not render leaves the Secret as it was.
 func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
-	current *corev1.Secret, plan credentialPlan) error {
+	current *corev1.Secret, plan credentialPlan, tmpl *secrettemplate.Templates) error {
 	next := plan.next
+	var rendered map[string][]byte
+	if tmpl != nil {
+		var err error
+		if rendered, err = tmpl.Render(templateData(obj, be, next)); err != nil {
+			return invalidTemplate(err)
+		}
+	}
 	data := map[string][]byte{
 		KeyClientID:   []byte(obj.Status.ClientID),
 		KeyTokenURL:   []byte(be.endpoints.TokenURL),
@@ -34,6 +44,10 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 	} else {
 		data[KeyClientSecret] = []byte(next.clientSecret)
 	}
+	dropDefaultKeys(obj, data)
+	// Admission keeps rendered keys apart from the default ones.
+	maps.Copy(data, rendered)
+	hash := contentHash(data)
 	labels, annotations := map[string]string{}, map[string]string{}
 	if t := obj.Spec.SecretTemplate; t != nil {
 		maps.Copy(labels, t.Labels)
@@ -42,6 +56,7 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 	// A label value has at most 63 characters; an OAuthClient name up to 253.
 	labels[LabelClient] = oauthv1.ShortenName(obj.Name, 63)
 	annotations[annotationCredentialHash] = next.hash()
+	annotations[AnnotationContentHash] = hash
 	if next.secretID != "" {
 		annotations[AnnotationClientSecretID] = next.secretID
 	}
@@ -61,6 +76,7 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 			}
 			return fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
+		obj.Status.SecretHash = hash
 		r.published(obj, plan)
 		return nil
 	}
@@ -84,11 +100,13 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 	}
 	if equality.Semantic.DeepEqual(s.Data, current.Data) && equality.Semantic.DeepEqual(s.ObjectMeta, current.ObjectMeta) &&
 		s.Type == current.Type {
+		obj.Status.SecretHash = hash
 		return nil
 	}
 	if err := r.Update(ctx, s); err != nil {
 		return fmt.Errorf("update Secret %s: %w", s.Name, err)
 	}
+	obj.Status.SecretHash = hash
 	r.published(obj, plan)
 	return nil
 }

@@ -71,6 +71,9 @@ const (
 	// backend cannot do (e.g. spec.audiences on Okta, rotation with overlap on a backend
 	// that keeps one secret per client).
 	ReasonUnsupportedByBackend = "UnsupportedByBackend"
+	// ReasonInvalidTemplate: a spec.secretTemplate.data template does not parse or does not
+	// render; the Secret is left as it was. The message names the key, line and column.
+	ReasonInvalidTemplate = "InvalidTemplate"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

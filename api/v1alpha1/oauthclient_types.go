@@ -51,6 +51,7 @@ type ProviderReference struct {
 }
 
 // SecretTemplate shapes the Secret the credentials are written to.
+// +kubebuilder:validation:XValidation:rule="!has(self.keys) || self.keys != 'None' || (has(self.data) && size(self.data) > 0)",message="secretTemplate.keys None requires secretTemplate.data"
 type SecretTemplate struct {
 	// Name of the Secret, in the OAuthClient's namespace. Defaults to "<name>-oauth-client".
 	// Immutable once set: apps mount the Secret by name.
@@ -68,7 +69,45 @@ type SecretTemplate struct {
 	// Annotations added to the Secret.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// Data adds Secret keys rendered from Go text/template templates, so that the Secret
+	// holds the credentials in the shape an app already reads (application.properties,
+	// appsettings.json, a .env file). The templates see .ClientID, .ClientSecret, .TokenURL,
+	// .Issuer, .Scopes (a list), .Scope (space separated), .Audiences (a list), .AuthMethod,
+	// .PrivateKey and .KeyID (private_key_jwt), and the functions join, quote, squote,
+	// b64enc, toJson, default, upper, lower, trim, replace and indent besides text/template's
+	// own. define, template and block are not allowed, nor range nested deeper than two or
+	// ranges that could make more than 65536 iterations; the output is at most 256 KiB.
+	// A template that does not parse or render leaves the Secret as it was and sets Ready
+	// False with reason InvalidTemplate. Keys are Secret keys (letters, digits, '-', '_',
+	// '.') other than the default keys (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID,
+	// TOKEN_URL, ISSUER, SCOPE, AUTH_METHOD).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$') && k != '.' && k != '..')",message="secretTemplate.data keys must be valid Secret keys: at most 253 of letters, digits, '-', '_' and '.', and not '.' or '..'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['CLIENT_ID', 'CLIENT_SECRET', 'PRIVATE_KEY', 'KEY_ID', 'TOKEN_URL', 'ISSUER', 'SCOPE', 'AUTH_METHOD']))",message="secretTemplate.data keys must not be a default key (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID, TOKEN_URL, ISSUER, SCOPE, AUTH_METHOD)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 65536)",message="a secretTemplate.data template must be at most 65536 bytes"
+	Data map[string]string `json:"data,omitempty"`
+
+	// Keys says which default keys the Secret holds besides the rendered ones. Default
+	// (the default): all of them. None: only those the operator reads the credentials
+	// back from — CLIENT_ID and CLIENT_SECRET, or CLIENT_ID, PRIVATE_KEY and KEY_ID for
+	// private_key_jwt — since the Secret is the only place the operator keeps them; TOKEN_URL,
+	// ISSUER, SCOPE and AUTH_METHOD are left out. None requires data.
+	// +optional
+	Keys SecretKeys `json:"keys,omitempty"`
 }
+
+// SecretKeys says which default keys the Secret holds next to the rendered ones.
+// +kubebuilder:validation:Enum=Default;None
+type SecretKeys string
+
+const (
+	// SecretKeysDefault keeps every default key.
+	SecretKeysDefault SecretKeys = "Default"
+	// SecretKeysNone keeps only the credential keys the operator reads back.
+	SecretKeysNone SecretKeys = "None"
+)
 
 // Rotation schedules client-secret rotation with an overlap: a new secret is created and
 // published, and the previous one is deactivated and deleted only after the grace period.
@@ -219,6 +258,11 @@ type OAuthClientStatus struct {
 	// and deleted (after a rotation's grace period, or at once after a restore).
 	// +optional
 	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
+
+	// SecretHash is the content hash of the Secret's data, as in the Secret's
+	// oauth.clientcreds.dev/content-hash annotation: it changes exactly when the data does.
+	// +optional
+	SecretHash string `json:"secretHash,omitempty"`
 
 	// KeyID of the public key registered for private_key_jwt.
 	// +optional

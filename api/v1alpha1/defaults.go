@@ -82,12 +82,8 @@ func (c *OAuthClient) AuthMethod() TokenEndpointAuthMethod {
 	return c.Spec.TokenEndpointAuthMethod
 }
 
-// Orphans reports whether deleting the OAuthClient leaves the backend app in place: an
-// unset deletionPolicy is Delete for a created app and Orphan for an adopted one.
+// Orphans reports whether deleting the OAuthClient leaves the backend app in place.
 func (c *OAuthClient) Orphans() bool {
-	if c.Spec.DeletionPolicy == "" {
-		return c.Spec.Adopt != nil
-	}
 	return c.Spec.DeletionPolicy == DeletionPolicyOrphan
 }
 

@@ -159,10 +159,11 @@ type OAuthClientSpec struct {
 	// +optional
 	Rotation *Rotation `json:"rotation,omitempty"`
 
-	// DeletionPolicy: Delete deactivates and deletes the app when this object is deleted;
-	// Orphan leaves it. Unset, it is Delete for an app this object created and Orphan for an
-	// adopted one (spec.adopt): an app made outside the operator is not deleted unless asked.
+	// DeletionPolicy: Delete (default) deactivates and deletes the app when this object is
+	// deleted; Orphan leaves it. It applies to adopted apps (spec.adopt) as to created ones:
+	// set Orphan on an OAuthClient that adopts an app which must outlive it.
 	// +optional
+	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// Adopt takes over an existing client-credentials app instead of creating one: exactly

@@ -49,7 +49,7 @@ func TestOAuthClientAdoptImmutable(t *testing.T) {
 		mutate  func(spec map[string]any)
 		wantErr string
 	}{
-		"client id changed": {adopted, func(s map[string]any) { s["adopt"] = map[string]any{"clientID": "second"} }, "adopt is immutable"},
+		"client id changed":  {adopted, func(s map[string]any) { s["adopt"] = map[string]any{"clientID": "second"} }, "adopt is immutable"},
 		"switched to app id": {adopted, func(s map[string]any) { s["adopt"] = map[string]any{"appID": "first"} }, "adopt is immutable"},
 		"removed":            {adopted, func(s map[string]any) { delete(s, "adopt") }, "adopt cannot be added or removed"},
 		"added":              {created, func(s map[string]any) { s["adopt"] = map[string]any{"clientID": "x"} }, "adopt cannot be added or removed"},

@@ -1,8 +1,11 @@
 package controllers_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
@@ -278,5 +282,45 @@ func TestAdoptAlreadyOwned(t *testing.T) {
 	}
 	if f.appOwnerUID(made.Status.AppID) != string(made.UID) {
 		t.Fatalf("the created app changed owner")
+	}
+}
+
+// A failure during adoption: the app is marked, but the status write before the new secret
+// is issued fails (the app id still reaches status at the end of the attempt). The next
+// attempt still treats the first publish as a take-over and gives the app's old secret
+// its grace period.
+func TestAdoptStatusLost(t *testing.T) {
+	t.Parallel()
+	var failed atomic.Bool
+	funcs := &interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if o, ok := obj.(*oauthv1.OAuthClient); ok && sub == "status" && o.Status.AppID != "" && failed.CompareAndSwap(false, true) {
+				return apierrors.NewInternalError(errors.New("injected status write failure"))
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}
+	f := newFixture(t, fixtureOptions{intercept: funcs})
+	old := f.makeApp("crashy", "client_secret_basic")
+	f.newClient("crashy", func(o *oauthv1.OAuthClient) { o.Spec.Adopt = &oauthv1.Adopt{ClientID: old.clientID} })
+	obj := f.waitReady("crashy")
+	if !failed.Load() {
+		t.Fatal("the status write was never failed")
+	}
+	s := f.secret(obj.Status.SecretName)
+	if obj.Status.AppID != old.id || s.Annotations[controllers.AnnotationClientSecretID] != obj.Status.SecretID || obj.Status.SecretID == "" {
+		t.Fatalf("status app %s secret %q; Secret holds %q", obj.Status.AppID, obj.Status.SecretID, s.Annotations[controllers.AnnotationClientSecretID])
+	}
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Fatalf("token with the Secret: %d", code)
+	}
+	if code := f.tokenWithOld(old, "client_secret_basic"); code != http.StatusOK {
+		t.Fatalf("the app's old secret after the lost status write: %d, want it kept for the grace period", code)
+	}
+	if n := f.activeSecrets(old.id); n != 2 {
+		t.Fatalf("active secrets = %d, want 2: the old one and the one published before the failure", n)
+	}
+	if f.appOwnerUID(old.id) != string(obj.UID) {
+		t.Fatal("the app is not marked as the OAuthClient's")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -322,5 +323,81 @@ func TestAdoptStatusLost(t *testing.T) {
 	}
 	if f.appOwnerUID(old.id) != string(obj.UID) {
 		t.Fatal("the app is not marked as the OAuthClient's")
+	}
+}
+
+// The manager dies right after publishing the adopted app's new secret, before status
+// records it: the next manager takes over the secret the Secret holds (no second one is
+// issued) and gives the app's old secret its grace period.
+func TestAdoptManagerKilled(t *testing.T) {
+	t.Parallel()
+	var dead atomic.Bool
+	killed := make(chan struct{})
+	fail := func() error {
+		if dead.Load() {
+			return errKilled
+		}
+		return nil
+	}
+	funcs := &interceptor.Funcs{
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := fail(); err != nil {
+				return err
+			}
+			if err := c.Update(ctx, obj, opts...); err != nil {
+				return err
+			}
+			if s, ok := obj.(*corev1.Secret); ok && len(s.Data[controllers.KeyClientSecret]) > 0 && dead.CompareAndSwap(false, true) {
+				close(killed)
+			}
+			return nil
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if err := fail(); err != nil {
+				return err
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := fail(); err != nil {
+				return err
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := fail(); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	}
+	f := newFixture(t, fixtureOptions{intercept: funcs})
+	old := f.makeApp("killed", "client_secret_basic")
+	f.newClient("killed", func(o *oauthv1.OAuthClient) { o.Spec.Adopt = &oauthv1.Adopt{AppID: old.id} })
+	select {
+	case <-killed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the new secret was never published")
+	}
+	f.mgrStop()
+	// Status names the app (recorded before the secret was issued) but not the publish.
+	if st := f.get("killed").Status; st.AppID != old.id || st.SecretID != "" || st.LastRotationTime != nil {
+		t.Fatalf("status before the restart: app %q secret %q lastRotation %v", st.AppID, st.SecretID, st.LastRotationTime)
+	}
+	published := f.secret("killed-oauth-client").Annotations[controllers.AnnotationClientSecretID]
+	f.intercept = nil // the new process has no failures
+	f.startManager()
+	obj := f.waitReady("killed")
+	if published == "" || obj.Status.SecretID != published {
+		t.Fatalf("status secret %q, want the one published before the crash %q", obj.Status.SecretID, published)
+	}
+	if n := f.activeSecrets(old.id); n != 2 {
+		t.Fatalf("active secrets = %d, want 2: the old one and the one published before the crash", n)
+	}
+	if code := f.tokenWithOld(old, "client_secret_basic"); code != http.StatusOK {
+		t.Fatalf("the app's old secret after the crash: %d, want it kept for the grace period", code)
+	}
+	if code, _ := f.tokenWith(f.secret(obj.Status.SecretName).Data); code != http.StatusOK {
+		t.Fatalf("token with the Secret: %d", code)
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -52,27 +49,11 @@ func (r *OAuthClientReconciler) adoptExisting(ctx context.Context, obj *oauthv1.
 		updated.ClientSecret = "" // a secret answered here is replaced by the one issued next
 		app = updated
 	}
-	marked := app.Owner.UID == string(obj.UID)
 	obj.Status.PendingCreate = nil
 	obj.Status.AppID, obj.Status.ClientID = app.ID, app.ClientID
 	obj.Status.SecretID = ""
-	obs.takenOver = true
 	obs.needSecret = desired.AuthMethod.UsesSecret()
-	if marked && obs.needSecret {
-		// Adopted before, but status did not record it (the status write failed, the manager
-		// stopped): the Secret may hold a secret issued then, which is kept (recoverPublished).
-		// It is read from the API server: the cache may not have seen that write yet.
-		cur := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}, cur)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return obs, fmt.Errorf("read Secret %s: %w", obj.SecretName(), err)
-		}
-		if err == nil && metav1.IsControlledBy(cur, obj) {
-			if c := credentialsInSecret(cur, obj); c != nil && c.clientSecret != "" {
-				obs.secret, obs.current, obs.needSecret = cur, c, false
-			}
-		}
-	}
+	obs.takenOver = true
 	r.event(obj, corev1.EventTypeNormal, EventAppAdopted, "Adopt",
 		"Adopted existing app %s with client id %s (spec.adopt)", app.ID, app.ClientID)
 	return obs, nil

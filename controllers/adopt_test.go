@@ -150,14 +150,21 @@ func TestAdoptByClientID(t *testing.T) {
 		t.Fatalf("active secrets = %d, want 2 (old and new) during the grace period", n)
 	}
 
-	// Drift after adoption is repaired like on a created app: deactivated in the console.
+	// Drift after adoption is repaired like on a created app, even what would have kept the
+	// app from being adopted: the console adds a grant and deactivates the app.
+	app["settings"].(map[string]any)["oauthClient"].(map[string]any)["grant_types"] = []string{"client_credentials", "implicit"}
+	if code, body := f.mgmt(http.MethodPut, "/api/v1/apps/"+old.id, app); code != http.StatusOK {
+		t.Fatalf("PUT app: %d %v", code, body["errorSummary"])
+	}
 	if code, _ := f.mgmt(http.MethodPost, "/api/v1/apps/"+old.id+"/lifecycle/deactivate", nil); code != http.StatusOK {
 		t.Fatalf("deactivate: %d", code)
 	}
 	f.update("billing", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Billing 2" })
-	f.eventually(waitTimeout, "the adopted app to be active again with the new label", func() (bool, string) {
+	f.eventually(waitTimeout, "the adopted app to be active again, with only client_credentials and the new label", func() (bool, string) {
 		_, app := f.app(old.id)
-		return app["status"] == "ACTIVE" && app["label"] == "Billing 2", describe(f.get("billing"))
+		grants, _ := app["settings"].(map[string]any)["oauthClient"].(map[string]any)["grant_types"].([]any)
+		return app["status"] == "ACTIVE" && app["label"] == "Billing 2" && len(grants) == 1 && grants[0] == "client_credentials",
+			describe(f.get("billing"))
 	})
 	f.waitReady("billing")
 
@@ -214,7 +221,7 @@ func TestAdoptNotAdoptable(t *testing.T) {
 
 	obj := f.waitReason("mixed", metav1.ConditionFalse, oauthv1.ReasonNotAdoptable)
 	c := readyCondition(obj)
-	if !strings.Contains(c.Message, "implicit") || !strings.Contains(c.Message, mixed.id) {
+	if !strings.Contains(c.Message, "implicit") || !strings.Contains(c.Message, mixed.id) || strings.Contains(c.Message, "application type") {
 		t.Fatalf("message %q does not say what differs", c.Message)
 	}
 	if !meta.IsStatusConditionTrue(obj.Status.Conditions, oauthv1.ConditionStalled) {

@@ -66,6 +66,12 @@ func checkAdoptable(obj *oauthv1.OAuthClient, app *provider.App) error {
 		return &conditionError{kind: stallKind, reason: oauthv1.ReasonNotAdoptable, retryAfter: adoptRecheck,
 			msg: fmt.Sprintf("App %s (client id %s) cannot be adopted: %s; it is left as it is", app.ID, app.ClientID, why)}
 	}
+	return checkOwned(obj, app)
+}
+
+// checkOwned refuses an app that another OAuthClient owns (AlreadyOwned). After adoption it
+// is the only check: what else differs from the spec is drift, and repaired.
+func checkOwned(obj *oauthv1.OAuthClient, app *provider.App) error {
 	if owner := app.Owner; owner.UID != "" && owner.UID != string(obj.UID) {
 		who := owner.Name
 		if owner.Namespace != "" {

@@ -94,7 +94,7 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.O
 	}
 	if obj.Spec.Adopt != nil {
 		// Another OAuthClient may have adopted the same app meanwhile: never fight over it.
-		if err := checkAdoptable(obj, app); err != nil {
+		if err := checkOwned(obj, app); err != nil {
 			return obs, err
 		}
 	}

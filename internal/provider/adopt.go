@@ -59,12 +59,17 @@ func (a *App) NotAdoptable() string {
 		return ""
 	}
 	var why []string
-	if a.Type != "" {
-		why = append(why, fmt.Sprintf("its application type is %q, not a service app", a.Type))
+	if a.OtherType != "" {
+		why = append(why, fmt.Sprintf("its application type is %q, not a service app", a.OtherType))
 	}
-	why = append(why, fmt.Sprintf("its grant types are [%s], not only client_credentials", strings.Join(a.GrantTypes, ", ")))
-	if len(a.ResponseTypes) > 0 {
-		why = append(why, fmt.Sprintf("its response types are [%s]", strings.Join(a.ResponseTypes, ", ")))
+	if len(a.GrantTypes) != 1 || a.GrantTypes[0] != "client_credentials" {
+		why = append(why, fmt.Sprintf("its grant types are [%s], not only client_credentials", strings.Join(a.GrantTypes, ", ")))
+	}
+	if len(a.ResponseTypes) > 1 || (len(a.ResponseTypes) == 1 && a.ResponseTypes[0] != "token") {
+		why = append(why, fmt.Sprintf("its response types are [%s], not only token", strings.Join(a.ResponseTypes, ", ")))
+	}
+	if len(why) == 0 {
+		why = append(why, "the backend does not count it as a client-credentials client")
 	}
 	return strings.Join(why, "; ")
 }

@@ -62,13 +62,19 @@ func TestLookupApp(t *testing.T) {
 
 func TestAppNotAdoptable(t *testing.T) {
 	tests := map[string]struct {
-		app  provider.App
-		want []string // substrings; none means adoptable
+		app     provider.App
+		want    []string // substrings; none means adoptable
+		notWant []string
 	}{
-		"service app": {app: provider.App{ClientCredentialsOnly: true, Type: "service", GrantTypes: []string{"client_credentials"}}},
-		"web app":     {app: provider.App{Type: "web", GrantTypes: []string{"authorization_code"}}, want: []string{`"web"`, "[authorization_code]"}},
-		"extra grant": {app: provider.App{Type: "service", GrantTypes: []string{"client_credentials", "implicit"}}, want: []string{"[client_credentials, implicit]"}},
-		"no app type": {app: provider.App{GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{"code"}}, want: []string{"response types are [code]"}},
+		"service app": {app: provider.App{ClientCredentialsOnly: true, GrantTypes: []string{"client_credentials"}}},
+		"web app": {app: provider.App{OtherType: "web", GrantTypes: []string{"authorization_code"}},
+			want: []string{`"web"`, "[authorization_code]"}},
+		"extra grant": {app: provider.App{GrantTypes: []string{"client_credentials", "implicit"}, ResponseTypes: []string{"token"}},
+			want: []string{"[client_credentials, implicit]"}, notWant: []string{"application type", "response types"}},
+		"response type": {app: provider.App{GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{"code"}},
+			want: []string{"response types are [code]"}, notWant: []string{"grant types"}},
+		"web, grants fine": {app: provider.App{OtherType: "web", GrantTypes: []string{"client_credentials"}},
+			want: []string{`"web"`}, notWant: []string{"grant types"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -79,6 +85,11 @@ func TestAppNotAdoptable(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("NotAdoptable() = %q, want it to contain %q", got, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("NotAdoptable() = %q names %q, which does not differ", got, w)
 				}
 			}
 		})

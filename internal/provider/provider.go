@@ -64,10 +64,10 @@ type App struct {
 	// ClientCredentialsOnly: the app is a machine-to-machine client whose only grant is
 	// client_credentials, as the backend defines such a client (Okta: a "service" app).
 	ClientCredentialsOnly bool
-	// Type is the backend's kind of app where it has one (Okta: the application type,
-	// "service", "web", ...); GrantTypes and ResponseTypes as registered. They say what
-	// differs when ClientCredentialsOnly is false.
-	Type          string
+	// OtherType is the backend's kind of app when it is not its machine-to-machine kind
+	// (Okta: an application_type other than "service"); "" otherwise. GrantTypes and
+	// ResponseTypes as registered. They say what differs when ClientCredentialsOnly is false.
+	OtherType     string
 	GrantTypes    []string
 	ResponseTypes []string
 	// PublicKeyIDs are the kids of the JWKs registered on the app.

@@ -411,3 +411,74 @@ func selfSignedClientCert(t *testing.T) (certPEM, keyPEM []byte, cert *x509.Cert
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), cert
 }
+
+// hydraMadeClient creates a client in Hydra as an administrator would, outside the operator;
+// Hydra answers with its secret.
+func (h *hydraFixture) hydraMadeClient(c map[string]any) (id, secret string) {
+	h.t.Helper()
+	b, _ := json.Marshal(c)
+	resp, err := http.Post(h.hydra.AdminURL+"/admin/clients", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		h.t.Fatalf("create client in hydra: %d %v", resp.StatusCode, out["error_description"])
+	}
+	id, _ = out["client_id"].(string)
+	secret, _ = out["client_secret"].(string)
+	secretValues.Store(secret, true)
+	return id, secret
+}
+
+// Adopt by client id against a real Hydra: the client is marked as the OAuthClient's and
+// made to match the spec, and the Secret gets a token. Hydra keeps one secret per client,
+// so the client's previous secret stops working at once (no grace period on Hydra).
+func TestHydraAdopt(t *testing.T) {
+	t.Parallel()
+	h := newHydraFixture(t, 0, false)
+	id, oldSecret := h.hydraMadeClient(map[string]any{
+		"client_name": "made by hand", "grant_types": []string{"client_credentials"}, "response_types": []string{"token"},
+		"scope": "admin", "token_endpoint_auth_method": "client_secret_basic",
+	})
+	webID, _ := h.hydraMadeClient(map[string]any{
+		"client_name": "web app", "grant_types": []string{"authorization_code", "client_credentials"},
+		"response_types": []string{"code"}, "redirect_uris": []string{"https://app.example/callback"},
+	})
+	h.newClient("adopted", func(o *oauthv1.OAuthClient) { o.Spec.Adopt = &oauthv1.Adopt{ClientID: id} })
+	h.newClient("web", func(o *oauthv1.OAuthClient) { o.Spec.Adopt = &oauthv1.Adopt{ClientID: webID} })
+
+	obj := h.waitReady("adopted")
+	s := h.secret(obj.Status.SecretName)
+	if obj.Status.AppID != id || string(s.Data[controllers.KeyClientID]) != id {
+		t.Fatalf("status app %s, Secret client id %s; want %s", obj.Status.AppID, s.Data[controllers.KeyClientID], id)
+	}
+	if code, _ := h.tokenWith(s.Data); code != http.StatusOK {
+		t.Fatalf("token with the Secret: %d", code)
+	}
+	c := h.rawClient(id)
+	mk, _ := c["metadata"].(map[string]any)["clientcreds"].(map[string]any)
+	if mk["uid"] != string(obj.UID) || c["client_name"] != h.ns+"/adopted" || c["scope"] != "hello:read" {
+		t.Fatalf("adopted hydra client: marker %v, name %v, scope %v", mk, c["client_name"], c["scope"])
+	}
+	old := map[string][]byte{}
+	for k, v := range s.Data {
+		old[k] = v
+	}
+	old[controllers.KeyClientSecret] = []byte(oldSecret)
+	if code, _ := h.tokenWith(old); code == http.StatusOK {
+		t.Fatal("the client's previous secret still works; hydra keeps one secret per client")
+	}
+
+	web := h.waitReason("web", metav1.ConditionFalse, oauthv1.ReasonNotAdoptable)
+	if m := readyCondition(web).Message; !strings.Contains(m, "authorization_code") {
+		t.Fatalf("message %q does not say what differs", m)
+	}
+	wc := h.rawClient(webID)
+	wmd, _ := wc["metadata"].(map[string]any)
+	if _, marked := wmd["clientcreds"]; marked || wc["client_name"] != "web app" {
+		t.Fatalf("the refused hydra client changed: %v", wc)
+	}
+}

@@ -8,7 +8,7 @@ import (
 var (
 	credentialsIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "clientcreds_credentials_issued_total",
-		Help: "Credentials issued to OAuthClients, by why: create, adopt (after a lost create answer), restore (Secret deleted or edited, or credentials refused), rotate.",
+		Help: "Credentials issued to OAuthClients, by why: create, adopt (after a lost create answer), take-over (an app adopted through spec.adopt), restore (Secret deleted or edited, or credentials refused), rotate.",
 	}, []string{"reason"})
 	rateLimitWaits = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clientcreds_reconcile_rate_limit_waits_total",

@@ -29,6 +29,9 @@ type appObservation struct {
 	// needSecret says the app has no secret value the operator knows (adopted, or created
 	// without one): the credentials phase issues one.
 	needSecret bool
+	// takenOver says the app was adopted through spec.adopt in this reconcile: the secrets
+	// it had are someone's, so they are retired only after the grace period.
+	takenOver bool
 }
 
 // desiredApp is the app the spec asks for, with the key pair key settled.
@@ -37,6 +40,7 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 		Label:      obj.Label(),
 		AuthMethod: provider.AuthMethod(obj.AuthMethod()),
 		Owner:      provider.Owner{UID: string(obj.UID), Namespace: obj.Namespace, Name: obj.Name},
+		TakeOver:   obj.Spec.Adopt != nil,
 	}
 	if key.next != nil && key.next.publicKey != nil {
 		spec.PublicKeys = []provider.PublicKey{*key.next.publicKey}
@@ -64,6 +68,9 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.O
 	obs := appObservation{secret: found.secret, current: found.current}
 	desired := withCapabilities(desiredApp(obj, key), obj, be.client.Capabilities())
 	if obj.Status.AppID == "" {
+		if obj.Spec.Adopt != nil {
+			return r.adoptExisting(ctx, obj, be, obs, desired, sp)
+		}
 		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}
 	if key.issued == "" && !r.syncDue(obj) {
@@ -71,14 +78,28 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.O
 	}
 	obs.synced = true
 	app, err := be.client.GetApp(ctx, obj.Status.AppID)
+	if errors.Is(err, provider.ErrNotFound) && obj.Spec.Adopt != nil {
+		// An adopted app is not recreated: adopting again says it is gone (NotAdoptable).
+		forgetApp(obj)
+		return r.adoptExisting(ctx, obj, be, obs, desired, sp)
+	}
 	if errors.Is(err, provider.ErrNotFound) {
 		r.event(obj, corev1.EventTypeWarning, EventAppMissing, "Recreate",
 			"App %s no longer exists in the backend; creating a new one", obj.Status.AppID)
 		forgetApp(obj)
 		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}
-	if err != nil || app.Matches(desired) {
+	if err != nil {
 		return obs, err
+	}
+	if obj.Spec.Adopt != nil {
+		// Another OAuthClient may have adopted the same app meanwhile: never fight over it.
+		if err := checkOwned(obj, app); err != nil {
+			return obs, err
+		}
+	}
+	if app.Matches(desired) {
+		return obs, nil
 	}
 	updated, err := be.client.UpdateApp(ctx, app, desired)
 	if err != nil {

@@ -14,10 +14,12 @@ import (
 
 // Why credentials were issued (events, metrics).
 const (
-	issuedCreate  = "create"
-	issuedAdopt   = "adopt"
-	issuedRestore = "restore"
-	issuedRotate  = "rotate"
+	issuedCreate = "create"
+	issuedAdopt  = "adopt"
+	// issuedTakeOver says the app was adopted through spec.adopt.
+	issuedTakeOver = "take-over"
+	issuedRestore  = "restore"
+	issuedRotate   = "rotate"
 	// issuedAuthMethod says the backend answered a tokenEndpointAuthMethod change with a secret.
 	issuedAuthMethod = "auth-method-change"
 )
@@ -53,6 +55,10 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 	switch {
 	case app.answered != nil && !app.needSecret:
 		return credentialPlan{next: app.answered, issued: app.issued}, nil
+	case (app.needSecret && app.takenOver) || (takeOverPending(obj) && (app.current == nil || app.current.clientSecret == "")):
+		// Adopted through spec.adopt and nothing published yet: the app's secrets are held by
+		// its consumers, who get the grace period to switch to the published one.
+		return r.issueSecret(ctx, obj, be, issuedTakeOver, now.Add(gracePeriod(obj)), sp)
 	case app.needSecret:
 		// Retire at once: no one holds the other secrets.
 		return r.issueSecret(ctx, obj, be, issuedAdopt, now, sp)
@@ -78,8 +84,10 @@ func recoverPublished(ctx context.Context, obj *oauthv1.OAuthClient, current *cr
 	t := statusTime(now)
 	obj.Status.LastRotationTime = &t
 	retire := t
-	if rot := obj.Spec.Rotation; rot != nil {
-		retire = statusTime(now.Add(rot.GracePeriodOrDefault()))
+	if obj.Spec.Rotation != nil || obj.Spec.Adopt != nil {
+		// An adopted app's other secrets may be its consumers' (spec.adopt): they get the
+		// grace period too.
+		retire = statusTime(now.Add(gracePeriod(obj)))
 	}
 	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
 		obj.Status.RetireAfter = &retire
@@ -148,6 +156,21 @@ func (r *OAuthClientReconciler) makeRoomForSecret(ctx context.Context, obj *oaut
 		return err
 	}
 	return nil
+}
+
+// takeOverPending says the client adopted its app (spec.adopt) and has not published a
+// secret for it yet — status keeps that across failed attempts: no lastRotationTime.
+func takeOverPending(obj *oauthv1.OAuthClient) bool {
+	return obj.Spec.Adopt != nil && obj.Status.LastRotationTime == nil
+}
+
+// gracePeriod is how long secrets replaced by a new one keep working: the rotation's grace
+// period, or the default without rotation.
+func gracePeriod(obj *oauthv1.OAuthClient) time.Duration {
+	if rot := obj.Spec.Rotation; rot != nil {
+		return rot.GracePeriodOrDefault()
+	}
+	return oauthv1.DefaultGracePeriod
 }
 
 // rotationDue returns when the next scheduled rotation is due, if rotation is on.

@@ -131,6 +131,9 @@ var rules = []rule{
 	{class: provider.ErrSecretNotLabelled, at: stageClient, kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotLabelled,
 		after: missingSecretRecheck, passedToClients: true},
 	{class: provider.ErrInsecureURL, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInsecureURL},
+	// spec.adopt names an app the backend does not have; it may be made there later.
+	{class: provider.ErrNoSuchApp, at: stageClient, kind: stallKind, reason: oauthv1.ReasonNotAdoptable, after: adoptRecheck,
+		hint: "; check spec.adopt"},
 	{class: provider.ErrInvalidProvider, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
 	{class: provider.ErrSecretForbidden, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
 	// At the token endpoint: the client's own credentials and scopes.

@@ -52,6 +52,10 @@ func TestJudge(t *testing.T) {
 			err: rateLimited(now.Add(time.Second)), wasReady: true, wantReady: metav1.ConditionTrue, wantReason: oauthv1.ReasonSucceeded,
 			wantCond: oauthv1.ConditionReconciling, wantAfter: time.Second,
 		},
+		"the app spec.adopt names does not exist": {
+			err:       &provider.Error{Class: provider.ErrNoSuchApp, Op: "look up app", Err: errors.New("no app with client id x")},
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonNotAdoptable, wantCond: oauthv1.ConditionStalled, wantAfter: adoptRecheck,
+		},
 		"credentials refused": {
 			err:       provider.Errorf(provider.ErrUnauthorized, "get app", "401"),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonInvalidAPIToken, wantAfter: refusedCredentialsRecheck, wantForget: true,

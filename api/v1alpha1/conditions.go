@@ -105,4 +105,10 @@ const (
 	ReasonInvalidScope = "InvalidScope"
 	// ReasonTokenRequestFailed: a token request with the stored credentials was refused.
 	ReasonTokenRequestFailed = "TokenRequestFailed"
+	// ReasonNotAdoptable: the app spec.adopt names does not exist or is not a service app
+	// whose only grant is client_credentials; the message says what differs.
+	ReasonNotAdoptable = "NotAdoptable"
+	// ReasonAlreadyOwned: the app spec.adopt names belongs to another OAuthClient (named in
+	// the message); it is left as it is.
+	ReasonAlreadyOwned = "AlreadyOwned"
 )

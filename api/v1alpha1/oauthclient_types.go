@@ -133,6 +133,7 @@ type Rotation struct {
 // OAuthClientSpec is the desired OAuth 2.0 client (client-credentials grant).
 // +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt'",message="rotation applies to client secrets; it cannot be used with private_key_jwt"
 // +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.name)) == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.name))",message="secretTemplate.name cannot be added or removed after creation; create a new OAuthClient to use another Secret name"
+// +kubebuilder:validation:XValidation:rule="has(self.adopt) == has(oldSelf.adopt)",message="adopt cannot be added or removed after creation; create a new OAuthClient to adopt an app"
 type OAuthClientSpec struct {
 	// ProviderRef names the provider that manages the app. Immutable: moving a client to
 	// another provider means creating a new OAuthClient.
@@ -198,10 +199,40 @@ type OAuthClientSpec struct {
 	Rotation *Rotation `json:"rotation,omitempty"`
 
 	// DeletionPolicy: Delete (default) deactivates and deletes the app when this object is
-	// deleted; Orphan leaves it.
+	// deleted; Orphan leaves it. It applies to adopted apps (spec.adopt) as to created ones:
+	// set Orphan on an OAuthClient that adopts an app which must outlive it.
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Adopt takes over an existing client-credentials app instead of creating one: exactly
+	// one of clientID and appID. The app must be a service app whose only grant is
+	// client_credentials (else Ready=False, reason NotAdoptable) and must not belong to
+	// another OAuthClient (reason AlreadyOwned). Once adopted the app is marked as this
+	// object's, the rest of the spec is its desired state (drift is repaired), and a new
+	// client secret is issued and published; the secrets the app had keep working for the
+	// rotation grace period (spec.rotation.gracePeriod, default 1h) and are then revoked.
+	// Immutable, and cannot be added to or removed from an existing OAuthClient.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="adopt is immutable; create a new OAuthClient to adopt another app"
+	Adopt *Adopt `json:"adopt,omitempty"`
+}
+
+// Adopt names the existing app to take over: exactly one of ClientID and AppID.
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) != has(self.appID)",message="adopt needs exactly one of clientID and appID"
+type Adopt struct {
+	// ClientID is the OAuth 2.0 client id of the app.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[!#-\[\]-~]+$`
+	ClientID string `json:"clientID,omitempty"`
+	// AppID is the backend's id of the app (Okta: the app id; Hydra: the client id).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[!#-\[\]-~]+$`
+	AppID string `json:"appID,omitempty"`
 }
 
 // PendingCreate records, before the backend call, that an app is being created, so that a

@@ -48,6 +48,9 @@ type AppSpec struct {
 	// Audiences the app's tokens may be issued for; set only for backends with
 	// Capabilities.Audiences.
 	Audiences []string
+	// TakeOver lets UpdateApp mark as Owner's an app that carries no owner yet (an adopted
+	// app made outside clientcreds). An app that names another owner is never taken over.
+	TakeOver bool
 }
 
 // App is an app as the backend reports it.
@@ -61,6 +64,12 @@ type App struct {
 	// ClientCredentialsOnly: the app is a machine-to-machine client whose only grant is
 	// client_credentials, as the backend defines such a client (Okta: a "service" app).
 	ClientCredentialsOnly bool
+	// OtherType is the backend's kind of app when it is not its machine-to-machine kind
+	// (Okta: an application_type other than "service"); "" otherwise. GrantTypes and
+	// ResponseTypes as registered. They say what differs when ClientCredentialsOnly is false.
+	OtherType     string
+	GrantTypes    []string
+	ResponseTypes []string
 	// PublicKeyIDs are the kids of the JWKs registered on the app.
 	PublicKeyIDs []string
 	// DPoPBound: the app requires DPoP-bound access tokens (RFC 9449). The Secret's

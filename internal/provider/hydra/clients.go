@@ -111,6 +111,8 @@ func toApp(c client) *provider.App {
 		Active:                true, // Hydra clients have no inactive state
 		AuthMethod:            provider.AuthMethod(method),
 		ClientCredentialsOnly: ccOnly,
+		GrantTypes:            grants,
+		ResponseTypes:         responses,
 		PublicKeyIDs:          c.keyIDs(),
 		Owner:                 provider.Owner{UID: mk.UID, Namespace: mk.Namespace, Name: mk.Name},
 		Scopes:                scopeList(c.str("scope")),
@@ -283,7 +285,7 @@ func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provid
 			return nil, err
 		}
 	}
-	if err := checkOwner(c, spec.Owner); err != nil {
+	if err := checkOwner(c, spec.Owner, spec.TakeOver); err != nil {
 		return nil, &provider.Error{Class: provider.ErrConflict, Op: op, Err: err}
 	}
 	c = cloneClient(c)
@@ -315,10 +317,13 @@ func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provid
 	return updated, nil
 }
 
-// checkOwner refuses a client that is not owner's.
-func checkOwner(c client, owner provider.Owner) error {
+// checkOwner refuses a client that is not owner's; with takeOver, a client without a
+// marker becomes owner's.
+func checkOwner(c client, owner provider.Owner, takeOver bool) error {
 	mk := c.marker()
 	switch {
+	case mk.UID == "" && takeOver:
+		return nil
 	case mk.UID == "":
 		return fmt.Errorf("client %s was not created by clientcreds (its metadata has no %q marker); it is left as it is",
 			c.str("client_id"), markerKey)

@@ -60,6 +60,7 @@ type appView struct {
 		OAuthClient struct {
 			ApplicationType string   `json:"application_type"`
 			GrantTypes      []string `json:"grant_types"`
+			ResponseTypes   []string `json:"response_types"`
 			DPoPBound       bool     `json:"dpop_bound_access_tokens"`
 			JWKS            *struct {
 				Keys []struct {
@@ -92,6 +93,9 @@ func parseApp(raw json.RawMessage) (*provider.App, error) {
 		Active:                v.Status == statusActive,
 		AuthMethod:            provider.AuthMethod(v.Credentials.OAuthClient.AuthMethod),
 		ClientCredentialsOnly: isServiceApp(oc.ApplicationType, oc.GrantTypes),
+		OtherType:             otherType(oc.ApplicationType),
+		GrantTypes:            oc.GrantTypes,
+		ResponseTypes:         oc.ResponseTypes,
 		DPoPBound:             oc.DPoPBound,
 		Owner:                 parseOwner(v.Profile),
 		ClientSecret:          v.Credentials.OAuthClient.ClientSecret,
@@ -109,6 +113,14 @@ func parseApp(raw json.RawMessage) (*provider.App, error) {
 // only grant is client_credentials.
 func isServiceApp(appType string, grantTypes []string) bool {
 	return appType == applicationType && len(grantTypes) == 1 && grantTypes[0] == grantClientCreds
+}
+
+// otherType is the app's application type when it is not a service app.
+func otherType(appType string) string {
+	if appType == applicationType {
+		return ""
+	}
+	return appType
 }
 
 // parseOwner reads the owner the provider recorded in the app's profile; anything else in the

@@ -111,4 +111,15 @@ const (
 	// ReasonAlreadyOwned: the app spec.adopt names belongs to another OAuthClient (named in
 	// the message); it is left as it is.
 	ReasonAlreadyOwned = "AlreadyOwned"
+
+	// ReasonAPINotFound: an OAuthAPI named in spec.apis does not exist.
+	ReasonAPINotFound = "APINotFound"
+	// ReasonAPINotAllowed: an OAuthAPI named in spec.apis does not allow this OAuthClient
+	// (its spec.allowedClients); the message names the API.
+	ReasonAPINotAllowed = "APINotAllowed"
+	// ReasonScopeNotInAPI: spec.apis asks for a scope the named OAuthAPI does not declare.
+	ReasonScopeNotInAPI = "ScopeNotInAPI"
+	// ReasonScopeConflict: an OAuthAPI declares a scope another OAuthAPI on the same
+	// authorization server already declares; the message names the other API.
+	ReasonScopeConflict = "ScopeConflict"
 )

@@ -157,6 +157,18 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(s, !(s in ['openid', 'profile', 'email', 'address', 'phone', 'offline_access']))",message="scopes must not include openid, profile, email, address, phone or offline_access: OpenID Connect scopes cannot be requested with the client-credentials grant"
 	Scopes []string `json:"scopes,omitempty"`
 
+	// APIs whose scopes the client asks for, by reference to their OAuthAPI. A grant needs
+	// the API to allow this client (spec.allowedClients; else reason APINotAllowed) and
+	// every scope to be one of the API's (else ScopeNotInAPI); both are checked before any
+	// backend call. The granted scopes join spec.scopes in the Secret's SCOPE key and the
+	// APIs' audiences are written to its AUDIENCE key.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	APIs []APIGrant `json:"apis,omitempty"`
+
 	// Audiences the client's access tokens may be issued for, backend-neutral. What each
 	// backend does with them:
 	//   - Hydra: registered as the client's allowed audiences (the client's "audience"); a
@@ -216,6 +228,31 @@ type OAuthClientSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="adopt is immutable; create a new OAuthClient to adopt another app"
 	Adopt *Adopt `json:"adopt,omitempty"`
+}
+
+// APIGrant asks for scopes of one OAuthAPI.
+type APIGrant struct {
+	// Namespace of the OAuthAPI.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+
+	// Name of the OAuthAPI.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Scopes of the API the client asks for; each must be one of the API's spec.scopes.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=300
+	Scopes []string `json:"scopes"`
 }
 
 // Adopt names the existing app to take over: exactly one of ClientID and AppID.

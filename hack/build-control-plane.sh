@@ -19,46 +19,29 @@ link=$root/bin/k8s/$k8s_version
 stamp_want=$(cat "$root/hack/tools/k8s/go.mod" "$root/hack/tools/k8s/go.sum" \
   "$root/hack/tools/etcd/go.mod" "$root/hack/tools/etcd/go.sum" | sha256sum | cut -c1-16)
 
-link_assets() {
-  mkdir -p "$(dirname "$link")"
-  if [ "$(readlink "$link" 2>/dev/null)" != "$cache" ]; then
-    rm -rf "$link"
-    ln -s "$cache" "$link"
-  fi
-}
+. "$root/hack/lib/cache.sh"
 
 have_all() {
   [ -x "$cache/kube-apiserver" ] && [ -x "$cache/etcd" ] && [ -x "$cache/kubectl" ] &&
     [ "$(cat "$cache/.stamp" 2>/dev/null)" = "$stamp_want" ]
 }
 
-if have_all; then
-  link_assets
-  echo "$link"
-  exit 0
-fi
-
-mkdir -p "$cache"
-exec 9>"$cache_root/.lock-$k8s_version"
-flock 9 # another build of the same version (a parallel make) waits here
-if have_all; then
-  link_assets
-  echo "$link"
-  exit 0
-fi
-
-echo "Building the local control plane v$k8s_version (etcd $etcd_version) from the Go module proxy." >&2
-echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
 build() { # build <module dir> <package> <output name>
   local start=$SECONDS
   (cd "$root/hack/tools/$1" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$cache/$3.tmp" "$2")
   mv "$cache/$3.tmp" "$cache/$3"
   echo "  built $3 in $((SECONDS - start))s" >&2
 }
-rm -f "$cache/.stamp"
-build etcd go.etcd.io/etcd/server/v3 etcd
-build k8s k8s.io/kubernetes/cmd/kubectl kubectl
-build k8s k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver
-echo "$stamp_want" >"$cache/.stamp"
-link_assets
-echo "$link"
+
+build_all() {
+  echo "Building the local control plane v$k8s_version (etcd $etcd_version) from the Go module proxy." >&2
+  echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
+  rm -f "$cache/.stamp"
+  build etcd go.etcd.io/etcd/server/v3 etcd
+  build k8s k8s.io/kubernetes/cmd/kubectl kubectl
+  build k8s k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver
+  echo "$stamp_want" >"$cache/.stamp"
+}
+
+mkdir -p "$cache"
+cache_once "$cache_root/.lock-$k8s_version" have_all build_all "$cache" "$link"

@@ -22,44 +22,26 @@ link=$root/bin/hydra
 # The stamp names exactly what was built; any change to the tools module rebuilds.
 stamp_want=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16)
 
-link_binary() {
-  mkdir -p "$(dirname "$link")"
-  if [ "$(readlink "$link" 2>/dev/null)" != "$cache/hydra" ]; then
-    rm -rf "$link"
-    ln -s "$cache/hydra" "$link"
-  fi
-}
+. "$root/hack/lib/cache.sh"
 
 have_it() {
   [ -x "$cache/hydra" ] && [ "$(cat "$cache/.stamp" 2>/dev/null)" = "$stamp_want" ]
 }
 
-if have_it; then
-  link_binary
-  echo "$link"
-  exit 0
-fi
+build_it() {
+  command -v "${CC:-cc}" >/dev/null 2>&1 || {
+    echo "build-hydra.sh: Hydra's sqlite driver needs cgo and no C compiler (${CC:-cc}) was found; install gcc" >&2
+    exit 1
+  }
+  echo "Building Ory Hydra $hydra_version (sqlite) from the Go module proxy." >&2
+  echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
+  start=$SECONDS
+  rm -f "$cache/.stamp"
+  (cd "$mod" && CGO_ENABLED=1 go build -tags sqlite -trimpath -ldflags='-s -w' -o "$cache/hydra.tmp" github.com/ory/hydra/v2)
+  mv "$cache/hydra.tmp" "$cache/hydra"
+  echo "$stamp_want" >"$cache/.stamp"
+  echo "  built hydra in $((SECONDS - start))s" >&2
+}
 
 mkdir -p "$cache"
-exec 9>"$cache_root/.lock-$hydra_version"
-flock 9 # another build of the same version (a parallel make) waits here
-if have_it; then
-  link_binary
-  echo "$link"
-  exit 0
-fi
-
-command -v "${CC:-cc}" >/dev/null 2>&1 || {
-  echo "build-hydra.sh: Hydra's sqlite driver needs cgo and no C compiler (${CC:-cc}) was found; install gcc" >&2
-  exit 1
-}
-echo "Building Ory Hydra $hydra_version (sqlite) from the Go module proxy." >&2
-echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
-start=$SECONDS
-rm -f "$cache/.stamp"
-(cd "$mod" && CGO_ENABLED=1 go build -tags sqlite -trimpath -ldflags='-s -w' -o "$cache/hydra.tmp" github.com/ory/hydra/v2)
-mv "$cache/hydra.tmp" "$cache/hydra"
-echo "$stamp_want" >"$cache/.stamp"
-echo "  built hydra in $((SECONDS - start))s" >&2
-link_binary
-echo "$link"
+cache_once "$cache_root/.lock-$hydra_version" have_it build_it "$cache/hydra" "$link"

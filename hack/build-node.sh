@@ -19,13 +19,7 @@ components=(kube-scheduler kube-controller-manager kubelet)
 
 stamp_want=$(cat "$root/hack/tools/node/go.mod" "$root/hack/tools/node/go.sum" | sha256sum | cut -c1-16)
 
-link_assets() {
-  mkdir -p "$(dirname "$link")"
-  if [ "$(readlink "$link" 2>/dev/null)" != "$cache" ]; then
-    rm -rf "$link"
-    ln -s "$cache" "$link"
-  fi
-}
+. "$root/hack/lib/cache.sh"
 
 have_all() {
   local c
@@ -33,36 +27,24 @@ have_all() {
   [ "$(cat "$cache/.stamp" 2>/dev/null)" = "$stamp_want" ]
 }
 
-if have_all; then
-  link_assets
-  echo "$link"
-  exit 0
-fi
-
-mkdir -p "$cache"
-exec 9>"$cache_root/.lock-$k8s_version"
-flock 9 # another build of the same version (a parallel make) waits here
-if have_all; then
-  link_assets
-  echo "$link"
-  exit 0
-fi
-
 # Without these the binaries report v0.0.0-master+$Format:%H$ (and kubelet registers the node
 # with that version).
 IFS=. read -r major minor _ <<<"$k8s_version"
 vpkg=k8s.io/component-base/version
 ldflags="-s -w -X $vpkg.gitVersion=v$k8s_version -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor"
 
-echo "Building the node components v$k8s_version from the Go module proxy." >&2
-echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
-rm -f "$cache/.stamp"
-for c in "${components[@]}"; do
-  start=$SECONDS
-  (cd "$root/hack/tools/node" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$cache/$c.tmp" "k8s.io/kubernetes/cmd/$c")
-  mv "$cache/$c.tmp" "$cache/$c"
-  echo "  built $c in $((SECONDS - start))s" >&2
-done
-echo "$stamp_want" >"$cache/.stamp"
-link_assets
-echo "$link"
+build_all() {
+  echo "Building the node components v$k8s_version from the Go module proxy." >&2
+  echo "This happens once per machine and takes several minutes; it is cached in $cache." >&2
+  rm -f "$cache/.stamp"
+  for c in "${components[@]}"; do
+    start=$SECONDS
+    (cd "$root/hack/tools/node" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$cache/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$cache/$c.tmp" "$cache/$c"
+    echo "  built $c in $((SECONDS - start))s" >&2
+  done
+  echo "$stamp_want" >"$cache/.stamp"
+}
+
+mkdir -p "$cache"
+cache_once "$cache_root/.lock-$k8s_version" have_all build_all "$cache" "$link"

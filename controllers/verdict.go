@@ -7,6 +7,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/logreason"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -336,6 +337,8 @@ func (v verdict) apply(conds conditions, wasReady bool, err error) (ctrl.Result,
 	case v.kind == stallKind:
 		return ctrl.Result{}, nil
 	default:
-		return ctrl.Result{}, err
+		// The reason rides along so that the framework's "Reconciler error" line names it
+		// (logreason.Logger); the error itself is unchanged.
+		return ctrl.Result{}, logreason.Wrap(err, v.reason)
 	}
 }

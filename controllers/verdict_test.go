@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/logreason"
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
@@ -162,6 +163,16 @@ func TestJudge(t *testing.T) {
 			}
 			if (err != nil) != tc.wantErr {
 				t.Errorf("error returned = %v, want returned: %v", err, tc.wantErr)
+			}
+			if err != nil {
+				// The returned error is the one judged, carrying its reason for the
+				// framework's "Reconciler error" line.
+				if reason, ok := logreason.Of(err); !ok || reason != v.reason || reason == "" {
+					t.Errorf("returned error carries reason %q (%v), want %q", reason, ok, v.reason)
+				}
+				if !errors.Is(err, tc.err) || err.Error() != tc.err.Error() {
+					t.Errorf("returned error %v is not the judged one %v", err, tc.err)
+				}
 			}
 			if v.credentialsRefused != tc.wantForget {
 				t.Errorf("credentialsRefused = %v, want %v", v.credentialsRefused, tc.wantForget)

@@ -19,6 +19,7 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/logreason"
 	// Backends register themselves with package provider under their spec field, and
 	// bind their own flags.
 	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
@@ -73,7 +74,8 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("--watch-namespaces: %w", err)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// Error lines get the condition reason of their error, the framework's included.
+	ctrl.SetLogger(logreason.Logger(zap.New(zap.UseFlagOptions(&zapOpts))))
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {

@@ -342,7 +342,7 @@ func checkStory(t *testing.T, c *cluster, ns, managerLog string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reconcileLines, readiness int
+	var reconcileLines, readiness, frameworkErrors int
 	for _, line := range strings.Split(string(raw), "\n") {
 		var entry map[string]any
 		// Lines logged while reconciling carry a reconcileID (start-up lines do not).
@@ -352,6 +352,13 @@ func checkStory(t *testing.T, c *cluster, ns, managerLog string) {
 		reconcileLines++
 		if entry["namespace"] == nil || entry["name"] == nil {
 			t.Errorf("a reconcile log line without namespace/name: %s", line)
+		}
+		if entry["msg"] == "Reconciler error" {
+			// controller-runtime's own line: the reason comes from logreason.Logger.
+			frameworkErrors++
+			if r, _ := entry["reason"].(string); r == "" {
+				t.Errorf("a Reconciler error line without a reason: %s", line)
+			}
 		}
 		if entry["msg"] == "Readiness changed" {
 			if entry["reason"] == nil {
@@ -365,7 +372,7 @@ func checkStory(t *testing.T, c *cluster, ns, managerLog string) {
 	if readiness == 0 {
 		t.Errorf("the manager's log has no readiness change of unknown-scope to %s (%d reconcile lines)", ready.Reason, reconcileLines)
 	}
-	t.Logf("%d reconcile log lines, each with namespace and name", reconcileLines)
+	t.Logf("%d reconcile log lines, each with namespace and name; %d Reconciler error lines, each with a reason", reconcileLines, frameworkErrors)
 }
 
 // checkMetricsDoc: every clientcreds_ metric Prometheus scraped is documented in

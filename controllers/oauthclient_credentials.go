@@ -169,10 +169,13 @@ func takeOverPending(obj *oauthv1.OAuthClient) bool {
 }
 
 // gracePeriod is how long secrets replaced by a new one keep working: the rotation's grace
-// period, or the default without rotation.
+// period, spec.credentialsFrom's, or the default.
 func gracePeriod(obj *oauthv1.OAuthClient) time.Duration {
 	if rot := obj.Spec.Rotation; rot != nil {
 		return rot.GracePeriodOrDefault()
+	}
+	if cf := obj.Spec.CredentialsFrom; cf != nil && cf.GracePeriod != nil && cf.GracePeriod.Duration > 0 {
+		return cf.GracePeriod.Duration
 	}
 	return oauthv1.DefaultGracePeriod
 }

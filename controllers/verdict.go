@@ -125,7 +125,7 @@ var rules = []rule{
 	// secret; a value the backend refuses needs the user (the message never holds it).
 	{class: provider.ErrCredentialsSecretNotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotFound,
 		after: missingSecretRecheck,
-		hint: "; create it (or let an ExternalSecret fill it) with the client secret under the key spec.credentialsFrom.secretRef names"},
+		hint:  "; create it (or let an ExternalSecret fill it) with the client secret under the key spec.credentialsFrom.secretRef names"},
 	{class: provider.ErrSecretValueRefused, at: stageClient, kind: stallKind, reason: oauthv1.ReasonCredentialsSecretInvalid,
 		after: missingSecretRecheck, prefix: "The backend refused the client secret in the Secret spec.credentialsFrom names",
 		hint: "; put a value the backend accepts there"},

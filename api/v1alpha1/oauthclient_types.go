@@ -254,7 +254,7 @@ type OAuthClientSpec struct {
 	// the output Secret; while the Secret or its key is missing the client waits (Ready=False,
 	// reason CredentialsSecretNotFound) and nothing is called in the backend. When the value
 	// changes the new value is registered and published, and the previous one is revoked
-	// after the grace period (1h). A value the backend refuses (Okta: 14 to 100 printable
+	// after credentialsFrom.gracePeriod (default 1h). A value the backend refuses (Okta: 14 to 100 printable
 	// ASCII characters) is reason CredentialsSecretInvalid. The value is never written
 	// anywhere but the backend and the output Secret. Changes are noticed at once when the
 	// Secret carries the label oauth.clientcreds.dev/oauthclient (any value), else within a
@@ -281,6 +281,14 @@ type CredentialsFrom struct {
 	// secret.
 	// +required
 	SecretRef CredentialsSecretRef `json:"secretRef"`
+	// GracePeriod during which the previous value keeps working after the Secret's value
+	// changed and the new one is published (on backends that hold two secrets at once).
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="credentialsFrom.gracePeriod must be between 1s and 720h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 
 // CredentialsSecretRef names one key of a Secret in the OAuthClient's namespace.

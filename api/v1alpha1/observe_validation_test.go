@@ -33,7 +33,10 @@ func TestOAuthClientObserveAndCredentialsFromAdmission(t *testing.T) {
 		"credentialsFrom + rotation":  {spec: ref + "\n  rotation: {interval: 24h}", wantErr: "credentialsFrom cannot be combined with rotation"},
 		"credentialsFrom + private_key_jwt": {spec: ref + "\n  tokenEndpointAuthMethod: private_key_jwt",
 			wantErr: "credentialsFrom supplies a client secret; it cannot be used with private_key_jwt"},
-		"credentialsFrom + post": {spec: ref + "\n  tokenEndpointAuthMethod: client_secret_post"},
+		"credentialsFrom + post":               {spec: ref + "\n  tokenEndpointAuthMethod: client_secret_post"},
+		"credentialsFrom grace":                {spec: "\n  credentialsFrom: {secretRef: {name: a}, gracePeriod: 30s}"},
+		"credentialsFrom grace too short":      {spec: "\n  credentialsFrom: {secretRef: {name: a}, gracePeriod: 0s}", wantErr: "credentialsFrom.gracePeriod must be between 1s and 720h"},
+		"credentialsFrom grace not a duration": {spec: "\n  credentialsFrom: {secretRef: {name: a}, gracePeriod: soon}", wantErr: "spec.credentialsFrom.gracePeriod"},
 	}
 	i := 0
 	for name, tc := range tests {

@@ -60,7 +60,7 @@ func TestCredentialsFromSecret(t *testing.T) {
 	f.newClient("from-vault", func(o *oauthv1.OAuthClient) {
 		o.Spec.CredentialsFrom = &oauthv1.CredentialsFrom{
 			SecretRef:   oauthv1.CredentialsSecretRef{Name: "vault-billing", Key: "secret"},
-			GracePeriod: &metav1.Duration{Duration: 6 * time.Second},
+			GracePeriod: &metav1.Duration{Duration: 10 * time.Second},
 		}
 	})
 

@@ -162,3 +162,34 @@ func TestCredentialsFromObserve(t *testing.T) {
 		t.Fatalf("Observe with credentialsFrom wrote to the org: %q", writes)
 	}
 }
+
+// Adopt (Manage) with credentialsFrom: the user's value is registered on the adopted app and
+// published; the app's own secret keeps working through the grace period, as with any
+// adoption, and is revoked after it.
+func TestCredentialsFromAdopt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	old := f.makeApp("Terraform Made", "client_secret_basic")
+	v := "adopted-" + randHex(10)
+	f.userSecret("vault-adopted", "CLIENT_SECRET", v)
+	f.newClient("adopted", func(o *oauthv1.OAuthClient) {
+		o.Spec.Adopt = &oauthv1.Adopt{ClientID: old.clientID}
+		o.Spec.DisplayName = "Terraform Made"
+		o.Spec.DeletionPolicy = oauthv1.DeletionPolicyOrphan
+		o.Spec.CredentialsFrom = &oauthv1.CredentialsFrom{SecretRef: oauthv1.CredentialsSecretRef{Name: "vault-adopted"},
+			GracePeriod: &metav1.Duration{Duration: 10 * time.Second}}
+	})
+	s := f.waitPublished("adopted", v)
+	if code, _ := f.tokenWith(s.Data); code != http.StatusOK {
+		t.Fatalf("token with the user's value: %d", code)
+	}
+	if code := f.tokenWithOld(old, "client_secret_basic"); code != http.StatusOK {
+		t.Fatalf("token with the app's own secret right after adoption: %d, want 200 during the grace period", code)
+	}
+	if uid := f.appOwnerUID(old.id); uid != string(f.get("adopted").UID) {
+		t.Fatalf("adopted app owner %q, want this OAuthClient", uid)
+	}
+	f.eventually(waitTimeout, "the app's own secret revoked after the grace period", func() (bool, string) {
+		return f.tokenWithOld(old, "client_secret_basic") == http.StatusUnauthorized && f.activeSecrets(old.id) == 1, describe(f.get("adopted"))
+	})
+}

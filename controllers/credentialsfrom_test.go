@@ -122,6 +122,7 @@ func TestCredentialsFromSecret(t *testing.T) {
 	if msg := readyCondition(o).Message; strings.Contains(msg, bad) || !strings.Contains(msg, "14") {
 		t.Fatalf("CredentialsSecretInvalid message %q: want Okta's rule (14 characters) and never the value", msg)
 	}
+	t.Logf("CredentialsSecretInvalid: %s", readyCondition(o).Message)
 	if s := f.secret(o.Status.SecretName); string(s.Data[controllers.KeyClientSecret]) != v2 {
 		t.Fatalf("the refused value replaced the published one")
 	}

@@ -96,6 +96,7 @@ func TestObserveWritesNothing(t *testing.T) {
 	if d == nil || d.Status != metav1.ConditionTrue || !strings.Contains(d.Message, `displayName (app "Made By Hand", spec "Billing")`) {
 		t.Fatalf("Drifted = %+v, want True naming displayName", d)
 	}
+	t.Logf("Drifted: %s", d.Message)
 	// The spec changes; the app does not follow, the report does.
 	f.update("observed", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Made By Hand" })
 	f.eventually(waitTimeout, "Drifted False once the spec matches the app", func() (bool, string) {

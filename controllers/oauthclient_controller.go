@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -138,11 +139,23 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 	if err := checkTemplates(obj, be, tmpl); err != nil {
 		return out, err
 	}
+	// oauthclient_credentialsfrom.go: before any backend call.
+	src, err := r.readCredentialsFrom(ctx, obj)
+	if err != nil {
+		return out, err
+	}
 	// oauthclient_readsecret.go
 	found, err := r.loadSecret(ctx, obj)
 	if err != nil {
 		return out, err
 	}
+	if obj.Observes() {
+		// oauthclient_observe.go: reads the backend, never writes to it.
+		obs, err := r.reconcileObserved(ctx, obj, be, found, src, tmpl)
+		out.synced, out.issued = obs.synced, obs.issued
+		return out, err
+	}
+	meta.RemoveStatusCondition(&obj.Status.Conditions, oauthv1.ConditionDrifted)
 	// oauthclient_key.go
 	key, err := prepareKey(obj, found)
 	if err != nil {
@@ -155,7 +168,7 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 		return out, err
 	}
 	// oauthclient_credentials.go
-	plan, err := r.reconcileCredentials(ctx, obj, be, app, key, sp)
+	plan, err := r.reconcileCredentials(ctx, obj, be, app, key, src, sp)
 	out.issued = plan.issued
 	if err != nil {
 		return out, err

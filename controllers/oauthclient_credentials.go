@@ -45,13 +45,17 @@ type credentialPlan struct {
 // ones already in the Secret, or newly issued ones (Secret deleted or edited, app adopted,
 // rotation due).
 func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
-	app appObservation, key keyPlan, sp *statusPatcher) (credentialPlan, error) {
+	app appObservation, key keyPlan, src secretSource, sp *statusPatcher) (credentialPlan, error) {
 	if obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT {
 		// Settled by prepareKey; the app has the public key.
 		return credentialPlan{next: key.next, issued: key.issued}, nil
 	}
 	now := r.now()
 	recoverPublished(ctx, obj, app.current, now)
+	if src.set() {
+		// oauthclient_credentialsfrom.go: the user's Secret decides, never a generated secret.
+		return r.credentialsFromSecret(ctx, obj, be, app, src, sp)
+	}
 	switch {
 	case app.answered != nil && !app.needSecret:
 		return credentialPlan{next: app.answered, issued: app.issued}, nil
@@ -165,10 +169,13 @@ func takeOverPending(obj *oauthv1.OAuthClient) bool {
 }
 
 // gracePeriod is how long secrets replaced by a new one keep working: the rotation's grace
-// period, or the default without rotation.
+// period, spec.credentialsFrom's, or the default.
 func gracePeriod(obj *oauthv1.OAuthClient) time.Duration {
 	if rot := obj.Spec.Rotation; rot != nil {
 		return rot.GracePeriodOrDefault()
+	}
+	if cf := obj.Spec.CredentialsFrom; cf != nil && cf.GracePeriod != nil && cf.GracePeriod.Duration > 0 {
+		return cf.GracePeriod.Duration
 	}
 	return oauthv1.DefaultGracePeriod
 }

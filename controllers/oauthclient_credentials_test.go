@@ -80,7 +80,7 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 			r := &OAuthClientReconciler{Client: k8s, APIReader: k8s, Now: func() time.Time { return testNow }}
 			sp := &statusPatcher{client: k8s, obj: obj, base: obj.DeepCopy()}
 
-			plan, err := r.reconcileCredentials(context.Background(), obj, backend{client: prov}, tc.app, tc.key, sp)
+			plan, err := r.reconcileCredentials(context.Background(), obj, backend{client: prov}, tc.app, tc.key, secretSource{}, sp)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -86,6 +86,9 @@ func (r *OAuthClientReconciler) nextWake(obj *oauthv1.OAuthClient) time.Duration
 	if t := obj.Status.RetireAfter; t != nil {
 		wake = min(wake, max(t.Sub(now), time.Second))
 	}
+	if obj.Spec.CredentialsFrom != nil {
+		wake = min(wake, jitter(credentialsFromRecheck))
+	}
 	if due, ok := rotationDue(obj); ok {
 		wake = min(wake, max(due.Sub(now), time.Second))
 	}

@@ -31,10 +31,16 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		}); err != nil {
 		return fmt.Errorf("index oauthclients by provider: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &oauthv1.OAuthClient{}, credentialsFromIndexKey, indexCredentialsFrom); err != nil {
+		return fmt.Errorf("index oauthclients by credentialsFrom Secret: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&oauthv1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
+		// The same label-selected Secret cache: a user's Secret named by spec.credentialsFrom
+		// and labelled LabelClient wakes its clients (oauthclient_credentialsfrom.go).
+		Watches(&corev1.Secret{}, r.clientsOfCredentialsSecret()).
 		Watches(&oauthv1.ClusterOAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
 		Watches(&oauthv1.OAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
 		Watches(&corev1.Namespace{}, r.clientsInNamespace(), builder.WithPredicates(predicate.LabelChangedPredicate{})).

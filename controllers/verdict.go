@@ -122,6 +122,18 @@ type rule struct {
 // conditionError is only for what is not an error of a call (a provider that is missing,
 // a Secret someone else owns, an invalid spec).
 var rules = []rule{
+	// spec.credentialsFrom: the user's Secret is waited for, never replaced by a generated
+	// secret; a value the backend refuses needs the user (the message never holds it).
+	{class: provider.ErrCredentialsSecretNotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonCredentialsSecretNotFound,
+		after: missingSecretRecheck,
+		hint:  "; create it (or let an ExternalSecret fill it) with the client secret under the key spec.credentialsFrom.secretRef names"},
+	{class: provider.ErrSecretValueRefused, at: stageClient, kind: stallKind, reason: oauthv1.ReasonCredentialsSecretInvalid,
+		after: missingSecretRecheck, prefix: "The backend refused the client secret in the Secret spec.credentialsFrom names",
+		hint: "; put a value the backend accepts there"},
+	// Observe on a backend that does not return client secret values (Hydra).
+	{class: provider.ErrSecretNotReadable, at: stageClient, kind: waitKind, reason: oauthv1.ReasonSecretNotReadable,
+		after: featureRecheck, prefix: "The observed app's client secret cannot be published",
+		hint: "; set spec.credentialsFrom to a Secret holding it"},
 	{class: provider.ErrPrivateKeyNotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonPrivateKeySecretNotFound,
 		after: missingSecretRecheck, passedToClients: true,
 		hint: "; create it with the PEM private key of the provider's OAuth client under the key the reference names"},

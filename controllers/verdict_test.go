@@ -73,6 +73,19 @@ func TestJudge(t *testing.T) {
 			err:       provider.Errorf(provider.ErrDPoPRejected, "get app", "invalid_dpop_proof"),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonDPoPRejected, wantAfter: refusedCredentialsRecheck, wantForget: true,
 		},
+		"credentialsFrom Secret missing": {
+			err:       fmt.Errorf("%w: Secret ns/from-vault not found", provider.ErrCredentialsSecretNotFound),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonCredentialsSecretNotFound, wantAfter: missingSecretRecheck,
+		},
+		"credentialsFrom value refused": {
+			err:       provider.Errorf(provider.ErrSecretValueRefused, "create client secret", "client_secret must be at least 14 characters long"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonCredentialsSecretInvalid, wantCond: oauthv1.ConditionStalled,
+			wantAfter: missingSecretRecheck,
+		},
+		"observed secret not readable": {
+			err:       provider.Errorf(provider.ErrSecretNotReadable, "read client secrets", "hash only"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonSecretNotReadable, wantAfter: featureRecheck,
+		},
 		"private key Secret missing": {
 			err:       fmt.Errorf("%w: %w: Secret ns/key not found", provider.ErrPrivateKeyNotFound, provider.ErrSecretNotFound),
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonPrivateKeySecretNotFound, wantAfter: missingSecretRecheck,

@@ -11,6 +11,9 @@ const (
 	// ConditionStalled is True when the controller cannot make progress without a change by
 	// a human (an invalid spec, a Secret name owned by someone else).
 	ConditionStalled = "Stalled"
+	// ConditionDrifted is True when an observed app (managementPolicy Observe) differs from
+	// the spec, False when it matches; absent under Manage, which repairs drift.
+	ConditionDrifted = "Drifted"
 )
 
 // Condition reasons, one CamelCase word each.
@@ -111,6 +114,20 @@ const (
 	// ReasonAlreadyOwned: the app spec.adopt names belongs to another OAuthClient (named in
 	// the message); it is left as it is.
 	ReasonAlreadyOwned = "AlreadyOwned"
+	// ReasonCredentialsSecretNotFound: the Secret or key spec.credentialsFrom names is missing
+	// or empty; the client waits for it and nothing is called in the backend.
+	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
+	// ReasonCredentialsSecretInvalid: the backend refused the client secret spec.credentialsFrom
+	// supplies (e.g. too short); the message says why, never the value.
+	ReasonCredentialsSecretInvalid = "CredentialsSecretInvalid"
+	// ReasonSecretNotReadable: an observed app's backend does not return client secret
+	// values (managementPolicy Observe); set spec.credentialsFrom to a Secret holding it.
+	ReasonSecretNotReadable = "SecretNotReadable"
+	// ReasonNoDrift: the observed app matches the spec (condition Drifted, status False).
+	ReasonNoDrift = "NoDrift"
+	// ReasonSpecDiffers: the observed app differs from the spec (condition Drifted, status
+	// True); the message lists the fields.
+	ReasonSpecDiffers = "SpecDiffers"
 
 	// ReasonAPINotFound: an OAuthAPI named in spec.apis does not exist.
 	ReasonAPINotFound = "APINotFound"

@@ -82,9 +82,11 @@ func (c *OAuthClient) AuthMethod() TokenEndpointAuthMethod {
 	return c.Spec.TokenEndpointAuthMethod
 }
 
-// Orphans reports whether deleting the OAuthClient leaves the backend app in place.
+// Orphans reports whether deleting the OAuthClient leaves the backend app in place: with
+// deletionPolicy Orphan, and always for an observed app (managementPolicy Observe), which
+// the operator never writes to.
 func (c *OAuthClient) Orphans() bool {
-	return c.Spec.DeletionPolicy == DeletionPolicyOrphan
+	return c.Spec.DeletionPolicy == DeletionPolicyOrphan || c.Observes()
 }
 
 // GracePeriodOrDefault is the rotation grace period, defaulted (the API server defaults it
@@ -152,4 +154,18 @@ func (o *OktaOAuth) ScopesOrDefault() []string {
 		return []string{DefaultOktaOAuthScope}
 	}
 	return o.Scopes
+}
+
+// Observes reports whether the operator only reads the backend app (managementPolicy
+// Observe).
+func (c *OAuthClient) Observes() bool {
+	return c.Spec.ManagementPolicy == ManagementPolicyObserve
+}
+
+// CredentialsKey is the key of spec.credentialsFrom's Secret that holds the client secret.
+func (r CredentialsSecretRef) CredentialsKey() string {
+	if r.Key == "" {
+		return "CLIENT_SECRET"
+	}
+	return r.Key
 }

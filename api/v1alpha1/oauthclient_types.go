@@ -134,6 +134,9 @@ type Rotation struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt'",message="rotation applies to client secrets; it cannot be used with private_key_jwt"
 // +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.name)) == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.name))",message="secretTemplate.name cannot be added or removed after creation; create a new OAuthClient to use another Secret name"
 // +kubebuilder:validation:XValidation:rule="has(self.adopt) == has(oldSelf.adopt)",message="adopt cannot be added or removed after creation; create a new OAuthClient to adopt an app"
+// +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.adopt)",message="managementPolicy Observe needs spec.adopt: only an existing app can be observed; name it with adopt.clientID or adopt.appID"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentialsFrom) || !has(self.rotation)",message="credentialsFrom cannot be combined with rotation: the client secret changes when the referenced Secret changes"
+// +kubebuilder:validation:XValidation:rule="!has(self.credentialsFrom) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'private_key_jwt'",message="credentialsFrom supplies a client secret; it cannot be used with private_key_jwt"
 type OAuthClientSpec struct {
 	// ProviderRef names the provider that manages the app. Immutable: moving a client to
 	// another provider means creating a new OAuthClient.
@@ -228,6 +231,81 @@ type OAuthClientSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="adopt is immutable; create a new OAuthClient to adopt another app"
 	Adopt *Adopt `json:"adopt,omitempty"`
+
+	// ManagementPolicy: Manage (default) makes the app match this spec and publishes
+	// credentials the operator issues. Observe (needs spec.adopt) never writes to the
+	// backend: no app update, no client secret, no access policy, no ownership mark. It
+	// publishes what it can read — client id, token URL, issuer, and the app's current client
+	// secret where the backend returns its value (Okta does; Hydra does not: use
+	// spec.credentialsFrom there, else Ready=False, reason SecretNotReadable) — reports what
+	// differs from this spec in the Drifted condition, and is Ready once a token request with
+	// the published credentials succeeds. An observed app is never deleted: deletion leaves it
+	// as it is, whatever spec.deletionPolicy says. Observe does not claim the app, so an app
+	// another OAuthClient manages or observes may be observed too. Switching to Manage
+	// repairs the drift (and marks the app as this object's, refused with AlreadyOwned when
+	// another OAuthClient manages it); switching to Observe stops every write.
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// CredentialsFrom takes the client secret from a Secret the user manages (for example
+	// one an ExternalSecret fills), in this OAuthClient's namespace, instead of one the
+	// backend generates. The operator registers that value on the app and publishes it in
+	// the output Secret; while the Secret or its key is missing the client waits (Ready=False,
+	// reason CredentialsSecretNotFound) and nothing is called in the backend. When the value
+	// changes the new value is registered and published, and the previous one is revoked
+	// after credentialsFrom.gracePeriod (default 1h). A value the backend refuses (Okta: 14 to 100 printable
+	// ASCII characters) is reason CredentialsSecretInvalid. The value is never written
+	// anywhere but the backend and the output Secret. Changes are noticed at once when the
+	// Secret carries the label oauth.clientcreds.dev/oauthclient (any value), else within a
+	// minute. Cannot be combined with rotation or private_key_jwt. With Observe the value is
+	// only published and checked with a token request, not registered.
+	// +optional
+	CredentialsFrom *CredentialsFrom `json:"credentialsFrom,omitempty"`
+}
+
+// ManagementPolicy says whether the operator writes to the backend app.
+// +kubebuilder:validation:Enum=Manage;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyManage makes the app match the spec (the default).
+	ManagementPolicyManage ManagementPolicy = "Manage"
+	// ManagementPolicyObserve reads the app and never writes to the backend.
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
+// CredentialsFrom names where the client secret comes from.
+type CredentialsFrom struct {
+	// SecretRef is the Secret (in the OAuthClient's namespace) and key holding the client
+	// secret.
+	// +required
+	SecretRef CredentialsSecretRef `json:"secretRef"`
+	// GracePeriod during which the previous value keeps working after the Secret's value
+	// changed and the new one is published (on backends that hold two secrets at once).
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="credentialsFrom.gracePeriod must be between 1s and 720h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+}
+
+// CredentialsSecretRef names one key of a Secret in the OAuthClient's namespace.
+type CredentialsSecretRef struct {
+	// Name of the Secret; it must not be the output Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="credentialsFrom.secretRef.name must be a valid Secret name"
+	Name string `json:"name"`
+	// Key of the Secret holding the client secret.
+	// +optional
+	// +kubebuilder:default=CLIENT_SECRET
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
 }
 
 // APIGrant asks for scopes of one OAuthAPI.

@@ -38,6 +38,15 @@ var (
 	// the requested scopes (OAuth error access_denied). It also matches ErrPermanent, and
 	// every Error whose Code is OAuthAccessDenied matches it, whatever its class.
 	ErrAccessDenied error = &subclass{msg: "access denied by the authorization server's policies", parent: ErrPermanent}
+	// ErrSecretValueRefused: the backend refused a caller-chosen client secret value
+	// (ImportSecret), e.g. too short. It also matches ErrPermanent.
+	ErrSecretValueRefused error = &subclass{msg: "client secret value refused", parent: ErrPermanent}
+	// ErrSecretNotReadable: the backend does not return client secret values on a read
+	// (ReadSecrets).
+	ErrSecretNotReadable = errors.New("client secret values not readable")
+	// ErrCredentialsSecretNotFound: the Secret (or key) an OAuthClient's spec.credentialsFrom
+	// names is missing or empty. It also matches ErrSecretNotFound.
+	ErrCredentialsSecretNotFound error = &subclass{msg: "client secret source missing", parent: ErrSecretNotFound}
 
 	// The refusals of the operator's own OAuth 2.0 credentials (a backend reached with an
 	// OAuth client instead of an API token). Each also matches ErrUnauthorized, so code that

@@ -193,6 +193,20 @@ func (p *instrumented) CreateSecret(ctx context.Context, appID string) (*ClientS
 	return s, err
 }
 
+func (p *instrumented) ReadSecrets(ctx context.Context, appID string) ([]ClientSecret, error) {
+	start := time.Now()
+	s, err := p.Provider.ReadSecrets(ctx, appID)
+	p.observe("read_secrets", start, err)
+	return s, err
+}
+
+func (p *instrumented) ImportSecret(ctx context.Context, appID, value string) (*ClientSecret, error) {
+	start := time.Now()
+	s, err := p.Provider.ImportSecret(ctx, appID, value)
+	p.observe("import_secret", start, err)
+	return s, err
+}
+
 func (p *instrumented) RevokeSecret(ctx context.Context, appID, secretID string) error {
 	start := time.Now()
 	err := p.Provider.RevokeSecret(ctx, appID, secretID)

@@ -189,6 +189,14 @@ type Provider interface {
 	// RevokeSecret deactivates and deletes one client secret; ErrNotFound when it does not
 	// exist.
 	RevokeSecret(ctx context.Context, appID, secretID string) error
+	// ReadSecrets lists an app's client secrets with their values, for backends that return
+	// them on a read (Okta's list does); a backend that keeps only hashes (Hydra) answers
+	// ErrSecretNotReadable. It never writes. Callers must not log or keep the values.
+	ReadSecrets(ctx context.Context, appID string) ([]ClientSecret, error)
+	// ImportSecret adds an active client secret whose value the caller chose (a secret the
+	// user manages), like CreateSecret otherwise. A value the backend refuses is
+	// ErrSecretValueRefused, with the backend's reason and never the value.
+	ImportSecret(ctx context.Context, appID, value string) (*ClientSecret, error)
 
 	// RequestToken performs a client-credentials token request with creds and reports
 	// whether the authorization server issued a token.

@@ -32,6 +32,8 @@ type Provider struct {
 	ListSecretsFn  func(ctx context.Context, appID string) ([]provider.ClientSecret, error)
 	CreateSecretFn func(ctx context.Context, appID string) (*provider.ClientSecret, error)
 	RevokeSecretFn func(ctx context.Context, appID, secretID string) error
+	ReadSecretsFn  func(ctx context.Context, appID string) ([]provider.ClientSecret, error)
+	ImportSecretFn func(ctx context.Context, appID, value string) (*provider.ClientSecret, error)
 	RequestTokenFn func(ctx context.Context, creds provider.Credentials) error
 }
 
@@ -127,4 +129,20 @@ func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials)
 		return unset("request token")
 	}
 	return p.RequestTokenFn(ctx, creds)
+}
+
+// ReadSecrets calls ReadSecretsFn.
+func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+	if p.ReadSecretsFn == nil {
+		return nil, unset("read client secrets")
+	}
+	return p.ReadSecretsFn(ctx, appID)
+}
+
+// ImportSecret calls ImportSecretFn.
+func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+	if p.ImportSecretFn == nil {
+		return nil, unset("import client secret")
+	}
+	return p.ImportSecretFn(ctx, appID, value)
 }

@@ -365,13 +365,35 @@ func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.Cl
 // working at once.
 func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
 	const op = "set client secret"
-	c, err := p.getClient(ctx, op, appID)
-	if err != nil {
-		return nil, err
-	}
 	secret, err := newSecret()
 	if err != nil {
 		return nil, provider.Errorf(provider.ErrTransient, op, "%w", err)
+	}
+	return p.setSecret(ctx, op, appID, secret)
+}
+
+// ImportSecret sets the caller's value as the client's secret (client_secret on the admin
+// API's PUT): one read, one write. As with CreateSecret the previous secret stops working at
+// once. A value Hydra refuses (400) is provider.ErrSecretValueRefused.
+func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+	const op = "import client secret"
+	s, err := p.setSecret(ctx, op, appID, value)
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.Status == http.StatusBadRequest {
+		pe.Class = provider.ErrSecretValueRefused
+	}
+	return s, err
+}
+
+// ReadSecrets: Hydra stores a hash of the client secret and never returns its value.
+func (p *Provider) ReadSecrets(context.Context, string) ([]provider.ClientSecret, error) {
+	return nil, provider.Errorf(provider.ErrSecretNotReadable, "read client secrets", "hydra keeps only a hash of the client secret")
+}
+
+func (p *Provider) setSecret(ctx context.Context, op, appID, secret string) (*provider.ClientSecret, error) {
+	c, err := p.getClient(ctx, op, appID)
+	if err != nil {
+		return nil, err
 	}
 	c.set("client_secret", secret)
 	mk := c.marker()

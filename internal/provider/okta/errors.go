@@ -71,6 +71,20 @@ func secretConflict(status int, oe *okta.Error) error {
 	return nil
 }
 
+// secretValueRefused: a validation error about client_secret on a create with a caller's
+// value (too short, too long, not printable ASCII: the ErrorClientSecret* examples of the
+// OpenAPI spec) is a refusal of the value; the rest is as secretConflict says. Okta's causes
+// name the rule, never the value.
+func secretValueRefused(status int, oe *okta.Error) error {
+	if c := secretConflict(status, oe); c != nil {
+		return c
+	}
+	if status == http.StatusBadRequest && oe.ErrorCode == CodeValidation && strings.Contains(oe.ErrorSummary, "client_secret") {
+		return provider.ErrSecretValueRefused
+	}
+	return nil
+}
+
 // classify turns the outcome of an SDK call into a *provider.Error.
 func classify(ctx context.Context, op string, resp *okta.Response, err error, reclassify reclassifier) error {
 	if err == nil {

@@ -77,3 +77,46 @@ func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) err
 	}
 	return nil
 }
+
+// ReadSecrets lists an app's client secrets with their values: one call. Real orgs answer
+// the list with each secret's full client_secret (TestAccDataSourceOktaAppOauth_read in the
+// recorded transcripts), which is what lets an observed app's secret be published.
+func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+	const op = "list client secrets"
+	if err := checkID("app", appID); err != nil {
+		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	list, resp, err := p.client.Application.ListClientSecretsForApplication(ctx, appID)
+	if err != nil {
+		return nil, classify(ctx, op, resp, err, nil)
+	}
+	out := make([]provider.ClientSecret, 0, len(list))
+	for _, s := range list {
+		if s != nil {
+			out = append(out, toClientSecret(s))
+		}
+	}
+	return out, nil
+}
+
+// ImportSecret adds an active client secret with the caller's value: one call, POST
+// /api/v1/apps/{id}/credentials/secrets with client_secret in the body ("This API lets you
+// bring your own secret", createOAuth2ClientSecret in the OpenAPI spec). A value Okta's
+// validation refuses (14 to 100 printable ASCII characters) is provider.ErrSecretValueRefused;
+// a third secret is provider.ErrConflict as for CreateSecret.
+func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+	const op = "create client secret"
+	if err := checkID("app", appID); err != nil {
+		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
+	}
+	s, resp, err := p.client.Application.CreateNewClientSecretForApplication(ctx, appID, okta.ClientSecretMetadata{ClientSecret: value})
+	if err != nil {
+		return nil, classify(ctx, op, resp, err, secretValueRefused)
+	}
+	if s == nil || s.Id == "" {
+		return nil, provider.Errorf(provider.ErrTransient, op, "okta answered without the new secret")
+	}
+	cs := toClientSecret(s)
+	cs.Value = value
+	return &cs, nil
+}

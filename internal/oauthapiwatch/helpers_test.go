@@ -269,6 +269,12 @@ type following struct {
 // end of the test. mutate may change the reloader's configuration.
 func follow(t *testing.T, ns, name string, mutate func(*verifier.ReloaderConfig)) *following {
 	t.Helper()
+	return followWith(t, dyn, ns, name, mutate)
+}
+
+// followWith is follow with the given client.
+func followWith(t *testing.T, c dynamic.Interface, ns, name string, mutate func(*verifier.ReloaderConfig)) *following {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := verifier.ReloaderConfig{
 		DefaultScopes: []string{"hello:read"},
@@ -281,7 +287,7 @@ func follow(t *testing.T, ns, name string, mutate func(*verifier.ReloaderConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := New(Config{Ref: Ref{Namespace: ns, Name: name}, Client: dyn, Target: rl})
+	w := New(Config{Ref: Ref{Namespace: ns, Name: name}, Client: c, Target: rl})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

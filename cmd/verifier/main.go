@@ -219,7 +219,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, o, os.Stderr)
+}
+
+// serve runs the verifier until ctx ends.
+func serve(ctx context.Context, o *options, logTo io.Writer) error {
+	var err error
+	log := slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: o.logLevel}))
 
 	var tlsConfig *tls.Config
 	if o.tlsCert != "" {
@@ -228,8 +236,6 @@ func run(args []string) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	o.verifier.Logger = log
 	o.server.Logger = log
 	var (

@@ -132,6 +132,9 @@ type instrumented struct {
 	backend string
 }
 
+// Unwrap returns the backend's own client (InventoryOf).
+func (p *instrumented) Unwrap() Provider { return p.Provider }
+
 func (p *instrumented) observe(op string, start time.Time, err error) {
 	backendCalls.WithLabelValues(p.backend, op, Outcome(err)).Inc()
 	backendCallDuration.WithLabelValues(p.backend, op).Observe(time.Since(start).Seconds())

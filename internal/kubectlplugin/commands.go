@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -24,7 +24,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Use: "clientcreds",
 		// kubectl runs the plugin as "kubectl clientcreds": help and usage say so.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl clientcreds"},
-		Short: "Import existing OAuth 2.0 apps as OAuthClients, and show the OAuthClients' status",
+		Short:       "Import existing OAuth 2.0 apps as OAuthClients, and show the OAuthClients' status",
 		Long: `kubectl clientcreds works with the OAuthClients of clientcreds.
 
   import   writes one OAuthClient manifest per client-credentials app the provider's

@@ -190,8 +190,9 @@ func importApp(in ImportInput, app provider.App, name string) Imported {
 
 // inferScopes returns the scopes the client can be said to use: the app's own (backends
 // with AppScopes), or those of the rules that name its client id in the authorization
-// server's access policies. Rules for all clients say nothing about this one and are not
-// used (orgNotes lists them). Scopes the CRD refuses are left out, with a note.
+// server's access policies; when no rule names it, those of the rules for all clients that
+// list their scopes (a token request for them succeeds). A rule allowing every scope says
+// nothing about what the client requests. Scopes the CRD refuses are left out, with a note.
 func inferScopes(app provider.App, grants []provider.ScopeGrant, appScopes bool) ([]string, []string) {
 	var found []string
 	var notes []string
@@ -200,21 +201,10 @@ func inferScopes(app provider.App, grants []provider.ScopeGrant, appScopes bool)
 		if len(found) > 0 {
 			notes = append(notes, "scopes: the app's own.")
 		}
-	} else {
-		var from []string
-		for _, g := range grants {
-			if !slices.Contains(g.Clients, app.ClientID) || app.ClientID == "" {
-				continue
-			}
-			if slices.Contains(g.Scopes, provider.AnyScope) {
-				notes = append(notes, fmt.Sprintf("policy %q rule %q grants this client every scope: list the scopes it requests in spec.scopes.", g.Policy, g.Rule))
-				continue
-			}
-			found = append(found, g.Scopes...)
-			from = append(from, fmt.Sprintf("policy %q rule %q", g.Policy, g.Rule))
-		}
-		if len(from) > 0 {
-			notes = append(notes, "scopes: from "+strings.Join(from, ", ")+".")
+	} else if app.ClientID != "" {
+		found, notes = scopesFromGrants(app.ClientID, grants, false)
+		if len(found) == 0 && len(notes) == 0 {
+			found, notes = scopesFromGrants(provider.AllClients, grants, true)
 		}
 	}
 	slices.Sort(found)
@@ -234,10 +224,39 @@ func inferScopes(app provider.App, grants []provider.ScopeGrant, appScopes bool)
 		notes = append(notes, "scopes not mapped (not valid in spec.scopes for the client-credentials grant): "+strings.Join(dropped, ", "))
 	}
 	if len(scopes) == 0 {
-		notes = append(notes, "no scopes inferred: set spec.scopes to what the client requests (the org's policies decide what it gets).")
+		notes = append(notes, "WARNING: no scopes inferred. Set spec.scopes to what the client requests: an authorization server",
+			"without default scopes (Okta's, as created) refuses a token request without scope, and the client stays",
+			"Ready=False (InvalidScope) until it names one.")
 		return nil, notes
 	}
 	return scopes, notes
+}
+
+// scopesFromGrants collects the scopes of the grants for client (a client id, or
+// provider.AllClients), with a note saying where they come from.
+func scopesFromGrants(client string, grants []provider.ScopeGrant, allClients bool) ([]string, []string) {
+	var found, from, notes []string
+	for _, g := range grants {
+		if !slices.Contains(g.Clients, client) {
+			continue
+		}
+		if slices.Contains(g.Scopes, provider.AnyScope) {
+			if !allClients {
+				notes = append(notes, fmt.Sprintf("policy %q rule %q grants this client every scope: list the scopes it requests in spec.scopes.", g.Policy, g.Rule))
+			}
+			continue
+		}
+		found = append(found, g.Scopes...)
+		from = append(from, fmt.Sprintf("policy %q rule %q", g.Policy, g.Rule))
+	}
+	if len(from) > 0 {
+		what := "from "
+		if allClients {
+			what = "from the rules for all clients: "
+		}
+		notes = append(notes, "scopes: "+what+strings.Join(from, ", ")+".")
+	}
+	return found, notes
 }
 
 // validTokens keeps the values that are RFC 6749 scope-tokens, at most limit of them, and

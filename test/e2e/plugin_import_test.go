@@ -66,7 +66,7 @@ func handMadeApp(label, appType, method string, grants []string, responses []str
 
 // handMadePolicy creates an active access policy for clients on the default authorization
 // server, with one rule granting client_credentials for scopes.
-func handMadePolicy(t *testing.T, ctx context.Context, okc *okta.Client, name string, clients, scopes []string) {
+func handMadePolicy(ctx context.Context, t *testing.T, okc *okta.Client, name string, clients, scopes []string) {
 	t.Helper()
 	pol, _, err := okc.AuthorizationServer.CreateAuthorizationServerPolicy(ctx, "default", okta.AuthorizationServerPolicy{
 		Type: "OAUTH_AUTHORIZATION_POLICY", Name: name, Description: "made by hand", Status: "ACTIVE",
@@ -146,8 +146,8 @@ func TestPluginImportRoundTrip(t *testing.T) {
 
 	// Access policies on the default authorization server, as an admin makes them: one
 	// naming the first two apps, one the third.
-	handMadePolicy(t, ctx, okc, "billing and reports", []string{service[0].id, service[1].id}, []string{"invoices:read", "invoices:write"})
-	handMadePolicy(t, ctx, okc, "billing two", []string{service[2].id}, []string{"hello:read"})
+	handMadePolicy(ctx, t, okc, "billing and reports", []string{service[0].id, service[1].id}, []string{"invoices:read", "invoices:write"})
+	handMadePolicy(ctx, t, okc, "billing two", []string{service[2].id}, []string{"hello:read"})
 
 	startManager(t, c, "manager-import")
 	c.addProvider(t, "import-okta", org)

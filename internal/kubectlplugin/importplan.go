@@ -159,8 +159,11 @@ func importApp(in ImportInput, app provider.App, name string) Imported {
 		},
 	}
 	notes := []string{fmt.Sprintf("%s app %s %q, client id %s.", in.Backend, app.ID, app.Label, app.ClientID)}
-	if app.ClientID == "" {
+	if app.ClientID != app.ID {
+		// Adoption by client id reads the app whose id is the client id (provider.LookupApp):
+		// an app whose client id was chosen by its creator is adopted by its app id.
 		obj.Spec.Adopt = &oauthv1.Adopt{AppID: app.ID}
+		notes = append(notes, "adopted by appID: the app's client id differs from its id.")
 	}
 	scopes, scopeNotes := inferScopes(app, in.Grants, in.Capabilities.AppScopes)
 	obj.Spec.Scopes = scopes

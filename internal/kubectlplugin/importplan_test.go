@@ -101,15 +101,24 @@ func TestPlanImportSkips(t *testing.T) {
 	jwtApp := serviceApp("0oaJ", "Signed")
 	jwtApp.AuthMethod = "client_secret_jwt"
 	ok := serviceApp("0oaK", "Keep")
+	custom := serviceApp("0oaM", "Custom client id")
+	custom.ClientID = "billing-prod-client"
 
 	plan := PlanImport(ImportInput{
 		Namespace: "ns", Backend: "okta",
 		ProviderRef: oauthv1.ProviderReference{Kind: oauthv1.KindClusterOAuthProvider, Name: "okta"},
-		Apps:        []provider.App{inactive, web, owned, claimed, jwtApp, ok},
+		Apps:        []provider.App{inactive, web, owned, claimed, jwtApp, ok, custom},
 		Claimed:     map[string]string{"0oaC": "other/claimer"},
 	})
-	if len(plan.Clients) != 1 || plan.Clients[0].Object.Spec.Adopt.ClientID != "0oaK" {
-		t.Fatalf("want only app 0oaK imported, got %+v", plan.Clients)
+	if len(plan.Clients) != 2 {
+		t.Fatalf("want apps 0oaK and 0oaM imported, got %+v", plan.Clients)
+	}
+	// Sorted by name: custom-client-id, keep.
+	if a := plan.Clients[0].Object.Spec.Adopt; a.AppID != "0oaM" || a.ClientID != "" {
+		t.Errorf("an app whose client id is not its id must be adopted by app id: %+v", a)
+	}
+	if a := plan.Clients[1].Object.Spec.Adopt; a.ClientID != "0oaK" || a.AppID != "" {
+		t.Errorf("adopt %+v, want clientID 0oaK", a)
 	}
 	why := map[string]string{}
 	for _, s := range plan.Skipped {

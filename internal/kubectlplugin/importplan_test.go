@@ -3,6 +3,8 @@ package kubectlplugin
 import (
 	"bufio"
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -229,5 +231,38 @@ func TestWriteStreamObserve(t *testing.T) {
 	spec, _ := m["spec"].(map[string]any)
 	if spec["managementPolicy"] != ManagementPolicyObserve {
 		t.Fatalf("spec.managementPolicy = %v, want Observe:\n%s", spec["managementPolicy"], buf.String())
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	inactive := serviceApp("0oaI", "Old")
+	inactive.Active = false
+	plan := PlanImport(ImportInput{Namespace: "ns", Backend: "okta",
+		ProviderRef: oauthv1.ProviderReference{Kind: oauthv1.KindClusterOAuthProvider, Name: "okta"},
+		Apps:        []provider.App{serviceApp("0oaA", "Alpha"), serviceApp("0oaB", "Beta"), inactive}})
+	dir := filepath.Join(t.TempDir(), "out")
+	written, err := WriteDir(dir, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "alpha.yaml"), filepath.Join(dir, "beta.yaml"), filepath.Join(dir, NotesFile)}
+	if !slices.Equal(written, want) {
+		t.Fatalf("wrote %v, want %v", written, want)
+	}
+	for _, p := range want[:2] {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeStream(t, b); len(got) != 1 || got[0].Name+".yaml" != filepath.Base(p) {
+			t.Errorf("%s holds %+v", p, got)
+		}
+	}
+	notes, err := os.ReadFile(want[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(notes), "0oaI") || !strings.Contains(string(notes), "inactive") {
+		t.Errorf("%s does not list the skipped app:\n%s", NotesFile, notes)
 	}
 }

@@ -31,6 +31,11 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
            backend already has (Okta, Ory Hydra), each adopting its app (spec.adopt)
   status   lists the OAuthClients with Ready, its reason, the age of their secret and
            their next scheduled rotation`,
+		Example: `  # Manifests adopting the service apps of ClusterOAuthProvider okta's org, for team-a
+  kubectl clientcreds import --provider okta -n team-a > team-a-clients.yaml
+
+  # Every OAuthClient of the cluster, with its readiness and secret age
+  kubectl clientcreds status -A`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -36,7 +36,7 @@ IMAGE_TAG ?= dev
 # Where envtest finds kube-apiserver, etcd and kubectl.
 export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
-BINARIES := manager verifier hello okta-emulator token-injector
+BINARIES := manager verifier hello okta-emulator token-injector kubectl-clientcreds
 
 ##@ General
 

@@ -181,13 +181,7 @@ func gracePeriod(obj *oauthv1.OAuthClient) time.Duration {
 }
 
 // rotationDue returns when the next scheduled rotation is due, if rotation is on.
-func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) {
-	rot := obj.Spec.Rotation
-	if rot == nil || obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT || obj.Status.LastRotationTime == nil {
-		return time.Time{}, false
-	}
-	return obj.Status.LastRotationTime.Add(rot.Interval.Duration), true
-}
+func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) { return obj.NextRotation() }
 
 // takeAnsweredSecret publishes the client secret the backend answered a change of
 // tokenEndpointAuthMethod with (Okta issues one when a private_key_jwt app turns to a

@@ -89,6 +89,17 @@ func (c *OAuthClient) Orphans() bool {
 	return c.Spec.DeletionPolicy == DeletionPolicyOrphan || c.Observes()
 }
 
+// NextRotation returns when the next scheduled rotation is due: status.lastRotationTime plus
+// spec.rotation.interval, when rotation is on (never for private_key_jwt, which has no
+// secret) and a secret has been published.
+func (c *OAuthClient) NextRotation() (time.Time, bool) {
+	rot := c.Spec.Rotation
+	if rot == nil || c.AuthMethod() == AuthPrivateKeyJWT || c.Status.LastRotationTime == nil {
+		return time.Time{}, false
+	}
+	return c.Status.LastRotationTime.Add(rot.Interval.Duration), true
+}
+
 // GracePeriodOrDefault is the rotation grace period, defaulted (the API server defaults it
 // too; this covers objects built in Go).
 func (r *Rotation) GracePeriodOrDefault() time.Duration {

@@ -232,9 +232,24 @@ const maxFindPages = 20
 
 // FindApps lists the clients whose client_name is exactly label (Hydra's filter is exact).
 func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, error) {
-	const op = "find clients"
+	return p.listClients(ctx, "find clients", url.Values{"client_name": {label}})
+}
+
+var _ provider.Inventory = (*Provider)(nil)
+
+// ListApps implements provider.Inventory: every client, 500 a call.
+func (p *Provider) ListApps(ctx context.Context) ([]provider.App, error) {
+	return p.listClients(ctx, "list clients", url.Values{})
+}
+
+// ScopeGrants implements provider.Inventory: Hydra keeps a client's scopes on the client
+// (App.Scopes), so there are none.
+func (p *Provider) ScopeGrants(context.Context) ([]provider.ScopeGrant, error) { return nil, nil }
+
+// listClients pages through the clients query selects.
+func (p *Provider) listClients(ctx context.Context, op string, q url.Values) ([]provider.App, error) {
 	var apps []provider.App
-	q := url.Values{"client_name": {label}, "page_size": {"500"}}
+	q.Set("page_size", "500")
 	for range maxFindPages {
 		var page []client
 		h, err := p.call(ctx, op, http.MethodGet, "/admin/clients", q, nil, &page)
@@ -250,7 +265,7 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 		}
 		q.Set("page_token", next)
 	}
-	return nil, provider.Errorf(provider.ErrPermanent, op, "more than %d pages of clients named %q", maxFindPages, label)
+	return nil, provider.Errorf(provider.ErrPermanent, op, "more than %d pages of clients", maxFindPages)
 }
 
 // nextPageToken reads the page_token of the rel="next" link of a Link header.

@@ -335,9 +335,25 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 	}
 	q := url.Values{}
 	q.Set("q", label)
-	q.Set("limit", fmt.Sprint(findPageSize))
-	next := "/api/v1/apps?" + q.Encode()
 	want := strings.ToLower(label)
+	return p.listApps(ctx, op, q, func(app *provider.App) bool {
+		return strings.HasPrefix(strings.ToLower(app.Label), want)
+	})
+}
+
+// ListApps implements provider.Inventory: every OpenID Connect app of the org (filter
+// name eq "oidc_client"), one call per 200 apps.
+func (p *Provider) ListApps(ctx context.Context) ([]provider.App, error) {
+	q := url.Values{}
+	q.Set("filter", `name eq "`+appName+`"`)
+	return p.listApps(ctx, "list apps", q, func(*provider.App) bool { return true })
+}
+
+// listApps pages through the app listing of query, keeping the apps keep accepts, without
+// their secrets.
+func (p *Provider) listApps(ctx context.Context, op string, query url.Values, keep func(*provider.App) bool) ([]provider.App, error) {
+	query.Set("limit", fmt.Sprint(findPageSize))
+	next := appsCollection + "?" + query.Encode()
 	var apps []provider.App
 	seen := map[string]bool{}
 	for page := 0; next != ""; page++ {
@@ -355,7 +371,7 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 			if err != nil {
 				return nil, provider.Errorf(provider.ErrTransient, op, "%w", err)
 			}
-			if strings.HasPrefix(strings.ToLower(app.Label), want) {
+			if keep(app) {
 				app.ClientSecret = ""
 				apps = append(apps, *app)
 			}

@@ -141,8 +141,8 @@ func (r *restartable) logFiles() []string {
 // so that etcd — never stopped — keeps the cluster's data and every client's
 // kubeconfig stays valid.
 type apiServer struct {
-	argv    []string
-	envPid  int // envtest's process, until it is stopped the first time
+	argv   []string
+	envPid int // envtest's process, until it is stopped the first time
 	// ready asks the API server's /readyz with the admin credentials.
 	ready func(context.Context) error
 	r     *restartable

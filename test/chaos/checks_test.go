@@ -322,8 +322,8 @@ func (r *run) report(ready int, readyErr error, readyAfter time.Duration) {
 	add("Faults: %d kill -9 of a manager (%d of them the leader of two), %d kube-apiserver stops, %d emulator bursts (500/503/slow), %d emulator restarts; %d OAuthClients deleted and created again. Managers that exited by themselves (restarted as kubelet would): %d.",
 		tally["kill"], tally["leaderkill"], tally["apiserver"], tally["burst"], tally["emurestart"], tally["churn"], tally["selfexit"])
 	add("")
-	add("Consumers: %d token fetches, %d failed; %d requests to hello through the verifier, %d failed.",
-		f.fetches.Load(), f.fetchFailures.Load(), f.requests.Load(), f.requestFailures.Load())
+	add("Consumers: %d token fetches, %d failed; %d requests to hello through the verifier, %d failed. New client secrets published into running consumers' volumes (rotations): %d.",
+		f.fetches.Load(), f.fetchFailures.Load(), f.requests.Load(), f.requestFailures.Load(), f.secretChanges.Load())
 
 	f.mu.Lock()
 	excused := map[string]int{}

@@ -40,10 +40,11 @@ type slot struct {
 	idx  int
 	name string
 
-	mu        sync.Mutex
-	gen       types.UID // the OAuthClient the consumer belongs to; "" while deleted
-	cons      *consumer
-	volumeGen int
+	mu         sync.Mutex
+	gen        types.UID // the OAuthClient the consumer belongs to; "" while deleted
+	cons       *consumer
+	volumeGen  int
+	lastSecret string // CLIENT_SECRET of the last version seen, to count changes
 
 	// Read without mu (the fetch observer may run under it).
 	pending  atomic.Int64 // Secret versions seen, not yet published to the volume
@@ -65,10 +66,13 @@ type fleet struct {
 	volRoot string
 
 	fetches, fetchFailures, requests, requestFailures atomic.Int64
-	mu                                                sync.Mutex
-	failures                                          []failure
-	logMu                                             sync.Mutex
-	consumerLog                                       *os.File
+	// secretChanges counts new CLIENT_SECRET values of running consumers' Secrets
+	// (rotations, mostly) that the kubelet published.
+	secretChanges atomic.Int64
+	mu            sync.Mutex
+	failures      []failure
+	logMu         sync.Mutex
+	consumerLog   *os.File
 }
 
 func newFleet(r *run) (*fleet, error) {
@@ -141,6 +145,8 @@ func (f *fleet) onSecret(s *corev1.Secret) {
 	if sl.gen == "" || owner != sl.gen {
 		return // a Secret of a deleted generation, or not ours yet
 	}
+	changed := sl.lastSecret != "" && sl.lastSecret != string(data["CLIENT_SECRET"])
+	sl.lastSecret = string(data["CLIENT_SECRET"])
 	dir := filepath.Join(f.volRoot, fmt.Sprintf("%s-%d", sl.name, sl.volumeGen))
 	if sl.cons == nil {
 		// The pod starts with the Secret's content.
@@ -155,6 +161,9 @@ func (f *fleet) onSecret(s *corev1.Secret) {
 		}
 		sl.cons = c
 		return
+	}
+	if changed {
+		f.secretChanges.Add(1)
 	}
 	sl.pending.Add(1)
 	gen := sl.gen
@@ -237,6 +246,7 @@ func (f *fleet) stopConsumer(sl *slot) {
 	c := sl.cons
 	sl.cons = nil
 	sl.gen = ""
+	sl.lastSecret = ""
 	sl.volumeGen++
 	sl.mu.Unlock()
 	if c != nil {

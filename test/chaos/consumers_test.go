@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -45,6 +47,7 @@ type slot struct {
 	cons       *consumer
 	volumeGen  int
 	lastSecret string // CLIENT_SECRET of the last version seen, to count changes
+	lastRV     int64  // resourceVersion of the last version seen (informer and poll both deliver)
 
 	// Read without mu (the fetch observer may run under it).
 	pending  atomic.Int64 // Secret versions seen, not yet published to the volume
@@ -117,7 +120,34 @@ func (f *fleet) watchSecrets(ctx context.Context, kc kubernetes.Interface) cache
 		UpdateFunc: func(_, obj any) { handle(obj) },
 	})
 	go inf.Run(ctx.Done())
+	go f.pollSecrets(ctx, kc)
 	return inf
+}
+
+// pollSecrets lists the Secrets every 5s besides the watch: after kube-apiserver restarts,
+// client-go's watch came back only after its back-off (74s once, on the loaded machine),
+// which made this simulated kubelet far slower than its 3s delay. A kubelet that lags by
+// more than the grace period fails its pods whatever the operator does; the poll keeps the
+// simulation at its stated delay (plus up to 5s).
+func (f *fleet) pollSecrets(ctx context.Context, kc kubernetes.Interface) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		l, err := kc.CoreV1().Secrets(f.r.ns).List(lctx, metav1.ListOptions{})
+		cancel()
+		if err != nil {
+			continue
+		}
+		for i := range l.Items {
+			f.onSecret(&l.Items[i])
+		}
+	}
 }
 
 func ownerUID(s *corev1.Secret) types.UID {
@@ -140,11 +170,16 @@ func (f *fleet) onSecret(s *corev1.Secret) {
 	for k, v := range s.Data {
 		data[k] = v
 	}
+	rv, _ := strconv.ParseInt(s.ResourceVersion, 10, 64)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.gen == "" || owner != sl.gen {
 		return // a Secret of a deleted generation, or not ours yet
 	}
+	if sl.cons != nil && rv <= sl.lastRV {
+		return // seen already (by the watch or the poll), or older
+	}
+	sl.lastRV = rv
 	changed := sl.lastSecret != "" && sl.lastSecret != string(data["CLIENT_SECRET"])
 	sl.lastSecret = string(data["CLIENT_SECRET"])
 	dir := filepath.Join(f.volRoot, fmt.Sprintf("%s-%d", sl.name, sl.volumeGen))
@@ -247,6 +282,7 @@ func (f *fleet) stopConsumer(sl *slot) {
 	sl.cons = nil
 	sl.gen = ""
 	sl.lastSecret = ""
+	sl.lastRV = 0
 	sl.volumeGen++
 	sl.mu.Unlock()
 	if c != nil {

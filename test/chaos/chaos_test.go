@@ -125,13 +125,12 @@ type run struct {
 	counts  map[string]int
 	tallies map[string]int
 
-	downMu   sync.Mutex
-	emuDown  [][2]time.Time // intervals the emulator was not serving
-	lastEnd  time.Time      // end of the last fault
-	secrets  *secretSet
-	checks   *checker
-	fleet    *fleet
-	violated []string
+	downMu  sync.Mutex
+	emuDown [][2]time.Time // intervals the emulator was not serving
+	lastEnd time.Time      // end of the last fault
+	secrets *secretSet
+	checks  *checker
+	fleet   *fleet
 }
 
 // eventf logs an event with its time since the start, to the test log and

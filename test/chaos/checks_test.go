@@ -129,7 +129,6 @@ type checker struct {
 	maxSecrets       int
 	tooManySecrets   []string
 	duplicates       []string
-	maxDuplicates    int
 	badSince         map[string]time.Time
 	longestBad       time.Duration
 	revokedTooLong   []string

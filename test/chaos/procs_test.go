@@ -130,12 +130,6 @@ func (r *restartable) running() bool {
 	return r.proc != nil && !r.proc.Exited()
 }
 
-func (r *restartable) logFiles() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.logs...)
-}
-
 // apiServer is kube-apiserver as envtest started it first, then as this
 // run restarts it: the same command line (certificates, etcd URL, port),
 // so that etcd — never stopped — keeps the cluster's data and every client's

@@ -125,6 +125,10 @@ test-alerts: ## Check the alert rules and run their promtool unit tests (config/
 	promtool check rules config/prometheus/alerts.yaml
 	promtool test rules config/prometheus/tests/*.yaml
 
+.PHONY: chaos
+chaos: build control-plane ## Random faults for at most 15 minutes (kill -9, API server and org restarts) with invariants; CHAOS_SEED, CHAOS_CLIENTS, CHAOS_DURATION.
+	hack/chaos.sh
+
 .PHONY: bench
 bench: build control-plane ## Benchmark the verifier and the operator; writes bench/results.md.
 	hack/bench.sh

@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -248,7 +250,12 @@ func (r *OAuthClientReconciler) syncDue(obj *oauthv1.OAuthClient) bool {
 	}
 	last, ok := r.memory.lastSynced(obj.UID)
 	if !ok {
-		return true // a restarted manager compares every app once
+		// A restarted manager (or an evicted memory entry) compares every Ready app once,
+		// but not all at once: the app counts as read at a random moment of the last 85%
+		// of a period, so that nextWake spreads the reads over the coming period instead
+		// of sending one per client in the first minute (10,000 at once, at scale).
+		last = r.now().Add(-time.Duration(rand.Int64N(int64(r.resyncPeriod() * 85 / 100))))
+		r.memory.synced(obj.UID, last)
 	}
 	// The resync wake-up is jittered ±10%; anything from 85% of the period on counts.
 	return r.now().Sub(last) >= r.resyncPeriod()*85/100

@@ -34,10 +34,14 @@ func TestClientMemoryEmpty(t *testing.T) {
 		// check returns what the reconciler decides, and whether that is what is wanted.
 		check func(t *testing.T, r *OAuthClientReconciler) (string, bool)
 	}{
-		"restarted: a Ready client's app is compared with the backend once": {
+		"restarted: a Ready client's app is compared with the backend once, within one period, not at once": {
 			check: func(_ *testing.T, r *OAuthClientReconciler) (string, bool) {
 				due := r.syncDue(obj)
-				return fmt.Sprintf("sync due %v", due), due
+				wake := r.nextWake(obj)
+				// Read at the latest 110% of a period after the moment syncDue drew, which
+				// lies within the last 85% of a period: from 25% to 110% of a period on.
+				p := r.resyncPeriod()
+				return fmt.Sprintf("sync due %v, wake in %s", due, wake), !due && wake > p/4 && wake <= p*11/10
 			},
 		},
 		"running: a Ready client's app read just now is not read again": {
@@ -113,5 +117,53 @@ func TestClientMemoryBound(t *testing.T) {
 	}
 	if m.refused("9") {
 		t.Error("an unknown client is taken for refused")
+	}
+}
+
+// TestRestartSpreadsReads is issue 25's regression test: a restarted manager used to read
+// every Ready client's app (and ask for a token) in its first minute — 10,000 reads in 40s
+// at 10,000 clients. Now each client's first read is due at a random moment of the coming
+// period: over many clients the wake-ups spread evenly from 25% to 110% of the period,
+// and none is read at once.
+func TestRestartSpreadsReads(t *testing.T) {
+	r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, ResyncPeriod: 10 * time.Minute}
+	const n = 4000
+	buckets := make([]int, 10) // tenths of 1.1 periods
+	for i := 0; i < n; i++ {
+		obj := readyClient()
+		obj.UID = types.UID(fmt.Sprintf("uid-%d", i))
+		if r.syncDue(obj) {
+			t.Fatalf("client %d: read at once after a restart", i)
+		}
+		wake := r.nextWake(obj)
+		if wake < r.ResyncPeriod/4 || wake > r.ResyncPeriod*11/10 {
+			t.Fatalf("client %d: wakes after %s, want 25%%..110%% of %s", i, wake, r.ResyncPeriod)
+		}
+		buckets[min(int(wake*10/(r.ResyncPeriod*11/10)), 9)]++
+		// Woken then, the app is due.
+		r.Now = func() time.Time { return testNow.Add(wake) }
+		if !r.syncDue(obj) {
+			t.Fatalf("client %d: not due when its wake-up came (%s)", i, wake)
+		}
+		r.Now = func() time.Time { return testNow }
+	}
+	// 0.25..1.1 periods: buckets 2 (partly) to 9; each full tenth holds ~n/8.5 wake-ups.
+	for b := 3; b < 10; b++ {
+		if buckets[b] < n/17 || buckets[b] > n/5 {
+			t.Errorf("wake-ups per tenth of the period: %v — not spread evenly", buckets)
+			break
+		}
+	}
+}
+
+// TestResyncNotPostponed: a client reconciled for another reason (its Secret changed, say)
+// still has its app read within 110% of a period of the last read; the wake-up is not
+// pushed a whole period past every unrelated reconcile.
+func TestResyncNotPostponed(t *testing.T) {
+	r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, ResyncPeriod: 10 * time.Minute}
+	obj := readyClient()
+	r.memory.synced(obj.UID, testNow.Add(-9*time.Minute))
+	if wake := r.nextWake(obj); wake > 2*time.Minute {
+		t.Errorf("last read 9m ago, period 10m: wakes in %s, want at most 2m", wake)
 	}
 }

@@ -83,6 +83,12 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 func (r *OAuthClientReconciler) nextWake(obj *oauthv1.OAuthClient) time.Duration {
 	wake := jitter(r.resyncPeriod())
 	now := r.now()
+	if last, ok := r.memory.lastSynced(obj.UID); ok {
+		// An app last read a while ago (a restarted manager's staggered first read,
+		// syncDue) is due before a full period from now; at the latest 110% of the period
+		// after its last read, the end of the jitter.
+		wake = min(wake, max(last.Add(r.resyncPeriod()*11/10).Sub(now), time.Second))
+	}
 	if t := obj.Status.RetireAfter; t != nil {
 		wake = min(wake, max(t.Sub(now), time.Second))
 	}

@@ -6,6 +6,9 @@
 #   make bench                      # full size; writes bench/results.md (about 13 minutes)
 #   BENCH_SCALE=small make bench    # quick run; writes bench/out/results-small.md
 #   BENCH_ONLY=verifier make bench  # one part (verifier or operator); writes bench/out/
+#   BENCH=scale make bench          # only the scale part (BENCH_ONLY=operator-scale): 10,000
+#                                   # OAuthClients (BENCH_SCALE_CLIENTS=N), shipped GOMEMLIMIT,
+#                                   # a manager restart watched; writes bench/out/results-full.md
 #
 # make bench builds bin/ (make build) and the control plane (bin/k8s) first. This script
 # builds the benchmark's own tools from hack/tools/bench — a separate Go module, so none
@@ -18,6 +21,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scale=${BENCH_SCALE:-full}
+if [ "${BENCH:-}" = scale ]; then
+	export BENCH_ONLY=operator-scale
+fi
 case "$scale" in
 full | small) ;;
 *)

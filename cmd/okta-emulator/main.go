@@ -207,6 +207,8 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 		"Runs an emulated Okta org: the management API subset clientcreds uses\n"+
 		"and the default custom authorization server.")()
 	fmt.Fprintf(w, "\nFault syntax (--fault):\n%s\n", indent(oktaemu.FaultSyntax))
+	fmt.Fprintf(w, "At run time, GET or PUT /_emulator/faults (SSWS API token) reads or\n")
+	fmt.Fprintf(w, "replaces the faults: {\"faults\": [\"/api/v1/apps:503=0.5\"]}.\n")
 	fmt.Fprintf(w, "\nRate limits are per minute in fixed windows; over the limit the\n")
 	fmt.Fprintf(w, "emulator answers 429 E0000047 with X-Rate-Limit-* headers.\n")
 	fmt.Fprint(w, strictOrgHelp)

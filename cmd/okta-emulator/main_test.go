@@ -353,3 +353,38 @@ func TestStrictOrg(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptStateFile: a state file that cannot be read stops the start
+// with a usage error naming the file, and the file is left exactly as it
+// was (no fresh org is written over an org that may still be recovered).
+func TestCorruptStateFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"truncated json": `{"version": 1, "orgId": "00o1", "apps": [{"id": "0oa1", "secrets": [{"secret": "do-not-print-me-1"`,
+		"wrong version":  `{"version": 7, "apps": [{"secrets": [{"secret": "do-not-print-me-2"}]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state.json")
+			if err := os.WriteFile(state, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr syncBuffer
+			code := run(context.Background(), []string{"--addr", "127.0.0.1:0", "--api-token", "t", "--state-file", state}, &stdout, &stderr)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "state file "+state) {
+				t.Errorf("the error does not name the state file: %s", stderr.String())
+			}
+			if strings.Contains(stderr.String()+stdout.String(), "do-not-print-me") {
+				t.Error("a secret from the state file was printed")
+			}
+			if got, err := os.ReadFile(state); err != nil || string(got) != content {
+				t.Errorf("the state file was changed (%v): %q", err, got)
+			}
+			entries, _ := os.ReadDir(filepath.Dir(state))
+			if len(entries) != 1 {
+				t.Errorf("the state directory holds %d files, want only the state file", len(entries))
+			}
+		})
+	}
+}

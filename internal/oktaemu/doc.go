@@ -75,5 +75,6 @@
 //
 // Every Okta response carries X-Rate-Limit-Limit, -Remaining and -Reset
 // (per-minute windows per endpoint family, see RateLimits) and Date. A
-// refused request changes nothing; 5xx answers only come from Faults.
+// refused request changes nothing; 5xx answers only come from Faults (set in
+// Config, or at run time with PUT /_emulator/faults, see faultsapi.go).
 package oktaemu

@@ -534,6 +534,8 @@ func (s *Server) serveEmulator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Stats())
+	case "/_emulator/faults":
+		s.serveFaults(w, r)
 	default:
 		writeAPIError(w, pathNotFound())
 	}

@@ -27,7 +27,8 @@ func main() {
 	root := flag.String("root", ".", "repository root")
 	scale := flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small (env BENCH_SCALE)")
 	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"),
-		"parts to run, comma separated: verifier, operator (all three scenarios), operator-rate, operator-memory, operator-realorg (env BENCH_ONLY)")
+		"parts to run, comma separated: verifier, operator (all three scenarios), operator-rate, operator-memory, operator-realorg, "+
+			"operator-scale (not in the default: BENCH_SCALE_CLIENTS OAuthClients, 10000 by default, and a manager restart) (env BENCH_ONLY)")
 	out := flag.String("out", "", "report file (default bench/results.md at full scale, bench/out/results-small.md otherwise)")
 	k8s := flag.String("k8s-version", os.Getenv("K8S_VERSION"), "version of the control plane binaries in bin/k8s (env K8S_VERSION; default: <root>/hack/k8s-version)")
 	flag.Parse()
@@ -75,19 +76,19 @@ func run(root, scale, only, out, k8sVersion string) int {
 	parts := map[string]bool{}
 	for _, p := range strings.Split(only, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "verifier", "operator-rate", "operator-memory", "operator-realorg":
+		case "verifier", "operator-rate", "operator-memory", "operator-realorg", "operator-scale":
 			parts[p] = true
 		case "operator":
 			parts["operator-rate"], parts["operator-memory"], parts["operator-realorg"] = true, true, true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator, operator-rate, operator-memory, operator-realorg)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator, operator-rate, operator-memory, operator-realorg, operator-scale)\n", p)
 			return 2
 		}
 	}
 	if out == "" {
 		out = filepath.Join(root, "bench", "results.md")
-		if !full || len(parts) < 4 {
+		if !full || len(parts) < 4 || parts["operator-scale"] {
 			out = filepath.Join(root, "bench", "out", "results-"+scale+".md")
 		}
 	}
@@ -188,6 +189,38 @@ func run(root, scale, only, out, k8sVersion string) int {
 			}
 			in.Large = res
 		}
+	}
+
+	if parts["operator-scale"] {
+		n := 10000
+		if v := os.Getenv("BENCH_SCALE_CLIENTS"); v != "" {
+			if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "bench: BENCH_SCALE_CLIENTS=%q: want a positive number\n", v)
+				return 2
+			}
+		}
+		// The manager as shipped: config/manager and the chart set GOMEMLIMIT=200MiB.
+		menv := strings.Fields(os.Getenv("BENCH_MANAGER_ENV"))
+		if !strings.Contains(os.Getenv("BENCH_MANAGER_ENV"), "GOMEMLIMIT=") {
+			menv = append(menv, "GOMEMLIMIT=200MiB")
+		}
+		env := operatorbench.Env{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), Logf: logf, ManagerEnv: menv}
+		sc := operatorbench.Scenario{
+			Name: "scale", OutDir: filepath.Join(work, fmt.Sprintf("operator-scale-%d", n)), Clients: n,
+			AppsRate: -1, AppRate: -1, ResyncPeriod: 10 * time.Minute,
+			SteadySettle: time.Minute, SteadyWindow: 2 * time.Minute, ReadyTimeout: 45 * time.Minute, PollEvery: 5 * time.Second,
+			Restart: 3 * time.Minute, HeapProfile: true,
+		}
+		if !full {
+			sc.SteadySettle, sc.SteadyWindow, sc.Restart = 20*time.Second, time.Minute, time.Minute
+		}
+		logf("== operator at scale: %d OAuthClients, rate limits lifted, manager env %v", n, menv)
+		res, err := operatorbench.Run(context.Background(), env, sc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: operator-scale:", err)
+			return 1
+		}
+		in.AtScale = res
 	}
 
 	in.Elapsed = time.Since(started)

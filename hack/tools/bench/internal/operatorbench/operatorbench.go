@@ -92,6 +92,13 @@ type Scenario struct {
 	EmulatorAccessPolicy string
 	AccessPolicy         string
 	ManagerShare         float64
+
+	// Scale scenario (issue 25). Restart, when set, restarts the manager after the steady
+	// window (SIGTERM, then a new process with the same flags) and watches it this long:
+	// how soon it settles and which backend calls it makes. HeapProfile starts the manager
+	// with a pprof endpoint and saves its heap profile (manager-heap.pprof) at the end.
+	Restart     time.Duration
+	HeapProfile bool
 }
 
 // WindowLength is the effective rate-limit window.
@@ -133,6 +140,60 @@ type Result struct {
 	// PeakRSSAtReady is VmHWM when all clients were first Ready.
 	PeakRSSAtReady int64         `json:"peakRssAtReady"`
 	Elapsed        time.Duration `json:"elapsed"`
+	// SteadyAPIRequests are the manager's requests to the API server (client-go's
+	// rest_client_requests_total) over the steady-state window.
+	SteadyAPIRequests float64 `json:"steadyApiRequests,omitempty"`
+	// Restarted is what a restarted manager did (Scenario.Restart).
+	Restarted *RestartResult `json:"restarted,omitempty"`
+	// HeapProfile is the path of the manager's heap profile (Scenario.HeapProfile).
+	HeapProfile string `json:"heapProfile,omitempty"`
+}
+
+// RestartResult is what a manager restarted with every client in place did.
+type RestartResult struct {
+	// Settled runs from the new process's start until it had reconciled every client
+	// once and its queue was empty (controller_runtime_reconcile_total ≥ clients and
+	// workqueue_depth 0); zero if it did not within Watch.
+	Settled time.Duration `json:"settled"`
+	Watch   time.Duration `json:"watch"`
+	// Reconciles is the new process's reconcile count at the end of Watch.
+	Reconciles float64 `json:"reconciles"`
+	// Calls are the emulator's counters over Watch; Timeline the app-API reads and writes
+	// per Bucket since the restart.
+	Calls    oktaemu.Stats `json:"calls"`
+	Bucket   time.Duration `json:"bucket"`
+	Timeline []CallPoint   `json:"timeline"`
+	// APIRequests are the new process's requests to the API server over Watch.
+	APIRequests float64 `json:"apiRequests"`
+	// RSS is the new process's VmRSS at the end of Watch, PeakRSS its VmHWM.
+	RSS     int64 `json:"rss"`
+	PeakRSS int64 `json:"peakRss"`
+}
+
+// CallPoint counts the app-API calls in one bucket of time after a restart.
+type CallPoint struct {
+	At     time.Duration `json:"at"`
+	Reads  int64         `json:"reads"`
+	Writes int64         `json:"writes"`
+	Tokens int64         `json:"tokens"`
+}
+
+// ReadsWrites splits s into management-API reads (GET) and writes (everything else), and
+// token requests.
+func ReadsWrites(s oktaemu.Stats) (reads, writes, tokens int64) {
+	for route, n := range s.ByRoute {
+		method, path, _ := strings.Cut(route, " ")
+		switch {
+		case strings.HasPrefix(path, "/oauth2/") && strings.HasSuffix(path, "/token"):
+			tokens += n
+		case !strings.HasPrefix(path, "/api/"):
+		case method == http.MethodGet:
+			reads += n
+		default:
+			writes += n
+		}
+	}
+	return reads, writes, tokens
 }
 
 // ProgressPoint is a sample of the Ready count.
@@ -266,6 +327,13 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	if sc.ManagerShare > 0 {
 		mgrArgs = append(mgrArgs, "--okta-rate-limit-share", strconv.FormatFloat(sc.ManagerShare, 'f', -1, 64))
 	}
+	pprofAddr := ""
+	if sc.HeapProfile {
+		if pprofAddr, err = procs.FreeAddr(); err != nil {
+			return nil, err
+		}
+		mgrArgs = append(mgrArgs, "--pprof-bind-address", pprofAddr)
+	}
 	mgr, err := proc.Start(proc.Spec{Name: "manager", Path: filepath.Join(env.Bin, "manager"), LogDir: logDir, Env: env.ManagerEnv,
 		Args: mgrArgs})
 	if err != nil {
@@ -357,12 +425,15 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		m0, _ := scrapeAll("http://" + metricsAddr + "/metrics")
 		t0 := time.Now()
 		time.Sleep(sc.SteadyWindow)
 		s1, err := stats()
 		if err != nil {
 			return nil, err
 		}
+		m1, _ := scrapeAll("http://" + metricsAddr + "/metrics")
+		res.SteadyAPIRequests = SumMetric(m1, "rest_client_requests_total") - SumMetric(m0, "rest_client_requests_total")
 		if mgr.Exited() {
 			return nil, mgr.Err()
 		}
@@ -378,6 +449,28 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	res.RSSAnon, _ = proc.Status(mgr.Pid(), "RssAnon")
 	res.RSSFile, _ = proc.Status(mgr.Pid(), "RssFile")
 	res.EndMetrics, _ = scrapeMetrics("http://" + metricsAddr + "/metrics")
+	if sc.HeapProfile {
+		p := filepath.Join(sc.OutDir, "manager-heap.pprof")
+		if err := saveURL("http://"+pprofAddr+"/debug/pprof/heap", p); err != nil {
+			logf("warning: heap profile: %v", err)
+		} else {
+			res.HeapProfile = p
+		}
+	}
+	if sc.Restart > 0 {
+		logf("restarting the manager with %d clients in place; watching it for %s", sc.Clients, sc.Restart)
+		if err := mgr.Stop(); err != nil {
+			return nil, fmt.Errorf("stopping the manager: %w", err)
+		}
+		rr, next, err := watchRestart(env, sc, mgrArgs, logDir, metricsAddr, probeAddr, stats)
+		if next != nil {
+			started = append(started, next)
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.Restarted = rr
+	}
 	res.Elapsed = time.Since(began)
 	raw, _ := json.MarshalIndent(res, "", "  ")
 	_ = os.WriteFile(filepath.Join(sc.OutDir, "result.json"), raw, 0o644)

@@ -24,6 +24,9 @@ const (
 	TargetHalfLoadP99  = 2 * time.Millisecond
 	TargetReadyVsFloor = 1.2
 	TargetPeakRSS      = 150 << 20
+	// TargetScaleRSS is issue 25's limit on the manager's steady-state RSS at 10,000
+	// OAuthClients, with the shipped GOMEMLIMIT (200MiB).
+	TargetScaleRSS = 200 << 20
 	// TargetRealOrgVsFloor is issue 11's target for the real-org scenario.
 	TargetRealOrgVsFloor = 1.1
 )
@@ -105,6 +108,9 @@ type Input struct {
 	// RealOrg is the real-org scenario (issue 11): Okta's paid-org buckets, the API token's
 	// default 50% share, accessPolicy: Managed in an org whose policies admit no client.
 	RealOrg *operatorbench.Result
+	// Scale is the scale scenario (issue 25): many clients, no rate limits, the shipped
+	// GOMEMLIMIT, a restarted manager watched.
+	AtScale *operatorbench.Result
 }
 
 // Verdict is a target's outcome.
@@ -197,6 +203,23 @@ func Verdicts(in Input) []Verdict {
 		}
 		out = append(out, vd)
 	}
+	if sc := in.AtScale; sc != nil {
+		vd := Verdict{Name: fmt.Sprintf("manager RSS in steady state (VmRSS) at %d OAuthClients, GOMEMLIMIT as shipped", sc.Clients),
+			Value: operatorbench.MiB(sc.RSS), Target: "≤ " + operatorbench.MiB(TargetScaleRSS), Met: sc.RSS <= TargetScaleRSS}
+		if vd.Met {
+			vd.Outcome = fmt.Sprintf("met (%.0f%% of the limit; peak VmHWM %s)", 100*float64(sc.RSS)/TargetScaleRSS, operatorbench.MiB(sc.PeakRSS))
+		} else {
+			vd.Outcome = fmt.Sprintf("missed by %s", operatorbench.MiB(sc.RSS-TargetScaleRSS))
+		}
+		out = append(out, vd)
+		if rr := sc.Restarted; rr != nil {
+			_, writes, _ := operatorbench.ReadsWrites(rr.Calls)
+			vd := Verdict{Name: fmt.Sprintf("restarted manager, %d clients in place: app-API writes", sc.Clients), Value: fmt.Sprint(writes),
+				Target: "0", Met: writes == 0}
+			vd.Outcome = map[bool]string{true: "met", false: "missed"}[vd.Met]
+			out = append(out, vd)
+		}
+	}
 	return out
 }
 
@@ -283,6 +306,9 @@ func Markdown(in Input) string {
 	}
 	if in.Operator != nil || in.Large != nil || in.RealOrg != nil {
 		operatorSection(&b, in)
+	}
+	if in.AtScale != nil {
+		ScaleSection(&b, in.AtScale)
 	}
 	return b.String()
 }
@@ -725,4 +751,58 @@ func roundsNote(v *verifierbench.Results, name string) string {
 		p99s = append(p99s, fmtDur(r.Result.P99))
 	}
 	return fmt.Sprintf(" (median of %d rounds: %s)", len(runs), strings.Join(p99s, ", "))
+}
+
+// ScaleSection describes the scale scenario: time to Ready, steady-state memory and
+// API-server traffic, and what a restarted manager did.
+func ScaleSection(b *strings.Builder, r *operatorbench.Result) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	sc := r.Scenario
+	w("## Operator at scale: %d OAuthClients\n\n", r.Clients)
+	w("A fresh control plane, emulator and manager (`--resync-period %s`, GOMEMLIMIT as shipped in config/manager and the chart: 200MiB, "+
+		"unless BENCH_MANAGER_ENV says otherwise); the emulator's rate limits lifted. %d OAuthClients applied at once.\n\n", sc.ResyncPeriod, r.Clients)
+	reads, writes, tokens := operatorbench.ReadsWrites(r.AtReady)
+	w("| figure | value |\n|---|--:|\n")
+	w("| OAuthClients | %d |\n", r.Clients)
+	w("| apply (server-side, 32 goroutines) | %s |\n", fmtSecs(r.ApplyTime))
+	w("| time until all Ready (from the first apply) | %s |\n", fmtSecs(r.TimeToReady))
+	w("| backend calls until all Ready: app-API reads / writes / token requests | %d / %d / %d |\n", reads, writes, tokens)
+	w("| manager VmHWM when all were Ready | %s |\n", operatorbench.MiB(r.PeakRSSAtReady))
+	w("| **manager RSS in steady state (VmRSS)** | **%s** (anonymous %s, executable %s) |\n", operatorbench.MiB(r.RSS), operatorbench.MiB(r.RSSAnon), operatorbench.MiB(r.RSSFile))
+	w("| manager peak RSS (VmHWM) over the run | %s |\n", operatorbench.MiB(r.PeakRSS))
+	m := r.EndMetrics
+	if live := m["go_gc_heap_live_bytes"]; live > 0 {
+		w("| Go heap live after the last GC / goal / GOMEMLIMIT | %s / %s / %s |\n", operatorbench.MiB(int64(live)),
+			operatorbench.MiB(int64(m["go_gc_heap_goal_bytes"])), operatorbench.MiB(int64(m["go_gc_gomemlimit_bytes"])))
+		w("| live heap per OAuthClient (with its Secret) | %.1f KiB |\n", live/1024/float64(r.Clients))
+	}
+	if r.Steady != nil && r.SteadyWindow > 0 {
+		hours := r.SteadyWindow.Hours()
+		sr, sw, st := operatorbench.ReadsWrites(*r.Steady)
+		w("| steady state (%s window): API-server requests per client per hour | %.2f (%.0f requests) |\n", r.SteadyWindow.Round(time.Second),
+			r.SteadyAPIRequests/float64(r.Clients)/hours, r.SteadyAPIRequests)
+		w("| steady state: app-API reads / writes / token requests per client per hour | %.2f / %.2f / %.2f |\n",
+			float64(sr)/float64(r.Clients)/hours, float64(sw)/float64(r.Clients)/hours, float64(st)/float64(r.Clients)/hours)
+	}
+	if rr := r.Restarted; rr != nil {
+		rd, wr, tk := operatorbench.ReadsWrites(rr.Calls)
+		settled := "not within the watch"
+		if rr.Settled > 0 {
+			settled = fmtSecs(rr.Settled)
+		}
+		w("| restarted manager: time to settle (every client reconciled once, queue empty) | %s |\n", settled)
+		w("| restarted manager, first %s: app-API reads / writes / token requests | %d / %d / %d |\n", rr.Watch, rd, wr, tk)
+		var peak int64
+		for _, p := range rr.Timeline {
+			peak = max(peak, p.Reads)
+		}
+		w("| restarted manager: most app-API reads in one %s | %d (a read of every client spread evenly over the %s resync period would be %.0f) |\n",
+			rr.Bucket, peak, sc.ResyncPeriod, float64(r.Clients)*rr.Bucket.Seconds()/sc.ResyncPeriod.Seconds())
+		w("| restarted manager: API-server requests in its first %s | %.0f |\n", rr.Watch, rr.APIRequests)
+		w("| restarted manager: VmRSS / VmHWM at the end of the watch | %s / %s |\n", operatorbench.MiB(rr.RSS), operatorbench.MiB(rr.PeakRSS))
+	}
+	if r.HeapProfile != "" {
+		w("\nHeap profile of the manager at the end: `%s` (`go tool pprof -sample_index=inuse_space -top`).\n", r.HeapProfile)
+	}
+	w("\n")
 }

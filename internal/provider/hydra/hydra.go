@@ -8,9 +8,11 @@
 // pinned to the configured adminURL without wrapping a generated client.
 //
 // Hydra keeps one client secret per client. The backend numbers the secrets it sets in the
-// client's metadata ("generation"), so a secret has an id the controllers can record; a new
-// secret replaces the old one at once, which is why the backend does not declare
-// OverlappingSecrets and the controllers refuse scheduled rotation on it (see README).
+// client's metadata ("secretGeneration"), so a secret has an id the controllers can record;
+// a new secret replaces the old one at once, which is why the backend does not declare
+// OverlappingSecrets. It declares RotationByNewClient instead: a scheduled rotation
+// creates a new client whose marker carries the next "generation", and the previous client
+// is deleted after the grace period (see README).
 package hydra
 
 import (
@@ -126,10 +128,10 @@ func New(cfg Config) (*Provider, error) {
 	}, nil
 }
 
-// Capabilities implements provider.Provider: one secret per client; the client lists its
-// scopes and audiences.
+// Capabilities implements provider.Provider: one secret per client, so rotation by a new
+// client; the client lists its scopes and audiences.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{AppScopes: true, Audiences: true}
+	return provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
 }
 
 // adminError is the error body of Hydra's admin API.

@@ -91,6 +91,7 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 	if app == nil {
 		return r.createClientGeneration(ctx, obj, be, now, sp)
 	}
+	pc = obj.Status.PendingClient // the guard write replaced status with the API server's answer
 	pc.AppID, pc.ClientID = app.ID, app.ClientID
 	if err := sp.patch(ctx); err != nil {
 		return credentialPlan{}, err
@@ -119,6 +120,8 @@ func (r *OAuthClientReconciler) createClientGeneration(ctx context.Context, obj 
 	if err := sp.guard(ctx); err != nil {
 		return credentialPlan{}, err
 	}
+	// The guard write replaced status with the API server's answer: read it again.
+	pc = obj.Status.PendingClient
 	log.FromContext(ctx).Info("Rotating by a new client", "generation", pc.Generation, "previousAppID", obj.Status.AppID)
 	app, err := be.client.CreateApp(ctx, desired)
 	if err != nil {

@@ -218,6 +218,10 @@ func readBounded(r io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// concurrentUpdate is in the reason of Hydra's answer to a request its database refused
+// for a concurrent update in another session (a serialization failure).
+const concurrentUpdate = "concurrent update"
+
 // statusError classifies a non-2xx answer of the admin API. Hydra's error bodies never
 // carry a client secret (it echoes secrets only in 2xx answers).
 func statusError(op string, resp *http.Response, data []byte) error {
@@ -261,6 +265,10 @@ func statusError(op string, resp *http.Response, data []byte) error {
 	case s == http.StatusTooManyRequests:
 		class = provider.ErrRateLimited
 	case s >= 500:
+		class = provider.ErrTransient
+	case s == http.StatusBadRequest && strings.Contains(msg, concurrentUpdate):
+		// Hydra answers a serialization failure of its database (two writes at once) with
+		// 400; the same call succeeds when sent again.
 		class = provider.ErrTransient
 	}
 	return &provider.Error{Class: class, Op: op, Status: resp.StatusCode, Err: fmt.Errorf("hydra answered %d: %s", resp.StatusCode, msg)}

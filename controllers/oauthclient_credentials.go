@@ -58,7 +58,7 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 	}
 	now := r.now()
 	if obj.Status.PendingClient != nil {
-		return r.resumeClientGeneration(ctx, obj, be, app.current, now, sp)
+		return r.resumeClientGeneration(ctx, obj, be, app.secret, app.current, now, sp)
 	}
 	recoverPublished(ctx, obj, app.current, now)
 	switch {

@@ -68,7 +68,10 @@ func (r *OAuthClientReconciler) rotateByNewClient(ctx context.Context, obj *oaut
 // credentials are in the Secret already (recorded as published), or the client exists
 // (adopted with a new secret), or it is created.
 func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
-	current *credentials, now time.Time, sp *statusPatcher) (credentialPlan, error) {
+	cached *corev1.Secret, current *credentials, now time.Time, sp *statusPatcher) (credentialPlan, error) {
+	if err := sp.guard(ctx); err != nil {
+		return credentialPlan{}, err
+	}
 	pc := obj.Status.PendingClient
 	if current != nil && isPendingClientID(obj, current.clientID) {
 		switchClient(obj, current.secretID)
@@ -81,8 +84,17 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 		current.clientID = ""
 		return credentialPlan{next: current}, nil
 	}
-	if err := sp.guard(ctx); err != nil {
-		return credentialPlan{}, err
+	if pc.ClientID != "" {
+		// The Secret read from the cache does not hold the new client. If the API server's
+		// does (a Secret write whose status write failed, not yet in the cache), a new secret
+		// now would replace one consumers may hold: wait for the cache.
+		held, err := r.publishedClientID(ctx, obj)
+		if err != nil {
+			return credentialPlan{}, err
+		}
+		if held == pc.ClientID && (cached == nil || string(cached.Data[KeyClientID]) != held) {
+			return credentialPlan{}, errStaleObject
+		}
 	}
 	app, err := r.findPendingClient(ctx, obj, be)
 	if err != nil {
@@ -91,7 +103,6 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 	if app == nil {
 		return r.createClientGeneration(ctx, obj, be, now, sp)
 	}
-	pc = obj.Status.PendingClient // the guard write replaced status with the API server's answer
 	pc.AppID, pc.ClientID = app.ID, app.ClientID
 	if err := sp.patch(ctx); err != nil {
 		return credentialPlan{}, err

@@ -28,8 +28,8 @@ import (
 // which keeps one secret per client: every rotation is a new Hydra client, so the Secret's
 // CLIENT_ID changes with CLIENT_SECRET. The same two consumers — bin/token-injector and
 // pkg/credentials in this process — send requests at 40/s each with the credentials
-// mounted from the Secret by a simulated kubelet, across three rotations (interval 12s,
-// grace 6s). No request may fail; each rotation must publish a new client id; every
+// mounted from the Secret by a simulated kubelet, across three rotations (interval 10s,
+// grace 5s). No request may fail; each rotation must publish a new client id; every
 // retired client must be refused by Hydra's token endpoint once its grace period is over
 // (it is deleted), and work half-way through it.
 //
@@ -41,9 +41,9 @@ import (
 // access tokens here, so the consumers renew them several times across each rotation.
 func TestConsumersRideThroughRotationOnHydra(t *testing.T) {
 	const (
-		interval     = 12 * time.Second
-		grace        = 6 * time.Second
-		kubeletDelay = 2 * time.Second
+		interval     = 10 * time.Second // the shortest interval the CRD allows
+		grace        = 5 * time.Second
+		kubeletDelay = time.Second
 		tokenLife    = 20 * time.Second
 		rate         = 40 // requests per second and consumer
 		rotations    = 3

@@ -105,6 +105,9 @@ type Input struct {
 	// RealOrg is the real-org scenario (issue 11): Okta's paid-org buckets, the API token's
 	// default 50% share, accessPolicy: Managed in an org whose policies admit no client.
 	RealOrg *operatorbench.Result
+	// Hydra is the hydra part's section (clientcreds and hydra-maester on one Hydra), as
+	// package hydrabench renders it; "" when the part did not run.
+	Hydra string
 }
 
 // Verdict is a target's outcome.
@@ -283,6 +286,9 @@ func Markdown(in Input) string {
 	}
 	if in.Operator != nil || in.Large != nil || in.RealOrg != nil {
 		operatorSection(&b, in)
+	}
+	if in.Hydra != "" {
+		w("%s\n", in.Hydra)
 	}
 	return b.String()
 }

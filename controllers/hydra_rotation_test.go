@@ -57,8 +57,8 @@ func TestHydraRotationByNewClient(t *testing.T) {
 		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 10 * time.Second},
 			GracePeriod: &metav1.Duration{Duration: grace}}
 	}
-	obj := h.newClient("rotor", rotation)
-	obj = h.waitReady("rotor")
+	h.newClient("rotor", rotation)
+	obj := h.waitReady("rotor")
 	first := h.secret(obj.Status.SecretName).Data
 	if obj.Status.ClientGeneration != 0 || obj.Status.PreviousClient != nil {
 		t.Fatalf("a new client: generation %d, previous %v", obj.Status.ClientGeneration, obj.Status.PreviousClient)

@@ -45,7 +45,7 @@ type Config struct {
 	// Root is the repository; Bin its bin/ (manager, hydra, controlplane); Assets the
 	// control plane's binaries; MaesterDir holds hydra-maester's manager and crd.yaml.
 	Root, Bin, Assets, MaesterDir, MaesterTag string
-	OutDir                                   string
+	OutDir                                    string
 	// Clients is N, per operator.
 	Clients int
 	// ResyncPeriod is both operators' resync (clientcreds --resync-period, hydra-maester

@@ -46,6 +46,8 @@ type Config struct {
 	// control plane's binaries; MaesterDir holds hydra-maester's manager and crd.yaml.
 	Root, Bin, Assets, MaesterDir, MaesterTag string
 	OutDir                                    string
+	// HydraEnv is added to Hydra's environment (e.g. OAUTH2_HASHERS_BCRYPT_COST=4).
+	HydraEnv []string
 	// Clients is N, per operator.
 	Clients int
 	// ResyncPeriod is both operators' resync (clientcreds --resync-period, hydra-maester
@@ -73,6 +75,9 @@ type Side struct {
 	PeakRSS          int64 `json:"peakRss"`
 	RSS              int64 `json:"rss"`
 	PeakRSSAtWorking int64 `json:"peakRssAtWorking"`
+	// RSSAnon is the anonymous part of RSS at the end (heap, stacks: the Go runtime's
+	// memory), without the mapped executable, whose size differs between the two.
+	RSSAnon int64 `json:"rssAnon"`
 }
 
 // Result is the run.
@@ -157,9 +162,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	issuer := fmt.Sprintf("http://127.0.0.1:%d/", publicPort)
 	hydra, err := proc.Start(proc.Spec{Name: "hydra", Path: filepath.Join(cfg.Bin, "hydra"), LogDir: logDir,
 		Args: []string{"serve", "all", "--dev"},
-		Env: []string{"DSN=memory", "SERVE_ADMIN_HOST=127.0.0.1", "SERVE_ADMIN_PORT=" + strconv.Itoa(adminPort),
+		Env: append([]string{"DSN=memory", "SERVE_ADMIN_HOST=127.0.0.1", "SERVE_ADMIN_PORT=" + strconv.Itoa(adminPort),
 			"SERVE_PUBLIC_HOST=127.0.0.1", "SERVE_PUBLIC_PORT=" + strconv.Itoa(publicPort), "URLS_SELF_ISSUER=" + issuer,
-			"SECRETS_SYSTEM=" + randomHex(16), "STRATEGIES_ACCESS_TOKEN=jwt", "LOG_LEVEL=warn"}})
+			"SECRETS_SYSTEM=" + randomHex(16), "STRATEGIES_ACCESS_TOKEN=jwt", "LOG_LEVEL=warn"}, cfg.HydraEnv...)})
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +283,7 @@ spec:
 		}
 		s.side.PeakRSS, _ = proc.Status(s.p.Pid(), "VmHWM")
 		s.side.RSS, _ = proc.Status(s.p.Pid(), "VmRSS")
+		s.side.RSSAnon, _ = proc.Status(s.p.Pid(), "RssAnon")
 	}
 	res.Elapsed = time.Since(began)
 	raw, _ := json.MarshalIndent(res, "", "  ")
@@ -541,6 +547,9 @@ func Markdown(r *Result) string {
 		"Secret's CLIENT_ID and CLIENT_SECRET. Both operators resync every %s (clientcreds --resync-period, hydra-maester --sync-period); "+
 		"the steady state is counted over %s with both running and nothing changing.\n\n",
 		r.Clients, r.Clients, r.Config.MaesterTag, r.Config.ResyncPeriod, r.SteadyWindow.Round(time.Second))
+	if len(r.Config.HydraEnv) > 0 {
+		w("Hydra ran with `%s`.\n\n", strings.Join(r.Config.HydraEnv, " "))
+	}
 	w("| | clientcreds | hydra-maester |\n|---|---|---|\n")
 	w("| apply of %d objects | %s | %s |\n", r.Clients, r.ClientCreds.ApplyTime.Round(10*time.Millisecond), r.Maester.ApplyTime.Round(10*time.Millisecond))
 	w("| time until every Secret works | **%s** | **%s** |\n", r.ClientCreds.TimeToWorking.Round(100*time.Millisecond), r.Maester.TimeToWorking.Round(100*time.Millisecond))
@@ -549,6 +558,7 @@ func Markdown(r *Result) string {
 	w("| admin calls per client until all work | %.2f | %.2f |\n", float64(total(r.ClientCreds.Calls))/n, float64(total(r.Maester.Calls))/n)
 	w("| manager peak RSS when all work | %s | %s |\n", mib(r.ClientCreds.PeakRSSAtWorking), mib(r.Maester.PeakRSSAtWorking))
 	w("| manager peak RSS / RSS at the end | %s / %s | %s / %s |\n", mib(r.ClientCreds.PeakRSS), mib(r.ClientCreds.RSS), mib(r.Maester.PeakRSS), mib(r.Maester.RSS))
+	w("| of which anonymous (heap, stacks) at the end | %s | %s |\n", mib(r.ClientCreds.RSSAnon), mib(r.Maester.RSSAnon))
 	w("| steady state: admin calls per client per resync | %.2f | %.2f |\n", float64(total(r.ClientCreds.Steady))/n/resyncs, float64(total(r.Maester.Steady))/n/resyncs)
 	w("| steady state: writes (non-GET) over the window | %d | %d |\n\n", Writes(r.ClientCreds.Steady), Writes(r.Maester.Steady))
 	for _, s := range []Side{r.ClientCreds, r.Maester} {

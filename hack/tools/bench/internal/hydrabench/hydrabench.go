@@ -66,6 +66,11 @@ type Side struct {
 	ApplyTime     time.Duration `json:"applyTime"`
 	TimeToWorking time.Duration `json:"timeToWorking"`
 	FirstWorking  time.Duration `json:"firstWorking"`
+	// TimeToCreated runs from the first apply until Hydra answered the last client create
+	// (the operator's own pace, without the benchmark's token checks); ClientsCreated
+	// counts the creates Hydra answered 201.
+	TimeToCreated  time.Duration `json:"timeToCreated"`
+	ClientsCreated int64         `json:"clientsCreated"`
 	// Calls are the admin API calls until every Secret worked, by "METHOD route".
 	Calls map[string]int64 `json:"calls"`
 	// Steady are the admin API calls over the steady-state window.
@@ -359,6 +364,9 @@ func measure(ctx context.Context, cfg Config, name string, p *proc.Process, coun
 		}
 	}
 	side.TimeToWorking = time.Since(start)
+	created, last := counter.createdState()
+	side.ClientsCreated = created
+	side.TimeToCreated = last.Sub(start)
 	side.Calls = diff(counter.snapshot(), before)
 	side.PeakRSSAtWorking, _ = proc.Status(p.Pid(), "VmHWM")
 	cfg.Logf("%s: every Secret works after %s (first after %s); %d admin calls; VmHWM %.1f MiB", name,
@@ -426,6 +434,21 @@ type counter struct {
 	srv  *http.Server
 	mu   sync.Mutex
 	n    map[string]int64
+	// created counts the clients Hydra created (POST answered 201); lastCreated is when
+	// the last of them was answered.
+	created     int64
+	lastCreated time.Time
+}
+
+// statusRecorder keeps the status an answer was written with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 func startCounter(target string) (*counter, error) {
@@ -441,10 +464,18 @@ func startCounter(target string) (*counter, error) {
 	c.url = "http://" + l.Addr().String()
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	c.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " " + route(r.URL.Path)
 		c.mu.Lock()
-		c.n[r.Method+" "+route(r.URL.Path)]++
+		c.n[key]++
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(rec, r)
+		if key == "POST /admin/clients" && rec.status == http.StatusCreated {
+			c.mu.Lock()
+			c.created++
+			c.lastCreated = time.Now()
+			c.mu.Unlock()
+		}
 	})}
 	go func() { _ = c.srv.Serve(l) }()
 	return c, nil
@@ -470,6 +501,13 @@ func (c *counter) snapshot() map[string]int64 {
 }
 
 func (c *counter) close() { _ = c.srv.Close() }
+
+// createdState reports how many clients were created in all and when the last one was.
+func (c *counter) createdState() (int64, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.created, c.lastCreated
+}
 
 func diff(a, b map[string]int64) map[string]int64 {
 	out := map[string]int64{}
@@ -554,6 +592,9 @@ func Markdown(r *Result) string {
 	w("| apply of %d objects | %s | %s |\n", r.Clients, r.ClientCreds.ApplyTime.Round(10*time.Millisecond), r.Maester.ApplyTime.Round(10*time.Millisecond))
 	w("| time until every Secret works | **%s** | **%s** |\n", r.ClientCreds.TimeToWorking.Round(100*time.Millisecond), r.Maester.TimeToWorking.Round(100*time.Millisecond))
 	w("| rate (working Secrets per second) | %.1f/s | %.1f/s |\n", n/r.ClientCreds.TimeToWorking.Seconds(), n/r.Maester.TimeToWorking.Seconds())
+	w("| time until Hydra created the last client (clients created) | %s (%d) | %s (%d) |\n",
+		r.ClientCreds.TimeToCreated.Round(100*time.Millisecond), r.ClientCreds.ClientsCreated,
+		r.Maester.TimeToCreated.Round(100*time.Millisecond), r.Maester.ClientsCreated)
 	w("| first Secret working | %s | %s |\n", r.ClientCreds.FirstWorking.Round(100*time.Millisecond), r.Maester.FirstWorking.Round(100*time.Millisecond))
 	w("| admin calls per client until all work | %.2f | %.2f |\n", float64(total(r.ClientCreds.Calls))/n, float64(total(r.Maester.Calls))/n)
 	w("| manager peak RSS when all work | %s | %s |\n", mib(r.ClientCreds.PeakRSSAtWorking), mib(r.Maester.PeakRSSAtWorking))

@@ -33,7 +33,8 @@ func TestCapabilitiesDecide(t *testing.T) {
 		"okta-like, audiences refused":          {caps: okta, audiences: []string{"api://x"}, wantRefused: "spec.audiences"},
 		"hydra-like, plain client":              {caps: hydra, wantScopes: []string{"hello:read"}},
 		"hydra-like, audiences on the client":   {caps: hydra, audiences: []string{"api://x"}, wantScopes: []string{"hello:read"}, wantAudiences: []string{"api://x"}},
-		"hydra-like, rotation cannot overlap":   {caps: hydra, rotation: rotation, wantRefused: "spec.rotation"},
+		"hydra-like, rotation by a new client":  {caps: hydra, rotation: rotation, wantScopes: []string{"hello:read"}},
+		"one secret, no new client: refused":    {caps: provider.Capabilities{AppScopes: true}, rotation: rotation, wantRefused: "spec.rotation"},
 		"contract only: both refused, rotation": {caps: provider.Capabilities{}, rotation: rotation, wantRefused: "spec.rotation"},
 	}
 	for name, tc := range tests {

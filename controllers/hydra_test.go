@@ -265,19 +265,19 @@ func TestHydraCrashSafeCreate(t *testing.T) {
 	}
 }
 
-// What Hydra cannot do is refused before any call, with a reason; what Okta cannot do too.
+// What a backend cannot do is refused before any call, with a reason (Okta: audiences per
+// client); what it can do another way is accepted (Hydra: rotation by a new client, see
+// TestHydraRotationByNewClient; a backend that can do neither is refused, see
+// TestCapabilitiesDecide).
 func TestBackendCapabilitiesRefuse(t *testing.T) {
 	t.Parallel()
 	h := newHydraFixture(t, 0, false)
 	h.newClient("rotating", func(o *oauthv1.OAuthClient) {
 		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 24 * time.Hour}}
 	})
-	got := h.waitReason("rotating", metav1.ConditionFalse, oauthv1.ReasonUnsupportedByBackend)
-	if got.Status.AppID != "" {
-		t.Fatalf("a refused client got app %s", got.Status.AppID)
-	}
-	if apps, _ := h.admin.FindApps(h.ctx, got.Label()); len(apps) != 0 {
-		t.Fatalf("a refused client created %d hydra client(s)", len(apps))
+	got := h.waitReady("rotating")
+	if apps, _ := h.admin.FindApps(h.ctx, got.Label()); len(apps) != 1 || got.Status.ClientGeneration != 0 {
+		t.Fatalf("a rotating client on hydra: %d hydra client(s), generation %d; want 1 client of generation 0", len(apps), got.Status.ClientGeneration)
 	}
 
 	o := newFixture(t, fixtureOptions{})

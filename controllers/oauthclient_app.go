@@ -43,6 +43,7 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 		AuthMethod: provider.AuthMethod(obj.AuthMethod()),
 		Owner:      provider.Owner{UID: string(obj.UID), Namespace: obj.Namespace, Name: obj.Name},
 		TakeOver:   obj.Spec.Adopt != nil,
+		Generation: obj.Status.ClientGeneration,
 	}
 	if key.next != nil && key.next.publicKey != nil {
 		spec.PublicKeys = []provider.PublicKey{*key.next.publicKey}
@@ -183,7 +184,7 @@ func (r *OAuthClientReconciler) adoptApp(ctx context.Context, obj *oauthv1.OAuth
 			return false, err
 		}
 		for _, a := range apps {
-			if a.Owner.UID == string(obj.UID) && !containsApp(mine, a.ID) {
+			if a.Owner.UID == string(obj.UID) && a.Generation == desired.Generation && !containsApp(mine, a.ID) {
 				mine = append(mine, a)
 			}
 		}

@@ -46,11 +46,20 @@ type credentialPlan struct {
 // rotation due).
 func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
 	app appObservation, key keyPlan, src secretSource, sp *statusPatcher) (credentialPlan, error) {
+	if obj.Status.PendingClient != nil && (obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT || app.answered != nil || app.needSecret) {
+		// A rotation by a new client that can no longer be finished (oauthclient_generation.go).
+		if err := r.dropPendingClient(ctx, obj, be, sp); err != nil {
+			return credentialPlan{}, err
+		}
+	}
 	if obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT {
 		// Settled by prepareKey; the app has the public key.
 		return credentialPlan{next: key.next, issued: key.issued}, nil
 	}
 	now := r.now()
+	if obj.Status.PendingClient != nil {
+		return r.resumeClientGeneration(ctx, obj, be, app.secret, app.current, now, sp)
+	}
 	recoverPublished(ctx, obj, app.current, now)
 	if src.set() {
 		// oauthclient_credentialsfrom.go: the user's Secret decides, never a generated secret.
@@ -71,6 +80,12 @@ func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *o
 		return r.issueSecret(ctx, obj, be, issuedRestore, now, sp)
 	}
 	if due, ok := rotationDue(obj); ok && obj.Status.RetireAfter == nil && !now.Before(due) {
+		if rotatesByNewClient(be) {
+			if obj.Status.PreviousClient != nil {
+				return credentialPlan{next: app.current}, nil // retired first (retireSecrets)
+			}
+			return r.rotateByNewClient(ctx, obj, be, now, sp)
+		}
 		return r.issueSecret(ctx, obj, be, issuedRotate, now.Add(obj.Spec.Rotation.GracePeriodOrDefault()), sp)
 	}
 	return credentialPlan{next: app.current}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,7 +64,8 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv
 // returns the provider it resolved (nil if none). Status says which apps, so a guard write
 // comes first (errStaleObject on a stale read).
 func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (oauthv1.ProviderObject, error) {
-	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil && obj.Status.AccessPolicyID == "" {
+	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil && obj.Status.AccessPolicyID == "" &&
+		obj.Status.PreviousClient == nil && obj.Status.PendingClient == nil {
 		return nil, nil
 	}
 	be, err := r.resolveProvider(ctx, obj)
@@ -91,6 +93,15 @@ func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAu
 			}
 		}
 	}
+	others, err := r.generationAppIDs(ctx, obj, be)
+	if err != nil {
+		return be.object, err
+	}
+	for _, id := range others {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
 	for _, id := range ids {
 		if err := be.client.DeleteApp(ctx, id); err != nil && !errors.Is(err, provider.ErrNotFound) {
 			return be.object, err
@@ -98,7 +109,7 @@ func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAu
 		appsDeleted.Inc()
 		r.event(obj, corev1.EventTypeNormal, EventAppDeleted, "Delete", "Deactivated and deleted app %s", id)
 	}
-	obj.Status.PendingCreate = nil
+	obj.Status.PendingCreate, obj.Status.PendingClient, obj.Status.PreviousClient = nil, nil, nil
 	forgetApp(obj)
 	return be.object, nil
 }

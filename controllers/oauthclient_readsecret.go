@@ -44,6 +44,9 @@ const (
 
 // credentials are the secret part of what the Secret publishes.
 type credentials struct {
+	// clientID is set only for credentials of a new client generation, before status names
+	// it as the current client (rotation by a new client); "" means status.clientID's.
+	clientID string
 	// clientSecret and, when known, its backend id (secret-based methods).
 	clientSecret string
 	secretID     string
@@ -118,10 +121,14 @@ func secretConflict(obj *oauthv1.OAuthClient) error {
 // credentialsInSecret returns the Secret's credentials if they belong to the client's
 // current app and are as the manager wrote them; nil otherwise.
 func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credentials {
-	if obj.Status.ClientID == "" || string(s.Data[KeyClientID]) != obj.Status.ClientID {
+	id := string(s.Data[KeyClientID])
+	if obj.Status.ClientID == "" || (id != obj.Status.ClientID && !isPendingClientID(obj, id)) {
 		return nil
 	}
 	var c credentials
+	if id != obj.Status.ClientID {
+		c.clientID = id // a new generation's client, published before status said so
+	}
 	if pemKey := s.Data[KeyPrivateKey]; len(pemKey) > 0 {
 		pub, err := oauth2client.PublicKeyOf(pemKey)
 		if err != nil || pub.KeyID != string(s.Data[KeyKeyID]) {
@@ -133,11 +140,11 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 		if c.clientSecret == "" {
 			return nil
 		}
-		id, ok := s.Annotations[AnnotationClientSecretID]
-		if !ok {
-			id = obj.Status.SecretID // written before the annotation existed
+		secretID, ok := s.Annotations[AnnotationClientSecretID]
+		if !ok && c.clientID == "" {
+			secretID = obj.Status.SecretID // written before the annotation existed
 		}
-		c.secretID = id
+		c.secretID = secretID
 	}
 	if s.Annotations[annotationCredentialHash] != c.hash() {
 		return nil

@@ -17,6 +17,10 @@ import (
 // before the first revocation (errStaleObject on a stale read).
 func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, obj *oauthv1.OAuthClient, be backend, next *credentials,
 	sp *statusPatcher) error {
+	if obj.Status.PreviousClient != nil && (obj.Status.RetireAfter == nil || !r.now().Before(obj.Status.RetireAfter.Time)) {
+		// Rotation by a new client: the previous generation's client goes (oauthclient_generation.go).
+		return r.retirePreviousClient(ctx, obj, be, sp)
+	}
 	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
 		return nil
 	}

@@ -67,7 +67,7 @@ func invalidTemplate(err error) error {
 func templateData(obj *oauthv1.OAuthClient, be backend, next *credentials) secrettemplate.Data {
 	scopes := append([]string{}, obj.Spec.Scopes...)
 	d := secrettemplate.Data{
-		ClientID:   obj.Status.ClientID,
+		ClientID:   clientIDOf(obj, next),
 		TokenURL:   be.endpoints.TokenURL,
 		Issuer:     be.endpoints.Issuer,
 		Scopes:     scopes,

@@ -32,7 +32,7 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 		}
 	}
 	data := map[string][]byte{
-		KeyClientID:   []byte(obj.Status.ClientID),
+		KeyClientID:   []byte(clientIDOf(obj, next)),
 		KeyTokenURL:   []byte(be.endpoints.TokenURL),
 		KeyIssuer:     []byte(be.endpoints.Issuer),
 		KeyScope:      []byte(strings.Join(obj.Spec.Scopes, " ")),
@@ -115,6 +115,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 func (r *OAuthClientReconciler) published(obj *oauthv1.OAuthClient, plan credentialPlan) {
 	if plan.issued == "" {
 		return
+	}
+	if plan.next.clientID != "" {
+		switchClient(obj, plan.next.secretID) // a rotation by a new client (oauthclient_generation.go)
 	}
 	now := statusTime(r.now())
 	obj.Status.LastRotationTime = &now

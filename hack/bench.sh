@@ -5,7 +5,8 @@
 #
 #   make bench                      # full size; writes bench/results.md (about 13 minutes)
 #   BENCH_SCALE=small make bench    # quick run; writes bench/out/results-small.md
-#   BENCH_ONLY=verifier make bench  # one part (verifier or operator); writes bench/out/
+#   BENCH_ONLY=verifier make bench  # one part (verifier, operator or hydra); writes bench/out/
+#   BENCH_ONLY=hydra make bench     # clientcreds and hydra-maester on one Ory Hydra
 #   BENCH=scale make bench          # only the scale part (BENCH_ONLY=operator-scale): 10,000
 #                                   # OAuthClients (BENCH_SCALE_CLIENTS=N), shipped GOMEMLIMIT,
 #                                   # a manager restart watched; writes bench/out/results-full.md
@@ -65,6 +66,16 @@ mkdir -p bin/bench
 	go build -o "$root/bin/bench/" ./cmd/...
 )
 go build -o bin/controlplane ./hack/controlplane
+
+# The hydra part (in the default set, or named in BENCH_ONLY): Ory Hydra and hydra-maester,
+# each built once and cached per user.
+case ",${BENCH_ONLY:-hydra}," in
+*,hydra,*)
+	hack/build-hydra.sh >/dev/null
+	HYDRA_MAESTER_DIR=$(hack/build-hydra-maester.sh)
+	export HYDRA_MAESTER_DIR
+	;;
+esac
 
 start=$SECONDS
 status=0

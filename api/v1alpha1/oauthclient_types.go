@@ -109,8 +109,15 @@ const (
 	SecretKeysNone SecretKeys = "None"
 )
 
-// Rotation schedules client-secret rotation with an overlap: a new secret is created and
-// published, and the previous one is deactivated and deleted only after the grace period.
+// Rotation schedules credential rotation with an overlap: new credentials are created and
+// published, and the previous ones keep working for the grace period, then are revoked.
+// How depends on the backend. Okta holds two client secrets per app: a second secret is
+// added to the same app and the old one deactivated and deleted after the grace period;
+// CLIENT_ID stays the same. Hydra holds one secret per client: each rotation creates a new
+// client (same name, scopes and audiences; a new client id and secret), publishes both in
+// the Secret, and deletes the previous client after the grace period — so CLIENT_ID changes
+// at every rotation, tokens carry the new client id (client_id, sub), and an API that
+// authorizes by client id must accept both during the grace period.
 // +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || duration(self.gracePeriod) < duration(self.interval)",message="rotation.gracePeriod must be shorter than rotation.interval"
 type Rotation struct {
 	// Interval between rotations, as a Go duration (e.g. "720h"). At least 10s.
@@ -208,8 +215,12 @@ type OAuthClientSpec struct {
 	// +optional
 	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
 
-	// Rotation schedules client-secret rotation. Absent: the secret is not rotated on a
-	// schedule.
+	// Rotation schedules credential rotation with an overlap. Absent: the credentials are
+	// not rotated on a schedule. On Okta a second client secret is added to the app
+	// (CLIENT_ID stays); on Hydra, which keeps one secret per client, each rotation creates
+	// a new client and deletes the previous one after the grace period, so CLIENT_ID changes
+	// at every rotation and APIs authorizing by client id must accept both during the grace
+	// period.
 	// +optional
 	Rotation *Rotation `json:"rotation,omitempty"`
 
@@ -359,6 +370,36 @@ type PendingCreate struct {
 	Since metav1.Time `json:"since"`
 }
 
+// ClientGeneration names one backend client of an OAuthClient whose backend rotates by
+// creating a new client (Hydra): the client of a rotation generation.
+type ClientGeneration struct {
+	// Generation numbers the client: 0 for the first, one more per rotation.
+	Generation int64 `json:"generation"`
+	// AppID is the backend id of the client.
+	AppID string `json:"appID"`
+	// ClientID is its OAuth 2.0 client id.
+	ClientID string `json:"clientID"`
+}
+
+// PendingClient records, before the backend call, that the client of a new rotation
+// generation is being created, so that a crash before its credentials are published leads
+// to adopting that client (found by the marker naming this OAuthClient and the generation)
+// rather than to a second one.
+type PendingClient struct {
+	// Generation of the client being created.
+	Generation int64 `json:"generation"`
+	// Label the client is created with.
+	Label string `json:"label"`
+	// Since is when the create was first attempted.
+	Since metav1.Time `json:"since"`
+	// AppID and ClientID of the client, once the backend answered the create; empty
+	// before.
+	// +optional
+	AppID string `json:"appID,omitempty"`
+	// +optional
+	ClientID string `json:"clientID,omitempty"`
+}
+
 // OAuthClientStatus is what the controller has observed. Secret values are never in it.
 type OAuthClientStatus struct {
 	// ObservedGeneration is the spec generation the conditions describe.
@@ -422,6 +463,22 @@ type OAuthClientStatus struct {
 	// PendingCreate is set while an app create is in flight (crash safety).
 	// +optional
 	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+
+	// ClientGeneration numbers the backend client appID names, on backends that rotate by
+	// creating a new client (Hydra): 0 for the first, one more per rotation.
+	// +optional
+	ClientGeneration int64 `json:"clientGeneration,omitempty"`
+
+	// PreviousClient is the client of the previous rotation generation on backends that
+	// rotate by creating a new client (Hydra): its credentials keep working until
+	// retireAfter, then it is deleted.
+	// +optional
+	PreviousClient *ClientGeneration `json:"previousClient,omitempty"`
+
+	// PendingClient is set while the client of a new rotation generation is created and
+	// its credentials are not yet published (crash safety).
+	// +optional
+	PendingClient *PendingClient `json:"pendingClient,omitempty"`
 }
 
 // OAuthClient is an OAuth 2.0 client (client-credentials grant) managed in a backend such as

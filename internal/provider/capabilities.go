@@ -8,8 +8,16 @@ type Capabilities struct {
 	// OverlappingSecrets: an app can hold two active client secrets at once, so a scheduled
 	// rotation publishes the new secret and revokes the old one only after a grace period
 	// (Okta). Without it, a new secret replaces the old one at once (Hydra keeps one secret
-	// per client), and the controllers refuse spec.rotation rather than break consumers.
+	// per client).
 	OverlappingSecrets bool
+	// RotationByNewClient: a scheduled rotation creates a new app — same spec, the next
+	// AppSpec.Generation, a new client id and secret — publishes its credentials, and
+	// deletes the previous app after the grace period (Hydra). The backend stores the
+	// generation with the owner and reports it in App.Generation, so that an app whose
+	// create answer was lost is found and adopted. A backend with neither this nor
+	// OverlappingSecrets cannot rotate without breaking consumers: the controllers refuse
+	// spec.rotation.
+	RotationByNewClient bool
 	// AppScopes: the app itself lists the scopes it may request (Hydra's client "scope"),
 	// so AppSpec.Scopes is sent and compared. Without it the authorization server's
 	// policies decide and AppSpec.Scopes stays empty (Okta).

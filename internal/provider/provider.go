@@ -51,6 +51,11 @@ type AppSpec struct {
 	// TakeOver lets UpdateApp mark as Owner's an app that carries no owner yet (an adopted
 	// app made outside clientcreds). An app that names another owner is never taken over.
 	TakeOver bool
+	// Generation numbers the app among Owner's apps, for backends with
+	// Capabilities.RotationByNewClient: 0 for the first, one more per rotation. Such a
+	// backend stores it with the owner, so that an app of a rotation whose create answer was
+	// lost is found again (App.Generation). Others ignore it.
+	Generation int64
 }
 
 // App is an app as the backend reports it.
@@ -77,6 +82,9 @@ type App struct {
 	DPoPBound bool
 	// Owner as stored on the app; empty when the app was not created by clientcreds.
 	Owner Owner
+	// Generation as stored on the app (AppSpec.Generation); 0 on backends without
+	// Capabilities.RotationByNewClient.
+	Generation int64
 	// Scopes and Audiences as registered on the app, for backends that keep them there
 	// (Capabilities.AppScopes, Capabilities.Audiences); empty otherwise.
 	Scopes    []string
@@ -95,7 +103,7 @@ func (a *App) Matches(spec AppSpec) bool {
 	if a.Label != spec.Label || a.AuthMethod != spec.AuthMethod || !a.Active {
 		return false
 	}
-	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.DPoPBound {
+	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.Generation != spec.Generation || a.DPoPBound {
 		return false
 	}
 	if !sameSet(a.Scopes, spec.Scopes) || !sameSet(a.Audiences, spec.Audiences) {

@@ -16,6 +16,8 @@
 //
 // The operator rotates client secrets with an overlap (the old secret keeps working for the
 // OAuthClient's gracePeriod) and restores a deleted or edited Secret with new credentials.
+// On a backend that keeps one secret per client (Ory Hydra) a rotation is a new client:
+// CLIENT_ID changes together with CLIENT_SECRET, and both are read from the same version.
 // kubelet publishes a new Secret version by writing a new timestamped directory and swapping
 // the directory's "..data" symlink to it in one rename; the key files are symlinks through
 // "..data", so readers see the old or the new version, never a mix. A Source re-reads the

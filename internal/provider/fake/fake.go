@@ -14,9 +14,9 @@ import (
 // by the authorization server), which the controllers' unit tests were written for.
 var OktaLike = provider.Capabilities{OverlappingSecrets: true}
 
-// HydraLike are the capabilities of the Hydra backend: one secret per client, scopes and
-// audiences on the client.
-var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true}
+// HydraLike are the capabilities of the Hydra backend: one secret per client, so rotation
+// by a new client; scopes and audiences on the client.
+var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
 
 // Provider is a provider.Provider made of function fields.
 type Provider struct {

@@ -29,6 +29,9 @@ type marker struct {
 	// SecretGeneration counts the secrets the operator set; the current one's id is
 	// "g<SecretGeneration>".
 	SecretGeneration int `json:"secretGeneration,omitempty"`
+	// Generation numbers the OAuthClient's clients: a rotation creates the next one
+	// (provider.AppSpec.Generation).
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // client is a Hydra client as the admin API answers it: every field kept as it came, so
@@ -115,6 +118,7 @@ func toApp(c client) *provider.App {
 		ResponseTypes:         responses,
 		PublicKeyIDs:          c.keyIDs(),
 		Owner:                 provider.Owner{UID: mk.UID, Namespace: mk.Namespace, Name: mk.Name},
+		Generation:            mk.Generation,
 		Scopes:                scopeList(c.str("scope")),
 		Audiences:             c.strs("audience"),
 		Backend:               c,
@@ -159,6 +163,7 @@ func apply(c client, spec provider.AppSpec) error {
 	}
 	mk := c.marker()
 	mk.UID, mk.Namespace, mk.Name = spec.Owner.UID, spec.Owner.Namespace, spec.Owner.Name
+	mk.Generation = spec.Generation
 	c.setMarker(mk)
 	return nil
 }

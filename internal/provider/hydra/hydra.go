@@ -8,9 +8,11 @@
 // pinned to the configured adminURL without wrapping a generated client.
 //
 // Hydra keeps one client secret per client. The backend numbers the secrets it sets in the
-// client's metadata ("generation"), so a secret has an id the controllers can record; a new
-// secret replaces the old one at once, which is why the backend does not declare
-// OverlappingSecrets and the controllers refuse scheduled rotation on it (see README).
+// client's metadata ("secretGeneration"), so a secret has an id the controllers can record;
+// a new secret replaces the old one at once, which is why the backend does not declare
+// OverlappingSecrets. It declares RotationByNewClient instead: a scheduled rotation
+// creates a new client whose marker carries the next "generation", and the previous client
+// is deleted after the grace period (see README).
 package hydra
 
 import (
@@ -126,10 +128,10 @@ func New(cfg Config) (*Provider, error) {
 	}, nil
 }
 
-// Capabilities implements provider.Provider: one secret per client; the client lists its
-// scopes and audiences.
+// Capabilities implements provider.Provider: one secret per client, so rotation by a new
+// client; the client lists its scopes and audiences.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{AppScopes: true, Audiences: true}
+	return provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
 }
 
 // adminError is the error body of Hydra's admin API.
@@ -216,6 +218,10 @@ func readBounded(r io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// concurrentUpdate is in the reason of Hydra's answer to a request its database refused
+// for a concurrent update in another session (a serialization failure).
+const concurrentUpdate = "concurrent update"
+
 // statusError classifies a non-2xx answer of the admin API. Hydra's error bodies never
 // carry a client secret (it echoes secrets only in 2xx answers).
 func statusError(op string, resp *http.Response, data []byte) error {
@@ -259,6 +265,10 @@ func statusError(op string, resp *http.Response, data []byte) error {
 	case s == http.StatusTooManyRequests:
 		class = provider.ErrRateLimited
 	case s >= 500:
+		class = provider.ErrTransient
+	case s == http.StatusBadRequest && strings.Contains(msg, concurrentUpdate):
+		// Hydra answers a serialization failure of its database (two writes at once) with
+		// 400; the same call succeeds when sent again.
 		class = provider.ErrTransient
 	}
 	return &provider.Error{Class: class, Op: op, Status: resp.StatusCode, Err: fmt.Errorf("hydra answered %d: %s", resp.StatusCode, msg)}

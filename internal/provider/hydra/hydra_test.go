@@ -338,3 +338,77 @@ func TestRealHydraBadInputs(t *testing.T) {
 		}
 	}
 }
+
+// A rotation's client carries its generation in the marker; FindApps reports it, and an
+// update keeps it as the spec says.
+func TestRealHydraGenerationMarker(t *testing.T) {
+	s := hydratest.Start(t, hydratest.Options{})
+	p, _ := newProvider(t, s)
+	ctx := context.Background()
+	if !p.Capabilities().RotationByNewClient || p.Capabilities().OverlappingSecrets {
+		t.Fatalf("capabilities %+v: hydra rotates by a new client", p.Capabilities())
+	}
+	spec := provider.AppSpec{Label: "team-a/gen", AuthMethod: provider.AuthClientSecretBasic, Owner: owner, Scopes: []string{"a"}}
+	first, err := p.CreateApp(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Generation = 2
+	second, err := p.CreateApp(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := p.FindApps(ctx, spec.Label)
+	if err != nil || len(apps) != 2 {
+		t.Fatalf("FindApps = %d apps, %v; want 2", len(apps), err)
+	}
+	gens := map[string]int64{}
+	for _, a := range apps {
+		gens[a.ID] = a.Generation
+	}
+	if gens[first.ID] != 0 || gens[second.ID] != 2 {
+		t.Fatalf("generations %v; want %s: 0, %s: 2", gens, first.ID, second.ID)
+	}
+	got, err := p.GetApp(ctx, second.ID)
+	if err != nil || !got.Matches(spec) {
+		t.Fatalf("GetApp = %+v, %v; want it to match its spec", got, err)
+	}
+	spec.Generation = 3
+	if got.Matches(spec) {
+		t.Fatal("an app of generation 2 matches a spec of generation 3")
+	}
+	updated, err := p.UpdateApp(ctx, got, spec)
+	if err != nil || updated.Generation != 3 {
+		t.Fatalf("UpdateApp = %+v, %v; want generation 3", updated, err)
+	}
+}
+
+// Hydra answers 400 when its database refuses a request for a concurrent update in another
+// session: sent again, it succeeds, so it is transient; another 400 is permanent.
+func TestHydraConcurrentUpdateIsTransient(t *testing.T) {
+	tests := map[string]struct {
+		body      string
+		wantClass error
+	}{
+		"serialization failure": {body: `{"error":{"code":400,"status":"Bad Request","message":"Unable to serialize access due to a concurrent update in another session"}}`, wantClass: provider.ErrTransient},
+		"bad request":           {body: `{"error":"invalid_request","error_description":"the scope is malformed"}`, wantClass: provider.ErrPermanent},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			p, err := hydra.New(hydra.Config{AdminURL: srv.URL, Issuer: "http://127.0.0.1:1/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.FindApps(context.Background(), "x")
+			if !errors.Is(err, tc.wantClass) {
+				t.Fatalf("FindApps = %v; want class %v", err, tc.wantClass)
+			}
+		})
+	}
+}

@@ -30,6 +30,9 @@ type Server struct {
 type Options struct {
 	// OpaqueTokens makes Hydra issue opaque access tokens (its default) instead of JWTs.
 	OpaqueTokens bool
+	// AccessTokenTTL, when set, is the lifetime of the access tokens Hydra issues (its
+	// default: 1h).
+	AccessTokenTTL time.Duration
 }
 
 // Binary returns the path of the Hydra binary — $HYDRA_BINARY, else the repository's
@@ -72,6 +75,9 @@ func Start(t testing.TB, opts Options) *Server {
 		"STRATEGIES_ACCESS_TOKEN="+strategy,
 		"LOG_LEVEL=warn",
 	)
+	if opts.AccessTokenTTL > 0 {
+		cmd.Env = append(cmd.Env, "TTL_ACCESS_TOKEN="+opts.AccessTokenTTL.String())
+	}
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/hydrabench"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/operatorbench"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/proc"
 	"github.com/clientcreds/clientcreds/hack/tools/bench/internal/profile"
@@ -26,9 +28,11 @@ import (
 func main() {
 	root := flag.String("root", ".", "repository root")
 	scale := flag.String("scale", envOr("BENCH_SCALE", "full"), "full or small (env BENCH_SCALE)")
-	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator"),
-		"parts to run, comma separated: verifier, operator (all three scenarios), operator-rate, operator-memory, operator-realorg, "+
+	only := flag.String("only", envOr("BENCH_ONLY", "verifier,operator,hydra"),
+		"parts to run, comma separated: verifier, operator (all three scenarios), operator-rate, operator-memory, operator-realorg, hydra, "+
 			"operator-scale (not in the default: BENCH_SCALE_CLIENTS OAuthClients, 10000 by default, and a manager restart) (env BENCH_ONLY)")
+	maester := flag.String("hydra-maester", os.Getenv("HYDRA_MAESTER_DIR"), "directory of hydra-maester's manager and crd.yaml (env HYDRA_MAESTER_DIR; hack/build-hydra-maester.sh prints it)")
+	maesterTag := flag.String("hydra-maester-tag", envOr("HYDRA_MAESTER_TAG", "v0.0.42"), "hydra-maester's release tag, for the report")
 	out := flag.String("out", "", "report file (default bench/results.md at full scale, bench/out/results-small.md otherwise)")
 	k8s := flag.String("k8s-version", os.Getenv("K8S_VERSION"), "version of the control plane binaries in bin/k8s (env K8S_VERSION; default: <root>/hack/k8s-version)")
 	flag.Parse()
@@ -42,7 +46,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	code := run(*root, *scale, *only, *out, *k8s)
+	code := run(*root, *scale, *only, *out, *k8s, *maester, *maesterTag)
 	proc.StopAll()
 	os.Exit(code)
 }
@@ -54,7 +58,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(root, scale, only, out, k8sVersion string) int {
+func run(root, scale, only, out, k8sVersion, maesterDir, maesterTag string) int {
 	root, _ = filepath.Abs(root)
 	if k8sVersion == "" {
 		v, err := os.ReadFile(filepath.Join(root, "hack", "k8s-version"))
@@ -76,19 +80,19 @@ func run(root, scale, only, out, k8sVersion string) int {
 	parts := map[string]bool{}
 	for _, p := range strings.Split(only, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "verifier", "operator-rate", "operator-memory", "operator-realorg", "operator-scale":
+		case "verifier", "operator-rate", "operator-memory", "operator-realorg", "operator-scale", "hydra":
 			parts[p] = true
 		case "operator":
 			parts["operator-rate"], parts["operator-memory"], parts["operator-realorg"] = true, true, true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator, operator-rate, operator-memory, operator-realorg, operator-scale)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want verifier, operator, operator-rate, operator-memory, operator-realorg, operator-scale, hydra)\n", p)
 			return 2
 		}
 	}
 	if out == "" {
 		out = filepath.Join(root, "bench", "results.md")
-		if !full || len(parts) < 4 || parts["operator-scale"] {
+		if !full || len(parts) < 5 || parts["operator-scale"] {
 			out = filepath.Join(root, "bench", "out", "results-"+scale+".md")
 		}
 	}
@@ -221,6 +225,31 @@ func run(root, scale, only, out, k8sVersion string) int {
 			return 1
 		}
 		in.AtScale = res
+	}
+
+	if parts["hydra"] {
+		cfg := hydrabench.Config{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), MaesterDir: maesterDir,
+			MaesterTag: maesterTag, OutDir: filepath.Join(work, "hydra-1000"), Clients: 1000,
+			ResyncPeriod: 2 * time.Minute, SteadySettle: 30 * time.Second, SteadyWindow: 4 * time.Minute,
+			ReadyTimeout: 20 * time.Minute, Logf: logf, HydraEnv: strings.Fields(os.Getenv("BENCH_HYDRA_ENV"))}
+		if !full {
+			cfg.OutDir, cfg.Clients = filepath.Join(work, "hydra-100"), 100
+			cfg.ResyncPeriod, cfg.SteadySettle, cfg.SteadyWindow = 30*time.Second, 10*time.Second, time.Minute
+		}
+		if n, err := strconv.Atoi(os.Getenv("BENCH_HYDRA_CLIENTS")); err == nil && n > 0 {
+			cfg.Clients = n
+		}
+		if maesterDir == "" {
+			fmt.Fprintln(os.Stderr, "bench: hydra: no hydra-maester (--hydra-maester or HYDRA_MAESTER_DIR; hack/bench.sh builds it)")
+			return 1
+		}
+		logf("== hydra: %d OAuthClients under clientcreds, then %d OAuth2Clients under hydra-maester %s, on one Hydra", cfg.Clients, cfg.Clients, maesterTag)
+		res, err := hydrabench.Run(context.Background(), cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: hydra:", err)
+			return 1
+		}
+		in.Hydra = hydrabench.Markdown(res)
 	}
 
 	in.Elapsed = time.Since(started)

@@ -111,6 +111,9 @@ type Input struct {
 	// Scale is the scale scenario (issue 25): many clients, no rate limits, the shipped
 	// GOMEMLIMIT, a restarted manager watched.
 	AtScale *operatorbench.Result
+	// Hydra is the hydra part's section (clientcreds and hydra-maester on one Hydra), as
+	// package hydrabench renders it; "" when the part did not run.
+	Hydra string
 }
 
 // Verdict is a target's outcome.
@@ -309,6 +312,9 @@ func Markdown(in Input) string {
 	}
 	if in.AtScale != nil {
 		ScaleSection(&b, in.AtScale)
+	}
+	if in.Hydra != "" {
+		w("%s\n", in.Hydra)
 	}
 	return b.String()
 }

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/provider"
@@ -14,10 +16,23 @@ import (
 // after a rotation when the grace period is over. The one kept is the one the Secret holds
 // now (as the API server has it), never one status alone names; next are the credentials
 // this reconcile published. Status decided that the time has come, so a guard write comes
-// before the first revocation (errStaleObject on a stale read).
+// before the first revocation (errStaleObject on a stale read). While the consumers of
+// spec.rotation.restart roll out (consumers.waiting) the retirement waits, at most until
+// maxGracePeriod after the new secret was published.
 func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, obj *oauthv1.OAuthClient, be backend, next *credentials,
-	sp *statusPatcher) error {
-	if obj.Status.RetireAfter == nil || r.now().Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
+	consumers consumerState, sp *statusPatcher) error {
+	now := r.now()
+	overdue := rolloutOverdue(obj, now)
+	if obj.Status.RetireAfter == nil {
+		if len(consumers.waiting) == 0 || overdue {
+			obj.Status.Rollout = nil
+		}
+		return nil
+	}
+	if now.Before(obj.Status.RetireAfter.Time) || obj.Status.SecretID == "" {
+		return nil
+	}
+	if len(consumers.waiting) > 0 && !overdue {
 		return nil
 	}
 	held, err := r.publishedSecretID(ctx, obj)
@@ -47,6 +62,16 @@ func (r *OAuthClientReconciler) retireSecrets(ctx context.Context, obj *oauthv1.
 		revoked++
 	}
 	obj.Status.RetireAfter = nil
+	if ro := obj.Status.Rollout; ro != nil {
+		if len(consumers.waiting) > 0 {
+			r.event(obj, corev1.EventTypeWarning, EventConsumersNotReady, "Retire",
+				"Retired the previous client secret after maxGracePeriod (%s) although these consumers were not ready: %s",
+				maxGracePeriod(obj), strings.Join(consumers.waiting, "; "))
+		}
+		log.FromContext(ctx).Info("Retiring the previous client secret", "sincePublished", now.Sub(ro.PublishedAt.Time).String(),
+			"consumersWaiting", len(consumers.waiting))
+		obj.Status.Rollout = nil
+	}
 	rotations.WithLabelValues("completed").Inc()
 	if revoked > 0 {
 		r.event(obj, corev1.EventTypeNormal, EventSecretsRevoked, "Revoke",

@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -8,10 +10,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
@@ -223,5 +228,44 @@ func TestRotationMaxGracePeriod(t *testing.T) {
 	}
 	if c := readyCondition(obj); c.Status != metav1.ConditionTrue {
 		t.Fatalf("not Ready after the retirement: %s", describe(obj))
+	}
+}
+
+// TestConsumerAccessDenied: without the consumers ClusterRole (here: the API server refuses
+// the restart patch) the client stays Ready with reason ConsumerAccessDenied naming the
+// permission, and the previous secret is retired after the plain grace period.
+func TestConsumerAccessDenied(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{intercept: &interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*appsv1.Deployment); ok {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, obj.GetName(),
+					errors.New("no RBAC policy matched"))
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	}})
+	const name = "denied"
+	f.create(envDeployment(f.ns, "app", name+"-oauth-client"))
+	f.newClient(name, func(o *oauthv1.OAuthClient) {
+		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 10 * time.Second},
+			GracePeriod: &metav1.Duration{Duration: 2 * time.Second}, MaxGracePeriod: &metav1.Duration{Duration: 8 * time.Second},
+			Restart: []oauthv1.WorkloadSelector{{Kind: "Deployment", Name: "app"}}}
+	})
+	obj := f.waitReady(name)
+	first := obj.Status.SecretID
+	obj = f.waitReason(name, metav1.ConditionTrue, oauthv1.ReasonConsumerAccessDenied)
+	if msg := readyCondition(obj).Message; !strings.Contains(msg, "may not patch deployments") || !strings.Contains(msg, "clientcreds-consumers") {
+		t.Fatalf("message does not name the permission and the ClusterRole: %q", msg)
+	}
+	f.eventually(waitTimeout, "the retirement after the plain grace period", func() (bool, string) {
+		obj = f.get(name)
+		return obj.Status.SecretID != first && obj.Status.RetireAfter == nil && f.activeSecrets(obj.Status.AppID) == 1, describe(obj)
+	})
+	if slices.Contains(f.eventReasons(name), "Warning/"+controllers.EventConsumersNotReady) {
+		t.Errorf("retired by the maxGracePeriod bound, not after the plain grace period")
+	}
+	if !slices.Contains(f.eventReasons(name), "Warning/"+oauthv1.ReasonConsumerAccessDenied) {
+		t.Errorf("no ConsumerAccessDenied warning; events %v", f.eventReasons(name))
 	}
 }

@@ -142,7 +142,7 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 		if len(ro.Workloads) > 0 {
 			log.FromContext(ctx).Info("Restarted the consumers of the new credentials", "workloads", len(ro.Workloads))
 		}
-		for _, c := range consumers {
+		for _, c := range obj.Status.Consumers {
 			if c.Coverage == oauthv1.ConsumerNotCovered {
 				r.event(obj, corev1.EventTypeWarning, EventConsumerNotCovered, "Rotate",
 					"%s %s reads Secret %s through env and is not in spec.rotation.restart: it keeps the previous secret until it restarts",

@@ -76,7 +76,12 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 			conds.set(oauthv1.ConditionReconciling, metav1.ConditionTrue, oauthv1.ReasonWaitingForConsumers,
 				"Waiting for "+strings.Join(out.consumers.waiting, "; ")+" before retiring the previous secret")
 		}
-		return ctrl.Result{RequeueAfter: r.nextWake(obj)}, nil
+		wake := r.nextWake(obj)
+		if len(out.consumers.waiting) > 0 {
+			// Nothing watches the workloads: look again soon.
+			wake = min(wake, consumerPoll)
+		}
+		return ctrl.Result{RequeueAfter: wake}, nil
 	}
 	v := judge(err, r.now(), r.resyncPeriod())
 	if v.credentialsRefused && out.provider != nil {
@@ -98,9 +103,6 @@ func (r *OAuthClientReconciler) nextWake(obj *oauthv1.OAuthClient) time.Duration
 	}
 	if due, ok := rotationDue(obj); ok {
 		wake = min(wake, max(due.Sub(now), time.Second))
-	}
-	if obj.Status.Rollout != nil {
-		wake = min(wake, consumerPoll)
 	}
 	return wake
 }

@@ -35,23 +35,29 @@ func tokenRefusals(t *testing.T) int64 {
 	return s.ByRouteStatus["POST /oauth2/{as}/v1/token"]["401"]
 }
 
-// rolloutComplete says whether Deployment client-env runs only pods of the template
-// restarted with value, all available — what kubectl rollout status waits for.
-func (e *env) rolloutComplete(t *testing.T, value string) (bool, string) {
+const restartedAtKey = "kubectl.kubernetes.io/restartedAt"
+
+func (e *env) envDeployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
 	d, err := e.kube.AppsV1().Deployments(appsNS).Get(context.Background(), "client-env", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deploymentRolledOut(d, value)
+	return d
 }
 
-func deploymentRolledOut(d *appsv1.Deployment, value string) (bool, string) {
+// rolloutComplete says whether Deployment client-env was restarted since prev (its
+// restartedAt annotation then) and runs only pods of the restarted template, all available —
+// what kubectl rollout status waits for.
+func (e *env) rolloutComplete(t *testing.T, prev string) (bool, string) {
+	t.Helper()
+	d := e.envDeployment(t)
 	s := d.Status
-	state := fmt.Sprintf("restartedAt %q gen %d/%d replicas %d updated %d available %d", d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"],
+	value := d.Spec.Template.Annotations[restartedAtKey]
+	state := fmt.Sprintf("restartedAt %q (before %q) gen %d/%d replicas %d updated %d available %d", value, prev,
 		s.ObservedGeneration, d.Generation, s.Replicas, s.UpdatedReplicas, s.AvailableReplicas)
 	want := *d.Spec.Replicas
-	return value != "" && d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == value &&
+	return value != "" && value != prev &&
 		s.ObservedGeneration >= d.Generation && s.Replicas == want && s.UpdatedReplicas == want && s.AvailableReplicas == want, state
 }
 
@@ -134,6 +140,7 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 	cycle := func(name string, trigger func()) {
 		t.Helper()
 		before, _, _ := e.rollingStatus(t)
+		prev := e.envDeployment(t).Spec.Template.Annotations[restartedAtKey]
 		oldValue, _ := e.secretValue(t, appsNS, "rolling-oauth-client", "CLIENT_SECRET")
 		if trigger != nil {
 			trigger()
@@ -154,7 +161,7 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 		var rolled, retired, fileAt time.Duration
 		eventually(t, name+": rollout and retirement", 2*time.Minute, func() error {
 			if _, v, _ := e.rollingStatus(t); v != "" {
-				restartedAt = v
+				restartedAt = v // status.rollout, while it lasts
 			}
 			if fileAt == 0 {
 				if b, err := os.ReadFile(file); err == nil && string(b) == newValue {
@@ -162,7 +169,7 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 				}
 			}
 			if rolled == 0 {
-				if ok, _ := e.rolloutComplete(t, restartedAt); ok {
+				if ok, _ := e.rolloutComplete(t, prev); ok {
 					rolled = time.Since(published)
 				}
 			}
@@ -172,11 +179,14 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 			retired = time.Since(published)
 			// Read after the retirement was seen: a rollout not complete now was not
 			// complete when the previous secret was retired.
-			if ok, state := e.rolloutComplete(t, restartedAt); !ok {
+			if ok, state := e.rolloutComplete(t, prev); !ok {
 				t.Errorf("%s: the previous secret was retired before the rollout completed (%s)", name, state)
 			}
 			return nil
 		})
+		if v := e.envDeployment(t).Spec.Template.Annotations[restartedAtKey]; restartedAt != "" && v != restartedAt {
+			t.Errorf("%s: the Deployment was restarted with %q, status.rollout.restartedAt said %q", name, v, restartedAt)
+		}
 		if fileAt == 0 {
 			eventually(t, name+": nudged pod's file updated", 2*time.Minute, func() error {
 				if b, err := os.ReadFile(file); err != nil || string(b) != newValue {

@@ -30,6 +30,9 @@ import (
 // parallel test: every test's Deployments are then its own.
 func kubeControllerManager(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane (envtest); skipped with -short")
+	}
 	bin := filepath.Join(testutil.RepoRoot(), "bin", "node", testenv.K8sVersion, "kube-controller-manager")
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("kube-controller-manager is not built (make node): %v", err)

@@ -437,7 +437,8 @@ func daemonSetStatus(d *appsv1.DaemonSet) (bool, string) {
 // envFrom secretRef; init and regular containers) and whether it mounts it (a secret
 // volume or a projected volume's secret source).
 func podReads(p *corev1.Pod, secret string) (env, files bool) {
-	for _, v := range p.Spec.Volumes {
+	for i := range p.Spec.Volumes {
+		v := &p.Spec.Volumes[i]
 		if v.Secret != nil && v.Secret.SecretName == secret {
 			files = true
 		}
@@ -449,20 +450,26 @@ func podReads(p *corev1.Pod, secret string) (env, files bool) {
 			}
 		}
 	}
-	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
-	for _, c := range containers {
+	env = containersRead(p.Spec.InitContainers, secret) || containersRead(p.Spec.Containers, secret)
+	return env, files
+}
+
+// containersRead says whether any of the containers reads the Secret through env.
+func containersRead(containers []corev1.Container, secret string) bool {
+	for i := range containers {
+		c := &containers[i]
 		for _, e := range c.EnvFrom {
 			if e.SecretRef != nil && e.SecretRef.Name == secret {
-				env = true
+				return true
 			}
 		}
-		for _, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == secret {
-				env = true
+		for j := range c.Env {
+			if v := c.Env[j].ValueFrom; v != nil && v.SecretKeyRef != nil && v.SecretKeyRef.Name == secret {
+				return true
 			}
 		}
 	}
-	return env, files
+	return false
 }
 
 // podOwner is the workload a pod belongs to: its controller, with a ReplicaSet made by a

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,30 @@ func TestConsumersAccessDenied(t *testing.T) {
 				t.Fatalf("the rollout is kept (%+v, waiting %v): retirement would wait for a restart that cannot happen", obj.Status.Rollout, st.waiting)
 			}
 		})
+	}
+}
+
+// BenchmarkFindConsumers: the per-reconcile cost of status.consumers for a namespace of
+// 5,000 pods, 50 of which read the Secret (the pod list itself is the API server's cost).
+func BenchmarkFindConsumers(b *testing.B) {
+	pods := make([]corev1.Pod, 5000)
+	for i := range pods {
+		p := &pods[i]
+		p.Name = "pod-" + strconv.Itoa(i)
+		p.Labels = map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: "h" + strconv.Itoa(i%100)}
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "app" + strconv.Itoa(i%100) + "-h" + strconv.Itoa(i%100), Controller: ptr.To(true)}}
+		secret := "other"
+		if i%100 == 0 {
+			secret = "s"
+		}
+		p.Spec.Containers = []corev1.Container{{Name: "c", Env: []corev1.EnvVar{{Name: "A", Value: "b"}},
+			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secret}}}}}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := findConsumers("s", pods, nil); len(got) != 1 || got[0].Pods != 50 {
+			b.Fatalf("consumers %+v", got)
+		}
 	}
 }

@@ -45,6 +45,11 @@ const (
 	nudgeSettle = 5 * time.Second
 	// podListPage bounds one page of the pod list.
 	podListPage = 500
+	// maxTrackedWorkloads bounds status.rollout.workloads (the CRD says so too): more are
+	// restarted, the first ones (by kind and name) are waited for.
+	maxTrackedWorkloads = 64
+	// maxWaitingNamed bounds the workloads the Reconciling message names.
+	maxWaitingNamed = 5
 )
 
 // consumerState is what reconcileConsumers found: whether the retirement must wait, and
@@ -129,7 +134,9 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 			if err := r.restartWorkload(ctx, w, value); err != nil {
 				return r.consumerError(obj, err, "patch", strings.ToLower(w.kind)+"s")
 			}
-			ro.Workloads = append(ro.Workloads, oauthv1.WorkloadRollout{Kind: w.kind, Name: w.obj.GetName()})
+			if len(ro.Workloads) < maxTrackedWorkloads {
+				ro.Workloads = append(ro.Workloads, oauthv1.WorkloadRollout{Kind: w.kind, Name: w.obj.GetName()})
+			}
 		}
 		if nudgePods(obj) {
 			if _, err := r.nudge(ctx, obj, pods); err != nil {
@@ -151,6 +158,7 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 		}
 	}
 	var st consumerState
+	notDone := 0
 	for i := range ro.Workloads {
 		w := &ro.Workloads[i]
 		if w.Done {
@@ -162,8 +170,14 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 		}
 		w.Done, w.Message = done, msg
 		if !done {
-			st.waiting = append(st.waiting, fmt.Sprintf("%s %s (%s)", w.Kind, w.Name, msg))
+			notDone++
+			if notDone <= maxWaitingNamed {
+				st.waiting = append(st.waiting, fmt.Sprintf("%s %s (%s)", w.Kind, w.Name, msg))
+			}
 		}
+	}
+	if notDone > maxWaitingNamed {
+		st.waiting = append(st.waiting, fmt.Sprintf("%d more workloads", notDone-maxWaitingNamed))
 	}
 	if ro.NudgedAt != nil && now.Before(ro.NudgedAt.Add(nudgeSettle)) {
 		st.waiting = append(st.waiting, "the pods that mount the Secret to refresh their files")

@@ -71,6 +71,9 @@ func call(ctx context.Context, log *slog.Logger, client *http.Client, target str
 		return
 	}
 	resp, err := client.Do(req)
+	if err != nil && ctx.Err() != nil {
+		return // stopping (SIGTERM): the call was cut short, it did not fail
+	}
 	if err != nil {
 		log.Warn("Call failed", "error", err.Error())
 		return

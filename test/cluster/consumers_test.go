@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,12 +76,19 @@ func (e *env) rollingStatus(t *testing.T) (secretID, restartedAt string, consume
 	return secretID, restartedAt, consumers
 }
 
-// envCallFailures counts the failed calls the running client-env pods logged so far, per pod.
-func (e *env) envCallFailures(t *testing.T, seen map[string][2]int) {
-	t.Helper()
+// envCalls follows the calls the client-env pods log, per pod, read every second while the
+// test runs (a replaced pod's last second may be missed: the server-side counts below are
+// the complete ones).
+type envCalls struct {
+	mu       sync.Mutex
+	perPod   map[string][2]int // ok, failed
+	failures map[string]string // a failed call's log line, by pod and line number
+}
+
+func (c *envCalls) read(e *env, t *testing.T) {
 	pods, err := e.kube.CoreV1().Pods(appsNS).List(context.Background(), metav1.ListOptions{LabelSelector: "app=client-env"})
 	if err != nil {
-		t.Fatal(err)
+		return
 	}
 	for _, p := range pods.Items {
 		out, err := e.kTry("", "-n", appsNS, "logs", p.Name, "--tail=-1")
@@ -88,7 +97,7 @@ func (e *env) envCallFailures(t *testing.T, seen map[string][2]int) {
 		}
 		ok, failed := 0, 0
 		sc := bufio.NewScanner(strings.NewReader(out))
-		for sc.Scan() {
+		for n := 0; sc.Scan(); n++ {
 			var line struct {
 				Msg    string `json:"msg"`
 				Status int    `json:"status"`
@@ -101,12 +110,62 @@ func (e *env) envCallFailures(t *testing.T, seen map[string][2]int) {
 				ok++
 			case line.Msg == "Called" || line.Msg == "Call failed":
 				failed++
+				c.mu.Lock()
+				if len(c.failures) < 10 {
+					c.failures[fmt.Sprintf("%s#%d", p.Name, n)] = sc.Text()
+				}
+				c.mu.Unlock()
 			}
 		}
-		if prev := seen[p.Name]; ok >= prev[0] {
-			seen[p.Name] = [2]int{ok, failed}
+		c.mu.Lock()
+		if prev := c.perPod[p.Name]; ok >= prev[0] {
+			c.perPod[p.Name] = [2]int{ok, failed}
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *envCalls) totals() (pods, ok, failed int, failures []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.perPod {
+		ok += n[0]
+		failed += n[1]
+	}
+	for k, v := range c.failures {
+		failures = append(failures, k+": "+v)
+	}
+	return len(c.perPod), ok, failed, failures
+}
+
+// verifierDenials is the number of requests the verifier sidecar in front of hello denied,
+// and allowed, so far (its metrics).
+func verifierDecisions(t *testing.T) (allowed, denied float64) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", proxyAdminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "clientcreds_verifier_decisions_total{") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(line, `result="allow"`) {
+			allowed += v
+		} else {
+			denied += v
 		}
 	}
+	return allowed, denied
 }
 
 // TestRotationWaitsForRestartedConsumers: three scheduled rotations (every 30 s) and one
@@ -116,6 +175,7 @@ func (e *env) envCallFailures(t *testing.T, seen map[string][2]int) {
 func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 	e := setup(t)
 	refusedBefore := tokenRefusals(t)
+	allowedBefore, deniedBefore := verifierDecisions(t)
 	e.apply(t, consumersManifest)
 	t.Cleanup(func() {
 		_, _ = e.kTry("", "-n", appsNS, "delete", "deployment", "client-env", "client-files", "--wait=false")
@@ -135,7 +195,20 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 		}
 		return nil
 	})
-	envFailures := map[string][2]int{}
+	calls := &envCalls{perPod: map[string][2]int{}, failures: map[string]string{}}
+	stopReading := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			calls.read(e, t)
+			select {
+			case <-stopReading:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
 
 	cycle := func(name string, trigger func()) {
 		t.Helper()
@@ -196,7 +269,6 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 				return nil
 			})
 		}
-		e.envCallFailures(t, envFailures)
 		t.Logf("%s: new secret → rollout of 2 env replicas complete %v, previous secret retired %v; nudged volume file updated %v",
 			name, rolled.Round(10*time.Millisecond), retired.Round(10*time.Millisecond), fileAt.Round(10*time.Millisecond))
 		nudgeDelays = append(nudgeDelays, fileAt)
@@ -213,19 +285,21 @@ func TestRotationWaitsForRestartedConsumers(t *testing.T) {
 	})
 	// Calls keep going for a few seconds past the last retirement.
 	time.Sleep(5 * time.Second)
-	e.envCallFailures(t, envFailures)
-	okCalls, failedCalls := 0, 0
-	for _, c := range envFailures {
-		okCalls += c[0]
-		failedCalls += c[1]
-	}
+	close(stopReading)
+	<-readerDone
+	calls.read(e, t)
+	pods, okCalls, failedCalls, failures := calls.totals()
+	allowedAfter, deniedAfter := verifierDecisions(t)
 	out := e.k(t, "", "-n", appsNS, "logs", "deploy/client-files", "--tail=-1")
 	filesOK, filesFailed := strings.Count(out, `"status":200`), strings.Count(out, `"msg":"Call failed"`)+strings.Count(out, `"msg":"Called"`)-strings.Count(out, `"status":200`)
 	refused := tokenRefusals(t) - refusedBefore
-	t.Logf("env Deployment: %d pods seen, %d calls ok / %d failed (logs of live pods, read after each cycle); pkg/credentials volume pod: %d ok / %d failed; token requests refused during the test: %d",
-		len(envFailures), okCalls, failedCalls, filesOK, filesFailed, refused)
-	if failedCalls != 0 || filesFailed != 0 || refused != 0 {
-		t.Errorf("failed requests: env %d, volume %d, refused token requests %d", failedCalls, filesFailed, refused)
+	t.Logf("env Deployment: %d pods seen, %d calls ok / %d failed (their logs, read every second); pkg/credentials volume pod: %d ok / %d failed",
+		pods, okCalls, failedCalls, filesOK, filesFailed)
+	t.Logf("server side during the test: token requests refused %d; verifier in front of hello allowed %.0f, denied %.0f (all its clients)",
+		refused, allowedAfter-allowedBefore, deniedAfter-deniedBefore)
+	if failedCalls != 0 || filesFailed != 0 || refused != 0 || deniedAfter != deniedBefore {
+		t.Errorf("failed requests: env %d, volume %d, refused token requests %d, denied by the verifier %.0f; env failures: %v",
+			failedCalls, filesFailed, refused, deniedAfter-deniedBefore, failures)
 	}
 	if okCalls == 0 || filesOK == 0 {
 		t.Errorf("no successful calls (env %d, volume %d)", okCalls, filesOK)

@@ -24,6 +24,12 @@ const (
 	EventCredentialsIssued = "CredentialsIssued"
 	// EventSecretsRevoked is recorded when client secrets no longer published were revoked.
 	EventSecretsRevoked = "SecretsRevoked"
+	// EventConsumerNotCovered is recorded at a rotation for each workload that reads the
+	// Secret through env and is not in spec.rotation.restart.
+	EventConsumerNotCovered = "ConsumerNotCovered"
+	// EventConsumersNotReady is recorded when the previous secret was retired at
+	// maxGracePeriod although restarted workloads had not finished their rollout.
+	EventConsumersNotReady = "ConsumersNotReady"
 	// EventAccessPolicyCreated is recorded when the client's managed access policy was created.
 	EventAccessPolicyCreated = "AccessPolicyCreated"
 	// EventAccessPolicyUpdated is recorded when the client's managed access policy was repaired.

@@ -114,6 +114,8 @@ type outcome struct {
 	// noConditions says the reconcile sets no conditions: a deletion that did not fail at
 	// the backend.
 	noConditions bool
+	// consumers is what reconcileConsumers found (spec.rotation.restart, nudgePods).
+	consumers consumerState
 }
 
 // reconcilePhases runs the phases. Each phase takes what the earlier ones found as typed
@@ -187,8 +189,14 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 	if err := r.verifyCredentials(ctx, obj, be, plan.next, newTokenCheck(obj, plan.issued, out.synced)); err != nil {
 		return out, err
 	}
+	// oauthclient_consumers.go
+	consumers, err := r.reconcileConsumers(ctx, obj)
+	out.consumers = consumers
+	if err != nil {
+		return out, err
+	}
 	// oauthclient_retire.go
-	return out, r.retireSecrets(ctx, obj, be, plan.next, sp)
+	return out, r.retireSecrets(ctx, obj, be, plan.next, consumers, sp)
 }
 
 func (r *OAuthClientReconciler) resyncPeriod() time.Duration {

@@ -111,6 +111,8 @@ func recoverPublished(ctx context.Context, obj *oauthv1.OAuthClient, current *cr
 	if obj.Status.RetireAfter == nil || retire.Before(obj.Status.RetireAfter) {
 		obj.Status.RetireAfter = &retire
 	}
+	// The consumers of spec.rotation.restart were not restarted for it either.
+	startRollout(obj, now)
 	log.FromContext(ctx).Info("The Secret holds a client secret its status did not record; adopting it", "secretID", current.secretID)
 }
 

@@ -79,7 +79,7 @@ func TestRetireSecrets(t *testing.T) {
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, APIReader: reader}
 			sp := &statusPatcher{client: reader, obj: obj, base: obj.DeepCopy()}
 			err := r.retireSecrets(context.Background(), obj, backend{client: prov},
-				&credentials{clientSecret: "v", secretID: held}, sp)
+				&credentials{clientSecret: "v", secretID: held}, consumerState{}, sp)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want one: %v", err, tc.wantErr)
 			}

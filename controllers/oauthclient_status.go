@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,7 +37,7 @@ func (r *OAuthClientReconciler) finish(ctx context.Context, obj *oauthv1.OAuthCl
 	}
 	if (after.status != before.status || after.reason != before.reason) && !firstReady {
 		typ := corev1.EventTypeWarning
-		if after.status == metav1.ConditionTrue {
+		if after.status == metav1.ConditionTrue && after.reason != oauthv1.ReasonConsumerAccessDenied {
 			typ = corev1.EventTypeNormal
 		}
 		r.event(obj, typ, after.reason, "Reconcile", "%s", after.message)
@@ -66,7 +67,21 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 		if out.synced {
 			r.memory.synced(obj.UID, r.now())
 		}
-		return ctrl.Result{RequeueAfter: r.nextWake(obj)}, nil
+		switch {
+		case out.consumers.denied != "":
+			conds.set(oauthv1.ConditionReady, metav1.ConditionTrue, oauthv1.ReasonConsumerAccessDenied,
+				fmt.Sprintf("Client %s is active and its credentials in Secret %s work, but %s; the previous secret is retired after the plain grace period",
+					obj.Status.ClientID, obj.SecretName(), out.consumers.denied))
+		case len(out.consumers.waiting) > 0 && obj.Status.Rollout != nil:
+			conds.set(oauthv1.ConditionReconciling, metav1.ConditionTrue, oauthv1.ReasonWaitingForConsumers,
+				"Waiting for "+strings.Join(out.consumers.waiting, "; ")+" before retiring the previous secret")
+		}
+		wake := r.nextWake(obj)
+		if len(out.consumers.waiting) > 0 {
+			// Nothing watches the workloads: look again soon.
+			wake = min(wake, consumerPoll)
+		}
+		return ctrl.Result{RequeueAfter: wake}, nil
 	}
 	v := judge(err, r.now(), r.resyncPeriod())
 	if v.credentialsRefused && out.provider != nil {

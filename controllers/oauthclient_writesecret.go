@@ -130,6 +130,7 @@ func (r *OAuthClientReconciler) published(obj *oauthv1.OAuthClient, plan credent
 		}
 	}
 	if plan.issued != issuedCreate {
+		startRollout(obj, r.now())
 		r.event(obj, corev1.EventTypeNormal, EventCredentialsIssued, "Issue",
 			"Published new credentials in Secret %s (%s)", obj.SecretName(), plan.issued)
 	}

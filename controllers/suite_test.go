@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -53,6 +54,8 @@ import (
 // Secrets, apps in the emulator, tokens that work or don't.
 
 var (
+	// testEnv is the control plane of the envtest tests (kubeControllerManager adds a user).
+	testEnv *envtest.Environment
 	restCfg *rest.Config
 	k8s     client.Client
 
@@ -75,6 +78,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	env, err := testenv.New()
+	testEnv = env
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -77,6 +77,15 @@ const (
 	// ReasonInvalidTemplate: a spec.secretTemplate.data template does not parse or does not
 	// render; the Secret is left as it was. The message names the key, line and column.
 	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonWaitingForConsumers: Reconciling while the workloads of spec.rotation.restart
+	// roll out with the new credentials; the previous secret is retired once they are done
+	// (or maxGracePeriod is over). The message names the workloads not done yet.
+	ReasonWaitingForConsumers = "WaitingForConsumers"
+	// ReasonConsumerAccessDenied: the manager may not read the pods or restart the workloads
+	// (the clientcreds-consumers ClusterRole is not bound); the message names the missing
+	// permission. The credentials work (Ready stays True); rotation falls back to the plain
+	// grace period.
+	ReasonConsumerAccessDenied = "ConsumerAccessDenied"
 	// ReasonInvalidSpec: the spec cannot be acted upon (caught after admission).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonUnreachable: the backend could not be reached or answered with a server error.

@@ -109,6 +109,20 @@ func (r *Rotation) GracePeriodOrDefault() time.Duration {
 	return DefaultGracePeriod
 }
 
+// MaxGracePeriodOrDefault bounds the wait for the consumers after new credentials are
+// published: maxGracePeriod, or gracePeriod plus 1h capped by the interval.
+func (r *Rotation) MaxGracePeriodOrDefault() time.Duration {
+	grace := r.GracePeriodOrDefault()
+	if r.MaxGracePeriod != nil && r.MaxGracePeriod.Duration > 0 {
+		return max(r.MaxGracePeriod.Duration, grace)
+	}
+	d := grace + time.Hour
+	if r.Interval.Duration > 0 {
+		d = min(d, r.Interval.Duration)
+	}
+	return max(d, grace)
+}
+
 // AuthorizationServer is the authorization server id, defaulted.
 func (o *OktaProvider) AuthorizationServer() string {
 	if o.AuthorizationServerID == "" {

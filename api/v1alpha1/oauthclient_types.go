@@ -96,6 +96,16 @@ type SecretTemplate struct {
 	// ISSUER, SCOPE and AUTH_METHOD are left out. None requires data.
 	// +optional
 	Keys SecretKeys `json:"keys,omitempty"`
+
+	// NudgePods, when true, makes the operator set the annotation
+	// oauth.clientcreds.dev/secret-hash (the Secret's content hash) on the pods in the
+	// namespace that mount the Secret (volume or projected volume) each time it publishes
+	// new credentials. Only that annotation changes — pods are never restarted — and the
+	// change makes kubelet sync the pod at once, so the mounted files hold the new
+	// credentials within a second instead of up to about 90 s (kubelet's sync period).
+	// Needs the clientcreds-consumers ClusterRole (patch pods).
+	// +optional
+	NudgePods bool `json:"nudgePods,omitempty"`
 }
 
 // SecretKeys says which default keys the Secret holds next to the rendered ones.
@@ -119,6 +129,8 @@ const (
 // at every rotation, tokens carry the new client id (client_id, sub), and an API that
 // authorizes by client id must accept both during the grace period.
 // +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || duration(self.gracePeriod) < duration(self.interval)",message="rotation.gracePeriod must be shorter than rotation.interval"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxGracePeriod) || !has(self.gracePeriod) || duration(self.maxGracePeriod) >= duration(self.gracePeriod)",message="rotation.maxGracePeriod must not be shorter than rotation.gracePeriod"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxGracePeriod) || duration(self.maxGracePeriod) < duration(self.interval)",message="rotation.maxGracePeriod must be shorter than rotation.interval"
 type Rotation struct {
 	// Interval between rotations, as a Go duration (e.g. "720h"). At least 10s.
 	// +required
@@ -135,6 +147,48 @@ type Rotation struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+
+	// Restart names the workloads in the OAuthClient's namespace that read the Secret
+	// through environment variables (env or envFrom) and so see new credentials only when
+	// their pods restart. Each time the operator publishes new credentials (a scheduled
+	// rotation, a restore, an auth-method change) it restarts them as `kubectl rollout
+	// restart` does, waits until each rollout is complete, and only then retires the
+	// previous secret: gracePeriod becomes the least time the previous secret lives and
+	// maxGracePeriod the most. Needs the clientcreds-consumers ClusterRole.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Restart []WorkloadSelector `json:"restart,omitempty"`
+
+	// MaxGracePeriod bounds the wait for the restarted workloads: past it the previous
+	// secret is retired whether their rollouts are complete or not, with a Warning event
+	// naming those that are not. Defaults to gracePeriod plus 1h, at most the interval; must
+	// not be shorter than gracePeriod and must be shorter than interval. Used only with
+	// restart and spec.secretTemplate.nudgePods.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	MaxGracePeriod *metav1.Duration `json:"maxGracePeriod,omitempty"`
+}
+
+// WorkloadSelector names workloads of one kind in the OAuthClient's namespace: exactly one
+// of name and selector.
+// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.selector)",message="a restart entry needs exactly one of name and selector"
+type WorkloadSelector struct {
+	// Kind of the workloads: Deployment, StatefulSet or DaemonSet (group apps).
+	// +required
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	Kind string `json:"kind"`
+
+	// Name of one workload.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="restart name must be a valid object name"
+	Name string `json:"name,omitempty"`
+
+	// Selector picks the workloads of the kind by their labels.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
 // OAuthClientSpec is the desired OAuth 2.0 client (client-credentials grant).
@@ -479,6 +533,91 @@ type OAuthClientStatus struct {
 	// its credentials are not yet published (crash safety).
 	// +optional
 	PendingClient *PendingClient `json:"pendingClient,omitempty"`
+	// Consumers are the pods in the namespace that read the Secret, grouped by the
+	// workload that owns them (at most 32 groups). Observed only when spec.rotation.restart
+	// or spec.secretTemplate.nudgePods is set.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Consumers []SecretConsumer `json:"consumers,omitempty"`
+
+	// ConsumersOmitted counts the consumer groups left out of consumers (its bound).
+	// +optional
+	ConsumersOmitted int32 `json:"consumersOmitted,omitempty"`
+
+	// Rollout is the restart of spec.rotation.restart's workloads (and the nudge of the pods
+	// that mount the Secret) for the credentials published last; the previous secret is
+	// retired only once it is done or maxGracePeriod is over. Kept in status so that a
+	// restarted manager carries on.
+	// +optional
+	Rollout *ConsumerRollout `json:"rollout,omitempty"`
+}
+
+// ConsumerCoverage says how a consumer of the Secret gets new credentials.
+// +kubebuilder:validation:Enum=RestartedOnRotation;ReadsFiles;NotCovered
+type ConsumerCoverage string
+
+const (
+	// ConsumerRestartedOnRotation: the workload is listed in spec.rotation.restart.
+	ConsumerRestartedOnRotation ConsumerCoverage = "RestartedOnRotation"
+	// ConsumerReadsFiles: the pods read the Secret only from a volume; kubelet updates the
+	// files, no restart is needed.
+	ConsumerReadsFiles ConsumerCoverage = "ReadsFiles"
+	// ConsumerNotCovered: the pods read the Secret through env but their workload is not
+	// in spec.rotation.restart: they keep the previous secret until something restarts them.
+	ConsumerNotCovered ConsumerCoverage = "NotCovered"
+)
+
+// SecretConsumer is a group of pods that read the Secret, by the workload that owns them.
+type SecretConsumer struct {
+	// Kind of the owner: Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, … or Pod for a
+	// pod without a controller.
+	Kind string `json:"kind"`
+	// Name of the owner.
+	Name string `json:"name"`
+	// Pods of the owner that read the Secret.
+	Pods int32 `json:"pods"`
+	// Env says the pods read the Secret through env or envFrom.
+	// +optional
+	Env bool `json:"env,omitempty"`
+	// Files says the pods mount the Secret (volume or projected volume).
+	// +optional
+	Files bool `json:"files,omitempty"`
+	// Coverage: RestartedOnRotation, ReadsFiles or NotCovered.
+	Coverage ConsumerCoverage `json:"coverage"`
+}
+
+// ConsumerRollout is the restart and the wait that follow one publication of credentials.
+type ConsumerRollout struct {
+	// SecretHash is the content hash of the Secret the rollout is for.
+	SecretHash string `json:"secretHash"`
+	// PublishedAt is when those credentials were published; maxGracePeriod counts from it.
+	PublishedAt metav1.Time `json:"publishedAt"`
+	// RestartedAt is the value set in the pod template annotation
+	// kubectl.kubernetes.io/restartedAt of each restarted workload; empty until the
+	// workloads are restarted (after the new credentials were verified).
+	// +optional
+	RestartedAt string `json:"restartedAt,omitempty"`
+	// NudgedAt is when the pods that mount the Secret were nudged (spec.secretTemplate.nudgePods).
+	// +optional
+	NudgedAt *metav1.Time `json:"nudgedAt,omitempty"`
+	// Workloads restarted, with whether their rollout is complete.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Workloads []WorkloadRollout `json:"workloads,omitempty"`
+}
+
+// WorkloadRollout is the rollout of one restarted workload.
+type WorkloadRollout struct {
+	// Kind: Deployment, StatefulSet or DaemonSet.
+	Kind string `json:"kind"`
+	// Name of the workload.
+	Name string `json:"name"`
+	// Done says the rollout is complete (as kubectl rollout status decides).
+	// +optional
+	Done bool `json:"done,omitempty"`
+	// Message says what the rollout waits for while it is not done.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // OAuthClient is an OAuth 2.0 client (client-credentials grant) managed in a backend such as

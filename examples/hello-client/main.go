@@ -2,6 +2,8 @@
 // every --interval with a bearer token obtained with the client credentials of a mounted
 // OAuthClient Secret (--credentials-dir) and logs each answer's status. Tokens are cached and
 // renewed, and a rotated Secret is picked up, by the package; the program does nothing for it.
+// With --credentials-from-env it reads the Secret from its environment (envFrom) instead and
+// sees new credentials only when restarted (spec.rotation.restart).
 //
 //	go run ./examples/hello-client --credentials-dir /var/run/secrets/oauth --url http://hello:8080/
 package main
@@ -25,6 +27,7 @@ func main() {
 	dir := flag.String("credentials-dir", "/var/run/secrets/oauth", "`directory` where the OAuthClient's Secret is mounted")
 	target := flag.String("url", "", "`URL` to call (required)")
 	interval := flag.Duration("interval", 5*time.Second, "time between calls")
+	fromEnv := flag.Bool("credentials-from-env", false, "read the credentials from the environment (CLIENT_ID, CLIENT_SECRET, TOKEN_URL, …: the Secret through envFrom) instead of --credentials-dir")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if *target == "" {
@@ -32,7 +35,13 @@ func main() {
 		os.Exit(2)
 	}
 
-	src, err := credentials.FromDir(*dir, credentials.WithLogger(log))
+	var src *credentials.Source
+	var err error
+	if *fromEnv {
+		src, err = credentials.FromEnv(credentials.WithLogger(log))
+	} else {
+		src, err = credentials.FromDir(*dir, credentials.WithLogger(log))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hello-client:", err)
 		os.Exit(1)
@@ -62,6 +71,9 @@ func call(ctx context.Context, log *slog.Logger, client *http.Client, target str
 		return
 	}
 	resp, err := client.Do(req)
+	if err != nil && ctx.Err() != nil {
+		return // stopping (SIGTERM): the call was cut short, it did not fail
+	}
 	if err != nil {
 		log.Warn("Call failed", "error", err.Error())
 		return

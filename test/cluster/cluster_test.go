@@ -491,6 +491,8 @@ func (e *env) installOperator(t *testing.T) {
 		"--kubeconfig", e.kubeconfig, "upgrade", "--install", "clientcreds", filepath.Join(e.root, "charts/clientcreds"),
 		"--namespace", systemNS, "--create-namespace",
 		"--set", "replicas=1", "--set", "image.pullPolicy=Never", "--set", "hostNetwork=true",
+		// spec.rotation.restart and nudgePods (TestRotationWaitsForRestartedConsumers).
+		"--set", "consumers.rbac=true",
 		"--set", fmt.Sprintf("healthPort=%d", managerProbePort), "--set", fmt.Sprintf("metricsPort=%d", managerMetrics),
 		"--set-json", "extraArgs="+string(extraArgs), "--set-json", "extraEnv="+string(extraEnv))
 	cmd.Dir = e.root

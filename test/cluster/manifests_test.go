@@ -222,3 +222,62 @@ spec:
       - name: oauth-client
         secret: {secretName: sdk-oauth-client}
 `
+
+// consumersManifest: an OAuthClient rotated every 30 s whose Secret is read through env by a
+// Deployment of 2 replicas (restarted on each rotation, spec.rotation.restart) and mounted by
+// a pkg/credentials client (nudged, spec.secretTemplate.nudgePods); both call hello through
+// the verifier sidecar, the env one every 100 ms.
+const consumersManifest = `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: rolling, namespace: {{.AppsNS}}}
+spec:
+  providerRef: {kind: ClusterOAuthProvider, name: okta}
+  scopes: [hello:read]
+  secretTemplate: {nudgePods: true}
+  rotation:
+    interval: 30s
+    gracePeriod: 3s
+    maxGracePeriod: 25s
+    restart: [{kind: Deployment, name: client-env}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client-env, namespace: {{.AppsNS}}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: client-env}}
+  template:
+    metadata: {labels: {app: client-env}}
+    spec:
+      hostNetwork: true
+      automountServiceAccountToken: false` + podSecurity + `
+      containers:
+      - name: hello-client
+        image: clientcreds/hello-client:dev
+        imagePullPolicy: Never
+        args: [--credentials-from-env, --url=http://127.0.0.1:{{.ProxyPort}}/, --interval=100ms]
+        envFrom: [{secretRef: {name: rolling-oauth-client}}]` + containerSecurity + `
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client-files, namespace: {{.AppsNS}}}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: client-files}}
+  template:
+    metadata: {labels: {app: client-files}}
+    spec:
+      hostNetwork: true
+      automountServiceAccountToken: false` + podSecurity + `
+      containers:
+      - name: hello-client
+        image: clientcreds/hello-client:dev
+        imagePullPolicy: Never
+        args: [--credentials-dir=/var/run/secrets/oauth, --url=http://127.0.0.1:{{.ProxyPort}}/, --interval=1s]
+        volumeMounts: [{name: oauth-client, mountPath: /var/run/secrets/oauth, readOnly: true}]` + containerSecurity + `
+      volumes:
+      - name: oauth-client
+        secret: {secretName: rolling-oauth-client}
+`

@@ -484,6 +484,9 @@ func TestZLogsHoldNoSecretAndNoRequestFailed(t *testing.T) {
 		t.Logf("%s: %d token requests refused, %d tokens fetched", d,
 			strings.Count(out, `"msg":"Token request failed"`), strings.Count(out, `"msg":"Fetched an access token"`))
 	}
+	if len(nudgeDelays) > 0 {
+		t.Logf("nudged pods (spec.secretTemplate.nudgePods): Secret-update delay over %d updates: %v", len(nudgeDelays), nudgeDelays)
+	}
 	if len(delays) > 0 {
 		sorted := slices.Clone(delays)
 		slices.Sort(sorted)

@@ -251,3 +251,69 @@ func TestChartValuesSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestChartConsumersRBAC: the permissions of spec.rotation.restart and nudgePods are in their
+// own ClusterRole, rendered only with consumers.rbac (bound cluster-wide, or per watched
+// namespace), and never in the manager's role.
+func TestChartConsumersRBAC(t *testing.T) {
+	const role = "ClusterRole /clientcreds-consumers-role"
+	const binding = "ClusterRoleBinding /clientcreds-consumers-rolebinding"
+	off := index(mustHelm(t))
+	if _, ok := off[role]; ok {
+		t.Errorf("%s rendered without consumers.rbac", role)
+	}
+	mgr := off["ClusterRole /clientcreds-manager-role"]
+	if mgr == nil {
+		t.Fatal("no manager ClusterRole")
+	}
+	rules, _, _ := unstructured.NestedSlice(mgr.Object, "rules")
+	for _, r := range rules {
+		res, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
+		for _, x := range res {
+			if x == "pods" || x == "deployments" || x == "statefulsets" || x == "daemonsets" {
+				t.Errorf("the manager role grants %s; it belongs in the consumers role only", x)
+			}
+		}
+	}
+
+	on := index(mustHelm(t, "--set", "consumers.rbac=true"))
+	r := on[role]
+	if r == nil {
+		t.Fatalf("consumers.rbac=true rendered no %s", role)
+	}
+	rules, _, _ = unstructured.NestedSlice(r.Object, "rules")
+	var got []string
+	for _, rule := range rules {
+		res, _, _ := unstructured.NestedStringSlice(rule.(map[string]any), "resources")
+		verbs, _, _ := unstructured.NestedStringSlice(rule.(map[string]any), "verbs")
+		for _, x := range res {
+			got = append(got, x+":"+strings.Join(verbs, ","))
+		}
+	}
+	want := []string{"pods:get,list,patch", "daemonsets:get,list,patch", "deployments:get,list,patch", "statefulsets:get,list,patch"}
+	if !slices.Equal(got, want) {
+		t.Errorf("consumers role rules %v, want %v", got, want)
+	}
+	b := on[binding]
+	if b == nil {
+		t.Fatalf("no %s", binding)
+	}
+	if n, _, _ := unstructured.NestedString(b.Object, "roleRef", "name"); n != "clientcreds-consumers-role" {
+		t.Errorf("the binding refers to %q", n)
+	}
+
+	ns := index(mustHelm(t, "--set", "consumers.rbac=true", "--set", "watchNamespaces={team-a,team-b}"))
+	if _, ok := ns[binding]; ok {
+		t.Error("with watchNamespaces the consumers role is bound cluster-wide")
+	}
+	for _, n := range []string{"team-a", "team-b"} {
+		rb := ns["RoleBinding "+n+"/clientcreds-manager-consumers"]
+		if rb == nil {
+			t.Errorf("no consumers RoleBinding in %s", n)
+			continue
+		}
+		if name, _, _ := unstructured.NestedString(rb.Object, "roleRef", "name"); name != "clientcreds-consumers-role" {
+			t.Errorf("RoleBinding in %s refers to %q", n, name)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAu
 	if obj.Status.AppID == "" && obj.Status.PendingCreate == nil && obj.Status.AccessPolicyID == "" {
 		return nil, nil
 	}
-	be, err := r.resolveProvider(ctx, obj)
+	be, err := r.resolveProvider(ctx, obj, nil)
 	if err != nil {
 		return be.object, err
 	}

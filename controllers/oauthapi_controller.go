@@ -486,7 +486,7 @@ func (w *apiStatusWriter) guard(ctx context.Context) error {
 	return nil
 }
 
-func (w *apiStatusWriter) rebase()   { w.base = w.obj.DeepCopy() }
+func (w *apiStatusWriter) rebase()  { w.base = w.obj.DeepCopy() }
 func (w *apiStatusWriter) discard() { w.discarded = true }
 
 // apiRequest is the reconcile request of an OAuthAPI.

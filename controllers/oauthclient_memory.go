@@ -36,9 +36,9 @@ type clientMemory struct {
 type memo struct {
 	lastRead time.Time
 	// grants are the grants (grants.key) the app was last compared with the backend for.
-	grants   string
-	refused  bool
-	denial   *denial
+	grants  string
+	refused bool
+	denial  *denial
 }
 
 // denial is the state of a client the access policies deny.

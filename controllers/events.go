@@ -36,9 +36,6 @@ const (
 const (
 	// EventScopeCreated: a scope of spec.scopes was created on the authorization server.
 	EventScopeCreated = "ScopeCreated"
-	// EventScopeAdopted: a scope of spec.scopes already existed on the authorization server
-	// and is managed by the OAuthAPI from now on.
-	EventScopeAdopted = "ScopeAdopted"
 	// EventScopeUpdated: a scope's description or display name was changed to the spec's.
 	EventScopeUpdated = "ScopeUpdated"
 	// EventScopeDeleted: a scope was deleted from the authorization server (removed from

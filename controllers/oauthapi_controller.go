@@ -203,9 +203,10 @@ func (r *OAuthAPIReconciler) settleAudience(api *oauthv1.OAuthAPI, info provider
 }
 
 // reconcileScopes makes the server's scopes match spec.scopes: missing ones are recorded
-// in status.managedScopes, then created; existing ones are taken over and updated when
-// their description or display name differ; managed ones no longer in the spec are
-// deleted.
+// in status.managedScopes, then created; existing ones are updated when their description
+// or display name differ; managed ones no longer in the spec are deleted. A scope that
+// existed before the OAuthAPI declared it (made by hand, say) is used but not managed: it
+// is never deleted.
 func (r *OAuthAPIReconciler) reconcileScopes(ctx context.Context, api *oauthv1.OAuthAPI, sm provider.ScopeManager, st *apiStatusWriter) error {
 	have, err := sm.ListScopes(ctx)
 	if err != nil {
@@ -224,10 +225,8 @@ func (r *OAuthAPIReconciler) reconcileScopes(ctx context.Context, api *oauthv1.O
 		case s.System:
 			return waitFor(errScopeConflict, 0, fmt.Sprintf("The scope %q is a system scope of the authorization server; it cannot be declared by an OAuthAPI", want.Name))
 		default:
-			if !slices.Contains(api.Status.ManagedScopes, want.Name) {
-				api.Status.ManagedScopes = append(api.Status.ManagedScopes, want.Name)
-				r.event(api, corev1.EventTypeNormal, EventScopeAdopted, "Adopt", "Took over the existing scope %s (%s)", s.Name, s.ID)
-			}
+			// Ours (in status.managedScopes), or one that was there before: used as it is, its
+			// description and display name set to the spec's, and never deleted.
 			if s.Description == want.Description && s.DisplayName == want.DisplayName {
 				continue
 			}

@@ -103,7 +103,14 @@ func helloScopes(prefix string) []oauthv1.APIScope {
 func TestOAuthAPIScopeLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	f.newAPI("orders", func(a *oauthv1.OAuthAPI) { a.Spec.Scopes = helloScopes("orders") })
+	// A scope made by hand before the API declares it: used, never deleted.
+	if code, _ := f.mgmt(http.MethodPost, "/api/v1/authorizationServers/default/scopes",
+		map[string]any{"name": "orders:legacy", "description": "made by hand"}); code != http.StatusCreated {
+		t.Fatalf("create orders:legacy: %d", code)
+	}
+	f.newAPI("orders", func(a *oauthv1.OAuthAPI) {
+		a.Spec.Scopes = append(helloScopes("orders"), oauthv1.APIScope{Name: "orders:legacy", Description: "Legacy orders"})
+	})
 	api := f.waitAPI("orders", metav1.ConditionTrue, oauthv1.ReasonSucceeded)
 	if api.Status.Issuer != f.emu.Issuer() || api.Status.Audience == "" {
 		t.Fatalf("status issuer %q audience %q; want the emulator's issuer %q and the server's audience", api.Status.Issuer, api.Status.Audience, f.emu.Issuer())
@@ -112,6 +119,9 @@ func TestOAuthAPIScopeLifecycle(t *testing.T) {
 		t.Fatalf("managedScopes = %v", api.Status.ManagedScopes)
 	}
 	got := f.serverScopes()
+	if s := got["orders:legacy"]; s == nil || s["description"] != "Legacy orders" {
+		t.Fatalf("the existing scope was not set to the spec: %v", s)
+	}
 	for _, want := range helloScopes("orders") {
 		s := got[want.Name]
 		if s == nil || s["description"] != want.Description || s["displayName"] != want.DisplayName || s["system"] != false {
@@ -172,6 +182,9 @@ func TestOAuthAPIScopeLifecycle(t *testing.T) {
 	}
 	if _, ok := got["orders:write"]; ok {
 		t.Error("orders:write is still on the server after its OAuthAPI was deleted")
+	}
+	if _, ok := got["orders:legacy"]; !ok {
+		t.Error("orders:legacy, made before the OAuthAPI, was deleted with it")
 	}
 	if _, ok := got["kept:read"]; !ok {
 		t.Error("kept:read was deleted although its OAuthAPI's deletionPolicy is Orphan")

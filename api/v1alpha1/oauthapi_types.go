@@ -169,11 +169,12 @@ type OAuthAPIStatus struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
 
-	// ManagedScopes are the scopes this OAuthAPI made (or found and took over) on the
-	// provider's authorization server (backends that register scopes: Okta). Each is recorded
-	// before it is created, so a lost answer is taken over rather than made twice; one
-	// removed from spec.scopes is deleted, and all are deleted with the OAuthAPI
-	// (deletionPolicy Delete).
+	// ManagedScopes are the scopes this OAuthAPI created on the provider's authorization
+	// server (backends that register scopes: Okta). Each is recorded before it is created,
+	// so a lost answer is found again rather than made twice; one removed from spec.scopes
+	// is deleted, and all are deleted with the OAuthAPI (deletionPolicy Delete). A declared
+	// scope that existed before is used (its description and display name set to the
+	// spec's) but not listed here, and never deleted.
 	// +optional
 	// +listType=set
 	ManagedScopes []string `json:"managedScopes,omitempty"`

@@ -22,7 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/oauthapiwatch"
 	"github.com/clientcreds/clientcreds/internal/verifier"
 )
 
@@ -52,9 +55,12 @@ func splitList(s string) []string {
 
 // options is the parsed command line.
 type options struct {
-	verifier      verifier.Config
-	server        verifier.ServerConfig
-	rulesFile     string
+	verifier  verifier.Config
+	server    verifier.ServerConfig
+	rulesFile string
+	// oauthapi, when set, is where issuer, audience and rules come from.
+	oauthapi      *oauthapiwatch.Ref
+	kubeconfig    string
 	scopes        []string
 	listen        string
 	adminListen   string
@@ -93,6 +99,10 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 		proxyRespHead = fs.Duration("proxy-response-header-timeout", verifier.DefaultProxyResponseHeaderTimeout, "proxy mode: time allowed for the upstream's response headers")
 	)
 	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML or JSON): per path prefix and method, required scopes or public")
+	oauthapi := fs.String("oauthapi", "", "follow this OAuthAPI (`namespace/name`): issuer and audience from its status, rules from its spec.rules,\n"+
+		"applied as they change; excludes --issuer, --audience, --jwks-url and --rules. Until the OAuthAPI exists\n"+
+		"with status.issuer and status.audience (and after it is deleted) every request is answered 503")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "with --oauthapi: kubeconfig `file` to reach the API server (default: the pod's in-cluster configuration)")
 	fs.StringVar(&o.listen, "listen", ":8080", "`address` to serve on")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "`address` for the verifier's own endpoints (/verify, /tokenreview, /healthz, /readyz, /metrics);\nrequired with --upstream, optional otherwise")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "separate `address` for /metrics (default: served with the other endpoints)")
@@ -111,7 +121,8 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeouts.read, "read-timeout", defaultReadTimeout, "time allowed to read a whole request, body included (0: none)")
 	fs.DurationVar(&o.timeouts.write, "write-timeout", defaultWriteTimeout, "time allowed to write a response, from the end of the request headers (0: none;\nupgraded connections are bounded by it too)")
 	fs.DurationVar(&o.timeouts.idle, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection is kept")
-	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [flags]\n\n"+
+	fs.Usage = flagenv.Usage(fs, envPrefix, "Usage: verifier --issuer URL --audience AUD [--rules FILE] [flags]\n"+
+		"   or: verifier --oauthapi NAMESPACE/NAME [--kubeconfig FILE] [flags]\n\n"+
 		"Endpoints: /verify (forward auth; also /verify/<path> for Envoy ext_authz), /tokenreview\n"+
 		"(with --tokenreview-audiences), /healthz, /readyz, /metrics. With --upstream, --listen\n"+
 		"verifies and proxies every path and these endpoints are on --admin-listen only.\n"+
@@ -147,6 +158,20 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	o.server.TokenReviewRequireClientCert = o.clientCA != ""
 	o.server.ServeMetrics = o.metricsListen == ""
 
+	if *oauthapi != "" {
+		ref, err := oauthapiwatch.ParseRef(*oauthapi)
+		if err != nil {
+			return nil, fmt.Errorf("--oauthapi: %w", err)
+		}
+		o.oauthapi = &ref
+		for name, v := range map[string]string{"--issuer": *issuer, "--audience": *audience, "--jwks-url": *jwksURL, "--rules": o.rulesFile} {
+			if v != "" {
+				return nil, fmt.Errorf("--oauthapi and %s cannot be combined: the OAuthAPI %s is the one source of issuer, audience and rules (the JWKS follows the issuer's metadata)", name, ref)
+			}
+		}
+	} else if o.kubeconfig != "" {
+		return nil, errors.New("--kubeconfig applies to --oauthapi only")
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
 	}
@@ -194,18 +219,16 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, o, os.Stderr)
+}
 
-	var rules []verifier.Rule
-	if o.rulesFile != "" {
-		if rules, err = verifier.LoadRules(o.rulesFile); err != nil {
-			return err
-		}
-	}
-	policy, err := verifier.NewPolicy(o.scopes, rules)
-	if err != nil {
-		return err
-	}
+// serve runs the verifier until ctx ends.
+func serve(ctx context.Context, o *options, logTo io.Writer) error {
+	var err error
+	log := slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: o.logLevel}))
+
 	var tlsConfig *tls.Config
 	if o.tlsCert != "" {
 		if tlsConfig, err = serverTLS(o.tlsCert, o.tlsKey, o.clientCA); err != nil {
@@ -213,24 +236,23 @@ func run(args []string) error {
 		}
 	}
 
-	metrics := verifier.NewMetrics()
 	o.verifier.Logger = log
-	o.verifier.Metrics = metrics
-	v, err := verifier.New(o.verifier)
+	o.server.Logger = log
+	var (
+		srv     *verifier.Server
+		metrics *verifier.Metrics
+		source  []any
+	)
+	if o.oauthapi != nil {
+		srv, metrics, err = followOAuthAPI(ctx, o, log)
+		source = []any{"oauthapi", o.oauthapi.String()}
+	} else {
+		srv, metrics, err = staticServer(ctx, o)
+		source = []any{"issuer", o.verifier.Issuer, "audience", o.verifier.Audience}
+	}
 	if err != nil {
 		return err
 	}
-	o.server.Verifier = v
-	o.server.Policy = policy
-	o.server.Logger = log
-	if err := verifier.CheckServerConfig(o.server); err != nil {
-		return err
-	}
-	srv := verifier.NewServer(o.server)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	v.Start(ctx)
 
 	type listener struct {
 		s   *http.Server
@@ -250,8 +272,8 @@ func run(args []string) error {
 		if o.server.Upstream != nil {
 			upstream = o.server.Upstream.Redacted()
 		}
-		log.Info("Listening", "listener", l.of, "addr", l.s.Addr, "tls", l.tls, "issuer", o.verifier.Issuer,
-			"audience", o.verifier.Audience, "upstream", upstream, "tokenReviewAudiences", o.server.TokenReviewAudiences)
+		log.Info("Listening", append([]any{"listener", l.of, "addr", l.s.Addr, "tls", l.tls}, append(source,
+			"upstream", upstream, "tokenReviewAudiences", o.server.TokenReviewAudiences)...)...)
 		go func() {
 			var err error
 			if l.tls {
@@ -276,6 +298,65 @@ func run(args []string) error {
 		_ = l.s.Shutdown(sctx)
 	}
 	return nil
+}
+
+// staticServer builds the server from --issuer, --audience and --rules and
+// starts its key refresh.
+func staticServer(ctx context.Context, o *options) (*verifier.Server, *verifier.Metrics, error) {
+	var rules []verifier.Rule
+	if o.rulesFile != "" {
+		var err error
+		if rules, err = verifier.LoadRules(o.rulesFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	policy, err := verifier.NewPolicy(o.scopes, rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics := verifier.NewMetrics()
+	o.verifier.Metrics = metrics
+	v, err := verifier.New(o.verifier)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.server.Verifier = v
+	o.server.Policy = policy
+	if err := verifier.CheckServerConfig(o.server); err != nil {
+		return nil, nil, err
+	}
+	v.Start(ctx)
+	return verifier.NewServer(o.server), metrics, nil
+}
+
+// followOAuthAPI builds a server that is not configured until the OAuthAPI
+// named by --oauthapi is read, and starts the watch that configures it.
+func followOAuthAPI(ctx context.Context, o *options, log *slog.Logger) (*verifier.Server, *verifier.Metrics, error) {
+	restCfg, err := oauthapiwatch.RESTConfig(o.kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--oauthapi: %w", err)
+	}
+	o.verifier.Metrics = verifier.NewMetrics()
+	rl, err := verifier.NewReloader(ctx, verifier.ReloaderConfig{
+		Verifier:      o.verifier,
+		DefaultScopes: o.scopes,
+		Server:        o.server,
+		Waiting:       "oauthapi " + o.oauthapi.String() + " not read yet",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	w := oauthapiwatch.New(oauthapiwatch.Config{Ref: *o.oauthapi, Client: client, Target: rl, Logger: log})
+	go func() {
+		if err := w.Run(ctx); err != nil {
+			log.Error("Watching the OAuthAPI stopped", "error", err)
+		}
+	}()
+	return rl.Server(), rl.Metrics(), nil
 }
 
 // tokenCacheSize maps the flag (0 or negative: no cache, as --help says) to

@@ -2,13 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clientcreds/clientcreds/internal/oauthapiwatch"
 	"github.com/clientcreds/clientcreds/internal/verifier"
 )
 
@@ -160,7 +167,7 @@ func TestHelpNamesEveryFlagAndTwin(t *testing.T) {
 	for _, f := range []string{
 		"admin-listen", "allow-path-params", "allow-upgrade", "tokenreview-audiences", "tokenreview-client-ca",
 		"jwks-max-stale", "proxy-dial-timeout", "proxy-response-header-timeout", "read-header-timeout",
-		"read-timeout", "write-timeout", "idle-timeout", "token-cache-size",
+		"read-timeout", "write-timeout", "idle-timeout", "token-cache-size", "oauthapi", "kubeconfig",
 	} {
 		twin := "VERIFIER_" + strings.ToUpper(strings.ReplaceAll(f, "-", "_"))
 		if !strings.Contains(help, "--"+f+" ") && !strings.Contains(help, "--"+f+"\t") || !strings.Contains(help, "["+twin+"]") {
@@ -180,5 +187,122 @@ func TestNewServerTimeouts(t *testing.T) {
 	}
 	if s.TLSConfig != nil || s.MaxHeaderBytes != 64<<10 {
 		t.Fatalf("TLS %v, max header bytes %d", s.TLSConfig, s.MaxHeaderBytes)
+	}
+}
+
+func TestParseOptionsOAuthAPI(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		env  map[string]string
+		want oauthapiwatch.Ref
+	}{
+		"flag":                {args: []string{"--oauthapi", "default/hello"}, want: oauthapiwatch.Ref{Namespace: "default", Name: "hello"}},
+		"twin":                {env: map[string]string{"VERIFIER_OAUTHAPI": "team-a/orders"}, want: oauthapiwatch.Ref{Namespace: "team-a", Name: "orders"}},
+		"with kubeconfig":     {args: []string{"--oauthapi", "default/hello", "--kubeconfig", "/tmp/kc"}, want: oauthapiwatch.Ref{Namespace: "default", Name: "hello"}},
+		"with required scope": {args: []string{"--oauthapi", "default/hello", "--required-scopes", "hello:read"}, want: oauthapiwatch.Ref{Namespace: "default", Name: "hello"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			o, err := parseOptions(tc.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("parseOptions: %v", err)
+			}
+			if o.oauthapi == nil || *o.oauthapi != tc.want {
+				t.Fatalf("oauthapi = %v, want %v", o.oauthapi, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseOptionsOAuthAPIRefuses(t *testing.T) {
+	cases := map[string]struct {
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		"with --issuer":               {args: []string{"--oauthapi", "default/hello", "--issuer", "https://example.okta.com/oauth2/default"}, wantErr: "--oauthapi and --issuer cannot be combined"},
+		"with --audience":             {args: []string{"--oauthapi", "default/hello", "--audience", "api://default"}, wantErr: "--oauthapi and --audience cannot be combined"},
+		"with --rules":                {args: []string{"--oauthapi", "default/hello", "--rules", "rules.yaml"}, wantErr: "--oauthapi and --rules cannot be combined"},
+		"with --jwks-url":             {args: []string{"--oauthapi", "default/hello", "--jwks-url", "https://example.okta.com/keys"}, wantErr: "--oauthapi and --jwks-url cannot be combined"},
+		"with VERIFIER_ISSUER":        {args: []string{"--oauthapi", "default/hello"}, env: map[string]string{"VERIFIER_ISSUER": "https://example.okta.com/oauth2/default"}, wantErr: "--oauthapi and --issuer cannot be combined"},
+		"no namespace":                {args: []string{"--oauthapi", "hello"}, wantErr: "namespace/name"},
+		"bad name":                    {args: []string{"--oauthapi", "default/Hello"}, wantErr: "invalid OAuthAPI reference"},
+		"kubeconfig without oauthapi": {args: append(slices.Clone(required), "--kubeconfig", "/tmp/kc"), wantErr: "--kubeconfig applies to --oauthapi only"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := parseOptions(tc.args, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("parseOptions error = %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestServeOAuthAPIUnreachable runs the verifier with --oauthapi against an
+// API server that is not there: it serves, and answers every request and
+// /readyz with 503 saying why. (client-go's watch-list retries a refused
+// connection without reporting it, so the reason stays "not read yet".)
+func TestServeOAuthAPIUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	o, err := parseOptions([]string{"--oauthapi", "default/hello", "--kubeconfig", kubeconfig, "--listen", addr}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, o, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		req.Header.Set("X-Original-Uri", "/")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "not configured: oauthapi default/hello not read yet") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %q, want 503 saying the OAuthAPI was not read", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get("/verify"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not configured") {
+		t.Errorf("/verify: %d %q, want 503 not configured", code, body)
 	}
 }

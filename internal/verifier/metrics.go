@@ -21,6 +21,8 @@ const (
 	MetricJWKSStaleDrops   = "clientcreds_verifier_jwks_stale_drops_total"
 	MetricResponses        = "clientcreds_verifier_responses_total"
 	MetricUpstreamErrors   = "clientcreds_verifier_upstream_errors_total"
+	MetricConfigured       = "clientcreds_verifier_configured"
+	MetricConfigReloads    = "clientcreds_verifier_config_reloads_total"
 )
 
 // Metrics holds the verifier's Prometheus collectors in their own registry.
@@ -41,6 +43,10 @@ type Metrics struct {
 	fetchErr    prometheus.Counter
 	responses   *prometheus.CounterVec
 	upstreamErr prometheus.Counter
+	configured  prometheus.Gauge
+	reloads     *prometheus.CounterVec
+	reloadOK    prometheus.Counter
+	reloadErr   prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them, with the Go runtime
@@ -94,10 +100,22 @@ func NewMetrics() *Metrics {
 		Name: MetricUpstreamErrors,
 		Help: "Authorized requests the reverse proxy could not forward: the upstream gave no answer (answered 502).",
 	})
+	m.configured = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: MetricConfigured,
+		Help: "1 while the verifier has an issuer, audience and rules to decide with; 0 while the OAuthAPI named by --oauthapi is missing or has no status.issuer and status.audience (every request is then refused with 503).",
+	})
+	m.configured.Set(1)
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricConfigReloads,
+		Help: "Changes of issuer, audience or rules read from the --oauthapi OAuthAPI, by result: success (applied) or error (refused, e.g. invalid rules; the last good settings stay in force).",
+	}, []string{"result"})
+	m.reloadOK = m.reloads.WithLabelValues("success")
+	m.reloadErr = m.reloads.WithLabelValues("error")
 	m.fetchOK = m.jwksFetches.WithLabelValues("success")
 	m.fetchErr = m.jwksFetches.WithLabelValues("error")
 	m.Registry.MustRegister(m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
 		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops, m.responses, m.upstreamErr,
+		m.configured, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -165,5 +183,28 @@ func (m *Metrics) jwksStale(stale bool) {
 // the generated metrics reference (hack/tools/metricsdoc).
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.decisions, m.duration, m.jwksFetches, m.jwksKeys, m.jwksLast,
-		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops, m.responses, m.upstreamErr}
+		m.cacheHits, m.cacheMisses, m.stale, m.staleDrops, m.responses, m.upstreamErr,
+		m.configured, m.reloads}
+}
+
+func (m *Metrics) configActive(on bool) {
+	if m == nil {
+		return
+	}
+	if on {
+		m.configured.Set(1)
+	} else {
+		m.configured.Set(0)
+	}
+}
+
+func (m *Metrics) configReload(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloadOK.Inc()
+	} else {
+		m.reloadErr.Inc()
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -90,9 +91,11 @@ type ServerConfig struct {
 
 // Server is the verifier's HTTP handler.
 type Server struct {
-	v          *Verifier
-	review     *Verifier // nil: /tokenreview is not served
-	policy     *Policy
+	// st is what decisions are made with. Each request loads it once, so a
+	// swap (Reloader) never changes the rules under a request in flight.
+	st         atomic.Pointer[serverState]
+	reviewOn   bool // /tokenreview is served
+	metrics    *Metrics
 	proxy      *httputil.ReverseProxy
 	realm      string
 	metricsH   http.Handler
@@ -136,18 +139,41 @@ func CheckServerConfig(cfg ServerConfig) error {
 // CheckServerConfig refuses: /tokenreview is then not served, and a bad
 // upstream answers 502.
 func NewServer(cfg ServerConfig) *Server {
+	err := CheckServerConfig(cfg)
+	st := &serverState{v: cfg.Verifier, policy: cfg.Policy}
+	if st.policy == nil {
+		st.policy, _ = NewPolicy(nil, nil)
+	}
+	if err == nil && len(cfg.TokenReviewAudiences) > 0 {
+		st.review, _ = st.v.ForAudiences(cfg.TokenReviewAudiences)
+	}
+	var m *Metrics
+	if cfg.Verifier != nil {
+		m = cfg.Verifier.metrics
+	} else {
+		st.down = "no verifier"
+		cfg.ServeMetrics = false
+	}
+	s := newServer(cfg, m, st)
+	if err != nil {
+		s.log.Error("Invalid server configuration; failing closed (TokenReview off, proxying answers 502)", "error", err)
+	}
+	s.reviewOn = st.review != nil
+	return s
+}
+
+// newServer builds the handler around a first state; cfg.Verifier and
+// cfg.Policy are not looked at.
+func newServer(cfg ServerConfig, m *Metrics, st *serverState) *Server {
 	s := &Server{
-		v:          cfg.Verifier,
-		policy:     cfg.Policy,
+		metrics:    m,
 		realm:      cfg.Realm,
 		target:     cfg.Target,
 		upgrade:    cfg.AllowUpgrade,
 		clientCert: cfg.TokenReviewRequireClientCert,
 		log:        cfg.Logger,
 	}
-	if s.policy == nil {
-		s.policy, _ = NewPolicy(nil, nil)
-	}
+	s.st.Store(st)
 	if s.realm == "" {
 		s.realm = "clientcreds"
 	}
@@ -155,14 +181,7 @@ func NewServer(cfg ServerConfig) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ServeMetrics {
-		s.metricsH = MetricsHandler(s.v.metrics)
-	}
-	err := CheckServerConfig(cfg)
-	if err != nil {
-		s.log.Error("Invalid server configuration; failing closed (TokenReview off, proxying answers 502)", "error", err)
-	}
-	if err == nil && len(cfg.TokenReviewAudiences) > 0 {
-		s.review, _ = s.v.ForAudiences(cfg.TokenReviewAudiences)
+		s.metricsH = MetricsHandler(m)
 	}
 	if cfg.Upstream != nil {
 		dial, header := cfg.ProxyDialTimeout, cfg.ProxyResponseHeaderTimeout
@@ -172,7 +191,7 @@ func NewServer(cfg ServerConfig) *Server {
 		if header <= 0 {
 			header = DefaultProxyResponseHeaderTimeout
 		}
-		s.proxy = newReverseProxy(cfg.Upstream, newProxyTransport(dial, header), s.log, s.v.metrics)
+		s.proxy = newReverseProxy(cfg.Upstream, newProxyTransport(dial, header), s.log, m)
 	}
 	return s
 }
@@ -203,17 +222,20 @@ func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request) {
 	case p == "/healthz":
 		writeText(w, http.StatusOK, "ok\n")
 	case p == "/readyz":
+		st := s.st.Load()
 		switch {
-		case s.v.Ready():
+		case st.v == nil:
+			writeText(w, http.StatusServiceUnavailable, "not configured: "+st.down+"\n")
+		case st.v.Ready():
 			writeText(w, http.StatusOK, "ok\n")
-		case s.v.keys.Stale():
+		case st.v.keys.Stale():
 			writeText(w, http.StatusServiceUnavailable, "jwks stale\n")
 		default:
 			writeText(w, http.StatusServiceUnavailable, "jwks not fetched yet\n")
 		}
 	case p == "/metrics" && s.metricsH != nil:
 		s.metricsH.ServeHTTP(w, r)
-	case p == tokenReviewPath && s.review != nil:
+	case p == tokenReviewPath && s.reviewOn:
 		s.serveTokenReview(w, r)
 	case p == verifyPath || strings.HasPrefix(p, verifyPath+"/"):
 		s.serveVerify(w, r)
@@ -227,13 +249,19 @@ type decision struct {
 	status    int
 	reason    string
 	challenge string
-	id        *Identity
+	// body replaces the status text in the answer to a refused request.
+	body string
+	id   *Identity
 }
 
 func (d *decision) allowed() bool { return d.status == http.StatusOK }
 
 func (s *Server) authorize(ctx context.Context, h http.Header, method, reqPath string) decision {
-	req := s.policy.Requirement(method, reqPath)
+	st := s.st.Load()
+	if st.v == nil {
+		return notConfigured(st)
+	}
+	req := st.policy.Requirement(method, reqPath)
 	if req.Public {
 		return decision{status: http.StatusOK, reason: "public"}
 	}
@@ -241,7 +269,7 @@ func (s *Server) authorize(ctx context.Context, h http.Header, method, reqPath s
 	if err != nil {
 		return s.refuse(err)
 	}
-	id, err := s.v.Verify(ctx, token)
+	id, err := st.v.Verify(ctx, token)
 	if err != nil {
 		return s.refuse(err)
 	}
@@ -332,7 +360,7 @@ func (s *Server) record(mode string, d *decision, start time.Time, method, reqPa
 	if d.allowed() {
 		result = "allow"
 	}
-	s.v.metrics.decision(mode, result, d.reason, d.status, time.Since(start))
+	s.metrics.decision(mode, result, d.reason, d.status, time.Since(start))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		clientID := ""
 		if d.id != nil {
@@ -361,7 +389,11 @@ func writeDecision(w http.ResponseWriter, d *decision) {
 	if d.challenge != "" {
 		h.Set("WWW-Authenticate", d.challenge)
 	}
-	writeText(w, d.status, http.StatusText(d.status)+"\n")
+	body := d.body
+	if body == "" {
+		body = http.StatusText(d.status)
+	}
+	writeText(w, d.status, body+"\n")
 }
 
 func writeText(w http.ResponseWriter, status int, body string) {
@@ -624,8 +656,18 @@ func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 	}
 
 	out := authv1.TokenReview{TypeMeta: metav1.TypeMeta{APIVersion: in.APIVersion, Kind: in.Kind}}
-	d := s.reviewToken(r.Context(), in.Spec, &out.Status)
+	st := s.st.Load()
+	var d decision
+	if st.review == nil {
+		d = notConfigured(st)
+	} else {
+		d = s.reviewToken(r.Context(), st, in.Spec, &out.Status)
+	}
 	s.record("tokenreview", &d, start, r.Method, tokenReviewPath)
+	if d.reason == ReasonNotConfigured {
+		writeText(w, http.StatusServiceUnavailable, d.body+"\n")
+		return
+	}
 	if d.status == http.StatusServiceUnavailable {
 		// Not a verdict on the token: kube-apiserver treats an error as
 		// "not authenticated" without caching it.
@@ -642,8 +684,8 @@ func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 // must hold one of the TokenReview audiences (never the protected API's
 // audience) and, when the review names audiences, one of those too; the
 // answer's audiences are that intersection.
-func (s *Server) reviewToken(ctx context.Context, spec authv1.TokenReviewSpec, st *authv1.TokenReviewStatus) decision {
-	id, err := s.review.Verify(ctx, spec.Token)
+func (s *Server) reviewToken(ctx context.Context, cur *serverState, spec authv1.TokenReviewSpec, st *authv1.TokenReviewStatus) decision {
+	id, err := cur.review.Verify(ctx, spec.Token)
 	if err != nil {
 		if errors.Is(err, ErrKeysStale) {
 			return decision{status: http.StatusServiceUnavailable, reason: ErrKeysStale.Reason}
@@ -653,7 +695,7 @@ func (s *Server) reviewToken(ctx context.Context, spec authv1.TokenReviewSpec, s
 	}
 	var auds []string
 	for _, a := range id.Audiences {
-		if slices.Contains(s.review.audiences, a) && (len(spec.Audiences) == 0 || slices.Contains(spec.Audiences, a)) && !slices.Contains(auds, a) {
+		if slices.Contains(cur.review.audiences, a) && (len(spec.Audiences) == 0 || slices.Contains(spec.Audiences, a)) && !slices.Contains(auds, a) {
 			auds = append(auds, a)
 		}
 	}
@@ -661,7 +703,7 @@ func (s *Server) reviewToken(ctx context.Context, spec authv1.TokenReviewSpec, s
 		st.Error = "the token is not for any audience the API server accepts"
 		return decision{status: http.StatusUnauthorized, reason: ErrBadAudience.Reason}
 	}
-	if missing := id.MissingScopes(s.policy.Default().Scopes); len(missing) > 0 {
+	if missing := id.MissingScopes(cur.policy.Default().Scopes); len(missing) > 0 {
 		st.Error = "the token lacks the required scope " + strings.Join(missing, " ")
 		return decision{status: http.StatusForbidden, reason: "insufficient_scope"}
 	}

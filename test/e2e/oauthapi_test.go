@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/clientcreds/clientcreds/test/e2e/harness"
 )
 
 // TestOAuthAPIAcrossTeams is issue 26 across real processes: an API team declares its API
@@ -13,7 +15,9 @@ import (
 // authorization server, grants the client exactly that scope through its Managed access
 // policy, and the token works. When the API team removes the client from allowedClients,
 // the grant is taken back at the authorization server: a new token request for the scope
-// is refused there, and the client shows APINotAllowed — its app and Secret stay.
+// is refused there, and the client shows APINotAllowed — its app and Secret stay. The API
+// team's verifier (--oauthapi) lets the token through on / and refuses it on /admin, whose
+// rule needs a scope the token lacks (403).
 //
 // The org has no policy of its own (--access-policy=none, as a locked-down real org): only
 // the operator's Managed policies grant anything.
@@ -85,6 +89,41 @@ spec:
 		t.Fatal("the authorization server issued orders:admin, which the client was never granted")
 	}
 	oc := c.oauthClient(t, clientNS, "shop")
+
+	// The API team's verifier follows the OAuthAPI: issuer, audience and rules. The client's
+	// token passes on / and is refused on /admin, which needs orders:admin.
+	hello := startHello(t)
+	front, adminAddr := harness.FreeAddr(t), harness.FreeAddr(t)
+	vp := harness.Start(t, "verifier-oauthapi", harness.Binary(t, "verifier"), []string{
+		"--oauthapi", apiNS + "/orders", "--kubeconfig", c.kubeconfig,
+		"--listen", front, "--admin-listen", adminAddr, "--upstream", hello,
+	}, harness.Options{})
+	harness.WaitHTTP(t, "http://"+adminAddr+"/readyz", startWait, vp)
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/", "", http.StatusUnauthorized},
+		{"/", tok.accessToken, http.StatusOK},
+		{"/admin", tok.accessToken, http.StatusForbidden},
+		{"/healthz", "", http.StatusOK},
+	} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+front+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s (token %v) through the verifier: %d, want %d", tc.path, tc.token != "", resp.StatusCode, tc.want)
+		}
+	}
 
 	// The API team takes the grant back.
 	c.kubectl(t, "", "patch", "oauthapi/orders", "-n", apiNS, "--type=merge", "-p", `{"spec":{"allowedClients":{"clients":[]}}}`)

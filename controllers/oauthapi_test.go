@@ -194,6 +194,18 @@ func TestOAuthAPIScopeLifecycle(t *testing.T) {
 func TestOAuthAPIScopeConflict(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
+	// Admission: a rule may only name the API's own scopes.
+	bad := &oauthv1.OAuthAPI{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad-rules", Namespace: f.ns},
+		Spec: oauthv1.OAuthAPISpec{
+			ProviderRef: oauthv1.ProviderReference{Kind: oauthv1.KindClusterOAuthProvider, Name: f.provider},
+			Scopes:      []oauthv1.APIScope{{Name: "bad:read"}},
+			Rules:       []oauthv1.APIRule{{PathPrefix: "/", Scopes: []string{"other:read"}}},
+		},
+	}
+	if err := k8s.Create(f.ctx, bad); err == nil || !strings.Contains(err.Error(), "every scope in rules must be one of the API's spec.scopes") {
+		t.Fatalf("creating an OAuthAPI whose rule names a foreign scope: %v", err)
+	}
 	f.newAPI("first", func(a *oauthv1.OAuthAPI) { a.Spec.Scopes = []oauthv1.APIScope{{Name: "shared:read"}} })
 	f.waitAPI("first", metav1.ConditionTrue, oauthv1.ReasonSucceeded)
 	f.newAPI("second", func(a *oauthv1.OAuthAPI) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,16 @@ func TestSettingsOf(t *testing.T) {
 	bad.Object["spec"].(map[string]any)["rules"] = "not a list"
 	if _, err := SettingsOf(bad); err == nil || err == ErrNoStatus {
 		t.Errorf("rules of the wrong type: %v, want a read error", err)
+	}
+}
+
+func TestRESTConfigRefuses(t *testing.T) {
+	if _, err := RESTConfig(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
+		t.Errorf("a missing kubeconfig: %v, want an error naming --kubeconfig", err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if _, err := RESTConfig(""); err == nil || !strings.Contains(err.Error(), "no in-cluster configuration") {
+		t.Errorf("outside a pod: %v, want an error saying there is no in-cluster configuration", err)
 	}
 }
 

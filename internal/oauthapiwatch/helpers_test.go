@@ -33,6 +33,8 @@ var (
 	restCfg *rest.Config
 	k8s     client.Client
 	dyn     dynamic.Interface
+	// kubeconfig is the control plane's admin kubeconfig, as a file.
+	kubeconfig []byte
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +47,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "start control plane:", err)
 		os.Exit(1)
 	}
+	kubeconfig = env.KubeConfig
 	code := 1
 	if k8s, err = client.New(restCfg, client.Options{Scheme: testenv.Scheme()}); err == nil {
 		dyn, err = dynamic.NewForConfig(restCfg)

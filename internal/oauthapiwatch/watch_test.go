@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -50,7 +53,23 @@ func TestWatchFailsClosedUntilStatus(t *testing.T) {
 	is := newIssuer(t, a, "key-a")
 	read := is.token(t, testAudience, time.Hour, "hello:read")
 	ns := newNamespace(t)
-	f := follow(t, ns, "hello", nil)
+	// Through a kubeconfig file, as --kubeconfig does.
+	file := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(file, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := RESTConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.UserAgent != "clientcreds-verifier" {
+		t.Errorf("user agent %q", cfg.UserAgent)
+	}
+	c, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := followWith(t, c, ns, "hello", nil)
 
 	// No OAuthAPI: every request, public ones included, is 503, and the
 	// server is not ready.

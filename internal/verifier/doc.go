@@ -19,6 +19,10 @@
 //     ext_authz), an optional reverse proxy in front of an upstream,
 //     /tokenreview for kube-apiserver's webhook token authenticator,
 //     /healthz, /readyz and /metrics.
+//   - Reloader owns a Server whose issuer, audience and rules change while
+//     it serves (the verifier's --oauthapi; internal/oauthapiwatch feeds it,
+//     this package knows nothing of Kubernetes): one atomic swap per change,
+//     and 503 for every request while it has no settings.
 //
 // Every refusal of a token is a 401 with an RFC 6750 WWW-Authenticate header;
 // a token that lacks a scope is a 403. A bad token never causes a 5xx.

@@ -225,8 +225,8 @@ func (r *Reloader) Suspend(reason string) {
 	r.base.Metrics.configActive(false)
 }
 
-// Current returns the settings in force, and false when the server is not
-// configured (with the reason in place of the settings' issuer).
+// Current returns the settings in force and true, or, when the server is
+// not configured, the reason and false.
 func (r *Reloader) Current() (Settings, string, bool) {
 	st := r.srv.st.Load()
 	if st.v == nil {

@@ -343,3 +343,47 @@ func TestNoKubernetesClient(t *testing.T) {
 		}
 	}
 }
+
+// TestReloaderTokenReview: /tokenreview is 503 while not configured, then
+// authenticates with the settings' issuer, and follows an issuer change.
+func TestReloaderTokenReview(t *testing.T) {
+	env := newServerEnv(t)
+	k := testKeys(t)
+	other := newTestIssuer(t, rsaJWK(t, k.b, kidB))
+	r := newTestReloader(t, newFakeClock(), func(c *ReloaderConfig) {
+		c.Server.TokenReviewAudiences = []string{testKubeAudience}
+	})
+	review := func(token string) (int, string) {
+		body := mustJSON(t, map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": map[string]any{"token": token}})
+		req := httptest.NewRequest(http.MethodPost, "/tokenreview", strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		r.Server().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	kube := goodToken(t, env.ti, func(m map[string]any) { m["aud"] = testKubeAudience })
+	if code, body := review(kube); code != http.StatusServiceUnavailable || !strings.Contains(body, "not configured") {
+		t.Errorf("before settings: %d %q, want 503 not configured", code, body)
+	}
+	if _, err := r.Apply(Settings{Issuer: env.ti.issuer, Audience: testAudience}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := review(kube); code != http.StatusOK || !strings.Contains(body, `"authenticated":true`) {
+		t.Errorf("after Apply: %d %q, want authenticated", code, body)
+	}
+	api := goodToken(t, env.ti, nil)
+	if code, body := review(api); code != http.StatusOK || strings.Contains(body, `"authenticated":true`) {
+		t.Errorf("a token for the API's audience: %d %q, want not authenticated", code, body)
+	}
+	if _, err := r.Apply(Settings{Issuer: other.issuer, Audience: testAudience}); err != nil {
+		t.Fatal(err)
+	}
+	c := claimsFor(other)
+	c["aud"] = testKubeAudience
+	fromOther := sign(t, mustJSON(t, header(kidB)), mustJSON(t, c), "RS256", k.b)
+	if code, body := review(fromOther); code != http.StatusOK || !strings.Contains(body, `"authenticated":true`) {
+		t.Errorf("new issuer's token: %d %q, want authenticated", code, body)
+	}
+	if code, body := review(kube); code != http.StatusOK || strings.Contains(body, `"authenticated":true`) {
+		t.Errorf("old issuer's token: %d %q, want not authenticated", code, body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -230,6 +231,30 @@ func TestOAuthAPIScopeConflict(t *testing.T) {
 	got := f.serverScopes()
 	if got["shared:read"] == nil || got["second:only"] == nil {
 		t.Fatalf("server scopes after the conflict ended: %v", got)
+	}
+
+	// The provider waits for the OAuthAPIs on it (InUse): their scopes are deleted through it.
+	if err := k8s.Delete(f.ctx, &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: f.provider}}); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(waitTimeout, "the provider InUse by the OAuthAPI", func() (bool, string) {
+		p := &oauthv1.ClusterOAuthProvider{}
+		if err := k8s.Get(f.ctx, client.ObjectKey{Name: f.provider}, p); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, oauthv1.ConditionReady)
+		return c != nil && c.Reason == oauthv1.ReasonInUse && strings.Contains(c.Message, "OAuthAPI"), fmt.Sprint(c)
+	})
+	if err := k8s.Delete(f.ctx, &oauthv1.OAuthAPI{ObjectMeta: metav1.ObjectMeta{Name: "second", Namespace: f.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(waitTimeout, "the provider gone after its last OAuthAPI", func() (bool, string) {
+		err := k8s.Get(f.ctx, client.ObjectKey{Name: f.provider}, &oauthv1.ClusterOAuthProvider{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	got = f.serverScopes()
+	if got["shared:read"] != nil || got["second:only"] != nil {
+		t.Fatalf("scopes left on the server after the OAuthAPI and its provider went: %v", got)
 	}
 }
 

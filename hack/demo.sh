@@ -400,7 +400,7 @@ cmd "kubectl apply --server-side -f config/crd/bases"
 k apply --server-side -f config/crd/bases | sed 's/^/    /'
 k wait --for=condition=Established --timeout=60s \
 	crd/oauthclients.oauth.clientcreds.dev crd/clusteroauthproviders.oauth.clientcreds.dev \
-	crd/oauthproviders.oauth.clientcreds.dev >/dev/null
+	crd/oauthproviders.oauth.clientcreds.dev crd/oauthapis.oauth.clientcreds.dev >/dev/null
 step_ok
 
 # ---------------------------------------------------------------------------------------

@@ -166,20 +166,20 @@ func into(t *testing.T, u *unstructured.Unstructured, obj any) {
 // the operator's own, checks what each one contains.
 func TestKustomizationsBuild(t *testing.T) {
 	managerKinds := map[string]int{
-		"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 1,
-		"ClusterRole": 5, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1,
+		"Namespace": 1, "CustomResourceDefinition": 4, "ServiceAccount": 1,
+		"ClusterRole": 6, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1,
 		"Deployment": 1, "Service": 1,
 	}
 	want := map[string]map[string]int{
-		"crd":     {"CustomResourceDefinition": 3},
-		"rbac":    {"ServiceAccount": 1, "ClusterRole": 5, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1},
+		"crd":     {"CustomResourceDefinition": 4},
+		"rbac":    {"ServiceAccount": 1, "ClusterRole": 6, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1},
 		"manager": {"Namespace": 1, "Deployment": 1, "Service": 1},
 		"default": managerKinds,
 		"samples": {"OAuthClient": 1},
-		"demo":    {"Namespace": 1, "ClusterOAuthProvider": 1, "OAuthClient": 1},
+		"demo":    {"Namespace": 1, "ClusterOAuthProvider": 1, "OAuthAPI": 1, "OAuthClient": 1},
 		"argocd":  {"ConfigMap": 1},
-		"overlays/namespaced": {"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 1,
-			"ClusterRole": 5, "ClusterRoleBinding": 1, "Role": 4, "RoleBinding": 4,
+		"overlays/namespaced": {"Namespace": 1, "CustomResourceDefinition": 4, "ServiceAccount": 1,
+			"ClusterRole": 6, "ClusterRoleBinding": 1, "Role": 4, "RoleBinding": 4,
 			"Deployment": 1, "Service": 1},
 	}
 	var dirs []string
@@ -692,6 +692,7 @@ func TestUserRoles(t *testing.T) {
 	}
 	viewer := get("clientcreds-oauthclient-viewer-role")
 	editor := get("clientcreds-oauthclient-editor-role")
+	apiEditor := get("clientcreds-oauthapi-editor-role")
 	admin := get("clientcreds-provider-admin")
 	reader := get("clientcreds-metrics-reader")
 
@@ -699,7 +700,7 @@ func TestUserRoles(t *testing.T) {
 		t.Error("viewer role does not aggregate to view")
 	}
 	for _, l := range []string{"rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin"} {
-		if editor.Labels[l] != "true" {
+		if editor.Labels[l] != "true" || apiEditor.Labels[l] != "true" {
 			t.Errorf("editor role lacks %s", l)
 		}
 	}
@@ -729,17 +730,23 @@ func TestUserRoles(t *testing.T) {
 			if allows(editor.Rules, permission{group, plural + "/status", v}) {
 				t.Errorf("editor can %s %s/status, which belongs to the controller", v, plural)
 			}
-			// The built-in edit role gets OAuthClients only: an OAuthProvider holds org
-			// credentials (issue 13).
+			// The built-in edit role gets OAuthClients and (through the OAuthAPI editor
+			// role) OAuthAPIs only: an OAuthProvider holds org credentials (issue 13).
 			if got, want := allows(editor.Rules, permission{group, plural, v}), kind == "OAuthClient"; got != want {
 				t.Errorf("editor %s %s (%s): allowed %v, want %v", v, plural, kind, got, want)
 			}
-			if kind != "OAuthClient" && !allows(admin.Rules, permission{group, plural, v}) {
+			if got, want := allows(apiEditor.Rules, permission{group, plural, v}), kind == "OAuthAPI"; got != want {
+				t.Errorf("OAuthAPI editor %s %s (%s): allowed %v, want %v", v, plural, kind, got, want)
+			}
+			if allows(apiEditor.Rules, permission{group, plural + "/status", v}) {
+				t.Errorf("OAuthAPI editor can %s %s/status, which belongs to the controller", v, plural)
+			}
+			if kind != "OAuthClient" && kind != "OAuthAPI" && !allows(admin.Rules, permission{group, plural, v}) {
 				t.Errorf("provider-admin cannot %s %s", v, plural)
 			}
 		}
 	}
-	for _, r := range []rbacv1.ClusterRole{viewer, editor} {
+	for _, r := range []rbacv1.ClusterRole{viewer, editor, apiEditor} {
 		if allows(r.Rules, permission{"", "secrets", "get"}) {
 			t.Errorf("%s grants Secrets", r.Name)
 		}
@@ -848,11 +855,13 @@ func sampleObjects(t *testing.T) map[string]*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	more, err := filepath.Glob("samples/provider/*.yaml")
-	if err != nil {
-		t.Fatal(err)
+	for _, pattern := range []string{"samples/provider/*.yaml", "samples/oauthapi/*.yaml", "hello/api/oauthapi.yaml"} {
+		more, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, more...)
 	}
-	files = append(files, more...)
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
@@ -905,12 +914,35 @@ func TestSamplesMatchCRDs(t *testing.T) {
 		{[]string{"metadata", "namespace"}, "default"},
 		{[]string{"spec", "providerRef", "kind"}, "ClusterOAuthProvider"},
 		{[]string{"spec", "providerRef", "name"}, "okta"},
-		{[]string{"spec", "scopes"}, []any{"hello:read"}},
+		{[]string{"spec", "apis"}, []any{map[string]any{"namespace": "default", "name": "hello", "scopes": []any{"hello:read"}}}},
 	} {
 		got, _, _ := unstructured.NestedFieldNoCopy(client.Object, tc.path...)
 		if !equalJSON(got, tc.want) {
 			t.Errorf("sample OAuthClient %s = %v, want %v", strings.Join(tc.path, "."), got, tc.want)
 		}
+	}
+	// The OAuthAPI the sample asks for, as config/hello declares it: hello:read and
+	// hello:admin, /admin needs hello:admin, on the same provider.
+	api := only(t, build(t, "hello"), "OAuthAPI")
+	for _, tc := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"metadata", "name"}, "hello"},
+		{[]string{"metadata", "namespace"}, "default"},
+		{[]string{"spec", "providerRef", "name"}, "okta"},
+	} {
+		got, _, _ := unstructured.NestedFieldNoCopy(api.Object, tc.path...)
+		if !equalJSON(got, tc.want) {
+			t.Errorf("config/hello OAuthAPI %s = %v, want %v", strings.Join(tc.path, "."), got, tc.want)
+		}
+	}
+	rules, _, _ := unstructured.NestedSlice(api.Object, "spec", "rules")
+	if !slices.ContainsFunc(rules, func(r any) bool {
+		m, _ := r.(map[string]any)
+		return m["pathPrefix"] == "/admin" && equalJSON(m["scopes"], []any{"hello:admin"})
+	}) {
+		t.Errorf("config/hello OAuthAPI rules %v: /admin does not need hello:admin", rules)
 	}
 	// The provider config/demo creates is the one the sample references, and
 	// its API-token Secret lives where the operator is installed.

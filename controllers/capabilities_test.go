@@ -57,7 +57,7 @@ func TestCapabilitiesDecide(t *testing.T) {
 			if err != nil {
 				t.Fatalf("checkCapabilities = %v; want nil", err)
 			}
-			app := withCapabilities(desiredApp(obj, keyPlan{}), obj, prov.Capabilities())
+			app := withCapabilities(desiredApp(obj, keyPlan{}), grants{scopes: obj.Spec.Scopes, audiences: obj.Spec.Audiences}, prov.Capabilities())
 			if !slices.Equal(app.Scopes, tc.wantScopes) || !slices.Equal(app.Audiences, tc.wantAudiences) {
 				t.Fatalf("desired app scopes %v audiences %v; want %v %v", app.Scopes, app.Audiences, tc.wantScopes, tc.wantAudiences)
 			}

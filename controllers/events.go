@@ -37,3 +37,16 @@ const (
 	// EventAccessPolicyDeleted is recorded when the client's managed access policy was deleted.
 	EventAccessPolicyDeleted = "AccessPolicyDeleted"
 )
+
+// Reasons of the events an OAuthAPI records.
+const (
+	// EventScopeCreated: a scope of spec.scopes was created on the authorization server.
+	EventScopeCreated = "ScopeCreated"
+	// EventScopeUpdated: a scope's description or display name was changed to the spec's.
+	EventScopeUpdated = "ScopeUpdated"
+	// EventScopeDeleted: a scope was deleted from the authorization server (removed from
+	// spec.scopes, or the OAuthAPI was deleted with deletionPolicy Delete).
+	EventScopeDeleted = "ScopeDeleted"
+	// EventScopesOrphaned: the OAuthAPI was deleted and its scopes left on the server.
+	EventScopesOrphaned = "ScopesOrphaned"
+)

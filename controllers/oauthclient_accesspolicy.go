@@ -35,14 +35,14 @@ func policyManager(be backend) provider.AccessPolicyManager {
 }
 
 // accessPolicySpec is the one access policy a Managed provider keeps for the client.
-func accessPolicySpec(obj *oauthv1.OAuthClient) provider.AccessPolicySpec {
+func accessPolicySpec(obj *oauthv1.OAuthClient, scopes []string) provider.AccessPolicySpec {
 	id := obj.Namespace + "/" + obj.Name
 	return provider.AccessPolicySpec{
 		// The backend cuts both to its limits, with a short hash.
 		Name:          "clientcreds " + id,
 		Description:   "Managed by clientcreds for OAuthClient " + id + ": client_credentials for exactly its scopes",
 		ClientID:      obj.Status.ClientID,
-		Scopes:        obj.Spec.Scopes,
+		Scopes:        scopes,
 		TokenLifetime: obj.TokenLifetime(),
 	}
 }
@@ -67,16 +67,21 @@ func (r *OAuthClientReconciler) reconcileAccessPolicy(ctx context.Context, obj *
 	if obj.Status.AccessPolicyID != "" && !synced {
 		return policyResult{}, nil
 	}
-	if len(obj.Spec.Scopes) == 0 {
+	scopes := be.granted.scopes
+	if len(scopes) == 0 {
+		if be.granted.refused != nil {
+			// Every grant was withdrawn: no rule may grant anything any more.
+			return policyResult{changed: obj.Status.AccessPolicyID != ""}, r.deleteAccessPolicy(ctx, obj, be)
+		}
 		return policyResult{}, &conditionError{kind: stallKind, reason: oauthv1.ReasonInvalidSpec,
-			msg: "spec.scopes is empty: a managed access policy grants exactly spec.scopes, so at least one is needed"}
+			msg: "spec.scopes and spec.apis grant no scope: a managed access policy grants exactly the client's scopes, so at least one is needed"}
 	}
-	res, err := mgr.EnsureAccessPolicy(ctx, obj.Status.AccessPolicyID, accessPolicySpec(obj))
+	res, err := mgr.EnsureAccessPolicy(ctx, obj.Status.AccessPolicyID, accessPolicySpec(obj, scopes))
 	if res.ID != "" {
 		obj.Status.AccessPolicyID = res.ID
 	}
 	if errors.Is(err, provider.ErrInvalidScope) {
-		return policyResult{}, explain(err, fmt.Sprintf("The authorization server refused the scopes %q for the client's access policy", obj.Spec.Scopes))
+		return policyResult{}, explain(err, fmt.Sprintf("The authorization server refused the scopes %q for the client's access policy", scopes))
 	}
 	if err != nil {
 		return policyResult{}, err
@@ -116,9 +121,9 @@ func (r *OAuthClientReconciler) accessDenied(obj *oauthv1.OAuthClient, be backen
 	if policyManager(be) != nil {
 		// The policy was just made; the backend may take a moment to apply it.
 		return retrying(err, fmt.Sprintf("The authorization server denied client %s a token for scopes %q although its access policy %s grants them; retrying",
-			obj.Status.ClientID, obj.Spec.Scopes, obj.Status.AccessPolicyID))
+			obj.Status.ClientID, be.granted.scopes, obj.Status.AccessPolicyID))
 	}
-	return waitFor(err, r.memory.denied(obj.UID, denialKey(obj), r.now()), deniedMessage(obj))
+	return waitFor(err, r.memory.denied(obj.UID, denialKey(obj, be.granted), r.now()), deniedMessage(obj, be.granted.scopes))
 }
 
 // errDeniedBefore is the access_denied of a token request not made again yet.
@@ -133,31 +138,32 @@ func (r *OAuthClientReconciler) heldDenial(obj *oauthv1.OAuthClient, be backend,
 	if check.fresh || policyManager(be) != nil {
 		return nil
 	}
-	wait, ok := r.memory.holdingDenial(obj.UID, denialKey(obj), r.now())
+	wait, ok := r.memory.holdingDenial(obj.UID, denialKey(obj, be.granted), r.now())
 	if !ok {
 		return nil
 	}
-	return waitFor(errDeniedBefore, wait, deniedMessage(obj))
+	return waitFor(errDeniedBefore, wait, deniedMessage(obj, be.granted.scopes))
 }
 
 // deniedMessage tells what to do about a client the access policies deny.
-func deniedMessage(obj *oauthv1.OAuthClient) string {
+func deniedMessage(obj *oauthv1.OAuthClient, scopes []string) string {
 	server := serverName(obj.Status.Issuer)
 	return fmt.Sprintf("The authorization server %s denied client %s a token for scopes %q: no access policy grants them. "+
 		"Add the client to an access policy of the authorization server with a rule allowing client_credentials for these scopes, "+
 		"or set accessPolicy: Managed on %s %q",
-		server, obj.Status.ClientID, obj.Spec.Scopes, obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name)
+		server, obj.Status.ClientID, scopes, obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name)
 }
 
 // denialKey is what a denied client's next token request waits for a change of: the spec
-// generation and the annotations (an annotation change asks for a check now).
-func denialKey(obj *oauthv1.OAuthClient) string {
+// generation, the annotations (an annotation change asks for a check now) and the grants
+// (an OAuthAPI's change).
+func denialKey(obj *oauthv1.OAuthClient, g grants) string {
 	keys := make([]string, 0, len(obj.Annotations))
 	for k, v := range obj.Annotations {
 		keys = append(keys, k+"="+v)
 	}
 	slices.Sort(keys)
-	return fmt.Sprintf("%d/%s/%s", obj.Generation, obj.Status.ClientID, strings.Join(keys, "\x00"))
+	return fmt.Sprintf("%d/%s/%s/%s", obj.Generation, obj.Status.ClientID, strings.Join(keys, "\x00"), g.key())
 }
 
 // serverName names an authorization server by its issuer URL for humans: the issuer's last

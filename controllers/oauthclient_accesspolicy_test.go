@@ -89,7 +89,7 @@ func TestReconcileAccessPolicy(t *testing.T) {
 				}
 				return provider.AccessPolicyResult{ID: id}, nil
 			}}
-			be := backend{object: providerWith(tc.mode), client: pp}
+			be := backend{object: providerWith(tc.mode), client: pp, granted: grants{scopes: obj.Spec.Scopes}}
 			if tc.noManager {
 				be.client = &fake.Provider{}
 			}
@@ -133,7 +133,7 @@ func TestAccessDeniedVerdict(t *testing.T) {
 	obj := readyClient()
 	obj.Status.Issuer = "https://example.okta.com/oauth2/default"
 	r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
-	be := backend{object: providerWith(oauthv1.AccessPolicyExternal)}
+	be := backend{object: providerWith(oauthv1.AccessPolicyExternal), granted: grants{scopes: obj.Spec.Scopes}}
 	denied := &provider.Error{Class: provider.ErrPermanent, Op: "request token", Code: provider.OAuthAccessDenied}
 	for _, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
 		err := r.accessDenied(obj, be, denied)
@@ -156,7 +156,7 @@ func TestAccessDeniedVerdict(t *testing.T) {
 	if err := r.heldDenial(obj, be, tokenCheck{needed: true}); err != nil {
 		t.Fatalf("after a spec change: %v", err)
 	}
-	be = backend{object: providerWith(oauthv1.AccessPolicyManaged), client: &policyProvider{Provider: &fake.Provider{}, managed: true}}
+	be = backend{object: providerWith(oauthv1.AccessPolicyManaged), client: &policyProvider{Provider: &fake.Provider{}, managed: true}, granted: be.granted}
 	if v := judgeAt(stageToken, r.accessDenied(obj, be, denied), testNow, time.Minute); v.kind != progressKind ||
 		v.reason != oauthv1.ReasonAccessPolicyDenied {
 		t.Fatalf("Managed verdict %+v, want progress", v)

@@ -20,12 +20,12 @@ import (
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // admit checks that provider p admits the OAuthClient: its namespace (p's
-// namespaceSelector, ClusterOAuthProviders only) and every scope it asks for (p's
-// allowedScopes). A refusal is a stall with reason NamespaceNotAllowed or ScopeNotAllowed:
+// namespaceSelector, ClusterOAuthProviders only) and every scope it asks for, its own and
+// its APIs' (p's allowedScopes). A refusal is a stall with reason NamespaceNotAllowed or ScopeNotAllowed:
 // the client is not reconciled further, so the backend is not called, and nothing it
 // already has (app, Secret) is touched. A change of the namespace's labels, of the
 // provider's spec or of the client's spec wakes it again (see the watches).
-func (r *OAuthClientReconciler) admit(ctx context.Context, obj *oauthv1.OAuthClient, p oauthv1.ProviderObject) error {
+func (r *OAuthClientReconciler) admit(ctx context.Context, obj *oauthv1.OAuthClient, p oauthv1.ProviderObject, scopes []string) error {
 	spec := p.ProviderSpec()
 	kind := kindOf(p)
 	var ns corev1.Namespace
@@ -47,7 +47,7 @@ func (r *OAuthClientReconciler) admit(ctx context.Context, obj *oauthv1.OAuthCli
 					kind, p.GetName(), obj.Namespace, why)}
 		}
 	}
-	if denied := deniedScopes(obj.Spec.Scopes, spec.AllowedScopes); len(denied) > 0 {
+	if denied := deniedScopes(scopes, spec.AllowedScopes); len(denied) > 0 {
 		return &conditionError{kind: stallKind, reason: oauthv1.ReasonScopeNotAllowed,
 			msg: fmt.Sprintf("%s %q does not allow the scope(s) %s; allowed: %s",
 				kind, p.GetName(), strings.Join(denied, ", "), describeAllowed(spec.AllowedScopes))}

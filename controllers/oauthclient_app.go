@@ -53,12 +53,12 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 
 // withCapabilities adds to spec what the backend keeps on the app itself, by the
 // capabilities it declares: the scopes (when the app lists what it may request) and the audiences.
-func withCapabilities(spec provider.AppSpec, obj *oauthv1.OAuthClient, caps provider.Capabilities) provider.AppSpec {
+func withCapabilities(spec provider.AppSpec, g grants, caps provider.Capabilities) provider.AppSpec {
 	if caps.AppScopes {
-		spec.Scopes = obj.Spec.Scopes
+		spec.Scopes = g.scopes
 	}
 	if caps.Audiences {
-		spec.Audiences = obj.Spec.Audiences
+		spec.Audiences = g.audiences
 	}
 	return spec
 }
@@ -69,14 +69,14 @@ func withCapabilities(spec provider.AppSpec, obj *oauthv1.OAuthClient, caps prov
 func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, found secretObservation,
 	key keyPlan, sp *statusPatcher) (appObservation, error) {
 	obs := appObservation{secret: found.secret, current: found.current}
-	desired := withCapabilities(desiredApp(obj, key), obj, be.client.Capabilities())
+	desired := withCapabilities(desiredApp(obj, key), be.granted, be.client.Capabilities())
 	if obj.Status.AppID == "" {
 		if obj.Spec.Adopt != nil {
 			return r.adoptExisting(ctx, obj, be, obs, desired, sp)
 		}
 		return r.createOrAdoptApp(ctx, obj, be, obs, desired, sp)
 	}
-	if key.issued == "" && !r.syncDue(obj) {
+	if key.issued == "" && !r.syncDue(obj) && !r.memory.grantsChanged(obj.UID, be.granted.key()) {
 		return obs, nil
 	}
 	obs.synced = true

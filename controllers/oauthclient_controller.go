@@ -111,6 +111,8 @@ type outcome struct {
 	synced bool
 	// issued says why credentials were issued in this reconcile; "" when none were.
 	issued string
+	// grantsKey identifies the grants the phases worked with (grants.key).
+	grantsKey string
 	// noConditions says the reconcile sets no conditions: a deletion that did not fail at
 	// the backend.
 	noConditions bool
@@ -131,12 +133,23 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 	if err != nil {
 		return out, err
 	}
+	// oauthclient_apis.go: before any backend call.
+	granted, err := r.resolveAPIs(ctx, obj)
+	if err != nil {
+		return out, err
+	}
+	out.grantsKey = granted.key()
+	if granted.refused != nil && obj.Status.AppID == "" && obj.Status.PendingCreate == nil {
+		// Nothing in the backend to take a grant back from: refused before any call.
+		return out, granted.refused
+	}
 	// oauthclient_provider.go, oauthclient_admission.go
-	be, err := r.resolveProvider(ctx, obj)
+	be, err := r.resolveProvider(ctx, obj, granted.scopes)
 	out.provider = be.object
 	if err != nil {
 		return out, err
 	}
+	be.granted = granted
 	// oauthclient_template.go
 	if err := checkTemplates(obj, be, tmpl); err != nil {
 		return out, err
@@ -168,6 +181,10 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 	out.synced = app.synced
 	if err != nil {
 		return out, err
+	}
+	if granted.refused != nil {
+		// oauthclient_apis.go
+		return out, r.withdrawGrants(ctx, obj, be, app, key, src, tmpl, sp)
 	}
 	// oauthclient_credentials.go
 	plan, err := r.reconcileCredentials(ctx, obj, be, app, key, src, sp)

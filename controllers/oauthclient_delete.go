@@ -68,7 +68,7 @@ func (r *OAuthClientReconciler) deleteApps(ctx context.Context, obj *oauthv1.OAu
 		obj.Status.PreviousClient == nil && obj.Status.PendingClient == nil {
 		return nil, nil
 	}
-	be, err := r.resolveProvider(ctx, obj)
+	be, err := r.resolveProvider(ctx, obj, nil)
 	if err != nil {
 		return be.object, err
 	}

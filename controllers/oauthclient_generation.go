@@ -125,7 +125,7 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 func (r *OAuthClientReconciler) createClientGeneration(ctx context.Context, obj *oauthv1.OAuthClient, be backend, now time.Time,
 	sp *statusPatcher) (credentialPlan, error) {
 	pc := obj.Status.PendingClient
-	desired := withCapabilities(desiredApp(obj, keyPlan{}), obj, be.client.Capabilities())
+	desired := withCapabilities(desiredApp(obj, keyPlan{}), be.granted, be.client.Capabilities())
 	desired.Generation = pc.Generation
 	pc.Label, pc.AppID, pc.ClientID = desired.Label, "", ""
 	if err := sp.guard(ctx); err != nil {

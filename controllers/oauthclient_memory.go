@@ -35,8 +35,10 @@ type clientMemory struct {
 // memo is what clientMemory holds of one client.
 type memo struct {
 	lastRead time.Time
-	refused  bool
-	denial   *denial
+	// grants are the grants (grants.key) the app was last compared with the backend for.
+	grants  string
+	refused bool
+	denial  *denial
 }
 
 // denial is the state of a client the access policies deny.
@@ -78,6 +80,23 @@ func (m *clientMemory) synced(uid types.UID, t time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.entry(uid, true).lastRead = t
+}
+
+// syncedGrants records the grants the app was compared with the backend for.
+func (m *clientMemory) syncedGrants(uid types.UID, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entry(uid, true).grants = key
+}
+
+// grantsChanged reports whether the client's grants changed since its app was last
+// compared with the backend (an OAuthAPI changed, not the client). Unknown: false, as an
+// app never compared is compared anyway (syncDue).
+func (m *clientMemory) grantsChanged(uid types.UID, key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(uid, false)
+	return e != nil && !e.lastRead.IsZero() && e.grants != key
 }
 
 // lastSynced returns when the client's app was last compared with the backend, if known.

@@ -77,7 +77,7 @@ func TestClientMemoryEmpty(t *testing.T) {
 			},
 		},
 		"running: a denied client waits out its backoff": {
-			remember: func(m *clientMemory) { m.denied(obj.UID, denialKey(obj), testNow) },
+			remember: func(m *clientMemory) { m.denied(obj.UID, denialKey(obj, grants{}), testNow) },
 			check: func(_ *testing.T, r *OAuthClientReconciler) (string, bool) {
 				v := judgeAt(stageToken, r.heldDenial(obj, backend{}, tokenCheck{needed: true}), testNow, time.Minute)
 				return fmt.Sprintf("verdict %+v", v), v.reason == oauthv1.ReasonAccessPolicyDenied && v.after == accessDeniedMinBackoff

@@ -59,7 +59,7 @@ func (r *OAuthClientReconciler) reconcileObserved(ctx context.Context, obj *oaut
 			msg: fmt.Sprintf("App %s (client id %s) cannot be observed as a client-credentials client: %s", app.ID, app.ClientID, app.NotAdoptable())}
 	}
 	obj.Status.AppID, obj.Status.ClientID = app.ID, app.ClientID
-	reportDrift(obj, app, withCapabilities(desiredApp(obj, keyPlan{}), obj, be.client.Capabilities()))
+	reportDrift(obj, app, withCapabilities(desiredApp(obj, keyPlan{}), be.granted, be.client.Capabilities()))
 
 	next, issued, err := r.observedCredentials(ctx, obj, be, cur, src)
 	if err != nil {

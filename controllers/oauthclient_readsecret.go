@@ -26,7 +26,10 @@ const (
 	KeyTokenURL     = "TOKEN_URL"
 	KeyIssuer       = "ISSUER"
 	KeyScope        = "SCOPE"
-	KeyAuthMethod   = "AUTH_METHOD"
+	// KeyAudience holds the audiences the client's tokens may be issued for, space
+	// separated: its OAuthAPIs' audiences, then spec.audiences. Absent when there are none.
+	KeyAudience   = "AUDIENCE"
+	KeyAuthMethod = "AUTH_METHOD"
 )
 
 const (

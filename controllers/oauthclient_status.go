@@ -66,6 +66,7 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 		conds.ready(oauthv1.ReasonSucceeded, fmt.Sprintf("Client %s is active and its credentials in Secret %s work", obj.Status.ClientID, obj.SecretName()))
 		if out.synced {
 			r.memory.synced(obj.UID, r.now())
+			r.memory.syncedGrants(obj.UID, out.grantsKey)
 		}
 		switch {
 		case out.consumers.denied != "":

@@ -65,14 +65,14 @@ func invalidTemplate(err error) error {
 
 // templateData is what the templates see for the credentials next.
 func templateData(obj *oauthv1.OAuthClient, be backend, next *credentials) secrettemplate.Data {
-	scopes := append([]string{}, obj.Spec.Scopes...)
+	scopes := append([]string{}, be.granted.scopes...)
 	d := secrettemplate.Data{
 		ClientID:   clientIDOf(obj, next),
 		TokenURL:   be.endpoints.TokenURL,
 		Issuer:     be.endpoints.Issuer,
 		Scopes:     scopes,
-		Scope:      strings.Join(obj.Spec.Scopes, " "),
-		Audiences:  append([]string{}, obj.Spec.Audiences...),
+		Scope:      strings.Join(be.granted.scopes, " "),
+		Audiences:  append([]string{}, be.granted.audiences...),
 		AuthMethod: string(obj.AuthMethod()),
 	}
 	if next.publicKey != nil {
@@ -90,7 +90,7 @@ func dropDefaultKeys(obj *oauthv1.OAuthClient, data map[string][]byte) {
 	if t := obj.Spec.SecretTemplate; t == nil || t.Keys != oauthv1.SecretKeysNone {
 		return
 	}
-	for _, k := range []string{KeyTokenURL, KeyIssuer, KeyScope, KeyAuthMethod} {
+	for _, k := range []string{KeyTokenURL, KeyIssuer, KeyScope, KeyAudience, KeyAuthMethod} {
 		delete(data, k)
 	}
 }

@@ -44,7 +44,7 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, obj *oaut
 		PrivateKeyPEM: next.privateKeyPEM,
 		KeyID:         next.keyID(),
 		TokenURL:      be.endpoints.TokenURL,
-		Scopes:        obj.Spec.Scopes,
+		Scopes:        be.granted.scopes,
 	}
 	err := be.client.RequestToken(ctx, creds)
 	switch {
@@ -63,7 +63,7 @@ func (r *OAuthClientReconciler) verifyCredentials(ctx context.Context, obj *oaut
 		return atStage(stageToken, &note{err: err, msg: "The token endpoint refused the published credentials; issuing new ones",
 			withErr: true, after: time.Second})
 	case errors.Is(err, provider.ErrInvalidScope):
-		return atStage(stageToken, explain(err, fmt.Sprintf("The authorization server refused the scopes %q", obj.Spec.Scopes)))
+		return atStage(stageToken, explain(err, fmt.Sprintf("The authorization server refused the scopes %q", be.granted.scopes)))
 	default:
 		return atStage(stageToken, err)
 	}

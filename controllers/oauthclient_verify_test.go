@@ -60,7 +60,7 @@ func TestVerifyCredentials(t *testing.T) {
 				return tc.answer
 			}}
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }, PropagationGrace: time.Second}
-			be := backend{client: prov, endpoints: provider.Endpoints{TokenURL: "https://as/token"}}
+			be := backend{client: prov, endpoints: provider.Endpoints{TokenURL: "https://as/token"}, granted: grants{scopes: obj.Spec.Scopes}}
 
 			err := r.verifyCredentials(context.Background(), obj, be, &credentials{clientSecret: "s3cr3t"},
 				newTokenCheck(obj, tc.issued, false))

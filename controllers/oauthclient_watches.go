@@ -44,6 +44,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		Watches(&oauthv1.ClusterOAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
 		Watches(&oauthv1.OAuthProvider{}, r.clientsOfProvider(), builder.WithPredicates(providerReadinessChanged{})).
 		Watches(&corev1.Namespace{}, r.clientsInNamespace(), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Watches(&oauthv1.OAuthAPI{}, r.clientsOfAPIs(), builder.WithPredicates(apiChangedForClients{})).
 		WithOptions(opts).
 		Complete(r)
 }

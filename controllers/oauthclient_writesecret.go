@@ -35,8 +35,13 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 		KeyClientID:   []byte(clientIDOf(obj, next)),
 		KeyTokenURL:   []byte(be.endpoints.TokenURL),
 		KeyIssuer:     []byte(be.endpoints.Issuer),
-		KeyScope:      []byte(strings.Join(obj.Spec.Scopes, " ")),
+		KeyScope:      []byte(strings.Join(be.granted.scopes, " ")),
 		KeyAuthMethod: []byte(obj.AuthMethod()),
+	}
+	if len(be.granted.audiences) > 0 {
+		// Absent when there are none, so Secrets of clients without audiences stay as they
+		// were (same content hash: no consumer restarts on upgrade).
+		data[KeyAudience] = []byte(strings.Join(be.granted.audiences, " "))
 	}
 	if next.publicKey != nil {
 		data[KeyPrivateKey] = next.privateKeyPEM

@@ -151,6 +151,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.
 		For(obj, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&oauthv1.OAuthClient{}, r.providerOfDeletedClient(), builder.WithPredicates(clientDeleted)).
+		Watches(&oauthv1.OAuthAPI{}, r.providerOfDeletedAPI(), builder.WithPredicates(clientDeleted)).
 		Named(strings.ToLower(kindOf(obj))).
 		WithOptions(opts).
 		Complete(r)

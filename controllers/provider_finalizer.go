@@ -56,6 +56,15 @@ func (r *ProviderReconciler) reconcileDelete(ctx context.Context, p oauthv1.Prov
 			"%d OAuthClient(s) still use this %s; it is removed once they are gone (their apps are deleted through it)", n, kindOf(p)))
 		return ctrl.Result{RequeueAfter: inUseRecheck}, nil
 	}
+	m, err := r.countAPIs(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if m > 0 {
+		conds.notReady(oauthv1.ReasonInUse, fmt.Sprintf(
+			"%d OAuthAPI(s) still use this %s; it is removed once they are gone (their scopes are deleted through it)", m, kindOf(p)))
+		return ctrl.Result{RequeueAfter: inUseRecheck}, nil
+	}
 	// Learn which Secrets the provider reads, should this process not know yet (a
 	// restart); a provider whose Secret is gone or refused holds none.
 	_, _ = r.Backends.Client(ctx, p)
@@ -83,6 +92,39 @@ func (r *ProviderReconciler) countClients(ctx context.Context, p oauthv1.Provide
 		return 0, fmt.Errorf("list the OAuthClients of %s %q: %w", kindOf(p), p.GetName(), err)
 	}
 	return len(list.Items), nil
+}
+
+// countAPIs counts the OAuthAPIs (being deleted or not) whose scopes live on p.
+func (r *ProviderReconciler) countAPIs(ctx context.Context, p oauthv1.ProviderObject) (int, error) {
+	var list oauthv1.OAuthAPIList
+	opts := []client.ListOption{client.MatchingFields{apiProviderIndexKey: providerIndexValue(kindOf(p), p.GetNamespace(), p.GetName())}}
+	if ns := p.GetNamespace(); ns != "" {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := r.List(ctx, &list, opts...); err != nil {
+		return 0, fmt.Errorf("list the OAuthAPIs of %s %q: %w", kindOf(p), p.GetName(), err)
+	}
+	return len(list.Items), nil
+}
+
+// providerOfDeletedAPI maps the deletion of an OAuthAPI to its provider when that provider
+// is itself being deleted.
+func (r *ProviderReconciler) providerOfDeletedAPI() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		a, ok := o.(*oauthv1.OAuthAPI)
+		if !ok || a.Spec.ProviderRef.Kind != kindOf(r.NewObject()) {
+			return nil
+		}
+		key := client.ObjectKey{Name: a.Spec.ProviderRef.Name}
+		if a.Spec.ProviderRef.Kind == oauthv1.KindOAuthProvider {
+			key.Namespace = a.Namespace
+		}
+		p := r.NewObject()
+		if err := r.Get(ctx, key, p); err != nil || p.GetDeletionTimestamp().IsZero() {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: key}}
+	})
 }
 
 // providerOfDeletedClient maps the deletion of an OAuthClient to its provider when that

@@ -88,7 +88,7 @@ func trimForCache(in any) (any, error) {
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
-// Setup registers the OAuthClient controller and the health checks of both provider kinds.
+// Setup registers the OAuthClient and OAuthAPI controllers and the health checks of both provider kinds.
 // Backend clients come from the backends registered with provider.Register (the manager
 // imports them).
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
@@ -97,6 +97,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	registry.Options = provider.Options{AllowInsecureLoopbackHTTP: o.AllowInsecureLoopbackHTTP}
 	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
 		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}
+	if err := indexAPIs(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&OAuthAPIReconciler{
+		Client:       mgr.GetClient(),
+		Backends:     backends,
+		Recorder:     mgr.GetEventRecorder("clientcreds"),
+		ResyncPeriod: o.ResyncPeriod,
+	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return err
+	}
 	if err := (&OAuthClientReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        guardedReader{Reader: mgr.GetAPIReader(), allowed: newNamespaceSet(o.WatchNamespaces)},

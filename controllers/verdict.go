@@ -149,6 +149,13 @@ var rules = []rule{
 		hint: "; check spec.adopt"},
 	{class: provider.ErrInvalidProvider, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
 	{class: provider.ErrSecretForbidden, at: stageClient, kind: stallKind, reason: oauthv1.ReasonInvalidSpec},
+	// OAuthAPIs (oauthclient_apis.go, oauthapi_controller.go): refusals decided from the
+	// cluster alone, before any backend call. A missing API may be created later (and its
+	// watch wakes the client); the others need someone to change a spec.
+	{class: errAPINotFound, at: stageClient, kind: waitKind, reason: oauthv1.ReasonAPINotFound, after: waitForAPI},
+	{class: errAPINotAllowed, at: stageClient, kind: stallKind, reason: oauthv1.ReasonAPINotAllowed},
+	{class: errScopeNotInAPI, at: stageClient, kind: stallKind, reason: oauthv1.ReasonScopeNotInAPI},
+	{class: errScopeConflict, at: stageClient, kind: stallKind, reason: oauthv1.ReasonScopeConflict},
 	// At the token endpoint: the client's own credentials and scopes.
 	{class: provider.ErrAccessDenied, at: stageToken, kind: waitKind, reason: oauthv1.ReasonAccessPolicyDenied},
 	{class: provider.ErrInvalidClient, at: stageToken, kind: progressKind, reason: oauthv1.ReasonTokenRequestFailed},

@@ -53,6 +53,22 @@ func TestJudge(t *testing.T) {
 			err: rateLimited(now.Add(time.Second)), wasReady: true, wantReady: metav1.ConditionTrue, wantReason: oauthv1.ReasonSucceeded,
 			wantCond: oauthv1.ConditionReconciling, wantAfter: time.Second,
 		},
+		"an OAuthAPI in spec.apis does not exist": {
+			err:       waitFor(errAPINotFound, waitForAPI, "OAuthAPI default/hello (spec.apis) not found"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonAPINotFound, wantAfter: waitForAPI,
+		},
+		"an OAuthAPI does not allow the client": {
+			err:       waitFor(errAPINotAllowed, 0, "OAuthAPI default/hello does not allow OAuthClient team-b/c"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonAPINotAllowed, wantCond: oauthv1.ConditionStalled,
+		},
+		"a scope the OAuthAPI does not declare": {
+			err:       waitFor(errScopeNotInAPI, 0, "OAuthAPI default/hello does not declare the scope \"x\""),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonScopeNotInAPI, wantCond: oauthv1.ConditionStalled,
+		},
+		"a scope an earlier OAuthAPI claims": {
+			err:       waitFor(errScopeConflict, 0, "scope hello:read declared first by OAuthAPI default/other"),
+			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonScopeConflict, wantCond: oauthv1.ConditionStalled,
+		},
 		"the app spec.adopt names does not exist": {
 			err:       &provider.Error{Class: provider.ErrNoSuchApp, Op: "look up app", Err: errors.New("no app with client id x")},
 			wantReady: metav1.ConditionFalse, wantReason: oauthv1.ReasonNotAdoptable, wantCond: oauthv1.ConditionStalled, wantAfter: adoptRecheck,

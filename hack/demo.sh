@@ -9,14 +9,16 @@
 #   DEMO_KEEP=1 make demo    # keep everything running until Ctrl-C
 #
 # Real Okta org instead of the emulator: set OKTA_ORG_URL and OKTA_API_TOKEN (and
-# OKTA_AUTHZ_SERVER_ID, default "default"; OKTA_AUDIENCE, default "api://default"). The
-# authorization server needs the scope hello:read and a policy rule that allows the
-# client-credentials grant; the app the demo creates is deleted again when it ends.
+# OKTA_AUTHZ_SERVER_ID, default "default"). The authorization server needs a policy rule
+# that allows the client-credentials grant; the operator creates the scopes hello:read and
+# hello:admin there (the OAuthAPI config/hello/api), and the app and the scopes the demo
+# created are deleted again when it ends (scopes that were there before are left).
 #
 # PROVIDER=hydra: Ory Hydra instead of Okta — bin/hydra (hack/build-hydra.sh, built once and
 # cached) on loopback with an in-memory database and JWT access tokens
-# (strategies.access_token: jwt), a ClusterOAuthProvider with spec.hydra, and the sample
-# OAuthClient with spec.audiences, whose token request asks for that audience.
+# (strategies.access_token: jwt), a ClusterOAuthProvider with spec.hydra, and the hello
+# OAuthAPI with spec.audience api://hello (HYDRA_AUDIENCE), which its client is granted and
+# whose token request asks for.
 #
 # OKTA_AUTH=oauth: the operator reaches Okta's management API as an API service app
 # (spec.okta.oauth: private_key_jwt + DPoP-bound tokens) instead of with an API token. On the
@@ -59,6 +61,8 @@ provider_name=okta
 token_secret=okta-api-token
 system_ns=clientcreds-system
 samples=config/samples
+# The hello service's OAuthAPI: its scopes, who may be granted them, the verifier's rules.
+api_manifest=config/hello/api/oauthapi.yaml
 
 # ---------------------------------------------------------------------------------------
 # Output
@@ -182,9 +186,11 @@ delete_real_app() {
 	[ -n "${sample_applied:-}" ] || return 0
 	pid=$(pid_of manager) || return 0
 	running "$pid" || return 0
-	echo "    Deleting the OAuthClient so that the app in $OKTA_ORG_URL is removed..."
+	echo "    Deleting the OAuthClient and the OAuthAPI so that the app and the scopes the demo made in $OKTA_ORG_URL are removed..."
 	"$kubectl" --kubeconfig "$kubeconfig" delete -f "$samples/" --wait --timeout=60s >/dev/null 2>&1 ||
 		echo "    ${red}could not delete it; remove the app \"default/hello\" in the Okta admin console${off}"
+	"$kubectl" --kubeconfig "$kubeconfig" delete -f "$api_manifest" --wait --timeout=60s >/dev/null 2>&1 ||
+		echo "    ${red}could not delete the OAuthAPI; remove the scopes hello:read and hello:admin in the Okta admin console if the demo made them${off}"
 }
 
 print_logs() {
@@ -394,7 +400,7 @@ cmd "kubectl apply --server-side -f config/crd/bases"
 k apply --server-side -f config/crd/bases | sed 's/^/    /'
 k wait --for=condition=Established --timeout=60s \
 	crd/oauthclients.oauth.clientcreds.dev crd/clusteroauthproviders.oauth.clientcreds.dev \
-	crd/oauthproviders.oauth.clientcreds.dev >/dev/null
+	crd/oauthproviders.oauth.clientcreds.dev crd/oauthapis.oauth.clientcreds.dev >/dev/null
 step_ok
 
 # ---------------------------------------------------------------------------------------
@@ -419,10 +425,11 @@ elif [ "$mode" = okta ]; then
 else
 	step 4 "Start the Okta emulator"
 	api_token=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
-	cmd "okta-emulator --addr 127.0.0.1:$emulator_port --scopes $scope"
+	# No scopes of its own: the operator creates hello:read and hello:admin from the OAuthAPI.
+	cmd "okta-emulator --addr 127.0.0.1:$emulator_port"
 	# The API token goes through the environment, not the command line.
 	OKTA_EMULATOR_API_TOKEN=$api_token start_proc okta-emulator bin/okta-emulator \
-		--addr "127.0.0.1:$emulator_port" --scopes "$scope"
+		--addr "127.0.0.1:$emulator_port"
 	wait_http okta-emulator "$org_url/_emulator/healthz" 30
 	sed 's/^/    /' "$log_dir/okta-emulator.log" | grep -E 'Okta org URL|Issuer' || true
 fi
@@ -544,22 +551,38 @@ say "provider Ready, issuer $issuer"
 step_ok
 
 # ---------------------------------------------------------------------------------------
-# 6. The OAuthClient
+# 6. The OAuthAPI and the OAuthClient
 
-step 6 "Apply config/samples/ (the OAuthClient for hello) and wait for Ready"
+step 6 "Apply the hello OAuthAPI (config/hello/api) and config/samples/ (its client); wait for Ready"
 if [ "$mode" = hydra ]; then
-	# The sample, pointed at the Hydra provider and with the audience the verifier expects
-	# (Hydra keeps audiences per client; a token carries one only when it is asked for).
-	cmd "sed -e 's/name: okta/name: $provider_name/' -e 's|^  scopes:|  audiences: [$audience]\\n  scopes:|' $samples/oauth_v1alpha1_oauthclient.yaml | kubectl apply -f -"
-	sed -e "s/name: okta/name: $provider_name/" -e "s|^  scopes:|  audiences: [\"$audience\"]\\n  scopes:|" \
-		"$samples/oauth_v1alpha1_oauthclient.yaml" | k apply -f - | sed 's/^/    /'
+	# Pointed at the Hydra provider, with the audience the token request asks for (Hydra
+	# keeps audiences per client, and a token carries one only when it is asked for).
+	cmd "sed -e 's/name: okta/name: $provider_name/' -e 's|^  providerRef:|  audience: $audience\\n  providerRef:|' $api_manifest | kubectl apply -f -"
+	sed -e "s/name: okta/name: $provider_name/" -e "s|^  providerRef:|  audience: \"$audience\"\\n  providerRef:|" \
+		"$api_manifest" | k apply -f - | sed 's/^/    /'
+else
+	cmd "kubectl apply -f $api_manifest"
+	k apply -f "$api_manifest" | sed 's/^/    /'
+fi
+sample_applied=1
+cmd "kubectl wait --for=condition=Ready oauthapi/hello -n default"
+if ! k wait --for=condition=Ready --timeout=60s oauthapi/hello -n default >/dev/null 2>&1; then
+	check_alive manager
+	k get oauthapi hello -n default \
+		-o jsonpath='{range .status.conditions[*]}    {.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2 || true
+	fail "OAuthAPI default/hello did not become Ready within 60s"
+fi
+api_audience=$(k get oauthapi hello -n default -o jsonpath='{.status.audience}')
+say "OAuthAPI Ready: scopes $(k get oauthapi hello -n default -o jsonpath='{.spec.scopes[*].name}') on $issuer, audience $api_audience"
+if [ "$mode" = hydra ]; then
+	cmd "sed -e 's/name: okta/name: $provider_name/' $samples/oauth_v1alpha1_oauthclient.yaml | kubectl apply -f -"
+	sed -e "s/name: okta/name: $provider_name/" "$samples/oauth_v1alpha1_oauthclient.yaml" | k apply -f - | sed 's/^/    /'
 else
 	cmd "kubectl apply -f $samples/"
 	k apply -f "$samples/" | sed 's/^/    /'
 fi
-sample_applied=1
-client_ns=$(k get -f "$samples/" -o jsonpath='{.metadata.namespace}')
-client_name=$(k get -f "$samples/" -o jsonpath='{.metadata.name}')
+client_ns=$(k get -f "$samples/oauth_v1alpha1_oauthclient.yaml" -o jsonpath='{.metadata.namespace}')
+client_name=$(k get -f "$samples/oauth_v1alpha1_oauthclient.yaml" -o jsonpath='{.metadata.name}')
 cmd "kubectl wait --for=condition=Ready oauthclient/$client_name -n $client_ns"
 if ! k wait --for=condition=Ready --timeout=120s "oauthclient/$client_name" -n "$client_ns" >/dev/null 2>&1; then
 	check_alive manager
@@ -579,12 +602,13 @@ step 7 "Start hello behind the verifier (reverse proxy)"
 cmd "hello --listen 127.0.0.1:$hello_port"
 start_proc hello bin/hello --listen "127.0.0.1:$hello_port"
 wait_http hello "http://127.0.0.1:$hello_port/healthz" 30
-cmd "verifier --issuer $issuer --audience $audience --required-scopes $scope --listen 127.0.0.1:$verifier_port --upstream http://127.0.0.1:$hello_port --admin-listen 127.0.0.1:$verifier_admin_port"
-start_proc verifier bin/verifier --issuer "$issuer" --audience "$audience" --required-scopes "$scope" \
+# Issuer, audience and path rules come from the OAuthAPI (its status and spec.rules).
+cmd "verifier --oauthapi default/hello --kubeconfig ${kubeconfig#"$root"/} --listen 127.0.0.1:$verifier_port --upstream http://127.0.0.1:$hello_port --admin-listen 127.0.0.1:$verifier_admin_port"
+start_proc verifier bin/verifier --oauthapi default/hello --kubeconfig "$kubeconfig" \
 	--listen "127.0.0.1:$verifier_port" --upstream "http://127.0.0.1:$hello_port" \
 	--admin-listen "127.0.0.1:$verifier_admin_port"
 wait_http verifier "http://127.0.0.1:$verifier_admin_port/readyz" 30
-say "verifier ready (signing keys fetched from the issuer's JWKS)"
+say "verifier ready: following OAuthAPI default/hello (issuer, audience $api_audience, rules), signing keys from the issuer's JWKS"
 step_ok
 
 # ---------------------------------------------------------------------------------------
@@ -605,6 +629,7 @@ say "CLIENT_SECRET  (${#client_secret} characters, not shown)"
 say "TOKEN_URL      $token_url"
 say "ISSUER         $(secret_value ISSUER)"
 say "SCOPE          $secret_scope"
+say "AUDIENCE       $(secret_value AUDIENCE)"
 say "AUTH_METHOD    $(secret_value AUTH_METHOD)"
 # As the tutorial's test client: POST to the token URL with HTTP Basic client
 # authentication and the form grant_type=client_credentials&scope=<scope>. The secret is
@@ -634,7 +659,7 @@ step_ok
 # ---------------------------------------------------------------------------------------
 # 9. hello through the verifier
 
-step 9 "Call hello through the verifier, without and with the token"
+step 9 "Call hello through the verifier: without a token, with it, and on /admin"
 hello_url=http://127.0.0.1:$verifier_port/
 cmd "curl -i $hello_url"
 headers=$(curl -sS -o /dev/null -D - --max-time 10 "$hello_url" | tr -d '\r')
@@ -655,6 +680,15 @@ say "HTTP $hello_status: $hello_body"
 case "$hello_body" in *"Hello World!"*) ;; *) fail "hello did not answer Hello World!" ;; esac
 case "$hello_body" in *"$client_id"*) ;; *) fail "hello did not name the client id $client_id" ;; esac
 say "${green}Hello World! reached through the verifier, for client $client_id${off}"
+admin_url=http://127.0.0.1:$verifier_port/admin
+cmd "curl -i -H \"Authorization: $token_type \$ACCESS_TOKEN\" $admin_url"
+admin_headers=$(printf 'header = "Authorization: %s %s"\n' "${token_type:-Bearer}" "$access_token" |
+	curl -sS -K - -o /dev/null -D - --max-time 10 "$admin_url" | tr -d '\r') || fail "calling /admin through the verifier failed"
+admin_status=$(printf '%s\n' "$admin_headers" | head -n 1)
+say "$admin_status"
+say "$(printf '%s\n' "$admin_headers" | grep -i '^WWW-Authenticate:' || true)"
+case "$admin_status" in *" 403"*) ;; *) fail "/admin needs hello:admin (OAuthAPI rules), but the verifier answered \"$admin_status\", not 403" ;; esac
+say "${green}/admin refused (403): the token carries hello:read, the OAuthAPI's rules ask for hello:admin${off}"
 step_ok
 
 # ---------------------------------------------------------------------------------------
@@ -669,6 +703,9 @@ cat <<EOF
       export PATH=$kubectl_dir:\$PATH     # the kubectl v$k8s_version the demo built
 
       kubectl get oauthclients -A                       # Ready, client id, Secret
+      kubectl get oauthapis -A                          # the hello API: Ready, audience
+      kubectl patch oauthapi hello -n default --type=merge -p '{"spec":{"allowedClients":null}}'
+                                                        # grant withdrawn: the client turns APINotAllowed
       kubectl get clusteroauthproviders                 # the Okta org and its issuer
       kubectl get secret $secret_name -n $client_ns -o yaml     # what apps mount or envFrom
       kubectl delete secret $secret_name -n $client_ns          # the operator restores it...

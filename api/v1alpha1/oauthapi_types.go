@@ -169,7 +169,19 @@ type OAuthAPIStatus struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
 
-	// GrantedClients are the OAuthClients currently granted scopes of this API.
+	// ManagedScopes are the scopes this OAuthAPI created on the provider's authorization
+	// server (backends that register scopes: Okta). Each is recorded before it is created,
+	// so a lost answer is found again rather than made twice; one removed from spec.scopes
+	// is deleted, and all are deleted with the OAuthAPI (deletionPolicy Delete). A declared
+	// scope that existed before is used (its description and display name set to the
+	// spec's) but not listed here, and never deleted.
+	// +optional
+	// +listType=set
+	ManagedScopes []string `json:"managedScopes,omitempty"`
+
+	// GrantedClients are the OAuthClients currently granted scopes of this API: those whose
+	// spec.apis names it and that it allows (the grant's own backend state is in each
+	// OAuthClient's conditions).
 	// +optional
 	// +listType=atomic
 	GrantedClients []GrantedClient `json:"grantedClients,omitempty"`

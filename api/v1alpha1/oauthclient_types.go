@@ -81,11 +81,11 @@ type SecretTemplate struct {
 	// A template that does not parse or render leaves the Secret as it was and sets Ready
 	// False with reason InvalidTemplate. Keys are Secret keys (letters, digits, '-', '_',
 	// '.') other than the default keys (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID,
-	// TOKEN_URL, ISSUER, SCOPE, AUTH_METHOD).
+	// TOKEN_URL, ISSUER, SCOPE, AUDIENCE, AUTH_METHOD).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$') && k != '.' && k != '..')",message="secretTemplate.data keys must be valid Secret keys: at most 253 of letters, digits, '-', '_' and '.', and not '.' or '..'"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['CLIENT_ID', 'CLIENT_SECRET', 'PRIVATE_KEY', 'KEY_ID', 'TOKEN_URL', 'ISSUER', 'SCOPE', 'AUTH_METHOD']))",message="secretTemplate.data keys must not be a default key (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID, TOKEN_URL, ISSUER, SCOPE, AUTH_METHOD)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['CLIENT_ID', 'CLIENT_SECRET', 'PRIVATE_KEY', 'KEY_ID', 'TOKEN_URL', 'ISSUER', 'SCOPE', 'AUDIENCE', 'AUTH_METHOD']))",message="secretTemplate.data keys must not be a default key (CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, KEY_ID, TOKEN_URL, ISSUER, SCOPE, AUDIENCE, AUTH_METHOD)"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 65536)",message="a secretTemplate.data template must be at most 65536 bytes"
 	Data map[string]string `json:"data,omitempty"`
 
@@ -93,7 +93,7 @@ type SecretTemplate struct {
 	// (the default): all of them. None: only those the operator reads the credentials
 	// back from — CLIENT_ID and CLIENT_SECRET, or CLIENT_ID, PRIVATE_KEY and KEY_ID for
 	// private_key_jwt — since the Secret is the only place the operator keeps them; TOKEN_URL,
-	// ISSUER, SCOPE and AUTH_METHOD are left out. None requires data.
+	// ISSUER, SCOPE, AUDIENCE and AUTH_METHOD are left out. None requires data.
 	// +optional
 	Keys SecretKeys `json:"keys,omitempty"`
 

@@ -442,6 +442,11 @@ func (in *OAuthAPIStatus) DeepCopyInto(out *OAuthAPIStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.ManagedScopes != nil {
+		in, out := &in.ManagedScopes, &out.ManagedScopes
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.GrantedClients != nil {
 		in, out := &in.GrantedClients, &out.GrantedClients
 		*out = make([]GrantedClient, len(*in))

@@ -386,16 +386,20 @@ type scopeIn struct {
 	Optional        *bool   `json:"optional"`
 }
 
+// scopeOut is a scope as Okta answers it: displayName is always present, as in every scope
+// of the recordings (okta-transcripts idaas/TestAccResourceOktaAuthServerScope_crud,
+// TestAccDataSourceOktaAuthServerScopes_read), and apiResourceId is null.
 type scopeOut struct {
 	ID              string         `json:"id"`
 	Name            string         `json:"name"`
-	DisplayName     string         `json:"displayName,omitempty"`
+	DisplayName     string         `json:"displayName"`
 	Description     string         `json:"description,omitempty"`
 	System          bool           `json:"system"`
 	Default         bool           `json:"default"`
 	Optional        bool           `json:"optional"`
 	Consent         string         `json:"consent"`
 	MetadataPublish string         `json:"metadataPublish"`
+	APIResourceID   *string        `json:"apiResourceId"`
 	Links           map[string]any `json:"_links"`
 }
 

@@ -267,3 +267,39 @@ func TestRuleWithEmptyScopes(t *testing.T) {
 		t.Errorf("a rule with no scopes granted hello:read: %d %s", tr.status, tr.body)
 	}
 }
+
+// TestScopeFields: every scope answer carries displayName, as every scope in the
+// recordings does — also one created without it (TestAccResourceOktaAuthServerScope_crud
+// #2 create, #7 replace; TestAccDataSourceOktaAuthServerScopes_read lists the system scopes
+// with theirs) — and apiResourceId null (the same recordings; spec OAuth2Scope example).
+func TestScopeFields(t *testing.T) {
+	h := newHarness(t, oktaemu.Config{})
+	base := "/api/v1/authorizationServers/default/scopes"
+	r := h.call(http.MethodPost, base, map[string]any{"name": "orders:read", "description": "Read orders"}, "")
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	created := r.json(t)
+	for k, want := range map[string]any{"displayName": "", "description": "Read orders", "system": false,
+		"consent": "IMPLICIT", "metadataPublish": "NO_CLIENTS", "apiResourceId": nil} {
+		if got, ok := created[k]; !ok || got != want {
+			t.Errorf("created scope %s = %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+	id, _ := created["id"].(string)
+	r = h.call(http.MethodPut, base+"/"+id, map[string]any{"name": "orders:read", "displayName": "Read orders", "description": "v2"}, "")
+	if got := r.json(t); r.status != http.StatusOK || got["displayName"] != "Read orders" || got["description"] != "v2" {
+		t.Fatalf("replace: %d %v", r.status, got)
+	}
+	for _, s := range h.call(http.MethodGet, base, nil, "").list(t) {
+		if _, ok := s["displayName"]; !ok {
+			t.Errorf("listed scope %v has no displayName", s["name"])
+		}
+	}
+	// A second scope of the same name is a validation error naming the field (what the
+	// Okta backend takes for a conflict).
+	if r := h.call(http.MethodPost, base, map[string]any{"name": "orders:read"}, ""); r.status != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), "already exists") {
+		t.Errorf("duplicate: %d %s", r.status, r.body)
+	}
+}

@@ -3,7 +3,8 @@ package provider
 // Capabilities are what a backend can do beyond the contract every backend meets. A backend
 // declares them (Provider.Capabilities); the controllers ask instead of assuming one
 // backend's shape. Managed access policies are the other optional capability: a backend
-// declares it by implementing AccessPolicyManager.
+// declares it by implementing AccessPolicyManager. ServerScopes is declared here and
+// implemented by ScopeManager (ScopesOf gives it).
 type Capabilities struct {
 	// OverlappingSecrets: an app can hold two active client secrets at once, so a scheduled
 	// rotation publishes the new secret and revokes the old one only after a grace period
@@ -26,4 +27,9 @@ type Capabilities struct {
 	// "audience"), so AppSpec.Audiences is sent and compared. Without it the controllers
 	// refuse spec.audiences (Okta sets the audience per authorization server).
 	Audiences bool
+	// ServerScopes: the authorization server registers the scopes it issues, and the
+	// backend implements ScopeManager to create, update and delete them (Okta's custom
+	// authorization server). Without it any scope a client lists is issued (Hydra), and an
+	// OAuthAPI's scopes only bound what its clients are granted.
+	ServerScopes bool
 }

@@ -116,14 +116,23 @@ func Outcome(err error) string {
 }
 
 // Instrument returns p with every call counted and timed under backend. The optional
-// interfaces p implements (AccessPolicyManager) are kept: a type assertion on the result
-// answers as it would on p. A backend adding an optional interface the controllers use adds
-// it here too (TestInstrumentKeepsOptionalInterfaces); Inventory, which only the kubectl
-// plugin uses, is reached through Unwrap (InventoryOf) and not counted.
+// interfaces p implements (AccessPolicyManager, ScopeManager) are kept: a type assertion on
+// the result answers as it would on p. A backend adding an optional interface the
+// controllers use adds it here too (TestInstrumentKeepsOptionalInterfaces); Inventory, which
+// only the kubectl plugin uses, is reached through Unwrap (InventoryOf) and not counted.
 func Instrument(backend string, p Provider) Provider {
 	in := &instrumented{Provider: p, backend: backend}
-	if apm, ok := p.(AccessPolicyManager); ok {
+	apm, hasPolicies := p.(AccessPolicyManager)
+	sm, hasScopes := p.(ScopeManager)
+	switch {
+	case hasPolicies && hasScopes:
+		return &instrumentedPoliciesAndScopes{
+			instrumentedAccessPolicies: &instrumentedAccessPolicies{instrumented: in, apm: apm},
+			scopeCalls:                 scopeCalls{in: in, sm: sm}}
+	case hasPolicies:
 		return &instrumentedAccessPolicies{instrumented: in, apm: apm}
+	case hasScopes:
+		return &instrumentedScopes{instrumented: in, scopeCalls: scopeCalls{in: in, sm: sm}}
 	}
 	return in
 }
@@ -247,6 +256,59 @@ func (p *instrumentedAccessPolicies) DeleteAccessPolicy(ctx context.Context, id 
 	err := p.apm.DeleteAccessPolicy(ctx, id)
 	p.observe("delete_access_policy", start, err)
 	return err
+}
+
+// scopeCalls are the instrumented ScopeManager calls.
+type scopeCalls struct {
+	in *instrumented
+	sm ScopeManager
+}
+
+func (c scopeCalls) AuthorizationServer(ctx context.Context) (ServerInfo, error) {
+	start := time.Now()
+	r, err := c.sm.AuthorizationServer(ctx)
+	c.in.observe("get_authorization_server", start, err)
+	return r, err
+}
+
+func (c scopeCalls) ListScopes(ctx context.Context) ([]Scope, error) {
+	start := time.Now()
+	r, err := c.sm.ListScopes(ctx)
+	c.in.observe("list_scopes", start, err)
+	return r, err
+}
+
+func (c scopeCalls) CreateScope(ctx context.Context, s Scope) (Scope, error) {
+	start := time.Now()
+	r, err := c.sm.CreateScope(ctx, s)
+	c.in.observe("create_scope", start, err)
+	return r, err
+}
+
+func (c scopeCalls) UpdateScope(ctx context.Context, s Scope) (Scope, error) {
+	start := time.Now()
+	r, err := c.sm.UpdateScope(ctx, s)
+	c.in.observe("update_scope", start, err)
+	return r, err
+}
+
+func (c scopeCalls) DeleteScope(ctx context.Context, id string) error {
+	start := time.Now()
+	err := c.sm.DeleteScope(ctx, id)
+	c.in.observe("delete_scope", start, err)
+	return err
+}
+
+// instrumentedScopes is an instrumented backend that manages its server's scopes.
+type instrumentedScopes struct {
+	*instrumented
+	scopeCalls
+}
+
+// instrumentedPoliciesAndScopes manages access policies and scopes (Okta).
+type instrumentedPoliciesAndScopes struct {
+	*instrumentedAccessPolicies
+	scopeCalls
 }
 
 // BackendOf names the backend obj's spec selects (the JSON name of its spec field: "okta"),

@@ -169,3 +169,76 @@ func sample(t *testing.T, name string, labels map[string]string) (float64, bool)
 	}
 	return 0, false
 }
+
+// scopeMethods are a backend's ScopeManager methods; withScopes and withScopesAndPolicies
+// are backends with them.
+type scopeMethods struct{ deleted string }
+
+func (p *scopeMethods) AuthorizationServer(context.Context) (provider.ServerInfo, error) {
+	return provider.ServerInfo{Audiences: []string{"api://default"}}, nil
+}
+func (p *scopeMethods) ListScopes(context.Context) ([]provider.Scope, error) { return nil, nil }
+func (p *scopeMethods) CreateScope(_ context.Context, s provider.Scope) (provider.Scope, error) {
+	return s, provider.Errorf(provider.ErrConflict, "create scope", "exists")
+}
+func (p *scopeMethods) UpdateScope(_ context.Context, s provider.Scope) (provider.Scope, error) {
+	return s, nil
+}
+func (p *scopeMethods) DeleteScope(_ context.Context, id string) error {
+	p.deleted = id
+	return nil
+}
+
+type withScopes struct {
+	*fake.Provider
+	*scopeMethods
+}
+
+type withScopesAndPolicies struct {
+	*withPolicies
+	*scopeMethods
+}
+
+func TestInstrumentKeepsScopeManager(t *testing.T) {
+	caps := provider.Capabilities{ServerScopes: true}
+	for name, tc := range map[string]struct {
+		p        provider.Provider
+		sm       *scopeMethods
+		policies bool
+	}{
+		"scopes only":         {sm: &scopeMethods{}},
+		"scopes and policies": {sm: &scopeMethods{}, policies: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var inner provider.Provider = &withScopes{Provider: &fake.Provider{Caps: &caps}, scopeMethods: tc.sm}
+			if tc.policies {
+				inner = &withScopesAndPolicies{withPolicies: &withPolicies{Provider: &fake.Provider{Caps: &caps}}, scopeMethods: tc.sm}
+			}
+			backend := "test-" + t.Name()
+			p := provider.Instrument(backend, inner)
+			sm := provider.ScopesOf(p)
+			if sm == nil {
+				t.Fatal("the instrumented backend lost ScopeManager")
+			}
+			if _, isAPM := p.(provider.AccessPolicyManager); isAPM != tc.policies {
+				t.Fatalf("AccessPolicyManager kept = %v, want %v", isAPM, tc.policies)
+			}
+			if err := sm.DeleteScope(context.Background(), "scp1"); err != nil || tc.sm.deleted != "scp1" {
+				t.Fatalf("DeleteScope: err %v, backend saw %q", err, tc.sm.deleted)
+			}
+			if _, err := sm.CreateScope(context.Background(), provider.Scope{Name: "x"}); !errors.Is(err, provider.ErrConflict) {
+				t.Fatalf("CreateScope error %v, want the backend's", err)
+			}
+			if got := calls(t, backend, "create_scope", provider.OutcomeConflict); got != 1 {
+				t.Errorf("create_scope conflict counted %v times, want 1", got)
+			}
+			if got := calls(t, backend, "delete_scope", provider.OutcomeSuccess); got != 1 {
+				t.Errorf("delete_scope success counted %v times, want 1", got)
+			}
+		})
+	}
+	// Without the capability, ScopesOf says no even when the methods exist.
+	if provider.ScopesOf(&withScopes{Provider: &fake.Provider{}, scopeMethods: &scopeMethods{}}) != nil {
+		t.Error("ScopesOf ignored Capabilities.ServerScopes")
+	}
+}

@@ -106,7 +106,7 @@ func startCluster(root string) (*cluster, error) {
 	}
 	if _, err := c.run("", "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/oauthclients.oauth.clientcreds.dev", "crd/clusteroauthproviders.oauth.clientcreds.dev",
-		"crd/oauthproviders.oauth.clientcreds.dev"); err != nil {
+		"crd/oauthproviders.oauth.clientcreds.dev", "crd/oauthapis.oauth.clientcreds.dev"); err != nil {
 		_ = c.stop()
 		return nil, err
 	}

@@ -27,12 +27,15 @@ func TestOperatorEndToEnd(t *testing.T) {
 	// The sample references the ClusterOAuthProvider "okta".
 	c.addProvider(t, "okta", org)
 
+	// The sample OAuthClient asks for hello:read of the OAuthAPI default/hello,
+	// which config/hello declares.
 	samples := filepath.Join(harness.RepoRoot(t), "config", "samples")
-	c.kubectl(t, "", "apply", "-f", samples+"/")
+	api := filepath.Join(harness.RepoRoot(t), "config", "hello", "api", "oauthapi.yaml")
+	c.kubectl(t, "", "apply", "-f", api, "-f", samples+"/")
 	// Registered after the manager started, so it runs while the manager still
 	// does: the finalizer is honoured and nothing is left for later tests.
 	t.Cleanup(func() {
-		if _, err := c.run("", "delete", "--ignore-not-found", "--timeout=60s", "-f", samples+"/"); err != nil {
+		if _, err := c.run("", "delete", "--ignore-not-found", "--timeout=60s", "-f", samples+"/", "-f", api); err != nil {
 			t.Log(err)
 		}
 	})
@@ -72,7 +75,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		want := []string{"AUTH_METHOD", "CLIENT_ID", "CLIENT_SECRET", "ISSUER", "SCOPE", "TOKEN_URL"}
+		want := []string{"AUDIENCE", "AUTH_METHOD", "CLIENT_ID", "CLIENT_SECRET", "ISSUER", "SCOPE", "TOKEN_URL"}
 		if !slices.Equal(keys, want) {
 			t.Fatalf("Secret keys %v, want %v", keys, want)
 		}
@@ -81,6 +84,7 @@ func TestOperatorEndToEnd(t *testing.T) {
 			"TOKEN_URL":   org.issuer() + "/v1/token",
 			"ISSUER":      org.issuer(),
 			"SCOPE":       helloScope,
+			"AUDIENCE":    "api://default",
 			"AUTH_METHOD": "client_secret_basic",
 		} {
 			if got := val(k); got != want {

@@ -344,5 +344,5 @@ func (p *Provider) ManagesAccessPolicies() bool { return p.manageAccessPolicies 
 // which scopes and audiences a client gets is the authorization server's business (its
 // access policies and its audience), not the app's.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{OverlappingSecrets: true}
+	return provider.Capabilities{OverlappingSecrets: true, ServerScopes: true}
 }

@@ -266,7 +266,7 @@ func Run(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 		return nil, err
 	}
 	if _, err := kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/oauthclients.oauth.clientcreds.dev",
-		"crd/clusteroauthproviders.oauth.clientcreds.dev"); err != nil {
+		"crd/clusteroauthproviders.oauth.clientcreds.dev", "crd/oauthapis.oauth.clientcreds.dev"); err != nil {
 		return nil, err
 	}
 

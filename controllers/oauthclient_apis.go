@@ -1,0 +1,173 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
+	"github.com/clientcreds/clientcreds/internal/secrettemplate"
+)
+
+// Classes of a refused spec.apis entry (verdict.go maps each to its reason).
+var (
+	// errAPINotFound: the OAuthAPI does not exist.
+	errAPINotFound = errors.New("oauthapi not found")
+	// errAPINotAllowed: the OAuthAPI does not allow the client, or lives on another provider.
+	errAPINotAllowed = errors.New("oauthapi does not allow the client")
+	// errScopeNotInAPI: a scope asked for is not one of the OAuthAPI's.
+	errScopeNotInAPI = errors.New("scope not declared by the oauthapi")
+	// errScopeConflict: the scope belongs to an earlier OAuthAPI on the same authorization
+	// server.
+	errScopeConflict = errors.New("scope claimed by another oauthapi")
+)
+
+// waitForAPI is how often a client whose OAuthAPI does not exist looks again (the OAuthAPI
+// watch usually wakes it sooner).
+const waitForAPI = waitForProvider
+
+// grants is what resolveAPIs found: everything the client is granted, which every later
+// phase uses instead of spec.scopes and spec.audiences.
+type grants struct {
+	// scopes: spec.scopes, then the granted scopes of spec.apis, without repeats.
+	scopes []string
+	// audiences: the granted APIs' audiences, then spec.audiences, without repeats.
+	audiences []string
+	// refused is the first refused spec.apis entry (nil when all were granted). The
+	// grants above leave it out.
+	refused error
+}
+
+// key identifies the grants, to tell when the backend must be told again.
+func (g grants) key() string {
+	return strings.Join(g.scopes, " ") + "\x00" + strings.Join(g.audiences, " ")
+}
+
+// resolveAPIs checks every spec.apis entry against its OAuthAPI, before any backend call:
+// the API exists (else APINotFound), lives on the client's provider and allows the client
+// (else APINotAllowed, naming the API), declares every scope asked for (else ScopeNotInAPI,
+// naming the API and scope), and owns it on its authorization server (else ScopeConflict).
+// Refused entries are left out of the grants and reported in refused; the caller decides
+// whether the backend must be told (a client that had them).
+func (r *OAuthClientReconciler) resolveAPIs(ctx context.Context, obj *oauthv1.OAuthClient) (grants, error) {
+	g := grants{scopes: appendNew(nil, obj.Spec.Scopes...)}
+	var apiAudiences []string
+	owners := map[string]map[string]*oauthv1.OAuthAPI{}
+	for _, ref := range obj.Spec.APIs {
+		api, err := r.grantOf(ctx, obj, ref, owners)
+		if err != nil {
+			var ce *conditionError
+			if errors.As(err, &ce) || !isRefusal(err) {
+				return g, err
+			}
+			if g.refused == nil {
+				g.refused = err
+			}
+			continue
+		}
+		g.scopes = appendNew(g.scopes, ref.Scopes...)
+		if aud := apiAudience(api); aud != "" {
+			apiAudiences = appendNew(apiAudiences, aud)
+		}
+	}
+	g.audiences = appendNew(apiAudiences, obj.Spec.Audiences...)
+	return g, nil
+}
+
+// grantOf checks one spec.apis entry and returns its OAuthAPI when the grant holds.
+func (r *OAuthClientReconciler) grantOf(ctx context.Context, obj *oauthv1.OAuthClient, ref oauthv1.APIGrant,
+	owners map[string]map[string]*oauthv1.OAuthAPI) (*oauthv1.OAuthAPI, error) {
+	name := apiKey(ref.Namespace, ref.Name)
+	api := &oauthv1.OAuthAPI{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, api); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, waitFor(errAPINotFound, waitForAPI, fmt.Sprintf("OAuthAPI %s (spec.apis) not found", name))
+		}
+		return nil, err
+	}
+	if !api.DeletionTimestamp.IsZero() {
+		return nil, waitFor(errAPINotFound, waitForAPI, fmt.Sprintf("OAuthAPI %s (spec.apis) is being deleted", name))
+	}
+	if apiProviderKey(api) != providerIndexValue(obj.Spec.ProviderRef.Kind, obj.Namespace, obj.Spec.ProviderRef.Name) {
+		return nil, waitFor(errAPINotAllowed, 0, fmt.Sprintf(
+			"OAuthAPI %s is served by %s %q, not by this client's provider: its tokens come from another authorization server",
+			name, api.Spec.ProviderRef.Kind, api.Spec.ProviderRef.Name))
+	}
+	ok, why, err := apiAllows(ctx, r.Client, api, obj.Namespace, obj.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, waitFor(errAPINotAllowed, 0, fmt.Sprintf("OAuthAPI %s does not allow OAuthClient %s: %s",
+			name, apiKey(obj.Namespace, obj.Name), why))
+	}
+	for _, s := range ref.Scopes {
+		if !apiDeclares(api, s) {
+			return nil, waitFor(errScopeNotInAPI, 0, fmt.Sprintf("OAuthAPI %s does not declare the scope %q (spec.apis)", name, s))
+		}
+	}
+	pk := apiProviderKey(api)
+	if owners[pk] == nil {
+		o, err := scopeOwners(ctx, r.Client, pk)
+		if err != nil {
+			return nil, err
+		}
+		owners[pk] = o
+	}
+	for _, s := range ref.Scopes {
+		if o := owners[pk][s]; o != nil && o.UID != api.UID {
+			return nil, waitFor(errScopeConflict, 0, fmt.Sprintf("the scope %q of OAuthAPI %s belongs to OAuthAPI %s, which declared it first on the same authorization server",
+				s, name, apiKey(o.Namespace, o.Name)))
+		}
+	}
+	return api, nil
+}
+
+// isRefusal reports whether err refuses a spec.apis entry.
+func isRefusal(err error) bool {
+	for _, c := range []error{errAPINotFound, errAPINotAllowed, errScopeNotInAPI, errScopeConflict} {
+		if errors.Is(err, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendNew appends the values not in to yet, in order.
+func appendNew(to []string, values ...string) []string {
+	for _, v := range values {
+		if !slices.Contains(to, v) {
+			to = append(to, v)
+		}
+	}
+	return to
+}
+
+// withdrawGrants runs for a client that has an app when a spec.apis entry is refused
+// (be.granted leaves it out): the backend is told the smaller grants — the app's scopes and
+// audiences (reconcileApp already did, on backends that keep them on the app) and the
+// managed access policy's rule (deleted when no scope is left) — so the authorization
+// server refuses the withdrawn scopes from the next token request on. The Secret is left as
+// it is unless the app phase issued credentials that must be published. The refusal is the
+// verdict.
+func (r *OAuthClientReconciler) withdrawGrants(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
+	app appObservation, key keyPlan, src secretSource, tmpl *secrettemplate.Templates, sp *statusPatcher) error {
+	if app.answered != nil || app.needSecret || key.issued != "" {
+		plan, err := r.reconcileCredentials(ctx, obj, be, app, key, src, sp)
+		if err != nil {
+			return err
+		}
+		if err := r.reconcileSecret(ctx, obj, be, app.secret, plan, tmpl); err != nil {
+			return err
+		}
+	}
+	if _, err := r.reconcileAccessPolicy(ctx, obj, be, true); err != nil {
+		return err
+	}
+	return be.granted.refused
+}

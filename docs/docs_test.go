@@ -116,7 +116,7 @@ func collect(s *apiextv1.JSONSchemaProps, path string, out *[]fact) {
 			*out = append(*out, fact{"conditions link", "#condition-v1-meta"})
 			continue
 		}
-		if path == ".spec" && name == "namespaceSelector" {
+		if _, ml := prop.Properties["matchLabels"]; ml && len(prop.Properties) == 2 && prop.Properties["matchExpressions"].Type == "array" {
 			// metav1.LabelSelector: documented by Kubernetes, linked from the reference.
 			*out = append(*out, fact{"label selector link", "#labelselector-v1-meta"})
 			continue

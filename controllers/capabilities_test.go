@@ -42,7 +42,7 @@ func TestCapabilitiesDecide(t *testing.T) {
 			obj := readyClient()
 			obj.Spec.Audiences, obj.Spec.Rotation = tc.audiences, tc.rotation
 			caps := tc.caps
-			prov := &fake.Provider{Caps: &caps}
+			prov := &fake.Client{Caps: &caps}
 			err := checkCapabilities(obj, prov)
 			if tc.wantRefused != "" {
 				var ce *conditionError

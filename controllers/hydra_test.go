@@ -40,7 +40,7 @@ type hydraFixture struct {
 	hydra *hydratest.Server
 	// admin is a backend client of the same Hydra, for looking at and editing clients as
 	// an administrator would.
-	admin *hydra.Provider
+	admin *hydra.Client
 }
 
 func newHydraFixture(t *testing.T, resync time.Duration, noManager bool) *hydraFixture {

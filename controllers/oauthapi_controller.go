@@ -36,8 +36,8 @@ import (
 // (ScopeConflict, first come first served).
 type OAuthAPIReconciler struct {
 	client.Client
-	// Backends gives the backend client of a provider object.
-	Backends *Backends
+	// ClientSource gives the backend client of a provider object.
+	ClientSource *ClientSource
 	// Recorder records the events of state changes.
 	Recorder events.EventRecorder
 	// ResyncPeriod is the time between comparisons of the scopes with the backend; jittered.
@@ -117,7 +117,7 @@ func (r *OAuthAPIReconciler) reconcileAPI(ctx context.Context, api *oauthv1.OAut
 	if !r.syncDue(api) {
 		return p, nil
 	}
-	prov, err := r.Backends.Client(ctx, p)
+	prov, err := r.ClientSource.Client(ctx, p)
 	if err != nil {
 		return p, providerClientError(err, ref, r.now(), r.resyncPeriod())
 	}
@@ -348,7 +348,7 @@ func (r *OAuthAPIReconciler) deleteScopes(ctx context.Context, api *oauthv1.OAut
 	if err != nil {
 		return err
 	}
-	prov, err := r.Backends.Client(ctx, p)
+	prov, err := r.ClientSource.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func (r *OAuthAPIReconciler) conclude(ctx context.Context, api *oauthv1.OAuthAPI
 		}
 		v := judge(err, r.now(), r.resyncPeriod())
 		if v.credentialsRefused && p != nil {
-			r.Backends.Forget(p)
+			r.ClientSource.Forget(p)
 		}
 		if v.logged {
 			log.FromContext(ctx).Error(err, "Backend refused the request", "reason", v.reason)

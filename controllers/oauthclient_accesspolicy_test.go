@@ -17,7 +17,7 @@ import (
 
 // policyProvider is the fake provider plus access-policy management.
 type policyProvider struct {
-	*fake.Provider
+	*fake.Client
 	managed bool
 	ensure  func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error)
 	calls   int
@@ -82,7 +82,7 @@ func TestReconcileAccessPolicy(t *testing.T) {
 				obj.Spec.Scopes = tc.scopes
 			}
 			var seen provider.AccessPolicySpec
-			pp := &policyProvider{Provider: &fake.Provider{}, managed: tc.mode == oauthv1.AccessPolicyManaged, ensure: func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+			pp := &policyProvider{Client: &fake.Client{}, managed: tc.mode == oauthv1.AccessPolicyManaged, ensure: func(id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 				seen = spec
 				if tc.ensure != nil {
 					return tc.ensure(id, spec)
@@ -91,7 +91,7 @@ func TestReconcileAccessPolicy(t *testing.T) {
 			}}
 			be := backend{object: providerWith(tc.mode), client: pp, granted: grants{scopes: obj.Spec.Scopes}}
 			if tc.noManager {
-				be.client = &fake.Provider{}
+				be.client = &fake.Client{}
 			}
 			r := &OAuthClientReconciler{Now: func() time.Time { return testNow }}
 			res, err := r.reconcileAccessPolicy(context.Background(), obj, be, tc.sync)
@@ -156,7 +156,7 @@ func TestAccessDeniedVerdict(t *testing.T) {
 	if err := r.heldDenial(obj, be, tokenCheck{needed: true}); err != nil {
 		t.Fatalf("after a spec change: %v", err)
 	}
-	be = backend{object: providerWith(oauthv1.AccessPolicyManaged), client: &policyProvider{Provider: &fake.Provider{}, managed: true}, granted: be.granted}
+	be = backend{object: providerWith(oauthv1.AccessPolicyManaged), client: &policyProvider{Client: &fake.Client{}, managed: true}, granted: be.granted}
 	if v := judgeAt(stageToken, r.accessDenied(obj, be, denied), testNow, time.Minute); v.kind != progressKind ||
 		v.reason != oauthv1.ReasonAccessPolicyDenied {
 		t.Fatalf("Managed verdict %+v, want progress", v)

@@ -89,7 +89,7 @@ func TestReconcileAppOfAKnownApp(t *testing.T) {
 			}
 			obj.Status.ObservedGeneration = 1
 			updated := false
-			prov := &fake.Provider{
+			prov := &fake.Client{
 				GetAppFn: func(_ context.Context, id string) (*provider.App, error) {
 					if id != "app-1" {
 						t.Errorf("read app %q", id)

@@ -12,7 +12,7 @@ import (
 // and a scheduled rotation on a backend that neither holds two secrets at once nor rotates
 // by a new client (a new secret would break every consumer still holding the old one). A refusal is a stall with reason
 // UnsupportedByBackend; nothing the client already has is touched.
-func checkCapabilities(obj *oauthv1.OAuthClient, prov provider.Provider) error {
+func checkCapabilities(obj *oauthv1.OAuthClient, prov provider.Client) error {
 	caps := prov.Capabilities()
 	kind, name := obj.Spec.ProviderRef.Kind, obj.Spec.ProviderRef.Name
 	if len(obj.Spec.Audiences) > 0 && !caps.Audiences {

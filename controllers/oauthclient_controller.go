@@ -28,8 +28,8 @@ type OAuthClientReconciler struct {
 	client.Client
 	// APIReader reads around the cache (Secrets the cache does not hold).
 	APIReader client.Reader
-	// Backends gives the backend client of a provider object.
-	Backends *Backends
+	// ClientSource gives the backend client of a provider object.
+	ClientSource *ClientSource
 	// Recorder records the events of state changes.
 	Recorder events.EventRecorder
 	// ResyncPeriod is the time between checks of each app in the backend; jittered ±10%.

@@ -73,7 +73,7 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			calls := 0
-			prov := &fake.Provider{CreateSecretFn: func(_ context.Context, appID string) (*provider.ClientSecret, error) {
+			prov := &fake.Client{CreateSecretFn: func(_ context.Context, appID string) (*provider.ClientSecret, error) {
 				calls++
 				return &provider.ClientSecret{ID: "sec-new", Value: "issued", Active: true}, nil
 			}}

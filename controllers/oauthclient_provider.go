@@ -29,7 +29,7 @@ type backend struct {
 	// object is the provider object; set as soon as it was read, also on failure.
 	object oauthv1.ProviderObject
 	// client is the backend client of object; nil on failure.
-	client    provider.Provider
+	client    provider.Client
 	endpoints provider.Endpoints
 	// granted is what the client is granted (resolveAPIs): the scopes and audiences every
 	// phase after resolveProvider uses.
@@ -64,7 +64,7 @@ func (r *OAuthClientReconciler) resolveProvider(ctx context.Context, obj *oauthv
 		}
 	}
 
-	prov, err := r.Backends.Client(ctx, p)
+	prov, err := r.ClientSource.Client(ctx, p)
 	if err != nil {
 		return be, providerClientError(err, ref, r.now(), r.resyncPeriod())
 	}

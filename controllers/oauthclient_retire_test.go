@@ -50,7 +50,7 @@ func TestRetireSecrets(t *testing.T) {
 				obj.Status.RetireAfter = &at
 			}
 			var revoked []string
-			prov := &fake.Provider{
+			prov := &fake.Client{
 				ListSecretsFn: func(_ context.Context, appID string) ([]provider.ClientSecret, error) {
 					if appID != "app-1" {
 						t.Errorf("listed the secrets of %q", appID)

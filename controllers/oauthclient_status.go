@@ -86,7 +86,7 @@ func (r *OAuthClientReconciler) conclude(ctx context.Context, obj *oauthv1.OAuth
 	}
 	v := judge(err, r.now(), r.resyncPeriod())
 	if v.credentialsRefused && out.provider != nil {
-		r.Backends.Forget(out.provider)
+		r.ClientSource.Forget(out.provider)
 	}
 	if v.logged {
 		log.FromContext(ctx).Error(err, "Backend refused the request", "reason", v.reason)

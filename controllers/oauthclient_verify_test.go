@@ -55,7 +55,7 @@ func TestVerifyCredentials(t *testing.T) {
 			published := metav1.NewTime(testNow.Add(tc.published))
 			obj.Status.LastRotationTime = &published
 			var got []provider.Credentials
-			prov := &fake.Provider{RequestTokenFn: func(_ context.Context, c provider.Credentials) error {
+			prov := &fake.Client{RequestTokenFn: func(_ context.Context, c provider.Credentials) error {
 				got = append(got, c)
 				return tc.answer
 			}}

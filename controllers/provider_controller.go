@@ -32,8 +32,8 @@ const DefaultHealthTimeout = 10 * time.Second
 // endpoints from its metadata and reports all of it in status. One instance serves one kind.
 type ProviderReconciler struct {
 	client.Client
-	// Backends gives the backend client of a provider object.
-	Backends *Backends
+	// ClientSource gives the backend client of a provider object.
+	ClientSource *ClientSource
 	// NewObject returns an empty object of the kind this instance reconciles.
 	NewObject func() oauthv1.ProviderObject
 	// HealthInterval between checks of a healthy provider.
@@ -54,7 +54,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		if apierrors.IsNotFound(err) {
 			obj.SetName(req.Name)
 			obj.SetNamespace(req.Namespace)
-			r.Backends.Forget(obj)
+			r.ClientSource.Forget(obj)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -85,7 +85,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if err != nil {
 		v := judge(err, r.now(), r.healthInterval())
 		if v.credentialsRefused {
-			r.Backends.Forget(obj)
+			r.ClientSource.Forget(obj)
 		}
 		return v.apply(conds, wasReady, err)
 	}
@@ -102,7 +102,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 // the credentials and serves the authorization server's metadata. A failure of the check
 // itself is judged at stageHealth, one of loading the client at stageClient.
 func (r *ProviderReconciler) checkHealth(ctx context.Context, obj oauthv1.ProviderObject) (provider.Endpoints, error) {
-	prov, err := r.Backends.Client(ctx, obj)
+	prov, err := r.ClientSource.Client(ctx, obj)
 	if err != nil {
 		return provider.Endpoints{}, err
 	}

@@ -19,12 +19,12 @@ import (
 
 // stubRegistry hands out one client, or an error, and counts Forget calls.
 type stubRegistry struct {
-	prov    provider.Provider
+	prov    provider.Client
 	err     error
 	forgets int
 }
 
-func (s *stubRegistry) Client(context.Context, oauthv1.ProviderObject, provider.SecretReader) (provider.Provider, error) {
+func (s *stubRegistry) Client(context.Context, oauthv1.ProviderObject, provider.SecretReader) (provider.Client, error) {
 	return s.prov, s.err
 }
 
@@ -68,14 +68,14 @@ func TestProviderHealthCheck(t *testing.T) {
 			obj := &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: "p", Generation: 1}}
 			k8s := fakeclient.NewClientBuilder().WithScheme(testScheme(t)).
 				WithStatusSubresource(&oauthv1.ClusterOAuthProvider{}).WithObjects(obj).Build()
-			reg := &stubRegistry{err: tc.registryErr, prov: &fake.Provider{CheckHealthFn: func(context.Context) (provider.Endpoints, error) {
+			reg := &stubRegistry{err: tc.registryErr, prov: &fake.Client{CheckHealthFn: func(context.Context) (provider.Endpoints, error) {
 				if tc.health != nil {
 					return provider.Endpoints{}, tc.health
 				}
 				return eps, nil
 			}}}
 			r := &ProviderReconciler{
-				Client: k8s, Backends: &Backends{Registry: reg}, HealthInterval: time.Minute,
+				Client: k8s, ClientSource: &ClientSource{Cache: reg}, HealthInterval: time.Minute,
 				NewObject: func() oauthv1.ProviderObject { return &oauthv1.ClusterOAuthProvider{} },
 				Now:       func() time.Time { return testNow },
 			}

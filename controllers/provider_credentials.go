@@ -102,7 +102,7 @@ func (c *credentialSecrets) forget(p oauthv1.ProviderObject) {
 // previous Secret is free again. With keep == false it takes it off everywhere (p is gone).
 func (r *ProviderReconciler) holdCredentials(ctx context.Context, p oauthv1.ProviderObject, keep bool) error {
 	fin := credentialsFinalizer(p)
-	known := r.Backends.credentials.of(p)
+	known := r.ClientSource.credentials.of(p)
 	if keep && len(known) == 0 {
 		return nil // nothing known yet: change nothing
 	}
@@ -122,7 +122,7 @@ func (r *ProviderReconciler) holdCredentials(ctx context.Context, p oauthv1.Prov
 	for _, k := range held {
 		m := &metav1.PartialObjectMetadata{}
 		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.Backends.Reader.Get(ctx, k, m); err != nil {
+		if err := r.ClientSource.Reader.Get(ctx, k, m); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
@@ -138,7 +138,7 @@ func (r *ProviderReconciler) holdCredentials(ctx context.Context, p oauthv1.Prov
 	for _, ns := range namespaces {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-		if err := r.Backends.Reader.List(ctx, list, client.InNamespace(ns)); err != nil {
+		if err := r.ClientSource.Reader.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return fmt.Errorf("list Secrets in %s: %w", ns, err)
 		}
 		for i := range list.Items {

@@ -67,12 +67,12 @@ func (r *ProviderReconciler) reconcileDelete(ctx context.Context, p oauthv1.Prov
 	}
 	// Learn which Secrets the provider reads, should this process not know yet (a
 	// restart); a provider whose Secret is gone or refused holds none.
-	_, _ = r.Backends.Client(ctx, p)
+	_, _ = r.ClientSource.Client(ctx, p)
 	if err := r.holdCredentials(ctx, p, false); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.Backends.credentials.forget(p)
-	r.Backends.Forget(p)
+	r.ClientSource.credentials.forget(p)
+	r.ClientSource.Forget(p)
 	patch := client.MergeFromWithOptions(p.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(p, ProviderFinalizer)
 	if err := r.Patch(ctx, p, patch); err != nil {

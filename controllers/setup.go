@@ -34,7 +34,7 @@ type Options struct {
 	HealthTimeout time.Duration
 	// SecretTTL is how long what a backend read from its provider's Secrets (the API
 	// token, a private key) is reused (provider.DefaultSecretTTL when 0). The manager's
-	// --api-token-cache-ttl sets it; it becomes provider.Registry.SecretTTL.
+	// --api-token-cache-ttl sets it; it becomes provider.Clients.SecretTTL.
 	SecretTTL time.Duration
 	// PropagationGrace is how long new credentials the token endpoint refuses are retried
 	// before they are replaced (a backend may take a moment to accept a new secret).
@@ -92,17 +92,17 @@ func trimForCache(in any) (any, error) {
 // Backend clients come from the backends registered with provider.Register (the manager
 // imports them).
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
-	registry := provider.NewRegistry()
-	registry.SecretTTL = o.SecretTTL
-	registry.Options = provider.Options{AllowInsecureLoopbackHTTP: o.AllowInsecureLoopbackHTTP}
-	backends := &Backends{Registry: registry, Reader: mgr.GetAPIReader(),
+	clients := provider.NewClients()
+	clients.SecretTTL = o.SecretTTL
+	clients.Options = provider.Options{AllowInsecureLoopbackHTTP: o.AllowInsecureLoopbackHTTP}
+	source := &ClientSource{Cache: clients, Reader: mgr.GetAPIReader(),
 		RequiredLabels: map[string]string{LabelProviderCredentials: "true"}, Namespaces: o.WatchNamespaces}
 	if err := indexAPIs(ctx, mgr); err != nil {
 		return err
 	}
 	if err := (&OAuthAPIReconciler{
 		Client:       mgr.GetClient(),
-		Backends:     backends,
+		ClientSource: source,
 		Recorder:     mgr.GetEventRecorder("clientcreds"),
 		ResyncPeriod: o.ResyncPeriod,
 	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
@@ -111,7 +111,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := (&OAuthClientReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        guardedReader{Reader: mgr.GetAPIReader(), allowed: newNamespaceSet(o.WatchNamespaces)},
-		Backends:         backends,
+		ClientSource:     source,
 		Recorder:         mgr.GetEventRecorder("clientcreds"),
 		ResyncPeriod:     o.ResyncPeriod,
 		PropagationGrace: o.PropagationGrace,
@@ -134,7 +134,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		{func() oauthv1.ProviderObject { return &oauthv1.OAuthProvider{} }, NamespacedProviderWorkers},
 	} {
 		if err := (&ProviderReconciler{
-			Client: mgr.GetClient(), Backends: backends, NewObject: kind.newObj,
+			Client: mgr.GetClient(), ClientSource: source, NewObject: kind.newObj,
 			HealthInterval: o.HealthInterval, HealthTimeout: o.HealthTimeout,
 		}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: kind.workers}); err != nil {
 			return err

@@ -20,7 +20,7 @@ import (
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	"github.com/clientcreds/clientcreds/internal/logreason"
-	// Backends register themselves with package provider under their spec field, and
+	// Factories register themselves with package provider under their spec field, and
 	// bind their own flags.
 	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
 	"github.com/clientcreds/clientcreds/internal/provider/okta"

@@ -89,10 +89,10 @@ func inNamespace(kind, ns string) string {
 // BackendClient builds the provider's backend client exactly as the manager does: through
 // the registered backends and a Secret reader that enforces the manager's rules (an
 // OAuthProvider reads only labelled Secrets of its own namespace).
-func BackendClient(ctx context.Context, c client.Reader, p oauthv1.ProviderObject, allowInsecureLoopbackHTTP bool) (provider.Provider, error) {
-	reg := provider.NewRegistry()
+func BackendClient(ctx context.Context, c client.Reader, p oauthv1.ProviderObject, allowInsecureLoopbackHTTP bool) (provider.Client, error) {
+	reg := provider.NewClients()
 	reg.Options = provider.Options{AllowInsecureLoopbackHTTP: allowInsecureLoopbackHTTP}
-	b := &controllers.Backends{Registry: reg, Reader: c,
+	b := &controllers.ClientSource{Cache: reg, Reader: c,
 		RequiredLabels: map[string]string{controllers.LabelProviderCredentials: "true"}}
 	prov, err := b.Client(ctx, p)
 	if err != nil {

@@ -29,7 +29,7 @@ var ErrNoSuchApp error = &subclass{msg: "no such app", parent: ErrNotFound}
 // answers of Okta's create show id and client_id equal) and what Hydra always uses — and
 // checks that its client id is the one asked for. An app that cannot be found is
 // ErrNoSuchApp.
-func LookupApp(ctx context.Context, p Provider, ref AppRef) (*App, error) {
+func LookupApp(ctx context.Context, p Client, ref AppRef) (*App, error) {
 	const op = "look up app"
 	id := ref.ID
 	if id == "" {

@@ -16,7 +16,7 @@ func TestLookupApp(t *testing.T) {
 		"0oa2":  {ID: "0oa2", ClientID: "custom-client-id"},
 		"error": {},
 	}
-	p := &fake.Provider{GetAppFn: func(_ context.Context, id string) (*provider.App, error) {
+	p := &fake.Client{GetAppFn: func(_ context.Context, id string) (*provider.App, error) {
 		if id == "error" {
 			return nil, provider.Errorf(provider.ErrTransient, "get app", "503")
 		}

@@ -1,7 +1,7 @@
 package provider
 
 // Capabilities are what a backend can do beyond the contract every backend meets. A backend
-// declares them (Provider.Capabilities); the controllers ask instead of assuming one
+// declares them (Client.Capabilities); the controllers ask instead of assuming one
 // backend's shape. Managed access policies are the other optional capability: a backend
 // declares it by implementing AccessPolicyManager. ServerScopes is declared here and
 // implemented by ScopeManager (ScopesOf gives it).

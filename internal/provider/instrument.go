@@ -13,7 +13,7 @@ import (
 )
 
 // Metric names of the backend-neutral call and rate-limit metrics. Every backend's calls
-// are counted here (the Registry wraps each client it builds); a backend may keep its own,
+// are counted here (the Clients cache wraps each client it builds); a backend may keep its own,
 // finer metrics besides (Okta: clientcreds_okta_*).
 const (
 	MetricBackendCalls          = "clientcreds_backend_calls_total"
@@ -120,8 +120,8 @@ func Outcome(err error) string {
 // the result answers as it would on p. A backend adding an optional interface the
 // controllers use adds it here too (TestInstrumentKeepsOptionalInterfaces); Inventory, which
 // only the kubectl plugin uses, is reached through Unwrap (InventoryOf) and not counted.
-func Instrument(backend string, p Provider) Provider {
-	in := &instrumented{Provider: p, backend: backend}
+func Instrument(backend string, p Client) Client {
+	in := &instrumented{Client: p, backend: backend}
 	apm, hasPolicies := p.(AccessPolicyManager)
 	sm, hasScopes := p.(ScopeManager)
 	switch {
@@ -138,12 +138,12 @@ func Instrument(backend string, p Provider) Provider {
 }
 
 type instrumented struct {
-	Provider
+	Client
 	backend string
 }
 
 // Unwrap returns the backend's own client (InventoryOf).
-func (p *instrumented) Unwrap() Provider { return p.Provider }
+func (p *instrumented) Unwrap() Client { return p.Client }
 
 func (p *instrumented) observe(op string, start time.Time, err error) {
 	backendCalls.WithLabelValues(p.backend, op, Outcome(err)).Inc()
@@ -152,84 +152,84 @@ func (p *instrumented) observe(op string, start time.Time, err error) {
 
 func (p *instrumented) CheckHealth(ctx context.Context) (Endpoints, error) {
 	start := time.Now()
-	e, err := p.Provider.CheckHealth(ctx)
+	e, err := p.Client.CheckHealth(ctx)
 	p.observe("check_health", start, err)
 	return e, err
 }
 
 func (p *instrumented) CreateApp(ctx context.Context, spec AppSpec) (*App, error) {
 	start := time.Now()
-	a, err := p.Provider.CreateApp(ctx, spec)
+	a, err := p.Client.CreateApp(ctx, spec)
 	p.observe("create_app", start, err)
 	return a, err
 }
 
 func (p *instrumented) GetApp(ctx context.Context, id string) (*App, error) {
 	start := time.Now()
-	a, err := p.Provider.GetApp(ctx, id)
+	a, err := p.Client.GetApp(ctx, id)
 	p.observe("get_app", start, err)
 	return a, err
 }
 
 func (p *instrumented) FindApps(ctx context.Context, label string) ([]App, error) {
 	start := time.Now()
-	a, err := p.Provider.FindApps(ctx, label)
+	a, err := p.Client.FindApps(ctx, label)
 	p.observe("find_apps", start, err)
 	return a, err
 }
 
 func (p *instrumented) UpdateApp(ctx context.Context, app *App, spec AppSpec) (*App, error) {
 	start := time.Now()
-	a, err := p.Provider.UpdateApp(ctx, app, spec)
+	a, err := p.Client.UpdateApp(ctx, app, spec)
 	p.observe("update_app", start, err)
 	return a, err
 }
 
 func (p *instrumented) DeleteApp(ctx context.Context, id string) error {
 	start := time.Now()
-	err := p.Provider.DeleteApp(ctx, id)
+	err := p.Client.DeleteApp(ctx, id)
 	p.observe("delete_app", start, err)
 	return err
 }
 
 func (p *instrumented) ListSecrets(ctx context.Context, appID string) ([]ClientSecret, error) {
 	start := time.Now()
-	s, err := p.Provider.ListSecrets(ctx, appID)
+	s, err := p.Client.ListSecrets(ctx, appID)
 	p.observe("list_secrets", start, err)
 	return s, err
 }
 
 func (p *instrumented) CreateSecret(ctx context.Context, appID string) (*ClientSecret, error) {
 	start := time.Now()
-	s, err := p.Provider.CreateSecret(ctx, appID)
+	s, err := p.Client.CreateSecret(ctx, appID)
 	p.observe("create_secret", start, err)
 	return s, err
 }
 
 func (p *instrumented) ReadSecrets(ctx context.Context, appID string) ([]ClientSecret, error) {
 	start := time.Now()
-	s, err := p.Provider.ReadSecrets(ctx, appID)
+	s, err := p.Client.ReadSecrets(ctx, appID)
 	p.observe("read_secrets", start, err)
 	return s, err
 }
 
 func (p *instrumented) ImportSecret(ctx context.Context, appID, value string) (*ClientSecret, error) {
 	start := time.Now()
-	s, err := p.Provider.ImportSecret(ctx, appID, value)
+	s, err := p.Client.ImportSecret(ctx, appID, value)
 	p.observe("import_secret", start, err)
 	return s, err
 }
 
 func (p *instrumented) RevokeSecret(ctx context.Context, appID, secretID string) error {
 	start := time.Now()
-	err := p.Provider.RevokeSecret(ctx, appID, secretID)
+	err := p.Client.RevokeSecret(ctx, appID, secretID)
 	p.observe("revoke_secret", start, err)
 	return err
 }
 
 func (p *instrumented) RequestToken(ctx context.Context, creds Credentials) error {
 	start := time.Now()
-	err := p.Provider.RequestToken(ctx, creds)
+	err := p.Client.RequestToken(ctx, creds)
 	p.observe("request_token", start, err)
 	return err
 }

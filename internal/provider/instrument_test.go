@@ -15,7 +15,7 @@ import (
 
 // withPolicies is a fake backend that also manages access policies.
 type withPolicies struct {
-	*fake.Provider
+	*fake.Client
 	deleted string
 }
 
@@ -36,7 +36,7 @@ func calls(t *testing.T, backend, op, outcome string) float64 {
 
 func TestInstrumentCountsCallsByOutcome(t *testing.T) {
 	backend := "test-" + t.Name()
-	inner := &fake.Provider{
+	inner := &fake.Client{
 		GetAppFn: func(context.Context, string) (*provider.App, error) {
 			return nil, provider.Errorf(provider.ErrNotFound, "get app", "gone")
 		},
@@ -75,7 +75,7 @@ func TestInstrumentCountsCallsByOutcome(t *testing.T) {
 
 func TestInstrumentKeepsOptionalInterfaces(t *testing.T) {
 	backend := "test-" + t.Name()
-	inner := &withPolicies{Provider: &fake.Provider{}}
+	inner := &withPolicies{Client: &fake.Client{}}
 	p := provider.Instrument(backend, inner)
 	apm, ok := p.(provider.AccessPolicyManager)
 	if !ok {
@@ -190,7 +190,7 @@ func (p *scopeMethods) DeleteScope(_ context.Context, id string) error {
 }
 
 type withScopes struct {
-	*fake.Provider
+	*fake.Client
 	*scopeMethods
 }
 
@@ -202,7 +202,7 @@ type withScopesAndPolicies struct {
 func TestInstrumentKeepsScopeManager(t *testing.T) {
 	caps := provider.Capabilities{ServerScopes: true}
 	for name, tc := range map[string]struct {
-		p        provider.Provider
+		p        provider.Client
 		sm       *scopeMethods
 		policies bool
 	}{
@@ -210,9 +210,9 @@ func TestInstrumentKeepsScopeManager(t *testing.T) {
 		"scopes and policies": {sm: &scopeMethods{}, policies: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var inner provider.Provider = &withScopes{Provider: &fake.Provider{Caps: &caps}, scopeMethods: tc.sm}
+			var inner provider.Client = &withScopes{Client: &fake.Client{Caps: &caps}, scopeMethods: tc.sm}
 			if tc.policies {
-				inner = &withScopesAndPolicies{withPolicies: &withPolicies{Provider: &fake.Provider{Caps: &caps}}, scopeMethods: tc.sm}
+				inner = &withScopesAndPolicies{withPolicies: &withPolicies{Client: &fake.Client{Caps: &caps}}, scopeMethods: tc.sm}
 			}
 			backend := "test-" + t.Name()
 			p := provider.Instrument(backend, inner)
@@ -238,7 +238,7 @@ func TestInstrumentKeepsScopeManager(t *testing.T) {
 		})
 	}
 	// Without the capability, ScopesOf says no even when the methods exist.
-	if provider.ScopesOf(&withScopes{Provider: &fake.Provider{}, scopeMethods: &scopeMethods{}}) != nil {
+	if provider.ScopesOf(&withScopes{Client: &fake.Client{}, scopeMethods: &scopeMethods{}}) != nil {
 		t.Error("ScopesOf ignored Capabilities.ServerScopes")
 	}
 }

@@ -35,12 +35,12 @@ type Inventory interface {
 
 // InventoryOf returns p's Inventory, looking through the wrapper Instrument puts around a
 // backend (an import's calls are not the controllers' and are not counted as theirs).
-func InventoryOf(p Provider) (Inventory, bool) {
+func InventoryOf(p Client) (Inventory, bool) {
 	for {
 		if inv, ok := p.(Inventory); ok {
 			return inv, true
 		}
-		w, ok := p.(interface{ Unwrap() Provider })
+		w, ok := p.(interface{ Unwrap() Client })
 		if !ok {
 			return nil, false
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // withInventory is a fake backend that can list its apps.
-type withInventory struct{ *fake.Provider }
+type withInventory struct{ *fake.Client }
 
 func (withInventory) ListApps(context.Context) ([]provider.App, error) {
 	return []provider.App{{ID: "listed"}}, nil
@@ -25,17 +25,17 @@ func (withBoth) ListApps(ctx context.Context) ([]provider.App, error) {
 func (withBoth) ScopeGrants(context.Context) ([]provider.ScopeGrant, error) { return nil, nil }
 
 // TestInventoryOfLooksThroughInstrument: the import finds the Inventory of a backend client
-// as the controllers' Registry hands it out (instrumented), whichever wrapper Instrument
+// as the controllers' Clients hands it out (instrumented), whichever wrapper Instrument
 // chose, and none on a backend without one.
 func TestInventoryOfLooksThroughInstrument(t *testing.T) {
-	base := &fake.Provider{}
+	base := &fake.Client{}
 	cases := map[string]struct {
-		p    provider.Provider
+		p    provider.Client
 		want bool
 	}{
 		"plain":                    {withInventory{base}, true},
 		"instrumented":             {provider.Instrument("test", withInventory{base}), true},
-		"instrumented, policies":   {provider.Instrument("test", withBoth{&withPolicies{Provider: base}}), true},
+		"instrumented, policies":   {provider.Instrument("test", withBoth{&withPolicies{Client: base}}), true},
 		"no inventory":             {base, false},
 		"no inventory, instrument": {provider.Instrument("test", base), false},
 	}

@@ -1,6 +1,6 @@
 // Package provider defines the narrow interface the controllers use to manage OAuth 2.0
 // client apps in a backend, the error classes every backend maps its failures to, and the
-// Registry through which controllers get a backend's client for a provider object without
+// Clients through which controllers get a backend's client for a provider object without
 // naming the backend. Controllers never import a backend SDK.
 package provider
 
@@ -161,11 +161,11 @@ type Endpoints struct {
 // Credentials are what a client presents at the token endpoint (package oauth2client's).
 type Credentials = oauth2client.Credentials
 
-// Provider manages OAuth 2.0 client apps in one backend (one Okta org and authorization
+// Client manages OAuth 2.0 client apps in one backend (one Okta org and authorization
 // server, one Hydra). Implementations are safe for concurrent use, classify every error
 // with the classes in errors.go, and never put secret values in errors. What only some
 // backends can do is declared by Capabilities (and AccessPolicyManager).
-type Provider interface {
+type Client interface {
 	// Capabilities declares what the backend can do beyond this contract.
 	Capabilities() Capabilities
 

@@ -42,7 +42,7 @@ type ScopeManager interface {
 
 // ScopesOf returns p as a ScopeManager when its Capabilities declare ServerScopes and it
 // implements the interface; nil otherwise.
-func ScopesOf(p Provider) ScopeManager {
+func ScopesOf(p Client) ScopeManager {
 	if p == nil || !p.Capabilities().ServerScopes {
 		return nil
 	}

@@ -1,4 +1,4 @@
-// Package fake is an in-memory provider.Provider for unit tests: each method calls the
+// Package fake is an in-memory provider.Client for unit tests: each method calls the
 // function field of the same name, so a test sets only the behaviour it needs. A method
 // whose field is nil fails with a permanent error naming it, so an unexpected call shows.
 package fake
@@ -18,8 +18,8 @@ var OktaLike = provider.Capabilities{OverlappingSecrets: true}
 // by a new client; scopes and audiences on the client.
 var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
 
-// Provider is a provider.Provider made of function fields.
-type Provider struct {
+// Client is a provider.Client made of function fields.
+type Client struct {
 	// Caps is what Capabilities declares; OktaLike when nil.
 	Caps *provider.Capabilities
 
@@ -37,14 +37,14 @@ type Provider struct {
 	RequestTokenFn func(ctx context.Context, creds provider.Credentials) error
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var _ provider.Client = (*Client)(nil)
 
 func unset(op string) error {
 	return provider.Errorf(provider.ErrPermanent, op, "fake provider: no behaviour set for this call")
 }
 
 // Capabilities returns *Caps, or OktaLike when Caps is nil.
-func (p *Provider) Capabilities() provider.Capabilities {
+func (p *Client) Capabilities() provider.Capabilities {
 	if p.Caps == nil {
 		return OktaLike
 	}
@@ -52,7 +52,7 @@ func (p *Provider) Capabilities() provider.Capabilities {
 }
 
 // CheckHealth calls CheckHealthFn.
-func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
+func (p *Client) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
 	if p.CheckHealthFn == nil {
 		return provider.Endpoints{}, unset("check health")
 	}
@@ -60,7 +60,7 @@ func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) 
 }
 
 // CreateApp calls CreateAppFn.
-func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
 	if p.CreateAppFn == nil {
 		return nil, unset("create app")
 	}
@@ -68,7 +68,7 @@ func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provi
 }
 
 // GetApp calls GetAppFn.
-func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error) {
+func (p *Client) GetApp(ctx context.Context, id string) (*provider.App, error) {
 	if p.GetAppFn == nil {
 		return nil, unset("get app")
 	}
@@ -76,7 +76,7 @@ func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error)
 }
 
 // FindApps calls FindAppsFn.
-func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, error) {
+func (p *Client) FindApps(ctx context.Context, label string) ([]provider.App, error) {
 	if p.FindAppsFn == nil {
 		return nil, unset("find apps")
 	}
@@ -84,7 +84,7 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 }
 
 // UpdateApp calls UpdateAppFn.
-func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
 	if p.UpdateAppFn == nil {
 		return nil, unset("update app")
 	}
@@ -92,7 +92,7 @@ func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provid
 }
 
 // DeleteApp calls DeleteAppFn.
-func (p *Provider) DeleteApp(ctx context.Context, id string) error {
+func (p *Client) DeleteApp(ctx context.Context, id string) error {
 	if p.DeleteAppFn == nil {
 		return unset("delete app")
 	}
@@ -100,7 +100,7 @@ func (p *Provider) DeleteApp(ctx context.Context, id string) error {
 }
 
 // ListSecrets calls ListSecretsFn.
-func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+func (p *Client) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
 	if p.ListSecretsFn == nil {
 		return nil, unset("list client secrets")
 	}
@@ -108,7 +108,7 @@ func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.Cl
 }
 
 // CreateSecret calls CreateSecretFn.
-func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
+func (p *Client) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
 	if p.CreateSecretFn == nil {
 		return nil, unset("create client secret")
 	}
@@ -116,7 +116,7 @@ func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.Cl
 }
 
 // RevokeSecret calls RevokeSecretFn.
-func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) error {
+func (p *Client) RevokeSecret(ctx context.Context, appID, secretID string) error {
 	if p.RevokeSecretFn == nil {
 		return unset("revoke client secret")
 	}
@@ -124,7 +124,7 @@ func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) err
 }
 
 // RequestToken calls RequestTokenFn.
-func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials) error {
+func (p *Client) RequestToken(ctx context.Context, creds provider.Credentials) error {
 	if p.RequestTokenFn == nil {
 		return unset("request token")
 	}
@@ -132,7 +132,7 @@ func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials)
 }
 
 // ReadSecrets calls ReadSecretsFn.
-func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+func (p *Client) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
 	if p.ReadSecretsFn == nil {
 		return nil, unset("read client secrets")
 	}
@@ -140,7 +140,7 @@ func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.Cl
 }
 
 // ImportSecret calls ImportSecretFn.
-func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+func (p *Client) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
 	if p.ImportSecretFn == nil {
 		return nil, unset("import client secret")
 	}

@@ -19,7 +19,7 @@ type backend struct{}
 
 // Load reads spec.hydra and, through secrets, the admin API credentials it names: a bearer
 // token, or a client certificate (tls.crt, tls.key, optional ca.crt).
-func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Provider, error), error) {
+func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Client, error), error) {
 	spec := obj.ProviderSpec().Hydra
 	if spec == nil {
 		return nil, fmt.Errorf("%w: the spec has no hydra section", provider.ErrInvalidProvider)
@@ -53,5 +53,5 @@ func (backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets pro
 			}
 		}
 	}
-	return func() (provider.Provider, error) { return New(cfg) }, nil
+	return func() (provider.Client, error) { return New(cfg) }, nil
 }

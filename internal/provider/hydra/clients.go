@@ -34,40 +34,40 @@ type marker struct {
 	Generation int64 `json:"generation,omitempty"`
 }
 
-// client is a Hydra client as the admin API answers it: every field kept as it came, so
+// clientDoc is a Hydra client as the admin API answers it: every field kept as it came, so
 // an update puts back what the operator does not manage.
-type client map[string]json.RawMessage
+type clientDoc map[string]json.RawMessage
 
-func (c client) str(key string) string {
+func (c clientDoc) str(key string) string {
 	var s string
 	_ = json.Unmarshal(c[key], &s)
 	return s
 }
 
-func (c client) strs(key string) []string {
+func (c clientDoc) strs(key string) []string {
 	var s []string
 	_ = json.Unmarshal(c[key], &s)
 	return s
 }
 
-func (c client) set(key string, v any) {
+func (c clientDoc) set(key string, v any) {
 	b, _ := json.Marshal(v) // strings, slices and maps of them: never fails
 	c[key] = b
 }
 
-func (c client) metadata() map[string]json.RawMessage {
+func (c clientDoc) metadata() map[string]json.RawMessage {
 	m := map[string]json.RawMessage{}
 	_ = json.Unmarshal(c["metadata"], &m)
 	return m
 }
 
-func (c client) marker() marker {
+func (c clientDoc) marker() marker {
 	var mk marker
 	_ = json.Unmarshal(c.metadata()[markerKey], &mk)
 	return mk
 }
 
-func (c client) setMarker(mk marker) {
+func (c clientDoc) setMarker(mk marker) {
 	m := c.metadata()
 	b, _ := json.Marshal(mk)
 	m[markerKey] = b
@@ -79,7 +79,7 @@ type jwks struct {
 	Keys []json.RawMessage `json:"keys"`
 }
 
-func (c client) keyIDs() []string {
+func (c clientDoc) keyIDs() []string {
 	var set jwks
 	_ = json.Unmarshal(c["jwks"], &set)
 	var ids []string
@@ -98,7 +98,7 @@ func (c client) keyIDs() []string {
 func scopeList(s string) []string { return strings.Fields(s) }
 
 // toApp is the provider's view of a Hydra client.
-func toApp(c client) *provider.App {
+func toApp(c clientDoc) *provider.App {
 	mk := c.marker()
 	grants, responses := c.strs("grant_types"), c.strs("response_types")
 	ccOnly := slices.Equal(grants, []string{"client_credentials"}) &&
@@ -126,7 +126,7 @@ func toApp(c client) *provider.App {
 }
 
 // apply makes c what spec asks for, leaving every other field as it is.
-func apply(c client, spec provider.AppSpec) error {
+func apply(c clientDoc, spec provider.AppSpec) error {
 	c.set("client_name", spec.Label)
 	c.set("grant_types", []string{"client_credentials"})
 	c.set("response_types", []string{"token"})
@@ -183,9 +183,9 @@ func clientPath(id string) string { return "/admin/clients/" + url.PathEscape(id
 
 // CreateApp creates a client-credentials client. For secret-based methods the answer
 // carries the secret the operator generated and sent (generation 1).
-func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
 	const op = "create client"
-	c := client{}
+	c := clientDoc{}
 	if err := apply(c, spec); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
 	}
@@ -201,7 +201,7 @@ func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provi
 		mk.SecretGeneration = 1
 		c.setMarker(mk)
 	}
-	var out client
+	var out clientDoc
 	if _, err := p.call(ctx, op, http.MethodPost, "/admin/clients", nil, c, &out); err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provi
 }
 
 // GetApp reads a client; ErrNotFound when it does not exist.
-func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error) {
+func (p *Client) GetApp(ctx context.Context, id string) (*provider.App, error) {
 	c, err := p.getClient(ctx, "get client", id)
 	if err != nil {
 		return nil, err
@@ -221,11 +221,11 @@ func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error)
 	return toApp(c), nil
 }
 
-func (p *Provider) getClient(ctx context.Context, op, id string) (client, error) {
+func (p *Client) getClient(ctx context.Context, op, id string) (clientDoc, error) {
 	if id == "" {
 		return nil, provider.Errorf(provider.ErrNotFound, op, "empty client id")
 	}
-	var c client
+	var c clientDoc
 	if _, err := p.call(ctx, op, http.MethodGet, clientPath(id), nil, nil, &c); err != nil {
 		return nil, err
 	}
@@ -236,27 +236,27 @@ func (p *Provider) getClient(ctx context.Context, op, id string) (client, error)
 const maxFindPages = 20
 
 // FindApps lists the clients whose client_name is exactly label (Hydra's filter is exact).
-func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, error) {
+func (p *Client) FindApps(ctx context.Context, label string) ([]provider.App, error) {
 	return p.listClients(ctx, "find clients", url.Values{"client_name": {label}})
 }
 
-var _ provider.Inventory = (*Provider)(nil)
+var _ provider.Inventory = (*Client)(nil)
 
 // ListApps implements provider.Inventory: every client, 500 a call.
-func (p *Provider) ListApps(ctx context.Context) ([]provider.App, error) {
+func (p *Client) ListApps(ctx context.Context) ([]provider.App, error) {
 	return p.listClients(ctx, "list clients", url.Values{})
 }
 
 // ScopeGrants implements provider.Inventory: Hydra keeps a client's scopes on the client
 // (App.Scopes), so there are none.
-func (p *Provider) ScopeGrants(context.Context) ([]provider.ScopeGrant, error) { return nil, nil }
+func (p *Client) ScopeGrants(context.Context) ([]provider.ScopeGrant, error) { return nil, nil }
 
 // listClients pages through the clients query selects.
-func (p *Provider) listClients(ctx context.Context, op string, q url.Values) ([]provider.App, error) {
+func (p *Client) listClients(ctx context.Context, op string, q url.Values) ([]provider.App, error) {
 	var apps []provider.App
 	q.Set("page_size", "500")
 	for range maxFindPages {
-		var page []client
+		var page []clientDoc
 		h, err := p.call(ctx, op, http.MethodGet, "/admin/clients", q, nil, &page)
 		if err != nil {
 			return nil, err
@@ -296,9 +296,9 @@ func nextPageToken(link string) string {
 // marker names another OAuthClient — or none — is not ours: it is left alone (ErrConflict,
 // naming the owner). Turning a private_key_jwt client to a secret-based method sets a new
 // secret, returned in ClientSecret.
-func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
 	const op = "update client"
-	c, ok := app.Backend.(client)
+	c, ok := app.Backend.(clientDoc)
 	if !ok {
 		var err error
 		if c, err = p.getClient(ctx, op, app.ID); err != nil {
@@ -327,7 +327,7 @@ func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provid
 	} else {
 		delete(c, "client_secret") // an empty secret keeps Hydra's
 	}
-	var out client
+	var out clientDoc
 	if _, err := p.call(ctx, op, http.MethodPut, clientPath(app.ID), nil, c, &out); err != nil {
 		return nil, err
 	}
@@ -339,7 +339,7 @@ func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provid
 
 // checkOwner refuses a client that is not owner's; with takeOver, a client without a
 // marker becomes owner's.
-func checkOwner(c client, owner provider.Owner, takeOver bool) error {
+func checkOwner(c clientDoc, owner provider.Owner, takeOver bool) error {
 	mk := c.marker()
 	switch {
 	case mk.UID == "" && takeOver:
@@ -354,8 +354,8 @@ func checkOwner(c client, owner provider.Owner, takeOver bool) error {
 	return nil
 }
 
-func cloneClient(c client) client {
-	out := make(client, len(c))
+func cloneClient(c clientDoc) clientDoc {
+	out := make(clientDoc, len(c))
 	for k, v := range c {
 		out[k] = v
 	}
@@ -363,14 +363,14 @@ func cloneClient(c client) client {
 }
 
 // DeleteApp deletes a client; ErrNotFound when it does not exist.
-func (p *Provider) DeleteApp(ctx context.Context, id string) error {
+func (p *Client) DeleteApp(ctx context.Context, id string) error {
 	_, err := p.call(ctx, "delete client", http.MethodDelete, clientPath(id), nil, nil, nil)
 	return err
 }
 
 // ListSecrets reports the client's one secret, numbered by the marker; none for
 // private_key_jwt.
-func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+func (p *Client) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
 	c, err := p.getClient(ctx, "list client secrets", appID)
 	if err != nil {
 		return nil, err
@@ -383,7 +383,7 @@ func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.Cl
 
 // CreateSecret sets a new secret on the client. Hydra keeps one: the previous secret stops
 // working at once.
-func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
+func (p *Client) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
 	const op = "set client secret"
 	secret, err := newSecret()
 	if err != nil {
@@ -395,7 +395,7 @@ func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.Cl
 // ImportSecret sets the caller's value as the client's secret (client_secret on the admin
 // API's PUT): one read, one write. As with CreateSecret the previous secret stops working at
 // once. A value Hydra refuses (400) is provider.ErrSecretValueRefused.
-func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+func (p *Client) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
 	const op = "import client secret"
 	s, err := p.setSecret(ctx, op, appID, value)
 	var pe *provider.Error
@@ -406,11 +406,11 @@ func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*prov
 }
 
 // ReadSecrets: Hydra stores a hash of the client secret and never returns its value.
-func (p *Provider) ReadSecrets(context.Context, string) ([]provider.ClientSecret, error) {
+func (p *Client) ReadSecrets(context.Context, string) ([]provider.ClientSecret, error) {
 	return nil, provider.Errorf(provider.ErrSecretNotReadable, "read client secrets", "hydra keeps only a hash of the client secret")
 }
 
-func (p *Provider) setSecret(ctx context.Context, op, appID, secret string) (*provider.ClientSecret, error) {
+func (p *Client) setSecret(ctx context.Context, op, appID, secret string) (*provider.ClientSecret, error) {
 	c, err := p.getClient(ctx, op, appID)
 	if err != nil {
 		return nil, err
@@ -427,7 +427,7 @@ func (p *Provider) setSecret(ctx context.Context, op, appID, secret string) (*pr
 
 // RevokeSecret: a secret other than the current one was replaced already (ErrNotFound); the
 // current one cannot be revoked without setting another (ErrConflict).
-func (p *Provider) RevokeSecret(ctx context.Context, appID, id string) error {
+func (p *Client) RevokeSecret(ctx context.Context, appID, id string) error {
 	const op = "revoke client secret"
 	c, err := p.getClient(ctx, op, appID)
 	if err != nil {

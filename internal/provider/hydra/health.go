@@ -14,7 +14,7 @@ import (
 
 // CheckHealth proves the admin API accepts the operator (listing one client), then reads
 // the issuer's discovery document for the token endpoint and JWKS URL. Two calls.
-func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
+func (p *Client) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
 	if _, err := p.call(ctx, "check admin api", http.MethodGet, "/admin/clients", url.Values{"page_size": {"1"}}, nil, nil); err != nil {
 		return provider.Endpoints{}, err
 	}
@@ -59,7 +59,7 @@ func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) 
 
 // RequestToken performs a client-credentials token request (package oauth2client's) and
 // classifies the outcome. It never returns the token; no secret appears in its errors.
-func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials) error {
+func (p *Client) RequestToken(ctx context.Context, creds provider.Credentials) error {
 	const op = "request token"
 	_, err := oauth2client.RequestToken(ctx, p.publicHTTP, creds)
 	if err == nil {

@@ -58,8 +58,8 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Provider is a provider.Provider for one Hydra.
-type Provider struct {
+// Client is a provider.Client for one Hydra.
+type Client struct {
 	admin  *url.URL
 	issuer string
 	bearer string
@@ -69,10 +69,10 @@ type Provider struct {
 	now                   func() time.Time
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var _ provider.Client = (*Client)(nil)
 
 // New checks cfg and builds a Provider; no call is made.
-func New(cfg Config) (*Provider, error) {
+func New(cfg Config) (*Client, error) {
 	admin, err := url.Parse(strings.TrimRight(cfg.AdminURL, "/"))
 	if err != nil || admin.Host == "" || (admin.Scheme != "http" && admin.Scheme != "https") {
 		return nil, fmt.Errorf("adminURL %q must be an absolute http or https URL", cfg.AdminURL)
@@ -118,7 +118,7 @@ func New(cfg Config) (*Provider, error) {
 	// call path can forget it; the clients refuse to follow redirects as a second lock.
 	base = provider.GuardTransport(base, maxAnswerBytes, nil)
 	noRedirect := provider.NoRedirects
-	return &Provider{
+	return &Client{
 		admin:      admin,
 		issuer:     cfg.Issuer,
 		bearer:     cfg.BearerToken,
@@ -128,9 +128,9 @@ func New(cfg Config) (*Provider, error) {
 	}, nil
 }
 
-// Capabilities implements provider.Provider: one secret per client, so rotation by a new
+// Capabilities implements provider.Client: one secret per client, so rotation by a new
 // client; the client lists its scopes and audiences.
-func (p *Provider) Capabilities() provider.Capabilities {
+func (p *Client) Capabilities() provider.Capabilities {
 	return provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
 }
 
@@ -143,7 +143,7 @@ type adminError struct {
 
 // call sends one admin API request to path (below adminURL) and decodes a 2xx answer into
 // out (when not nil). Every failure is classified.
-func (p *Provider) call(ctx context.Context, op, method, path string, query url.Values, in, out any) (http.Header, error) {
+func (p *Client) call(ctx context.Context, op, method, path string, query url.Values, in, out any) (http.Header, error) {
 	u := *p.admin
 	u.Path = strings.TrimRight(p.admin.Path, "/") + path
 	u.RawPath = ""

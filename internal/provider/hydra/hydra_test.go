@@ -21,7 +21,7 @@ import (
 
 var owner = provider.Owner{UID: "8d2f-uid-1", Namespace: "team-a", Name: "billing"}
 
-func newProvider(t *testing.T, s *hydratest.Server) (*hydra.Provider, provider.Endpoints) {
+func newProvider(t *testing.T, s *hydratest.Server) (*hydra.Client, provider.Endpoints) {
 	t.Helper()
 	p, err := hydra.New(hydra.Config{AdminURL: s.AdminURL, Issuer: s.Issuer})
 	if err != nil {

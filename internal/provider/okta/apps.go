@@ -289,7 +289,7 @@ func stripSystemFields(obj map[string]any) {
 func appPath(id string) string { return "/api/v1/apps/" + url.PathEscape(id) }
 
 // CreateApp creates an active client-credentials service app: one call to Okta.
-func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) CreateApp(ctx context.Context, spec provider.AppSpec) (*provider.App, error) {
 	const op = "create app"
 	keys, err := validateSpec(spec)
 	if err != nil {
@@ -309,7 +309,7 @@ func (p *Provider) CreateApp(ctx context.Context, spec provider.AppSpec) (*provi
 }
 
 // GetApp reads an app: one call.
-func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error) {
+func (p *Client) GetApp(ctx context.Context, id string) (*provider.App, error) {
 	const op = "get app"
 	if err := checkID("app", id); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -328,7 +328,7 @@ func (p *Provider) GetApp(ctx context.Context, id string) (*provider.App, error)
 
 // FindApps lists the apps whose label starts with label (case-insensitive): one call per 200
 // apps that Okta's search matches (it also matches app names).
-func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, error) {
+func (p *Client) FindApps(ctx context.Context, label string) ([]provider.App, error) {
 	const op = "find apps"
 	if strings.TrimSpace(label) == "" {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "label is empty")
@@ -343,7 +343,7 @@ func (p *Provider) FindApps(ctx context.Context, label string) ([]provider.App, 
 
 // ListApps implements provider.Inventory: every OpenID Connect app of the org (filter
 // name eq "oidc_client"), one call per 200 apps.
-func (p *Provider) ListApps(ctx context.Context) ([]provider.App, error) {
+func (p *Client) ListApps(ctx context.Context) ([]provider.App, error) {
 	q := url.Values{}
 	q.Set("filter", `name eq "`+appName+`"`)
 	return p.listApps(ctx, "list apps", q, func(*provider.App) bool { return true })
@@ -351,7 +351,7 @@ func (p *Provider) ListApps(ctx context.Context) ([]provider.App, error) {
 
 // listApps pages through the app listing of query, keeping the apps keep accepts, without
 // their secrets.
-func (p *Provider) listApps(ctx context.Context, op string, query url.Values, keep func(*provider.App) bool) ([]provider.App, error) {
+func (p *Client) listApps(ctx context.Context, op string, query url.Values, keep func(*provider.App) bool) ([]provider.App, error) {
 	query.Set("limit", fmt.Sprint(findPageSize))
 	next := appsCollection + "?" + query.Encode()
 	var apps []provider.App
@@ -392,7 +392,7 @@ const appsCollection = "/api/v1/apps"
 // and its path is the listing's: the SDK appends what it returns to the org URL and sends
 // the API token with it, so a link like "@attacker.example/..." must never get through. A
 // link that does not parse is an error.
-func (p *Provider) nextPage(h http.Header) (string, error) {
+func (p *Client) nextPage(h http.Header) (string, error) {
 	for _, v := range h.Values("Link") {
 		for _, link := range strings.Split(v, ",") {
 			target, params, ok := strings.Cut(link, ";")
@@ -445,7 +445,7 @@ func isNextRel(params string) bool {
 // body), keeping every field spec does not cover, then activates the app if it is inactive.
 // Calls: one PUT, plus one GET when app carries no object from GetApp/FindApps/CreateApp,
 // plus one activate when the app is inactive.
-func (p *Provider) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
+func (p *Client) UpdateApp(ctx context.Context, app *provider.App, spec provider.AppSpec) (*provider.App, error) {
 	const op = "update app"
 	if app == nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "no app given")
@@ -502,7 +502,7 @@ func (a *appObject) clone() (map[string]any, error) {
 }
 
 // DeleteApp deactivates and deletes an app (Okta deletes only inactive apps): two calls.
-func (p *Provider) DeleteApp(ctx context.Context, id string) error {
+func (p *Client) DeleteApp(ctx context.Context, id string) error {
 	if err := checkID("app", id); err != nil {
 		return provider.Errorf(provider.ErrPermanent, "delete app", "%w", err)
 	}

@@ -15,18 +15,18 @@ const SpecField = "okta"
 
 func init() { provider.Register(SpecField, backend{}) }
 
-var _ provider.ConfigurableBackend = backend{}
+var _ provider.ConfigurableFactory = backend{}
 
 // backend builds Providers from provider objects that set spec.okta.
 type backend struct{ opts provider.Options }
 
-// WithOptions applies the Registry's options (AllowInsecureLoopbackHTTP).
-func (backend) WithOptions(opts provider.Options) provider.Backend { return backend{opts: opts} }
+// WithOptions applies the Clients cache's options (AllowInsecureLoopbackHTTP).
+func (backend) WithOptions(opts provider.Options) provider.Factory { return backend{opts: opts} }
 
 // Load reads spec.okta and its credentials: the API token, or in OAuth mode
 // (spec.okta.oauth) the private key of the operator's API service app. Both are read
-// through secrets, so a replaced key is picked up when the Registry next calls Load.
-func (b backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Provider, error), error) {
+// through secrets, so a replaced key is picked up when the Clients cache next calls Load.
+func (b backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (func() (provider.Client, error), error) {
 	spec := obj.ProviderSpec().Okta
 	if spec == nil {
 		return nil, fmt.Errorf("%w: the spec has no okta section", provider.ErrInvalidProvider)
@@ -60,5 +60,5 @@ func (b backend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets p
 		cfg.APIToken = string(token)
 	}
 	cfg.ManageAccessPolicies = spec.ManagesAccessPolicies()
-	return func() (provider.Provider, error) { return New(cfg) }, nil
+	return func() (provider.Client, error) { return New(cfg) }, nil
 }

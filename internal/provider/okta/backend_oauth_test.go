@@ -78,7 +78,7 @@ func TestBackendLoadOAuth(t *testing.T) {
 			if err != nil {
 				t.Fatalf("build: %v", err)
 			}
-			if gotOAuth := prov.(*Provider).oauth != nil; gotOAuth != (spec.OAuth != nil) {
+			if gotOAuth := prov.(*Client).oauth != nil; gotOAuth != (spec.OAuth != nil) {
 				t.Errorf("oauth mode %v, want %v", gotOAuth, spec.OAuth != nil)
 			}
 		})

@@ -71,7 +71,7 @@ type BudgetOptions struct {
 }
 
 // Budgets is a registry of Okta rate budgets, one per org (keyed by the normalized org URL),
-// shared by every Provider of that org that uses this registry. It tracks Okta's
+// shared by every Client of that org that uses this registry. It tracks Okta's
 // X-Rate-Limit-Limit/-Remaining/-Reset headers per bucket, counts the requests in flight
 // against Remaining, and refuses requests locally (without calling Okta) when a bucket is
 // spent until a reset that is too far away to wait for.
@@ -133,7 +133,7 @@ var (
 	sharedBudgets = NewBudgets(BudgetOptions{})
 )
 
-// SharedBudgets returns the process-wide registry that Providers use when Config.Budgets is
+// SharedBudgets returns the process-wide registry that Clients use when Config.Budgets is
 // nil.
 func SharedBudgets() *Budgets {
 	sharedMu.Lock()

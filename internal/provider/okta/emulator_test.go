@@ -110,7 +110,7 @@ func (c *specCheck) operations() map[string]int {
 
 type env struct {
 	*oktaemutest.Env
-	p     *okta.Provider
+	p     *okta.Client
 	spec  *specCheck
 	owner provider.Owner
 }

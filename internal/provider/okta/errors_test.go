@@ -81,7 +81,7 @@ func (f *fakeOktaServer) count(key string) int {
 	return f.calls[key]
 }
 
-func newTestProvider(t *testing.T, orgURL string) *Provider {
+func newTestProvider(t *testing.T, orgURL string) *Client {
 	t.Helper()
 	p, err := New(Config{OrgURL: orgURL, APIToken: testToken, Budgets: NewBudgets(BudgetOptions{MaxJitter: -1}), AllowInsecureLoopbackHTTP: true})
 	if err != nil {
@@ -104,18 +104,18 @@ func TestErrorClassification(t *testing.T) {
 	app := "/api/v1/apps/" + appID
 	secret := app + "/credentials/secrets/" + secretID
 	ok := reply{status: 200, body: map[string]any{}}
-	getApp := func(p *Provider) error { _, err := p.GetApp(context.Background(), appID); return err }
-	deleteApp := func(p *Provider) error { return p.DeleteApp(context.Background(), appID) }
-	createSecret := func(p *Provider) error { _, err := p.CreateSecret(context.Background(), appID); return err }
-	revokeSecret := func(p *Provider) error { return p.RevokeSecret(context.Background(), appID, secretID) }
-	createApp := func(p *Provider) error {
+	getApp := func(p *Client) error { _, err := p.GetApp(context.Background(), appID); return err }
+	deleteApp := func(p *Client) error { return p.DeleteApp(context.Background(), appID) }
+	createSecret := func(p *Client) error { _, err := p.CreateSecret(context.Background(), appID); return err }
+	revokeSecret := func(p *Client) error { return p.RevokeSecret(context.Background(), appID, secretID) }
+	createApp := func(p *Client) error {
 		_, err := p.CreateApp(context.Background(), provider.AppSpec{Label: "x", AuthMethod: provider.AuthClientSecretBasic, Owner: provider.Owner{UID: "u"}})
 		return err
 	}
 
 	tests := map[string]struct {
 		replies    map[string]reply
-		call       func(*Provider) error
+		call       func(*Client) error
 		wantClass  error
 		wantCode   string
 		wantStatus int
@@ -202,7 +202,7 @@ func TestErrorClassification(t *testing.T) {
 		},
 		"health: token refused": {
 			replies:   map[string]reply{"GET /api/v1/apps": {status: 401, body: oktaError(CodeInvalidToken, "Invalid token provided")}},
-			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
+			call:      func(p *Client) error { _, err := p.CheckHealth(context.Background()); return err },
 			wantClass: provider.ErrUnauthorized, wantCode: CodeInvalidToken, wantStatus: 401,
 			wantCalls: map[string]int{"GET /oauth2/default/.well-known/oauth-authorization-server": 0},
 		},
@@ -211,7 +211,7 @@ func TestErrorClassification(t *testing.T) {
 				"GET /api/v1/apps": {status: 200, body: []any{}},
 				"GET /oauth2/default/.well-known/oauth-authorization-server": {status: 503, body: oktaError("E0000010", "Service is in read only mode")},
 			},
-			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
+			call:      func(p *Client) error { _, err := p.CheckHealth(context.Background()); return err },
 			wantClass: provider.ErrTransient, wantCode: "E0000010", wantStatus: 503,
 		},
 		// An app-admin token: the health check never reads the authorization server.
@@ -221,7 +221,7 @@ func TestErrorClassification(t *testing.T) {
 				"GET /api/v1/authorizationServers/default":                   {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")},
 				"GET /oauth2/default/.well-known/oauth-authorization-server": {status: 503, body: oktaError("E0000010", "read only")},
 			},
-			call:      func(p *Provider) error { _, err := p.CheckHealth(context.Background()); return err },
+			call:      func(p *Client) error { _, err := p.CheckHealth(context.Background()); return err },
 			wantClass: provider.ErrTransient, wantCode: "E0000010", wantStatus: 503,
 			wantCalls: map[string]int{"GET /api/v1/authorizationServers/default": 0},
 		},
@@ -233,7 +233,7 @@ func TestErrorClassification(t *testing.T) {
 		},
 		"policy: forbidden names the call and role": {
 			replies: map[string]reply{"GET /api/v1/authorizationServers/default/policies": {status: 403, body: oktaError(CodeForbidden, "You do not have permission to perform the requested action")}},
-			call: func(p *Provider) error {
+			call: func(p *Client) error {
 				_, err := p.EnsureAccessPolicy(context.Background(), "", provider.AccessPolicySpec{Name: "n", Description: "d", ClientID: "c", Scopes: []string{"s"}, TokenLifetime: time.Hour})
 				return err
 			},
@@ -242,7 +242,7 @@ func TestErrorClassification(t *testing.T) {
 		},
 		"policy: feature not enabled": {
 			replies: map[string]reply{"GET /api/v1/authorizationServers/default/policies": {status: 401, body: oktaError(CodeFeatureDisabled, "You do not have permission to access the feature you are requesting")}},
-			call: func(p *Provider) error {
+			call: func(p *Client) error {
 				_, err := p.EnsureAccessPolicy(context.Background(), "", provider.AccessPolicySpec{Name: "n", Description: "d", ClientID: "c", Scopes: []string{"s"}, TokenLifetime: time.Hour})
 				return err
 			},

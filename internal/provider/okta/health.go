@@ -25,7 +25,7 @@ const maxAnswerBytes = 1 << 20
 // External policies is healthy. In OAuth mode, getting the access token first proves the
 // client, its key and its scopes; the call proves the token, the DPoP proofs and the app's
 // admin role.
-func (p *Provider) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
+func (p *Client) CheckHealth(ctx context.Context) (provider.Endpoints, error) {
 	if _, err := p.call(ctx, "check credentials", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil); err != nil {
 		return provider.Endpoints{}, err
 	}

@@ -11,13 +11,13 @@ import (
 // allClients is how a policy names every client of the authorization server.
 const allClients = "ALL_CLIENTS"
 
-var _ provider.Inventory = (*Provider)(nil)
+var _ provider.Inventory = (*Client)(nil)
 
 // ScopeGrants implements provider.Inventory: every active rule of an active access policy
 // of the authorization server that grants client_credentials with no user condition (the
 // rules that can issue a client-credentials token, as Okta evaluates them). Calls: 1 to list
 // the policies, plus 1 per active policy to list its rules.
-func (p *Provider) ScopeGrants(ctx context.Context) ([]provider.ScopeGrant, error) {
+func (p *Client) ScopeGrants(ctx context.Context) ([]provider.ScopeGrant, error) {
 	var pols []policyView
 	if _, err := p.call(ctx, "list access policies", http.MethodGet, p.policiesPath(), nil, &pols, nil); err != nil {
 		return nil, err

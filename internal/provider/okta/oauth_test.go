@@ -263,7 +263,7 @@ func ecPEM(t *testing.T) ([]byte, crypto.PublicKey) {
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), &k.PublicKey
 }
 
-func newOAuthProvider(t *testing.T, orgURL string, oc OAuthConfig) *Provider {
+func newOAuthProvider(t *testing.T, orgURL string, oc OAuthConfig) *Client {
 	t.Helper()
 	p, err := New(Config{OrgURL: orgURL, OAuth: &oc, Budgets: NewBudgets(BudgetOptions{}), AllowInsecureLoopbackHTTP: true})
 	if err != nil {
@@ -273,7 +273,7 @@ func newOAuthProvider(t *testing.T, orgURL string, oc OAuthConfig) *Provider {
 }
 
 // listApps makes one management call through the SDK (the health check's first call).
-func listApps(p *Provider) error {
+func listApps(p *Client) error {
 	_, err := p.call(context.Background(), "list apps", http.MethodGet, "/api/v1/apps?limit=1", nil, nil, nil)
 	return err
 }

@@ -1,4 +1,4 @@
-// Package okta implements provider.Provider for Okta: OAuth 2.0 service apps (client
+// Package okta implements provider.Client for Okta: OAuth 2.0 service apps (client
 // credentials grant) managed through Okta's management API with
 // github.com/okta/okta-sdk-golang/v2, and token requests at an Okta authorization server.
 //
@@ -72,8 +72,8 @@ type Config struct {
 	ManageAccessPolicies bool
 }
 
-// Provider is the Okta backend. It is safe for concurrent use.
-type Provider struct {
+// Client is the Okta backend. It is safe for concurrent use.
+type Client struct {
 	orgURL       string // normalized: scheme://host[:port], no trailing slash
 	allowHTTP    bool   // Config.AllowInsecureLoopbackHTTP
 	authServerID string
@@ -87,15 +87,15 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider            = (*Provider)(nil)
-	_ provider.AccessPolicyManager = (*Provider)(nil)
+	_ provider.Client              = (*Client)(nil)
+	_ provider.AccessPolicyManager = (*Client)(nil)
 )
 
 // authServerIDPattern: Okta ids and the word "default"; the id goes into URL paths.
 var authServerIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // New validates cfg and builds a Provider. It makes no request.
-func New(cfg Config) (*Provider, error) {
+func New(cfg Config) (*Client, error) {
 	org, err := normalizeOrgURL(cfg.OrgURL, cfg.AllowInsecureLoopbackHTTP)
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func New(cfg Config) (*Provider, error) {
 		// The SDK's messages name the org URL at most, never the token.
 		return nil, fmt.Errorf("configure okta client: %w", err)
 	}
-	return &Provider{orgURL: org, allowHTTP: cfg.AllowInsecureLoopbackHTTP, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src,
+	return &Client{orgURL: org, allowHTTP: cfg.AllowInsecureLoopbackHTTP, authServerID: asID, client: client, http: hc, budgets: budgets, oauth: src,
 		manageAccessPolicies: cfg.ManageAccessPolicies}, nil
 }
 
@@ -260,7 +260,7 @@ func checkID(kind, id string) error {
 // user agent, our transport) and classifies a failure. body, when not nil, is sent as JSON;
 // out, when not nil, receives the decoded answer. reclassify, when not nil, may change the
 // class of Okta's error answers for this operation.
-func (p *Provider) call(ctx context.Context, op, method, path string, body, out any, reclassify reclassifier) (*okta.Response, error) {
+func (p *Client) call(ctx context.Context, op, method, path string, body, out any, reclassify reclassifier) (*okta.Response, error) {
 	rq := p.client.CloneRequestExecutor()
 	req, err := rq.WithAccept("application/json").WithContentType("application/json").NewRequest(method, path, body)
 	if err != nil {

@@ -82,11 +82,11 @@ type ruleView struct {
 	} `json:"actions"`
 }
 
-func (p *Provider) policiesPath() string {
+func (p *Client) policiesPath() string {
 	return "/api/v1/authorizationServers/" + url.PathEscape(p.authServerID) + "/policies"
 }
 
-func (p *Provider) policyPath(id string) string { return p.policiesPath() + "/" + url.PathEscape(id) }
+func (p *Client) policyPath(id string) string { return p.policiesPath() + "/" + url.PathEscape(id) }
 
 // shorten cuts s to limit bytes, keeping a prefix, "~" and 8 hex digits of the SHA-256 of s.
 func shorten(s string, limit int) string {
@@ -170,7 +170,7 @@ func (v *ruleView) matches(spec provider.AccessPolicySpec) bool {
 }
 
 // EnsureAccessPolicy implements provider.AccessPolicyManager.
-func (p *Provider) EnsureAccessPolicy(ctx context.Context, id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
+func (p *Client) EnsureAccessPolicy(ctx context.Context, id string, spec provider.AccessPolicySpec) (provider.AccessPolicyResult, error) {
 	res := provider.AccessPolicyResult{ID: id}
 	if err := normalizePolicySpec(&spec); err != nil {
 		return res, provider.Errorf(provider.ErrPermanent, "ensure access policy", "%w", err)
@@ -225,7 +225,7 @@ func (p *Provider) EnsureAccessPolicy(ctx context.Context, id string, spec provi
 
 // createOrAdoptPolicy adopts the policy of spec's name for spec's client if one exists (an
 // earlier create whose answer was lost), or creates it after every existing policy.
-func (p *Provider) createOrAdoptPolicy(ctx context.Context, spec provider.AccessPolicySpec) (*policyView, bool, error) {
+func (p *Client) createOrAdoptPolicy(ctx context.Context, spec provider.AccessPolicySpec) (*policyView, bool, error) {
 	var list []policyView
 	if _, err := p.call(ctx, "list access policies", http.MethodGet, p.policiesPath(), nil, &list, nil); err != nil {
 		return nil, false, err
@@ -253,7 +253,7 @@ func (p *Provider) createOrAdoptPolicy(ctx context.Context, spec provider.Access
 }
 
 // ensureRule makes the policy hold exactly one rule, PolicyRuleName, as spec says.
-func (p *Provider) ensureRule(ctx context.Context, policyID string, spec provider.AccessPolicySpec) (bool, error) {
+func (p *Client) ensureRule(ctx context.Context, policyID string, spec provider.AccessPolicySpec) (bool, error) {
 	rulesPath := p.policyPath(policyID) + "/rules"
 	var rules []ruleView
 	if _, err := p.call(ctx, "list access policy rules", http.MethodGet, rulesPath, nil, &rules, nil); err != nil {
@@ -304,7 +304,7 @@ func (p *Provider) ensureRule(ctx context.Context, policyID string, spec provide
 }
 
 // DeleteAccessPolicy implements provider.AccessPolicyManager: one call.
-func (p *Provider) DeleteAccessPolicy(ctx context.Context, id string) error {
+func (p *Client) DeleteAccessPolicy(ctx context.Context, id string) error {
 	const op = "delete access policy"
 	if err := checkID("policy", id); err != nil {
 		return provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -338,11 +338,11 @@ func unknownScope(status int, oe *okta.Error) error {
 
 // ManagesAccessPolicies reports whether the provider was built for spec.okta.accessPolicy:
 // Managed (Config.ManageAccessPolicies).
-func (p *Provider) ManagesAccessPolicies() bool { return p.manageAccessPolicies }
+func (p *Client) ManagesAccessPolicies() bool { return p.manageAccessPolicies }
 
-// Capabilities implements provider.Provider: an Okta app holds two client secrets at once;
+// Capabilities implements provider.Client: an Okta app holds two client secrets at once;
 // which scopes and audiences a client gets is the authorization server's business (its
 // access policies and its audience), not the app's.
-func (p *Provider) Capabilities() provider.Capabilities {
+func (p *Client) Capabilities() provider.Capabilities {
 	return provider.Capabilities{OverlappingSecrets: true, ServerScopes: true}
 }

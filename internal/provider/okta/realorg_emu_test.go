@@ -21,7 +21,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // startWith runs an emulator and a provider with the given budget options.
-func startWith(t *testing.T, cfg oktaemu.Config, opts BudgetOptions) (*oktaemutest.Env, *Provider, *Budgets) {
+func startWith(t *testing.T, cfg oktaemu.Config, opts BudgetOptions) (*oktaemutest.Env, *Client, *Budgets) {
 	t.Helper()
 	e := oktaemutest.Start(t, cfg)
 	b := NewBudgets(opts)

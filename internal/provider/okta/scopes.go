@@ -17,13 +17,13 @@ import (
 // Calls: AuthorizationServer 1, ListScopes 1 per page of 200, CreateScope 1, UpdateScope 1,
 // DeleteScope 1.
 
-var _ provider.ScopeManager = (*Provider)(nil)
+var _ provider.ScopeManager = (*Client)(nil)
 
 // scopesPageSize is how many scopes one list call asks for.
 const scopesPageSize = 200
 
 // AuthorizationServer reads the custom authorization server for its audiences.
-func (p *Provider) AuthorizationServer(ctx context.Context) (provider.ServerInfo, error) {
+func (p *Client) AuthorizationServer(ctx context.Context) (provider.ServerInfo, error) {
 	as, resp, err := p.client.AuthorizationServer.GetAuthorizationServer(ctx, p.authServerID)
 	if err != nil {
 		return provider.ServerInfo{}, classify(ctx, "read authorization server", resp, err, nil)
@@ -32,7 +32,7 @@ func (p *Provider) AuthorizationServer(ctx context.Context) (provider.ServerInfo
 }
 
 // ListScopes lists the authorization server's scopes, all pages.
-func (p *Provider) ListScopes(ctx context.Context) ([]provider.Scope, error) {
+func (p *Client) ListScopes(ctx context.Context) ([]provider.Scope, error) {
 	const op = "list scopes"
 	page, resp, err := p.client.AuthorizationServer.ListOAuth2Scopes(ctx, p.authServerID, query.NewQueryParams(query.WithLimit(scopesPageSize)))
 	if err != nil {
@@ -57,7 +57,7 @@ func (p *Provider) ListScopes(ctx context.Context) ([]provider.Scope, error) {
 }
 
 // CreateScope creates a scope; a scope of the same name is a conflict.
-func (p *Provider) CreateScope(ctx context.Context, s provider.Scope) (provider.Scope, error) {
+func (p *Client) CreateScope(ctx context.Context, s provider.Scope) (provider.Scope, error) {
 	body := okta.OAuth2Scope{Name: s.Name, Description: s.Description, DisplayName: s.DisplayName}
 	created, resp, err := p.client.AuthorizationServer.CreateOAuth2Scope(ctx, p.authServerID, body)
 	if err != nil {
@@ -68,7 +68,7 @@ func (p *Provider) CreateScope(ctx context.Context, s provider.Scope) (provider.
 
 // UpdateScope replaces the scope's name, description and display name, keeping the other
 // fields it had when listed (consent, metadataPublish, default).
-func (p *Provider) UpdateScope(ctx context.Context, s provider.Scope) (provider.Scope, error) {
+func (p *Client) UpdateScope(ctx context.Context, s provider.Scope) (provider.Scope, error) {
 	body := okta.OAuth2Scope{}
 	if had, ok := s.Backend.(*okta.OAuth2Scope); ok && had != nil {
 		body = *had
@@ -83,7 +83,7 @@ func (p *Provider) UpdateScope(ctx context.Context, s provider.Scope) (provider.
 }
 
 // DeleteScope deletes a scope; 404 is provider.ErrNotFound.
-func (p *Provider) DeleteScope(ctx context.Context, id string) error {
+func (p *Client) DeleteScope(ctx context.Context, id string) error {
 	resp, err := p.client.AuthorizationServer.DeleteOAuth2Scope(ctx, p.authServerID, id)
 	return classify(ctx, "delete scope", resp, err, nil)
 }

@@ -17,7 +17,7 @@ func toClientSecret(s *okta.ClientSecret) provider.ClientSecret {
 }
 
 // ListSecrets lists an app's client secrets without their values: one call.
-func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+func (p *Client) ListSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
 	const op = "list client secrets"
 	if err := checkID("app", appID); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -41,7 +41,7 @@ func (p *Provider) ListSecrets(ctx context.Context, appID string) ([]provider.Cl
 // CreateSecret adds a system-generated, active client secret and returns it with its value:
 // one call. Okta keeps at most two secrets per app; a third is refused as
 // provider.ErrConflict.
-func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
+func (p *Client) CreateSecret(ctx context.Context, appID string) (*provider.ClientSecret, error) {
 	const op = "create client secret"
 	if err := checkID("app", appID); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -59,7 +59,7 @@ func (p *Provider) CreateSecret(ctx context.Context, appID string) (*provider.Cl
 
 // RevokeSecret deactivates and deletes a client secret: two calls. Okta refuses to deactivate
 // an app's only active secret; that is reported as provider.ErrConflict.
-func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) error {
+func (p *Client) RevokeSecret(ctx context.Context, appID, secretID string) error {
 	const op = "revoke client secret"
 	if err := checkID("app", appID); err != nil {
 		return provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -81,7 +81,7 @@ func (p *Provider) RevokeSecret(ctx context.Context, appID, secretID string) err
 // ReadSecrets lists an app's client secrets with their values: one call. Real orgs answer
 // the list with each secret's full client_secret (TestAccDataSourceOktaAppOauth_read in the
 // recorded transcripts), which is what lets an observed app's secret be published.
-func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
+func (p *Client) ReadSecrets(ctx context.Context, appID string) ([]provider.ClientSecret, error) {
 	const op = "list client secrets"
 	if err := checkID("app", appID); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)
@@ -104,7 +104,7 @@ func (p *Provider) ReadSecrets(ctx context.Context, appID string) ([]provider.Cl
 // bring your own secret", createOAuth2ClientSecret in the OpenAPI spec). A value Okta's
 // validation refuses (14 to 100 printable ASCII characters) is provider.ErrSecretValueRefused;
 // a third secret is provider.ErrConflict as for CreateSecret.
-func (p *Provider) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
+func (p *Client) ImportSecret(ctx context.Context, appID, value string) (*provider.ClientSecret, error) {
 	const op = "create client secret"
 	if err := checkID("app", appID); err != nil {
 		return nil, provider.Errorf(provider.ErrPermanent, op, "%w", err)

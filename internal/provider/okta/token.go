@@ -12,7 +12,7 @@ import (
 // whether a token was issued. The request itself is package oauth2client's, sent through the
 // provider's transport (rate budget, metrics); this classifies its outcome. It never returns
 // the token, and no secret appears in its errors.
-func (p *Provider) RequestToken(ctx context.Context, creds provider.Credentials) error {
+func (p *Client) RequestToken(ctx context.Context, creds provider.Credentials) error {
 	_, err := oauth2client.RequestToken(ctx, p.http, creds)
 	if err == nil {
 		return nil

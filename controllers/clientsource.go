@@ -13,12 +13,12 @@ import (
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
-// Backends gives the controllers the backend client of a provider object, built by the
+// ClientSource gives the controllers the backend client of a provider object, built by the
 // backend registered for the provider's spec field. The backend reads the Secrets it
 // needs through a secretReader that enforces who may read what.
-type Backends struct {
-	// Registry is a *provider.Registry (unit tests give a stub).
-	Registry ClientRegistry
+type ClientSource struct {
+	// Cache is a *provider.Clients (unit tests give a stub).
+	Cache ClientCache
 	// Reader reads Secrets around the manager's cache, which holds only the Secrets the
 	// manager writes.
 	Reader client.Reader
@@ -34,16 +34,16 @@ type Backends struct {
 	credentials credentialSecrets
 }
 
-// ClientRegistry builds and caches backend clients; *provider.Registry is the one.
-type ClientRegistry interface {
-	Client(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (provider.Provider, error)
+// ClientCache builds and caches backend clients; *provider.Clients is the one.
+type ClientCache interface {
+	Client(ctx context.Context, obj oauthv1.ProviderObject, secrets provider.SecretReader) (provider.Client, error)
 	Forget(obj oauthv1.ProviderObject)
 }
 
 // Client returns the backend client of p.
-func (b *Backends) Client(ctx context.Context, p oauthv1.ProviderObject) (provider.Provider, error) {
+func (b *ClientSource) Client(ctx context.Context, p oauthv1.ProviderObject) (provider.Client, error) {
 	reads := &secretReads{}
-	prov, err := b.Registry.Client(ctx, p, &secretReader{reader: b.Reader, obj: p, requiredLabels: b.RequiredLabels,
+	prov, err := b.Cache.Client(ctx, p, &secretReader{reader: b.Reader, obj: p, requiredLabels: b.RequiredLabels,
 		namespaces: newNamespaceSet(b.Namespaces), onRead: reads.add})
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (b *Backends) Client(ctx context.Context, p oauthv1.ProviderObject) (provid
 }
 
 // Forget drops the cached client of p, so the next Client reads its Secrets again.
-func (b *Backends) Forget(p oauthv1.ProviderObject) { b.Registry.Forget(p) }
+func (b *ClientSource) Forget(p oauthv1.ProviderObject) { b.Cache.Forget(p) }
 
 // secretReader is the provider.SecretReader handed to the backend of one provider object.
 // A namespaced provider reads only in its own namespace (an empty namespace in a reference

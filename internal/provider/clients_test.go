@@ -31,12 +31,12 @@ type countingBackend struct {
 }
 
 type builtClient struct {
-	Provider
+	Client
 	n     int
 	token string
 }
 
-func (b *countingBackend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (func() (Provider, error), error) {
+func (b *countingBackend) Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (func() (Client, error), error) {
 	spec := obj.ProviderSpec().Okta
 	if spec == nil {
 		return nil, fmt.Errorf("%w: no okta section", ErrInvalidProvider)
@@ -46,7 +46,7 @@ func (b *countingBackend) Load(ctx context.Context, obj oauthv1.ProviderObject, 
 	if err != nil {
 		return nil, err
 	}
-	return func() (Provider, error) {
+	return func() (Client, error) {
 		if b.buildErr != nil {
 			return nil, b.buildErr
 		}
@@ -65,7 +65,7 @@ func cluster(name, orgURL string) *oauthv1.ClusterOAuthProvider {
 	}
 }
 
-func TestRegistryCachesAndRebuilds(t *testing.T) {
+func TestClientsCachesAndRebuilds(t *testing.T) {
 	type step struct {
 		advance   time.Duration
 		orgURL    string
@@ -100,7 +100,7 @@ func TestRegistryCachesAndRebuilds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			now := time.Unix(1_000_000, 0)
 			b := &countingBackend{}
-			r := &Registry{backends: map[string]Backend{"okta": b}, SecretTTL: time.Minute, Now: func() time.Time { return now }}
+			r := &Clients{backends: map[string]Factory{"okta": b}, SecretTTL: time.Minute, Now: func() time.Time { return now }}
 			for i, s := range steps {
 				now = now.Add(s.advance)
 				secrets := secretMap{}
@@ -125,10 +125,10 @@ func TestRegistryCachesAndRebuilds(t *testing.T) {
 	}
 }
 
-func TestRegistryForgetRereads(t *testing.T) {
+func TestClientsForgetRereads(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	b := &countingBackend{}
-	r := &Registry{backends: map[string]Backend{"okta": b}, Now: func() time.Time { return now }}
+	r := &Clients{backends: map[string]Factory{"okta": b}, Now: func() time.Time { return now }}
 	p := cluster("p", "https://a")
 	if _, err := r.Client(context.Background(), p, secretMap{"ns/tok/token": "t1"}); err != nil {
 		t.Fatal(err)
@@ -143,36 +143,36 @@ func TestRegistryForgetRereads(t *testing.T) {
 	}
 }
 
-func TestRegistryChoosesTheBackendBySpecField(t *testing.T) {
+func TestClientsChoosesTheBackendBySpecField(t *testing.T) {
 	tests := map[string]struct {
-		backends map[string]Backend
+		backends map[string]Factory
 		obj      oauthv1.ProviderObject
 		buildErr error
 		wantErr  string
 	}{
 		"the one field set": {
-			backends: map[string]Backend{"okta": &countingBackend{}, "hydra": &countingBackend{}},
+			backends: map[string]Factory{"okta": &countingBackend{}, "hydra": &countingBackend{}},
 			obj:      cluster("p", "https://a"),
 		},
 		"no field set": {
-			backends: map[string]Backend{"okta": &countingBackend{}, "hydra": &countingBackend{}},
+			backends: map[string]Factory{"okta": &countingBackend{}, "hydra": &countingBackend{}},
 			obj:      &oauthv1.ClusterOAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: "p"}},
 			wantErr:  "the spec sets no backend; known: hydra, okta",
 		},
 		"a field no backend registered": {
-			backends: map[string]Backend{"hydra": &countingBackend{}},
+			backends: map[string]Factory{"hydra": &countingBackend{}},
 			obj:      cluster("p", "https://a"),
 			wantErr:  "the spec sets no backend; known: hydra",
 		},
 		"the backend refuses the configuration": {
-			backends: map[string]Backend{"okta": &countingBackend{buildErr: errors.New("org url is not https")}},
+			backends: map[string]Factory{"okta": &countingBackend{buildErr: errors.New("org url is not https")}},
 			obj:      cluster("p", "https://a"),
 			wantErr:  "org url is not https",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := &Registry{backends: tc.backends}
+			r := &Clients{backends: tc.backends}
 			_, err := r.Client(context.Background(), tc.obj, secretMap{"ns/tok/token": "t"})
 			if tc.wantErr == "" {
 				if err != nil {
@@ -187,9 +187,9 @@ func TestRegistryChoosesTheBackendBySpecField(t *testing.T) {
 	}
 }
 
-func TestRegistryKeepsObjectsApart(t *testing.T) {
+func TestClientsKeepsObjectsApart(t *testing.T) {
 	b := &countingBackend{}
-	r := &Registry{backends: map[string]Backend{"okta": b}}
+	r := &Clients{backends: map[string]Factory{"okta": b}}
 	secrets := secretMap{"ns/tok/token": "t"}
 	cp := cluster("p", "https://a")
 	np := &oauthv1.OAuthProvider{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: cp.Spec}
@@ -216,24 +216,24 @@ func TestRegisterTwicePanics(t *testing.T) {
 	Register("test-twice", &countingBackend{})
 }
 
-// optionsBackend records the Options the Registry gave it.
+// optionsBackend records the Options the Clients cache gave it.
 type optionsBackend struct{ got *[]Options }
 
-func (b optionsBackend) WithOptions(o Options) Backend {
+func (b optionsBackend) WithOptions(o Options) Factory {
 	*b.got = append(*b.got, o)
 	return b
 }
 
-func (b optionsBackend) Load(context.Context, oauthv1.ProviderObject, SecretReader) (func() (Provider, error), error) {
-	return func() (Provider, error) { return builtClient{}, nil }, nil
+func (b optionsBackend) Load(context.Context, oauthv1.ProviderObject, SecretReader) (func() (Client, error), error) {
+	return func() (Client, error) { return builtClient{}, nil }, nil
 }
 
 // Issue 27: the manager's --allow-insecure-loopback-http reaches the backends through the
-// Registry's Options.
-func TestRegistryPassesOptions(t *testing.T) {
+// Clients cache's Options.
+func TestClientsPassesOptions(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		var got []Options
-		r := &Registry{backends: map[string]Backend{"okta": optionsBackend{got: &got}},
+		r := &Clients{backends: map[string]Factory{"okta": optionsBackend{got: &got}},
 			Options: Options{AllowInsecureLoopbackHTTP: allow}}
 		if _, err := r.Client(context.Background(), cluster("p", "https://example.okta.com"), secretMap{}); err != nil {
 			t.Fatal(err)

@@ -15,23 +15,23 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
-// DefaultSecretTTL is how long a Registry reuses what a backend read from Secrets.
+// DefaultSecretTTL is how long a Clients cache reuses what a backend read from Secrets.
 const DefaultSecretTTL = time.Minute
 
-// Registry builds the client of each provider object with the backend its spec names, and
+// Clients builds the client of each provider object with the backend its spec names, and
 // keeps it, so every OAuthClient of one provider shares one client (and, through it, one
 // rate budget). A client is built again when the provider's spec or a Secret value its
 // backend read changed; Secrets are read again at most every SecretTTL.
-type Registry struct {
+type Clients struct {
 	// SecretTTL is how long what was read from Secrets is reused (DefaultSecretTTL when 0).
 	SecretTTL time.Duration
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
-	// Options are passed to every backend that takes them (ConfigurableBackend); set them
+	// Options are passed to every backend that takes them (ConfigurableFactory); set them
 	// before the first Client.
 	Options Options
 
-	backends map[string]Backend
+	backends map[string]Factory
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -41,18 +41,18 @@ type entry struct {
 	spec    string // the provider spec (JSON) the client was built from
 	fetched time.Time
 	hash    string // of the spec and every Secret value the backend read
-	prov    Provider
+	prov    Client
 }
 
-// NewRegistry returns a Registry of the backends registered so far.
-func NewRegistry() *Registry {
-	return &Registry{backends: registeredBackends()}
+// NewClients returns a Clients cache of the backends registered so far.
+func NewClients() *Clients {
+	return &Clients{backends: registeredBackends()}
 }
 
 // Client returns the client for obj, reading its Secrets through secrets when needed.
 // Errors carry the classes of SecretReader, ErrInvalidProvider, or none (a failed read of
 // the API server).
-func (r *Registry) Client(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (Provider, error) {
+func (r *Clients) Client(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (Client, error) {
 	specJSON, err := json.Marshal(obj.ProviderSpec())
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode spec: %w", ErrInvalidProvider, err)
@@ -73,7 +73,7 @@ func (r *Registry) Client(ctx context.Context, obj oauthv1.ProviderObject, secre
 	if err != nil {
 		return nil, err
 	}
-	if cb, ok := backend.(ConfigurableBackend); ok {
+	if cb, ok := backend.(ConfigurableFactory); ok {
 		backend = cb.WithOptions(r.Options)
 	}
 	rec := &recordingReader{next: secrets}
@@ -102,14 +102,14 @@ func (r *Registry) Client(ctx context.Context, obj oauthv1.ProviderObject, secre
 
 // Forget drops the client of obj, so the next Client reads its Secrets again (after the
 // backend refused its credentials, or when the provider is deleted).
-func (r *Registry) Forget(obj oauthv1.ProviderObject) {
+func (r *Clients) Forget(obj oauthv1.ProviderObject) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.entries, objectKey(obj))
 }
 
 // backendFor finds the one registered backend whose field the spec sets.
-func (r *Registry) backendFor(specJSON []byte) (Backend, error) {
+func (r *Clients) backendFor(specJSON []byte) (Factory, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(specJSON, &fields); err != nil {
 		return nil, fmt.Errorf("%w: decode spec: %w", ErrInvalidProvider, err)
@@ -136,21 +136,21 @@ func objectKey(obj oauthv1.ProviderObject) string {
 	return fmt.Sprintf("%T/%s/%s", obj, obj.GetNamespace(), obj.GetName())
 }
 
-func (r *Registry) secretTTL() time.Duration {
+func (r *Clients) secretTTL() time.Duration {
 	if r.SecretTTL > 0 {
 		return r.SecretTTL
 	}
 	return DefaultSecretTTL
 }
 
-func (r *Registry) now() time.Time {
+func (r *Clients) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
 	}
 	return time.Now()
 }
 
-// recordingReader passes reads on and remembers what they returned, so the Registry can
+// recordingReader passes reads on and remembers what they returned, so the Clients cache can
 // tell whether a Secret changed without keeping any value.
 type recordingReader struct {
 	next SecretReader

@@ -10,22 +10,22 @@ import (
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
 
-// A Backend turns provider objects whose spec sets its field (spec.okta, ...) into clients.
-// Backends register themselves with Register, usually from an init function; the
-// controllers reach them through a Registry and never name one.
-type Backend interface {
+// A Factory turns provider objects whose spec sets its field (spec.okta, ...) into clients.
+// Factories register themselves with Register, usually from an init function; the
+// controllers reach them through a Clients cache and never name one.
+type Factory interface {
 	// Load reads what a client for obj needs: the backend's section of obj's spec and,
 	// through secrets only, the Secrets that section names. It makes no backend call, and
-	// returns a function that builds the client from what it read. The Registry calls build
+	// returns a function that builds the client from what it read. The Clients cache calls build
 	// only when the spec or a Secret value changed since the client it holds was built.
 	//
 	// A spec the backend cannot act upon is an error of class ErrInvalidProvider; errors
 	// from secrets are returned as they are (they carry their class).
-	Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (build func() (Provider, error), err error)
+	Load(ctx context.Context, obj oauthv1.ProviderObject, secrets SecretReader) (build func() (Client, error), err error)
 }
 
-// Options are the manager-wide settings a Registry passes to the backends that take them
-// (ConfigurableBackend).
+// Options are the manager-wide settings a Clients cache passes to the backends that take them
+// (ConfigurableFactory).
 type Options struct {
 	// AllowInsecureLoopbackHTTP lets backend URLs use http:// when their host is loopback
 	// (localhost, 127.0.0.0/8, ::1: an emulator on the same machine). Without it every backend
@@ -34,12 +34,12 @@ type Options struct {
 	AllowInsecureLoopbackHTTP bool
 }
 
-// ConfigurableBackend is a Backend that applies the Registry's Options to the clients it
+// ConfigurableFactory is a Factory that applies the Clients cache's Options to the clients it
 // builds.
-type ConfigurableBackend interface {
-	Backend
+type ConfigurableFactory interface {
+	Factory
 	// WithOptions returns the backend with opts applied.
-	WithOptions(opts Options) Backend
+	WithOptions(opts Options) Factory
 }
 
 // SecretRef names one key of a Secret. An empty Namespace means the provider object's own
@@ -84,13 +84,13 @@ var (
 
 var (
 	registeredMu sync.Mutex
-	registered   = map[string]Backend{}
+	registered   = map[string]Factory{}
 )
 
 // Register makes a backend known under field, the JSON name of its section in the provider
-// spec ("okta"). Every Registry made afterwards by NewRegistry knows it. Registering one
+// spec ("okta"). Every Clients cache made afterwards by NewClients knows it. Registering one
 // field twice panics: it is a programming error.
-func Register(field string, b Backend) {
+func Register(field string, b Factory) {
 	registeredMu.Lock()
 	defer registeredMu.Unlock()
 	if _, dup := registered[field]; dup {
@@ -99,7 +99,7 @@ func Register(field string, b Backend) {
 	registered[field] = b
 }
 
-func registeredBackends() map[string]Backend {
+func registeredBackends() map[string]Factory {
 	registeredMu.Lock()
 	defer registeredMu.Unlock()
 	return maps.Clone(registered)

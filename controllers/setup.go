@@ -4,12 +4,7 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -44,43 +39,8 @@ type Options struct {
 	// (--allow-insecure-loopback-http).
 	AllowInsecureLoopbackHTTP bool
 	// WatchNamespaces limits the controllers to these namespaces (--watch-namespaces); nil:
-	// cluster-wide. The cache must be limited too (LimitCache).
+	// cluster-wide. The cache must be limited too (managerconfig.LimitCache).
 	WatchNamespaces []string
-}
-
-// CacheOptions limits the manager's Secret cache (and watch) to the Secrets it writes, and
-// keeps in memory only what the controllers read.
-func CacheOptions() cache.Options {
-	managed, err := labels.NewRequirement(LabelClient, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant, valid label key
-	}
-	return cache.Options{
-		DefaultTransform: trimForCache,
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
-		},
-	}
-}
-
-// lastAppliedAnnotation is where client-side `kubectl apply` keeps a copy of the whole
-// object; for an OAuthClient it roughly doubles what the cache would hold.
-const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
-
-// trimForCache drops managedFields from every cached object (an update without them keeps
-// the server's) and the last-applied copy from OAuthClients, which the controller only
-// ever patches, never updates whole — so at 5,000 clients the cache holds the objects,
-// not two or three renderings of each.
-func trimForCache(in any) (any, error) {
-	obj, ok := in.(client.Object)
-	if !ok {
-		return in, nil
-	}
-	obj.SetManagedFields(nil)
-	if c, ok := obj.(*oauthv1.OAuthClient); ok {
-		delete(c.Annotations, lastAppliedAnnotation)
-	}
-	return obj, nil
 }
 
 // The secure metrics endpoint (--metrics-secure) asks the API server who is calling and

@@ -39,6 +39,7 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
+	"github.com/clientcreds/clientcreds/internal/managerconfig"
 	"github.com/clientcreds/clientcreds/internal/oktaemu"
 	"github.com/clientcreds/clientcreds/internal/oktaemu/oktaemutest"
 	// The manager's backend, registered under spec.okta. Each test's emulator has its own
@@ -285,7 +286,7 @@ func (f *fixture) startManager() (stop func()) {
 	f.t.Helper()
 	// Tests run in parallel, each with its own manager: every manager sees only its test's
 	// namespace and providers, as if it were alone in the cluster.
-	cacheOpts := controllers.CacheOptions()
+	cacheOpts := managerconfig.CacheOptions(controllers.LabelClient)
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{f.ns: {}}
 	cacheOpts.ByObject[&oauthv1.ClusterOAuthProvider{}] = cache.ByObject{
 		Label: labels.SelectorFromSet(labels.Set{testLabel: f.ns}),

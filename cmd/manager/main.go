@@ -20,6 +20,7 @@ import (
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	"github.com/clientcreds/clientcreds/internal/logreason"
+	"github.com/clientcreds/clientcreds/internal/managerconfig"
 	// Factories register themselves with package provider under their spec field, and
 	// bind their own flags.
 	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
@@ -70,7 +71,7 @@ func run() error {
 	if err := oktaFlags.Apply(); err != nil {
 		return err
 	}
-	namespaces, err := controllers.ParseNamespaces(*watchNS)
+	namespaces, err := managerconfig.ParseNamespaces(*watchNS)
 	if err != nil {
 		return fmt.Errorf("--watch-namespaces: %w", err)
 	}
@@ -94,8 +95,8 @@ func run() error {
 		metricsOpts.CertDir = *metricsCertDir
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := controllers.CacheOptions()
-	controllers.LimitCache(&cacheOpts, namespaces)
+	cacheOpts := managerconfig.CacheOptions(controllers.LabelClient)
+	managerconfig.LimitCache(&cacheOpts, namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,33 +12,6 @@ import (
 
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
-
-func TestParseNamespaces(t *testing.T) {
-	tests := map[string]struct {
-		in      string
-		want    []string
-		wantErr bool
-	}{
-		"empty":            {in: "", want: nil},
-		"one":              {in: "team-a", want: []string{"team-a"}},
-		"two, spaces":      {in: " team-a , team-b ", want: []string{"team-a", "team-b"}},
-		"duplicates":       {in: "a,a,b", want: []string{"a", "b"}},
-		"trailing comma":   {in: "a,", want: []string{"a"}},
-		"upper case":       {in: "Team", wantErr: true},
-		"leading dash":     {in: "-a", wantErr: true},
-		"dot":              {in: "a.b", wantErr: true},
-		"too long":         {in: "a123456789012345678901234567890123456789012345678901234567890123", wantErr: true},
-		"one bad of three": {in: "a,B,c", wantErr: true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := ParseNamespaces(tc.in)
-			if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
-				t.Errorf("ParseNamespaces(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
-			}
-		})
-	}
-}
 
 // The uncached reader of a manager limited by --watch-namespaces refuses every other
 // namespace before the request is sent.

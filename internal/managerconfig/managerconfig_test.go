@@ -1,6 +1,7 @@
-package controllers
+package managerconfig
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +9,33 @@ import (
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 )
+
+func TestParseNamespaces(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		"empty":            {in: "", want: nil},
+		"one":              {in: "team-a", want: []string{"team-a"}},
+		"two, spaces":      {in: " team-a , team-b ", want: []string{"team-a", "team-b"}},
+		"duplicates":       {in: "a,a,b", want: []string{"a", "b"}},
+		"trailing comma":   {in: "a,", want: []string{"a"}},
+		"upper case":       {in: "Team", wantErr: true},
+		"leading dash":     {in: "-a", wantErr: true},
+		"dot":              {in: "a.b", wantErr: true},
+		"too long":         {in: "a123456789012345678901234567890123456789012345678901234567890123", wantErr: true},
+		"one bad of three": {in: "a,B,c", wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseNamespaces(tc.in)
+			if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+				t.Errorf("ParseNamespaces(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
 
 func TestTrimForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {

@@ -3,47 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
-	"k8s.io/apimachinery/pkg/api/validation"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
-
-// ParseNamespaces reads the value of --watch-namespaces: namespace names separated by
-// commas. Empty means every namespace (nil).
-func ParseNamespaces(v string) ([]string, error) {
-	var out []string
-	for _, n := range strings.Split(v, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if errs := validation.ValidateNamespaceName(n, false); len(errs) > 0 {
-			return nil, fmt.Errorf("%q is not a namespace name: %s", n, strings.Join(errs, "; "))
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
-// LimitCache restricts the manager's cache — every watch of a namespaced kind — to
-// namespaces; nil leaves it cluster-wide. Cluster-scoped kinds (ClusterOAuthProviders,
-// Namespaces) are watched as before.
-func LimitCache(o *cache.Options, namespaces []string) {
-	if len(namespaces) == 0 {
-		return
-	}
-	o.DefaultNamespaces = map[string]cache.Config{}
-	for _, n := range namespaces {
-		o.DefaultNamespaces[n] = cache.Config{}
-	}
-}
 
 // namespaceSet is the set of namespaces the manager may touch; nil means all.
 type namespaceSet map[string]bool

@@ -64,11 +64,14 @@ type AllowedClients struct {
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.scopes) && size(self.scopes) > 0)",message="a public rule cannot require scopes"
 type APIRule struct {
 	// PathPrefix the rule matches: the path itself and anything below it on a segment
-	// boundary ("/api" matches "/api" and "/api/x", not "/apix").
+	// boundary ("/api" matches "/api" and "/api/x", not "/apix"). A clean, decoded path:
+	// no "?", "#", "%" or backslash, no empty, "." or ".." segments (the verifier refuses
+	// such rules).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
-	// +kubebuilder:validation:Pattern=`^/`
+	// +kubebuilder:validation:Pattern=`^/[^?#%\\]*$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains('//') && !self.matches('/[.][.]?(/|$)')",message="pathPrefix must be a clean path: no empty, . or .. segments"
 	PathPrefix string `json:"pathPrefix"`
 
 	// Methods the rule applies to (upper case); empty: all methods.

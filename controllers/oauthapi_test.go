@@ -292,6 +292,18 @@ func TestOAuthClientAPIRefusalsBeforeBackend(t *testing.T) {
 			t.Errorf("%s: app %s created", tc.client, obj.Status.AppID)
 		}
 	}
+	// Naming the API's scope directly in spec.scopes does not get around allowedClients.
+	f.newClient("direct", func(c *oauthv1.OAuthClient) {
+		c.Spec.Scopes = []string{"billing:read"}
+		c.Spec.APIs = nil
+	})
+	obj := f.waitReason("direct", metav1.ConditionFalse, oauthv1.ReasonAPINotAllowed)
+	if c := readyCondition(obj); !strings.Contains(c.Message, "spec.scopes") || !strings.Contains(c.Message, f.ns+"/billing") {
+		t.Errorf("direct: message %q does not name spec.scopes and the API", c.Message)
+	}
+	if obj.Status.AppID != "" {
+		t.Errorf("direct: app %s created", obj.Status.AppID)
+	}
 	if after := f.clientCalls(); after != before {
 		t.Fatalf("the refused clients cost %d backend calls; want 0", after-before)
 	}

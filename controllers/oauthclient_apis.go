@@ -76,7 +76,81 @@ func (r *OAuthClientReconciler) resolveAPIs(ctx context.Context, obj *oauthv1.OA
 		}
 	}
 	g.audiences = appendNew(apiAudiences, obj.Spec.Audiences...)
+	if err := r.checkNamedDirectly(ctx, obj, &g); err != nil {
+		return g, err
+	}
 	return g, nil
+}
+
+// checkNamedDirectly refuses what spec.scopes and spec.audiences name directly that
+// belongs to an OAuthAPI on the client's provider which does not allow the client: an
+// API's scopes and audience are granted by the API (allowedClients), never by naming them.
+// A refused value is left out of the grants and reported like a refused spec.apis entry
+// (APINotAllowed, naming the API). What no OAuthAPI claims stays as before: the provider's
+// allowedScopes decide.
+func (r *OAuthClientReconciler) checkNamedDirectly(ctx context.Context, obj *oauthv1.OAuthClient, g *grants) error {
+	if len(obj.Spec.Scopes) == 0 && len(obj.Spec.Audiences) == 0 {
+		return nil
+	}
+	pk := providerIndexValue(obj.Spec.ProviderRef.Kind, obj.Namespace, obj.Spec.ProviderRef.Name)
+	owners, err := scopeOwners(ctx, r.Client, pk)
+	if err != nil {
+		return err
+	}
+	var apis oauthv1.OAuthAPIList
+	if err := r.List(ctx, &apis, client.MatchingFields{apiProviderIndexKey: pk}); err != nil {
+		return fmt.Errorf("list oauthapis: %w", err)
+	}
+	allowed := map[string]bool{} // by API namespace/name
+	allows := func(api *oauthv1.OAuthAPI) (bool, string, error) {
+		k := apiKey(api.Namespace, api.Name)
+		if ok, seen := allowed[k]; seen && ok {
+			return true, "", nil
+		}
+		ok, why, err := apiAllows(ctx, r.Client, api, obj.Namespace, obj.Name)
+		if err == nil {
+			allowed[k] = ok
+		}
+		return ok, why, err
+	}
+	refuse := func(what, value string, api *oauthv1.OAuthAPI, why string) {
+		if g.refused == nil {
+			g.refused = waitFor(errAPINotAllowed, 0, fmt.Sprintf("%s names %q, which belongs to OAuthAPI %s; it does not allow OAuthClient %s: %s",
+				what, value, apiKey(api.Namespace, api.Name), apiKey(obj.Namespace, obj.Name), why))
+		}
+	}
+	for _, s := range obj.Spec.Scopes {
+		api := owners[s]
+		if api == nil {
+			continue
+		}
+		ok, why, err := allows(api)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			g.scopes = slices.DeleteFunc(g.scopes, func(x string) bool { return x == s })
+			refuse("spec.scopes", s, api, why)
+		}
+	}
+	for _, a := range obj.Spec.Audiences {
+		for i := range apis.Items {
+			api := &apis.Items[i]
+			if apiAudience(api) != a {
+				continue
+			}
+			ok, why, err := allows(api)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				g.audiences = slices.DeleteFunc(g.audiences, func(x string) bool { return x == a })
+				refuse("spec.audiences", a, api, why)
+			}
+			break
+		}
+	}
+	return nil
 }
 
 // grantOf checks one spec.apis entry and returns its OAuthAPI when the grant holds.

@@ -46,8 +46,9 @@ type credentialPlan struct {
 // rotation due).
 func (r *OAuthClientReconciler) reconcileCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
 	app appObservation, key keyPlan, src secretSource, sp *statusPatcher) (credentialPlan, error) {
-	if obj.Status.PendingClient != nil && (obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT || app.answered != nil || app.needSecret) {
-		// A rotation by a new client that can no longer be finished (oauthclient_generation.go).
+	if obj.Status.PendingClient != nil && (obj.AuthMethod() == oauthv1.AuthPrivateKeyJWT || app.answered != nil || app.needSecret || src.set()) {
+		// A rotation by a new client that can no longer be finished (oauthclient_generation.go);
+		// with credentialsFrom no generated secret may be published.
 		if err := r.dropPendingClient(ctx, obj, be, sp); err != nil {
 			return credentialPlan{}, err
 		}

@@ -128,11 +128,12 @@ func TestWatchFollowsChanges(t *testing.T) {
 	}
 
 	// Rules that pass admission but not the verifier (the same prefix and
-	// method twice; a prefix with dot segments): refused, the last good
+	// method twice, for every method or for one named twice; admission now
+	// refuses prefixes with dot segments itself): refused, the last good
 	// rules stay, and the error is counted.
 	for i, bad := range [][]oauthv1.APIRule{
 		{{PathPrefix: "/admin", Scopes: []string{"hello:admin"}}, {PathPrefix: "/admin", Scopes: []string{"hello:read"}}},
-		{{PathPrefix: "/admin/../public", Public: true}},
+		{{PathPrefix: "/admin", Methods: []string{"GET"}, Public: true}, {PathPrefix: "/admin", Methods: []string{"POST", "GET"}}},
 	} {
 		update(t, api, func(api *oauthv1.OAuthAPI) { api.Spec.Rules = bad })
 		eventually(t, "the invalid rules counted", func() (bool, string) {

@@ -3,11 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,41 +27,10 @@ func TestOperatorCrashDuringRotationOnHydra(t *testing.T) {
 	)
 	c := sharedCluster(t)
 	hs := hydratest.Start(t, hydratest.Options{})
-	admin, _ := url.Parse(hs.AdminURL)
-	var created atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(admin)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients" {
-			rec := httptest.NewRecorder()
-			proxy.ServeHTTP(rec, r)
-			if rec.Code == http.StatusCreated {
-				created.Add(1)
-			}
-			time.Sleep(400 * time.Millisecond)
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(slow.Close)
+	slowURL, created := holdCreates(t, hs.AdminURL)
 
 	first, _ := startManager(t, c, "manager-before-kill-hydra-rotation")
-	c.kubectl(t, fmt.Sprintf(`apiVersion: oauth.clientcreds.dev/v1alpha1
-kind: ClusterOAuthProvider
-metadata: {name: %s}
-spec:
-  hydra: {adminURL: %q, issuer: %q}
-`, provider, slow.URL, hs.Issuer), "apply", "-f", "-")
-	t.Cleanup(func() {
-		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "clusteroauthprovider/"+provider); err != nil {
-			t.Log(err)
-		}
-	})
-	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+provider)
+	addHydraProvider(t, c, provider, slowURL, hs.Issuer)
 	c.kubectl(t, "", "create", "namespace", ns)
 	manifest := func(interval string) string {
 		var b strings.Builder

@@ -31,44 +31,10 @@ func TestOperatorCrashDuringBatchOnHydra(t *testing.T) {
 	)
 	c := sharedCluster(t)
 	hs := hydratest.Start(t, hydratest.Options{})
-	// The admin API behind a proxy that holds each create's answer for 400 ms after Hydra
-	// made the client: the window in which a crash leaves a client its OAuthClient's status
-	// does not name.
-	admin, _ := url.Parse(hs.AdminURL)
-	var created atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(admin)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients" {
-			rec := httptest.NewRecorder()
-			proxy.ServeHTTP(rec, r)
-			if rec.Code == http.StatusCreated {
-				created.Add(1)
-			}
-			time.Sleep(400 * time.Millisecond)
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(slow.Close)
+	slowURL, created := holdCreates(t, hs.AdminURL)
 
 	first, _ := startManager(t, c, "manager-before-kill-hydra")
-	c.kubectl(t, fmt.Sprintf(`apiVersion: oauth.clientcreds.dev/v1alpha1
-kind: ClusterOAuthProvider
-metadata: {name: %s}
-spec:
-  hydra: {adminURL: %q, issuer: %q}
-`, provider, slow.URL, hs.Issuer), "apply", "-f", "-")
-	t.Cleanup(func() {
-		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "clusteroauthprovider/"+provider); err != nil {
-			t.Log(err)
-		}
-	})
-	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+provider)
+	addHydraProvider(t, c, provider, slowURL, hs.Issuer)
 	c.kubectl(t, "", "create", "namespace", ns)
 
 	var manifest strings.Builder
@@ -161,6 +127,57 @@ type hydraClient struct {
 }
 
 // hydraClients lists every client of the Hydra at adminURL (one page of up to 500).
+// holdCreates puts the Hydra admin API behind a proxy that holds each create's answer for
+// 400 ms after Hydra made the client: the window in which a crash leaves a client its
+// OAuthClient's status does not name. It returns the proxy's URL and the count of clients
+// Hydra created through it.
+func holdCreates(t *testing.T, adminURL string) (string, *atomic.Int64) {
+	t.Helper()
+	admin, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := &atomic.Int64{}
+	proxy := httputil.NewSingleHostReverseProxy(admin)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients" {
+			rec := httptest.NewRecorder()
+			proxy.ServeHTTP(rec, r)
+			if rec.Code == http.StatusCreated {
+				created.Add(1)
+			}
+			time.Sleep(400 * time.Millisecond)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	return slow.URL, created
+}
+
+// addHydraProvider applies a ClusterOAuthProvider for a Hydra (removed when the test ends)
+// and waits until it is Ready.
+func addHydraProvider(t *testing.T, c *cluster, name, adminURL, issuer string) {
+	t.Helper()
+	c.kubectl(t, fmt.Sprintf(`apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: ClusterOAuthProvider
+metadata: {name: %s}
+spec:
+  hydra: {adminURL: %q, issuer: %q}
+`, name, adminURL, issuer), "apply", "-f", "-")
+	t.Cleanup(func() {
+		if _, err := c.run("", "delete", "--ignore-not-found", "--wait=false", "clusteroauthprovider/"+name); err != nil {
+			t.Log(err)
+		}
+	})
+	c.kubectl(t, "", "wait", "--for=condition=Ready", "--timeout=60s", "clusteroauthprovider/"+name)
+}
+
 func hydraClients(t *testing.T, adminURL string) []hydraClient {
 	t.Helper()
 	resp, err := http.Get(adminURL + "/admin/clients?page_size=500")

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +145,86 @@ spec:
 	t.Logf("OAuthClient and Secret gone after %v", took)
 	if n := countLabel(e.orgApps(t), func(l string) bool { return l == appsNS+"/gc" }); n != 0 {
 		t.Errorf("%d apps labelled %s/gc left in the org", n, appsNS)
+	}
+}
+
+// TestGarbageCollectorAloneRemovesTheSecret is the twin of the test above that leaves the
+// garbage collector alone with the Secret: the operator's finalizer deletes the Secret itself
+// before the owner goes, so above the collector's part cannot be told from the operator's.
+// Here the manager is scaled to 0 and the finalizer taken off by hand (standing in for a
+// manager that is gone), so nothing but kube-controller-manager can remove the Secret: its
+// going proves the owner reference the operator writes is one the collector follows. The app
+// the finalizer would have deleted is deleted through the org's API afterwards.
+func TestGarbageCollectorAloneRemovesTheSecret(t *testing.T) {
+	e := setup(t)
+	const name, secret = "gc-alone", "gc-alone-oauth-client"
+	e.apply(t, `
+apiVersion: oauth.clientcreds.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: gc-alone, namespace: {{.AppsNS}}}
+spec:
+  providerRef: {kind: ClusterOAuthProvider, name: okta}
+  scopes: [hello:read]
+`)
+	eventually(t, "OAuthClient gc-alone Ready", 2*time.Minute, func() error { return e.oauthClientReady(appsNS, name) })
+	ctx := context.Background()
+	if _, err := e.kube.CoreV1().Secrets(appsNS).Get(ctx, secret, metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.k(t, "", "-n", systemNS, "scale", "deploy", managerDeploy, "--replicas=0")
+	t.Cleanup(func() {
+		e.k(t, "", "-n", systemNS, "scale", "deploy", managerDeploy, "--replicas=1")
+		e.waitRollout(t, systemNS, managerDeploy)
+	})
+	eventually(t, "every manager pod gone, terminating ones included", 2*time.Minute, func() error {
+		pods, err := e.kube.CoreV1().Pods(systemNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+		if err != nil {
+			return err
+		}
+		if n := len(pods.Items); n != 0 {
+			return fmt.Errorf("%d manager pods left", n)
+		}
+		return nil
+	})
+
+	e.k(t, "", "-n", appsNS, "patch", "oauthclient", name, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+	bg := metav1.DeletePropagationBackground
+	if err := e.dyn.Resource(oauthClients).Namespace(appsNS).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, "Secret gc-alone-oauth-client collected", 2*time.Minute, func() error {
+		if _, err := e.kube.CoreV1().Secrets(appsNS).Get(ctx, secret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Secret still there (%v)", err)
+		}
+		return nil
+	})
+	t.Logf("with no manager running, the garbage collector removed the Secret %v after the OAuthClient's deletion", took)
+
+	// The app is left in the org (no finalizer ran): delete it, as the finalizer would have.
+	var ids []string
+	for _, a := range e.orgApps(t) {
+		if a.Label == appsNS+"/"+name {
+			ids = append(ids, a.ID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d apps labelled %s/%s in the org, want 1", len(ids), appsNS, name)
+	}
+	for _, step := range []struct{ method, path string }{
+		{http.MethodPost, "/api/v1/apps/" + ids[0] + "/lifecycle/deactivate"},
+		{http.MethodDelete, "/api/v1/apps/" + ids[0]},
+	} {
+		req, _ := http.NewRequest(step.method, fmt.Sprintf("http://127.0.0.1:%d%s", emulatorPort, step.path), nil)
+		req.Header.Set("Authorization", "SSWS "+e.apiToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %s", step.method, step.path, resp.Status)
+		}
 	}
 }
 

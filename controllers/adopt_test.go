@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,7 +107,8 @@ func (f *fixture) waitDeleted(obj *oauthv1.OAuthClient) {
 
 // Adopt by client id: the hand-made app becomes this OAuthClient's — marked as its owner,
 // made to match the spec (label, auth method) — and a new secret is published while the
-// app's old secret keeps working for the grace period (default 1h).
+// app's old secret keeps working for the grace period (default 1h). No deletionPolicy:
+// deleting the OAuthClient leaves the adopted app (Orphan, the default for adopted apps).
 func TestAdoptByClientID(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
@@ -114,7 +116,6 @@ func TestAdoptByClientID(t *testing.T) {
 	f.newClient("billing", func(o *oauthv1.OAuthClient) {
 		o.Spec.Adopt = &oauthv1.Adopt{ClientID: old.clientID}
 		o.Spec.DisplayName = "Billing"
-		o.Spec.DeletionPolicy = oauthv1.DeletionPolicyOrphan
 	})
 	obj := f.waitReady("billing")
 	if obj.Status.AppID != old.id || obj.Status.ClientID != old.clientID {
@@ -168,21 +169,55 @@ func TestAdoptByClientID(t *testing.T) {
 	})
 	f.waitReady("billing")
 
-	// Orphan: deleting the OAuthClient leaves the adopted app.
+	// No deletionPolicy on an adopted app: Orphan. Deleting the OAuthClient leaves the app
+	// active with its published secret, and the Secret without its owner reference.
+	obj = f.get("billing")
+	if obj.Spec.DeletionPolicy != "" {
+		t.Fatalf("deletionPolicy stored as %q, want it left unset", obj.Spec.DeletionPolicy)
+	}
 	f.waitDeleted(obj)
 	if code, app := f.app(old.id); code != http.StatusOK || app["status"] != "ACTIVE" {
-		t.Fatalf("adopted app after deleting its Orphan OAuthClient: GET %d status %v, want it kept", code, app["status"])
+		t.Fatalf("adopted app after deleting its OAuthClient (no deletionPolicy): GET %d status %v, want it kept and ACTIVE", code, app["status"])
 	}
+	kept := f.secret(obj.Status.SecretName)
+	if kept == nil || len(kept.OwnerReferences) != 0 {
+		t.Fatalf("Secret of the orphaned adopted app: %v, want it kept without owner references", kept)
+	}
+	if code, _ := f.tokenWith(kept.Data); code != http.StatusOK {
+		t.Fatalf("token with the orphaned adopted app's Secret: %d", code)
+	}
+	f.eventually(waitTimeout, "an AppOrphaned event naming the adopted-app default", func() (bool, string) {
+		return f.eventNote("billing", controllers.EventAppOrphaned) == "Left app "+old.id+" in the backend (deletionPolicy: Orphan, the default for an adopted app)",
+			f.eventNote("billing", controllers.EventAppOrphaned)
+	})
+}
+
+// eventNote is the note of the newest event with the given reason about an OAuthClient.
+func (f *fixture) eventNote(name, reason string) string {
+	f.t.Helper()
+	var evs eventsv1.EventList
+	if err := k8s.List(f.ctx, &evs, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	note := ""
+	for _, e := range evs.Items {
+		if e.Regarding.Kind == "OAuthClient" && e.Regarding.Name == name && e.Reason == reason {
+			note = e.Note
+		}
+	}
+	return note
 }
 
 // Adopt by app id, with a short grace period: the app's old secret is revoked once it ends;
-// deletionPolicy Delete (the default) deletes the adopted app with its OAuthClient.
+// an explicit deletionPolicy Delete deletes the adopted app (and the Secret) with its
+// OAuthClient.
 func TestAdoptByAppID(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	old := f.makeApp("orders", "client_secret_basic")
 	f.newClient("orders", func(o *oauthv1.OAuthClient) {
 		o.Spec.Adopt = &oauthv1.Adopt{AppID: old.id}
+		o.Spec.DeletionPolicy = oauthv1.DeletionPolicyDelete
 		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: time.Hour}, GracePeriod: &metav1.Duration{Duration: 2 * time.Second}}
 	})
 	obj := f.waitReady("orders")
@@ -201,11 +236,14 @@ func TestAdoptByAppID(t *testing.T) {
 		t.Fatalf("token with the published secret after the old one was revoked: %d", code)
 	}
 	if obj.Spec.DeletionPolicy != oauthv1.DeletionPolicyDelete {
-		t.Fatalf("deletionPolicy defaulted to %q", obj.Spec.DeletionPolicy)
+		t.Fatalf("deletionPolicy stored as %q, want the explicit Delete", obj.Spec.DeletionPolicy)
 	}
 	f.waitDeleted(obj)
 	if code, _ := f.app(old.id); code != http.StatusNotFound {
 		t.Fatalf("adopted app after deleting its OAuthClient (deletionPolicy Delete): GET %d, want 404", code)
+	}
+	if s := f.secret(obj.Status.SecretName); s != nil {
+		t.Fatal("Secret of the deleted adopted app still exists")
 	}
 }
 

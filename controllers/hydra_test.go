@@ -481,4 +481,18 @@ func TestHydraAdopt(t *testing.T) {
 	if _, marked := wmd["clientcreds"]; marked || wc["client_name"] != "web app" {
 		t.Fatalf("the refused hydra client changed: %v", wc)
 	}
+
+	// No deletionPolicy on an adopted client: Orphan. Deleting the OAuthClient leaves the
+	// hydra client, still usable with the Secret, which is kept.
+	h.waitDeleted(obj)
+	if h.rawClient(id) == nil {
+		t.Fatal("the adopted hydra client was deleted with its OAuthClient; no deletionPolicy on an adopted client means Orphan")
+	}
+	kept := h.secret(obj.Status.SecretName)
+	if kept == nil || len(kept.OwnerReferences) != 0 {
+		t.Fatalf("Secret of the orphaned hydra client: %v, want it kept without owner references", kept)
+	}
+	if code, _ := h.tokenWith(kept.Data); code != http.StatusOK {
+		t.Fatalf("token with the orphaned hydra client's Secret: %d", code)
+	}
 }

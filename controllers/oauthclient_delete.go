@@ -17,20 +17,21 @@ import (
 )
 
 // reconcileDelete removes the app (deactivate → delete; gone already is fine) unless the
-// deletion policy is Orphan, handles the Secret, and releases the finalizer. A failure to
-// delete the app sets conditions (the outcome says so); the others are only returned.
+// effective deletion policy is Orphan, handles the Secret, and releases the finalizer. A
+// failure to delete the app sets conditions (the outcome says so); the others are only
+// returned.
 func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (outcome, error) {
 	done := outcome{noConditions: true}
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return done, nil
 	}
-	if obj.Orphans() {
+	if obj.EffectiveDeletionPolicy() == oauthv1.DeletionPolicyOrphan {
 		if err := r.releaseSecret(ctx, obj); err != nil {
 			return done, err
 		}
 		if obj.Status.AppID != "" {
 			r.event(obj, corev1.EventTypeNormal, EventAppOrphaned, "Delete",
-				"Left app %s in the backend (deletionPolicy: Orphan)", obj.Status.AppID)
+				"Left app %s in the backend (%s)", obj.Status.AppID, orphanCause(obj))
 		}
 	} else {
 		if p, err := r.deleteApps(ctx, obj, sp); err != nil {
@@ -160,4 +161,16 @@ func (r *OAuthClientReconciler) releaseSecret(ctx context.Context, obj *oauthv1.
 		return fmt.Errorf("release Secret %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+// orphanCause says why an app is left in the backend, for the AppOrphaned event.
+func orphanCause(obj *oauthv1.OAuthClient) string {
+	switch {
+	case obj.Observes():
+		return "managementPolicy: Observe"
+	case obj.Spec.DeletionPolicy == "":
+		return "deletionPolicy: Orphan, the default for an adopted app"
+	default:
+		return "deletionPolicy: " + string(obj.Spec.DeletionPolicy)
+	}
 }

@@ -77,6 +77,8 @@ func TestObserveWritesNothing(t *testing.T) {
 		o.Spec.Adopt = &oauthv1.Adopt{ClientID: old.clientID}
 		o.Spec.DisplayName = "Billing"
 		o.Spec.ManagementPolicy = oauthv1.ManagementPolicyObserve
+		// Explicit Delete: Observe must still never delete the app (see the end).
+		o.Spec.DeletionPolicy = oauthv1.DeletionPolicyDelete
 	})
 	obj := f.waitReady("observed")
 	if obj.Status.AppID != old.id || obj.Status.ClientID != old.clientID {
@@ -144,7 +146,8 @@ func TestObserveWritesNothing(t *testing.T) {
 		t.Fatalf("label %v after Manage → Observe, want it left as Manage set it", app["label"])
 	}
 
-	// Deleting an observed client leaves the app (deletionPolicy is the default, Delete).
+	// Deleting an observed client leaves the app although deletionPolicy says Delete:
+	// Observe never deletes.
 	f.waitDeleted(obj)
 	if code, app := f.app(old.id); code != http.StatusOK || app["status"] != "ACTIVE" {
 		t.Fatalf("observed app after deleting its OAuthClient: GET %d status %v, want it kept", code, app["status"])

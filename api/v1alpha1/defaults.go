@@ -82,11 +82,23 @@ func (c *OAuthClient) AuthMethod() TokenEndpointAuthMethod {
 	return c.Spec.TokenEndpointAuthMethod
 }
 
-// Orphans reports whether deleting the OAuthClient leaves the backend app in place: with
-// deletionPolicy Orphan, and always for an observed app (managementPolicy Observe), which
-// the operator never writes to.
-func (c *OAuthClient) Orphans() bool {
-	return c.Spec.DeletionPolicy == DeletionPolicyOrphan || c.Observes()
+// EffectiveDeletionPolicy is what deleting the OAuthClient does to the backend app, and the
+// only place spec.deletionPolicy is read: Orphan for an observed app (managementPolicy
+// Observe), which the operator never writes to, whatever the field says; else the field's
+// value when set; else Orphan for an adopted app (spec.adopt: it existed before this object,
+// and adopt can be neither added nor removed after creation) and Delete for an app the
+// operator created.
+func (c *OAuthClient) EffectiveDeletionPolicy() DeletionPolicy {
+	switch {
+	case c.Observes():
+		return DeletionPolicyOrphan
+	case c.Spec.DeletionPolicy != "":
+		return c.Spec.DeletionPolicy
+	case c.Spec.Adopt != nil:
+		return DeletionPolicyOrphan
+	default:
+		return DeletionPolicyDelete
+	}
 }
 
 // NextRotation returns when the next scheduled rotation is due: status.lastRotationTime plus

@@ -99,3 +99,41 @@ func TestShortenNameIsALabelValue(t *testing.T) {
 		}
 	}
 }
+
+// EffectiveDeletionPolicy: an explicit value wins; unset, an adopted app is orphaned and a
+// created one deleted; an observed app is never deleted, whatever the field says.
+func TestEffectiveDeletionPolicy(t *testing.T) {
+	adopt := &oauthv1.Adopt{ClientID: "0oa1024tz4g3KGW0a698"}
+	tests := map[string]struct {
+		policy oauthv1.DeletionPolicy
+		adopt  *oauthv1.Adopt
+		mgmt   oauthv1.ManagementPolicy
+		want   oauthv1.DeletionPolicy
+	}{
+		"created, unset":            {want: oauthv1.DeletionPolicyDelete},
+		"created, Delete":           {policy: oauthv1.DeletionPolicyDelete, want: oauthv1.DeletionPolicyDelete},
+		"created, Orphan":           {policy: oauthv1.DeletionPolicyOrphan, want: oauthv1.DeletionPolicyOrphan},
+		"adopted, unset":            {adopt: adopt, want: oauthv1.DeletionPolicyOrphan},
+		"adopted by app id, unset":  {adopt: &oauthv1.Adopt{AppID: "0oa1"}, want: oauthv1.DeletionPolicyOrphan},
+		"adopted, Delete":           {adopt: adopt, policy: oauthv1.DeletionPolicyDelete, want: oauthv1.DeletionPolicyDelete},
+		"adopted, Orphan":           {adopt: adopt, policy: oauthv1.DeletionPolicyOrphan, want: oauthv1.DeletionPolicyOrphan},
+		"adopted, Manage, unset":    {adopt: adopt, mgmt: oauthv1.ManagementPolicyManage, want: oauthv1.DeletionPolicyOrphan},
+		"adopted, Manage, Delete":   {adopt: adopt, mgmt: oauthv1.ManagementPolicyManage, policy: oauthv1.DeletionPolicyDelete, want: oauthv1.DeletionPolicyDelete},
+		"observed, unset":           {adopt: adopt, mgmt: oauthv1.ManagementPolicyObserve, want: oauthv1.DeletionPolicyOrphan},
+		"observed, explicit Delete": {adopt: adopt, mgmt: oauthv1.ManagementPolicyObserve, policy: oauthv1.DeletionPolicyDelete, want: oauthv1.DeletionPolicyOrphan},
+		"created, Manage, unset":    {mgmt: oauthv1.ManagementPolicyManage, want: oauthv1.DeletionPolicyDelete},
+		"created, Manage, Orphan":   {mgmt: oauthv1.ManagementPolicyManage, policy: oauthv1.DeletionPolicyOrphan, want: oauthv1.DeletionPolicyOrphan},
+		"observed without adopt (refused at admission), Delete": {mgmt: oauthv1.ManagementPolicyObserve, policy: oauthv1.DeletionPolicyDelete, want: oauthv1.DeletionPolicyOrphan},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := &oauthv1.OAuthClient{Spec: oauthv1.OAuthClientSpec{DeletionPolicy: tc.policy, Adopt: tc.adopt, ManagementPolicy: tc.mgmt}}
+			if got := c.EffectiveDeletionPolicy(); got != tc.want {
+				t.Fatalf("EffectiveDeletionPolicy() = %q, want %q", got, tc.want)
+			}
+			if c.Spec.DeletionPolicy != tc.policy {
+				t.Fatalf("EffectiveDeletionPolicy changed spec.deletionPolicy to %q", c.Spec.DeletionPolicy)
+			}
+		})
+	}
+}

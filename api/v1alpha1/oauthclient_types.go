@@ -278,11 +278,15 @@ type OAuthClientSpec struct {
 	// +optional
 	Rotation *Rotation `json:"rotation,omitempty"`
 
-	// DeletionPolicy: Delete (default) deactivates and deletes the app when this object is
-	// deleted; Orphan leaves it. It applies to adopted apps (spec.adopt) as to created ones:
-	// set Orphan on an OAuthClient that adopts an app which must outlive it.
+	// DeletionPolicy says what deleting this object does to the app. Delete deactivates and
+	// deletes the app and the output Secret; Orphan leaves the app as it is and keeps the
+	// Secret (without its owner reference, so it survives). An explicit value always wins.
+	// Unset, the default depends on where the app came from: Delete for an app the operator
+	// created, Orphan for an adopted app (spec.adopt), which existed before this object —
+	// set Delete to have an adopted app deleted with it. The default is not written into the
+	// stored object. With managementPolicy Observe the app is never deleted, whatever this
+	// says.
 	// +optional
-	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// Adopt takes over an existing client-credentials app instead of creating one: exactly
@@ -292,7 +296,8 @@ type OAuthClientSpec struct {
 	// object's, the rest of the spec is its desired state (drift is repaired), and a new
 	// client secret is issued and published; the secrets the app had keep working for the
 	// rotation grace period (spec.rotation.gracePeriod, default 1h) and are then revoked.
-	// Immutable, and cannot be added to or removed from an existing OAuthClient.
+	// Deleting the OAuthClient leaves an adopted app in the backend unless deletionPolicy is
+	// Delete. Immutable, and cannot be added to or removed from an existing OAuthClient.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="adopt is immutable; create a new OAuthClient to adopt another app"
 	Adopt *Adopt `json:"adopt,omitempty"`

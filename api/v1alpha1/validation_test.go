@@ -9,9 +9,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/internal/testenv"
 )
 
@@ -289,13 +291,32 @@ func TestOAuthClientDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := obj.Object["spec"].(map[string]any)
-	for field, want := range map[string]any{"tokenEndpointAuthMethod": "client_secret_basic", "deletionPolicy": "Delete"} {
+	for field, want := range map[string]any{"tokenEndpointAuthMethod": "client_secret_basic"} {
 		if spec[field] != want {
 			t.Errorf("spec.%s defaulted to %v, want %v", field, spec[field], want)
 		}
 	}
 	if g := spec["rotation"].(map[string]any)["gracePeriod"]; g != "1h" {
 		t.Errorf("rotation.gracePeriod defaulted to %v, want 1h", g)
+	}
+	// deletionPolicy has no stored default: it depends on spec.adopt, so the API server
+	// leaves it unset and EffectiveDeletionPolicy decides — Delete for a created app, Orphan
+	// for an adopted one.
+	adopted := object(t, strings.Replace(validClient, "NAME", "defaults-adopted", 1)+"\n  adopt: {clientID: 0oa1024tz4g3KGW0a698}")
+	if err := k8s.Create(context.Background(), adopted); err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[*unstructured.Unstructured]oauthv1.DeletionPolicy{obj: oauthv1.DeletionPolicyDelete, adopted: oauthv1.DeletionPolicyOrphan} {
+		if p, ok := u.Object["spec"].(map[string]any)["deletionPolicy"]; ok {
+			t.Errorf("%s: spec.deletionPolicy stored as %v, want it left unset", u.GetName(), p)
+		}
+		typed := &oauthv1.OAuthClient{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+			t.Fatal(err)
+		}
+		if got := typed.EffectiveDeletionPolicy(); got != want {
+			t.Errorf("%s: effective deletionPolicy %q, want %q", u.GetName(), got, want)
+		}
 	}
 }
 

@@ -350,6 +350,11 @@ func followOAuthAPI(ctx context.Context, o *options, log *slog.Logger) (*verifie
 	if err != nil {
 		return nil, nil, err
 	}
+	// Answers while not configured say only verifier.NotConfiguredBody; why
+	// is logged here and by the watch (read errors, not found, no status,
+	// refused settings).
+	log.Info("Following the OAuthAPI; every request is answered 503 until it is read with status.issuer and status.audience",
+		"oauthapi", o.oauthapi.String())
 	w := oauthapiwatch.New(oauthapiwatch.Config{Ref: *o.oauthapi, Client: client, Target: rl, Logger: log})
 	go func() {
 		if err := w.Run(ctx); err != nil {

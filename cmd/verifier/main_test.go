@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,8 +248,9 @@ func TestParseOptionsOAuthAPIRefuses(t *testing.T) {
 
 // TestServeOAuthAPIUnreachable runs the verifier with --oauthapi against an
 // API server that is not there: it serves, and answers every request and
-// /readyz with 503 saying why. (client-go's watch-list retries a refused
-// connection without reporting it, so the reason stays "not read yet".)
+// /readyz with 503 and the fixed verifier.NotConfiguredBody — no object name,
+// no error text; the log names the OAuthAPI. (client-go's watch-list retries
+// a refused connection without reporting it, so nothing more is logged.)
 func TestServeOAuthAPIUnreachable(t *testing.T) {
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
@@ -273,7 +275,8 @@ current-context: x
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, o, io.Discard) }()
+	logs := &lockedBuffer{}
+	go func() { done <- serve(ctx, o, logs) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -294,15 +297,36 @@ current-context: x
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := get("/readyz")
-		if code == http.StatusServiceUnavailable && strings.Contains(body, "not configured: oauthapi default/hello not read yet") {
+		if code == http.StatusServiceUnavailable && body == verifier.NotConfiguredBody+"\n" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %d %q, want 503 saying the OAuthAPI was not read", code, body)
+			t.Fatalf("/readyz: %d %q, want 503 %q", code, body, verifier.NotConfiguredBody)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if code, body := get("/verify"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not configured") {
-		t.Errorf("/verify: %d %q, want 503 not configured", code, body)
+	if code, body := get("/verify"); code != http.StatusServiceUnavailable || body != verifier.NotConfiguredBody+"\n" {
+		t.Errorf("/verify: %d %q, want 503 %q", code, body, verifier.NotConfiguredBody)
 	}
+	if l := logs.String(); !strings.Contains(l, `"oauthapi":"default/hello"`) {
+		t.Errorf("the log does not name the OAuthAPI the verifier waits for: %s", l)
+	}
+}
+
+// lockedBuffer is a log destination written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -91,7 +91,8 @@ names), and writes one OAuthClient per active client-credentials app no OAuthCli
 yet: spec.adopt.clientID, providerRef, displayName (the app's label),
 tokenEndpointAuthMethod, the scopes it can infer (Okta: the authorization server's access
 policies that name the app; Hydra: the client's own scopes) and deletionPolicy: Orphan
-(the app existed before; deleting the OAuthClient leaves it). Names come from the apps'
+(the app existed before; deleting the OAuthClient leaves it — Orphan is also the default
+for an adopted app, written out so the manifest says so). Names come from the apps'
 labels (DNS-1123, unique, the same on every run). Apps it cannot map are listed as YAML
 comments: other app types and grants, inactive apps, apps already owned by an
 OAuthClient, auth methods clientcreds does not manage.

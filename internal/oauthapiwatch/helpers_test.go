@@ -330,6 +330,22 @@ func (f *following) waitFor(t *testing.T, what, method, path, token string, want
 	})
 }
 
+// unconfigured returns /readyz's status and the reason the reloader holds
+// for not being configured ("" when it is): answers carry only
+// verifier.NotConfiguredBody, the reason is for the log and Current.
+func (f *following) unconfigured(t *testing.T) (int, string) {
+	t.Helper()
+	code, body := readyz(f.handler)
+	_, why, ok := f.rl.Current()
+	if ok {
+		why = ""
+	}
+	if code == http.StatusServiceUnavailable && why != "" && body != verifier.NotConfiguredBody+"\n" {
+		t.Errorf("/readyz while not configured (%s): %q, want only %q", why, body, verifier.NotConfiguredBody)
+	}
+	return code, why
+}
+
 func readyz(h http.Handler) (int, string) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)

@@ -126,8 +126,8 @@ func TestShippedRBACSuffices(t *testing.T) {
 	newOAuthAPI(t, other, "hello", nil, is.url, testAudience)
 	g := followWith(t, asVerifier(ns), other, "hello", nil)
 	eventually(t, "forbidden in another namespace", func() (bool, string) {
-		code, body := readyz(g.handler)
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "cannot be read") && strings.Contains(body, "forbidden"), fmt.Sprint(code, body)
+		code, why := g.unconfigured(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(why, "cannot be read") && strings.Contains(why, "forbidden"), fmt.Sprint(code, why)
 	})
 	if got := ask(g.handler, "GET", "/", read); got.status != http.StatusServiceUnavailable {
 		t.Errorf("without access: %+v, want 503", got)

@@ -74,8 +74,8 @@ func TestWatchFailsClosedUntilStatus(t *testing.T) {
 	// No OAuthAPI: every request, public ones included, is 503, and the
 	// server is not ready.
 	eventually(t, "503 naming the missing OAuthAPI", func() (bool, string) {
-		code, body := readyz(f.handler)
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "oauthapi "+ns+"/hello not found"), fmt.Sprint(code, body)
+		code, why := f.unconfigured(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(why, "oauthapi "+ns+"/hello not found"), fmt.Sprint(code, why)
 	})
 	if got := ask(f.handler, "GET", "/healthz", ""); got.status != http.StatusServiceUnavailable || got.challenged {
 		t.Errorf("without the OAuthAPI: %+v, want 503 without a challenge", got)
@@ -88,8 +88,8 @@ func TestWatchFailsClosedUntilStatus(t *testing.T) {
 	rules := []verifier.Rule{{PathPrefix: "/healthz", Public: true}}
 	api := newOAuthAPI(t, ns, "hello", rules, "", "")
 	eventually(t, "503 naming the missing status", func() (bool, string) {
-		code, body := readyz(f.handler)
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "no status.issuer and status.audience yet"), fmt.Sprint(code, body)
+		code, why := f.unconfigured(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(why, "no status.issuer and status.audience yet"), fmt.Sprint(code, why)
 	})
 	if got := ask(f.handler, "GET", "/", read); got.status != http.StatusServiceUnavailable {
 		t.Errorf("before the status: %+v, want 503", got)
@@ -179,8 +179,8 @@ func TestWatchFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitFor(t, "503 once deleted", "GET", "/", fromNew, http.StatusServiceUnavailable)
-	if code, body := readyz(f.handler); code != http.StatusServiceUnavailable || !strings.Contains(body, "not found") {
-		t.Errorf("/readyz once deleted: %d %q", code, body)
+	if code, why := f.unconfigured(t); code != http.StatusServiceUnavailable || !strings.Contains(why, "not found") {
+		t.Errorf("/readyz once deleted: %d %q", code, why)
 	}
 
 	// Created again: back.
@@ -288,8 +288,8 @@ func TestWatchBeingDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitFor(t, "503 while being deleted", "GET", "/", read, http.StatusServiceUnavailable)
-	if code, body := readyz(f.handler); !strings.Contains(body, "is being deleted") {
-		t.Errorf("/readyz: %d %q", code, body)
+	if code, why := f.unconfigured(t); !strings.Contains(why, "is being deleted") {
+		t.Errorf("/readyz: %d %q", code, why)
 	}
 	update(t, api, func(api *oauthv1.OAuthAPI) { api.Finalizers = nil })
 	eventually(t, "gone", func() (bool, string) {

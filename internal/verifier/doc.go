@@ -22,7 +22,8 @@
 //   - Reloader owns a Server whose issuer, audience and rules change while
 //     it serves (the verifier's --oauthapi; internal/oauthapiwatch feeds it,
 //     this package knows nothing of Kubernetes): one atomic swap per change,
-//     and 503 for every request while it has no settings.
+//     and 503 for every request while it has no settings, with a fixed body
+//     (NotConfiguredBody) that says nothing of why.
 //
 // Every refusal of a token is a 401 with an RFC 6750 WWW-Authenticate header;
 // a token that lacks a scope is a 403. A bad token never causes a 5xx.

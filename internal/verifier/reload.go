@@ -32,13 +32,21 @@ func (s Settings) equal(o Settings) bool {
 // is answered 503, whatever its path, since the rules are unknown too.
 const ReasonNotConfigured = "not_configured"
 
+// NotConfiguredBody is the whole body (before the newline) of every answer
+// given while the server is not configured: the 503 of a request, of
+// /tokenreview and of /readyz. It is fixed on purpose: why the server has no
+// settings (an object's name, an API server's error, a refused setting) is
+// for the verifier's log — the OAuthAPI watch logs it — and Reloader.Current,
+// not for whoever sends a request.
+const NotConfiguredBody = "verifier not configured"
+
 // serverState is what a Server decides with. It is never modified once
 // stored; a Reloader replaces it whole.
 type serverState struct {
 	v      *Verifier // nil: not configured; every request is refused with 503
 	review *Verifier // nil: TokenReview off, or not configured
 	policy *Policy
-	// down says why v is nil, for the 503 body and /readyz.
+	// down says why v is nil (Reloader.Current); never sent to a client.
 	down string
 	// settings built this state (Reloader states only).
 	settings Settings
@@ -48,7 +56,7 @@ type serverState struct {
 }
 
 func notConfigured(st *serverState) decision {
-	return decision{status: http.StatusServiceUnavailable, reason: ReasonNotConfigured, body: "not configured: " + st.down}
+	return decision{status: http.StatusServiceUnavailable, reason: ReasonNotConfigured, body: NotConfiguredBody}
 }
 
 // ReloaderConfig configures a Reloader.
@@ -61,8 +69,8 @@ type ReloaderConfig struct {
 	DefaultScopes []string
 	// Server configures the HTTP front. Verifier and Policy must be nil.
 	Server ServerConfig
-	// Waiting is the reason given (503 body, /readyz) until the first
-	// Apply or Suspend.
+	// Waiting is the reason Current gives until the first Apply or Suspend
+	// (answers say only NotConfiguredBody).
 	Waiting string
 }
 
@@ -211,8 +219,8 @@ func (r *Reloader) build(cur *serverState, s Settings) (*serverState, error) {
 }
 
 // Suspend withdraws the settings: from now on every request is refused with
-// 503 (reason not_configured, body "not configured: " + reason) and /readyz
-// is not ready, until Apply succeeds again. Requests already deciding finish
+// 503 (reason not_configured, body NotConfiguredBody; the reason is only
+// given by Current) and /readyz is not ready, until Apply succeeds again. Requests already deciding finish
 // with the settings they started with.
 func (r *Reloader) Suspend(reason string) {
 	r.mu.Lock()

@@ -59,15 +59,18 @@ func TestReloaderFailsClosedUntilConfigured(t *testing.T) {
 	srv := r.Server()
 	for _, path := range []string{"/hello", "/public"} {
 		rec := ask(srv, "GET", path, env.good)
-		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "not configured: oauthapi default/hello not read yet") {
-			t.Errorf("%s before any settings: %d %q, want 503 naming the reason", path, rec.Code, rec.Body)
+		if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != NotConfiguredBody+"\n" {
+			t.Errorf("%s before any settings: %d %q, want 503 %q", path, rec.Code, rec.Body, NotConfiguredBody)
 		}
 		if rec.Header().Get("WWW-Authenticate") != "" {
 			t.Errorf("%s: a 503 carries a challenge: %q", path, rec.Header().Get("WWW-Authenticate"))
 		}
 	}
-	if rec := get(srv, "/readyz"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "not configured") {
+	if rec := get(srv, "/readyz"); rec.Code != http.StatusServiceUnavailable || rec.Body.String() != NotConfiguredBody+"\n" {
 		t.Errorf("/readyz before any settings: %d %q", rec.Code, rec.Body)
+	}
+	if _, why, ok := r.Current(); ok || why != "oauthapi default/hello not read yet" {
+		t.Errorf("Current before any settings: %q %v, want the waiting reason", why, ok)
 	}
 	if rec := get(srv, "/healthz"); rec.Code != http.StatusOK {
 		t.Errorf("/healthz: %d, want 200 (alive, only not ready)", rec.Code)
@@ -101,8 +104,11 @@ func TestReloaderFailsClosedUntilConfigured(t *testing.T) {
 
 	r.Suspend("oauthapi default/hello not found")
 	rec := ask(srv, "GET", "/public", "")
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "oauthapi default/hello not found") {
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != NotConfiguredBody+"\n" {
 		t.Errorf("after Suspend: %d %q", rec.Code, rec.Body)
+	}
+	if _, why, ok := r.Current(); ok || why != "oauthapi default/hello not found" {
+		t.Errorf("Current after Suspend: %q %v, want the reason", why, ok)
 	}
 	if rec := get(srv, "/readyz"); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after Suspend: %d", rec.Code)
@@ -173,8 +179,11 @@ func TestReloaderBadFirstSettingsStayClosed(t *testing.T) {
 				t.Fatalf("Apply = %v, want an error containing %q", err, c.want)
 			}
 			rec := ask(r.Server(), "GET", "/hello", env.good)
-			if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), c.want) {
-				t.Errorf("after refused first settings: %d %q, want 503 with the error", rec.Code, rec.Body)
+			if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != NotConfiguredBody+"\n" {
+				t.Errorf("after refused first settings: %d %q, want 503 %q without the error", rec.Code, rec.Body, NotConfiguredBody)
+			}
+			if _, why, ok := r.Current(); ok || !strings.Contains(why, c.want) {
+				t.Errorf("Current after refused first settings: %q %v, want the error", why, ok)
 			}
 		})
 	}
@@ -361,8 +370,8 @@ func TestReloaderTokenReview(t *testing.T) {
 		return rec.Code, rec.Body.String()
 	}
 	kube := goodToken(t, env.ti, func(m map[string]any) { m["aud"] = testKubeAudience })
-	if code, body := review(kube); code != http.StatusServiceUnavailable || !strings.Contains(body, "not configured") {
-		t.Errorf("before settings: %d %q, want 503 not configured", code, body)
+	if code, body := review(kube); code != http.StatusServiceUnavailable || body != NotConfiguredBody+"\n" {
+		t.Errorf("before settings: %d %q, want 503 %q", code, body, NotConfiguredBody)
 	}
 	if _, err := r.Apply(Settings{Issuer: env.ti.issuer, Audience: testAudience}); err != nil {
 		t.Fatal(err)
@@ -385,5 +394,76 @@ func TestReloaderTokenReview(t *testing.T) {
 	}
 	if code, body := review(kube); code != http.StatusOK || strings.Contains(body, `"authenticated":true`) {
 		t.Errorf("old issuer's token: %d %q, want not authenticated", code, body)
+	}
+}
+
+// TestNotConfiguredAnswersHoldNoDetail: whatever keeps the server
+// unconfigured — still waiting, an API server error handed to Suspend, a
+// refused first Apply — every answer, on every endpoint and in both modes,
+// is 503 with exactly NotConfiguredBody: no object name, no API server
+// message, no Go error text. The reason is still there for Current (and the
+// watch's log).
+func TestNotConfiguredAnswersHoldNoDetail(t *testing.T) {
+	env := newServerEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("an unconfigured proxy reached the upstream: %s", r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	upURL, _ := url.Parse(up.URL)
+	apiErr := `oauthapi team-a/hello cannot be read: oauthapis.oauth.clientcreds.dev "hello" is forbidden: ` +
+		`User "system:serviceaccount:team-a:verifier" cannot list resource "oauthapis" in API group "oauth.clientcreds.dev" in the namespace "team-a"`
+	states := map[string]struct {
+		enter  func(t *testing.T, r *Reloader)
+		detail []string // what Current says and no answer may
+	}{
+		"waiting": {enter: func(*testing.T, *Reloader) {}, detail: []string{"default/hello", "not read yet"}},
+		"api server error": {enter: func(_ *testing.T, r *Reloader) { r.Suspend(apiErr) },
+			detail: []string{"team-a", "forbidden", "system:serviceaccount", "oauthapis"}},
+		"refused first settings": {enter: func(t *testing.T, r *Reloader) {
+			if _, err := r.Apply(Settings{Issuer: "http://issuer.example/oauth2/default", Audience: testAudience}); err == nil {
+				t.Fatal("Apply of a non-loopback http issuer succeeded")
+			}
+		}, detail: []string{"issuer.example", "non-loopback"}},
+	}
+	for name, st := range states {
+		t.Run(name, func(t *testing.T) {
+			verify := newTestReloader(t, newFakeClock(), func(c *ReloaderConfig) {
+				c.Server.TokenReviewAudiences = []string{testKubeAudience}
+			})
+			proxy := newTestReloader(t, newFakeClock(), func(c *ReloaderConfig) { c.Server.Upstream = upURL })
+			st.enter(t, verify)
+			st.enter(t, proxy)
+			for _, r := range []*Reloader{verify, proxy} {
+				if _, why, ok := r.Current(); ok || !strings.Contains(why, st.detail[0]) {
+					t.Fatalf("Current = %q %v, want the reason naming %q", why, ok, st.detail[0])
+				}
+			}
+			review := httptest.NewRequest(http.MethodPost, "/tokenreview", strings.NewReader(mustJSON(t, map[string]any{
+				"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": map[string]any{"token": env.good}})))
+			proxied := httptest.NewRequest(http.MethodGet, "/hello", nil)
+			proxied.Header.Set("Authorization", "Bearer "+env.good)
+			answers := map[string]*httptest.ResponseRecorder{
+				"/verify":        ask(verify.Server(), "GET", "/hello", env.good),
+				"/verify public": ask(verify.Server(), "GET", "/public", ""),
+				"/readyz":        get(verify.Server(), "/readyz"),
+				"proxy /readyz":  get(proxy.Server().Admin(), "/readyz"),
+				"proxy /verify":  ask(proxy.Server().Admin(), "GET", "/hello", env.good),
+				"/tokenreview":   httptest.NewRecorder(),
+				"proxied":        httptest.NewRecorder(),
+			}
+			verify.Server().ServeHTTP(answers["/tokenreview"], review)
+			proxy.Server().ServeHTTP(answers["proxied"], proxied)
+			for what, rec := range answers {
+				body := rec.Body.String()
+				if rec.Code != http.StatusServiceUnavailable || body != NotConfiguredBody+"\n" {
+					t.Errorf("%s: %d %q, want 503 %q", what, rec.Code, body, NotConfiguredBody)
+				}
+				for _, d := range st.detail {
+					if strings.Contains(body, d) {
+						t.Errorf("%s: the body %q carries %q", what, body, d)
+					}
+				}
+			}
+		})
 	}
 }

@@ -225,7 +225,7 @@ func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request) {
 		st := s.st.Load()
 		switch {
 		case st.v == nil:
-			writeText(w, http.StatusServiceUnavailable, "not configured: "+st.down+"\n")
+			writeText(w, http.StatusServiceUnavailable, NotConfiguredBody+"\n")
 		case st.v.Ready():
 			writeText(w, http.StatusOK, "ok\n")
 		case st.v.keys.Stale():

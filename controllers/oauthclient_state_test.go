@@ -67,8 +67,8 @@ func TestCredentialsInSecret(t *testing.T) {
 			s.Data[KeyClientSecret] = []byte("tampered")
 			return s
 		}(), state: state(secretCreds), want: nil},
-		"None: the state Secret's value": {output: output(secretCreds, true, "cid-1"), state: state(other, secretCreds), want: secretCreds},
-		"None: state Secret deleted":     {output: output(secretCreds, true, "cid-1"), want: nil},
+		"None: the state Secret's value":              {output: output(secretCreds, true, "cid-1"), state: state(other, secretCreds), want: secretCreds},
+		"None: state Secret deleted":                  {output: output(secretCreds, true, "cid-1"), want: nil},
 		"None: state Secret holds only another value": {output: output(secretCreds, true, "cid-1"), state: state(other), want: nil},
 		"None: state value edited": {output: output(secretCreds, true, "cid-1"), state: func() *corev1.Secret {
 			s := state(secretCreds)

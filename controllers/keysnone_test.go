@@ -187,8 +187,13 @@ func TestKeysNoneLifecycle(t *testing.T) {
 				v := string(after[controllers.KeyClientSecret])
 				return v != "" && v != string(before[controllers.KeyClientSecret]), "secret unchanged"
 			})
-			o := f.waitReady("envfrom")
-			now := f.secret(obj.SecretName())
+			// Status is written after the Secret: wait for it to name the restored data.
+			var o *oauthv1.OAuthClient
+			var now *corev1.Secret
+			f.eventually(waitTimeout, "status to follow the restored Secret", func() (bool, string) {
+				o, now = f.get("envfrom"), f.secret(obj.SecretName())
+				return isReadyNow(o) && o.Status.SecretHash == wantContentHash(now.Data), describe(o)
+			})
 			checkExactKeys(t, now, append(slices.Clone(envFromKeys), "app.properties"))
 			if string(after[controllers.KeyClientID]) != obj.Status.ClientID || o.Status.ClientID != obj.Status.ClientID {
 				t.Errorf("client id changed: %s → %s", obj.Status.ClientID, after[controllers.KeyClientID])

@@ -93,9 +93,15 @@ type secretObservation struct {
 // touch one this OAuthClient does not own, and keeps the published credentials when they
 // are intact.
 func (r *OAuthClientReconciler) loadSecret(ctx context.Context, obj *oauthv1.OAuthClient) (secretObservation, error) {
+	// The state Secret first: a cache that moves on between the two reads then has the state
+	// Secret of that moment or before, which still holds the value the Secret names.
+	state, err := r.loadState(ctx, obj, false)
+	if err != nil {
+		return secretObservation{}, err
+	}
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}
 	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
+	err = r.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
 		// The cache holds only labelled Secrets; one without the label may still exist.
 		err = r.APIReader.Get(ctx, key, s)
@@ -107,9 +113,13 @@ func (r *OAuthClientReconciler) loadSecret(ctx context.Context, obj *oauthv1.OAu
 	} else if !metav1.IsControlledBy(s, obj) {
 		return secretObservation{}, secretConflict(obj)
 	}
-	state, err := r.loadState(ctx, obj, s)
-	if err != nil {
-		return secretObservation{}, err
+	if (state == nil && keysNone(obj)) || (s != nil && !holdsValues(s) && !stateHolds(state, s.Annotations[annotationCredentialHash])) {
+		// Not in the cache, or not yet as new as a Secret read from the API server (or a
+		// state Secret whose label was removed): ask the API server before taking the
+		// credentials for lost.
+		if state, err = r.loadState(ctx, obj, true); err != nil {
+			return secretObservation{}, err
+		}
 	}
 	found := secretObservation{secret: s, state: state}
 	if s != nil && !r.memory.refused(obj.UID) {

@@ -87,18 +87,18 @@ func heldClientID(s *corev1.Secret) string {
 	return s.Annotations[AnnotationClientID]
 }
 
-// loadState reads the state Secret. The cache holds it (it carries LabelClient); the API
-// server is asked too when the cache has none but the client needs one — keys None, or an
-// output Secret without values (a switch back to Default not yet written) — since a state
-// Secret whose label was removed is not in the cache. nil when there is none. One that this
-// OAuthClient does not control is never read: under keys None it stops the client with
-// SecretConflict before any backend call, as the output Secret's name does.
-func (r *OAuthClientReconciler) loadState(ctx context.Context, obj *oauthv1.OAuthClient, output *corev1.Secret) (*corev1.Secret, error) {
+// loadState reads the state Secret from the cache (it carries LabelClient), or from the API
+// server when fromAPI says so. nil when there is none. One that this OAuthClient does not
+// control is never read: under keys None it stops the client with SecretConflict before any
+// backend call, as the output Secret's name does.
+func (r *OAuthClientReconciler) loadState(ctx context.Context, obj *oauthv1.OAuthClient, fromAPI bool) (*corev1.Secret, error) {
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: StateSecretName(obj)}
 	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) && (keysNone(obj) || (output != nil && !holdsValues(output))) {
+	var err error
+	if fromAPI {
 		err = r.APIReader.Get(ctx, key, s)
+	} else {
+		err = r.Get(ctx, key, s)
 	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -113,6 +113,16 @@ func (r *OAuthClientReconciler) loadState(ctx context.Context, obj *oauthv1.OAut
 		return nil, nil
 	}
 	return s, nil
+}
+
+// stateHolds says the state Secret holds the value of the credential hash h.
+func stateHolds(state *corev1.Secret, h string) bool {
+	if state == nil || h == "" {
+		return false
+	}
+	_, k := state.Data[stateKey(true, h)]
+	_, v := state.Data[stateKey(false, h)]
+	return k || v
 }
 
 func stateConflict(obj *oauthv1.OAuthClient) error {

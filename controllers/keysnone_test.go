@@ -316,3 +316,105 @@ func TestKeysNoneRotation(t *testing.T) {
 		t.Errorf("client-secret-id annotation %q, status %q", now.Annotations[controllers.AnnotationClientSecretID], o.Status.SecretID)
 	}
 }
+
+// spec.credentialsFrom with keys None: the rendered keys hold the user's value, a reconcile
+// does not register it again, and a new value is registered and published with the old one
+// working through the grace period.
+func TestKeysNoneCredentialsFrom(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	v1 := "v1-" + randHex(12)
+	f.userSecret("vault-none", "secret", v1)
+	f.newClient("from-vault-none", func(o *oauthv1.OAuthClient) {
+		o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone, Data: envFromTemplate()}
+		o.Spec.CredentialsFrom = &oauthv1.CredentialsFrom{
+			SecretRef:   oauthv1.CredentialsSecretRef{Name: "vault-none", Key: "secret"},
+			GracePeriod: &metav1.Duration{Duration: 4 * time.Second},
+		}
+	})
+	waitValue := func(want string) (*oauthv1.OAuthClient, *corev1.Secret) {
+		t.Helper()
+		var o *oauthv1.OAuthClient
+		var s *corev1.Secret
+		f.eventually(waitTimeout, "the user's value rendered", func() (bool, string) {
+			o = f.get("from-vault-none")
+			s = f.secret(o.SecretName())
+			return s != nil && string(s.Data["OAUTH_SECRET"]) == want && isReadyNow(o) && o.Status.SecretHash == wantContentHash(s.Data), describe(o)
+		})
+		return o, s
+	}
+	o, s := waitValue(v1)
+	checkExactKeys(t, s, envFromKeys)
+	first := asDefaultKeys(s.Data)
+	if code, _ := f.tokenWith(first); code != http.StatusOK {
+		t.Fatalf("token with the user's value: %d", code)
+	}
+	checkState(t, o, f.stateSecret(o), []byte(v1))
+	f.eventually(waitTimeout, "the generated secret of the create revoked", func() (bool, string) {
+		return f.activeSecrets(o.Status.AppID) == 1, ""
+	})
+	registeredAt := o.Status.LastRotationTime
+
+	// A reconcile reads the published value back from the state Secret: nothing registered.
+	f.update("from-vault-none", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "From Vault None" })
+	o = f.waitReady("from-vault-none")
+	if !o.Status.LastRotationTime.Equal(registeredAt) || f.activeSecrets(o.Status.AppID) != 1 {
+		t.Error("a reconcile registered the value again")
+	}
+
+	v2 := "v2-" + randHex(12)
+	f.userSecret("vault-none", "secret", v2)
+	o, s = waitValue(v2)
+	checkExactKeys(t, s, envFromKeys)
+	if code, _ := f.tokenWith(first); code != http.StatusOK {
+		t.Errorf("the previous value during the grace period: %d", code)
+	}
+	if code, _ := f.tokenWith(asDefaultKeys(s.Data)); code != http.StatusOK {
+		t.Errorf("token with the new value: %d", code)
+	}
+	f.eventually(waitTimeout, "the previous value revoked after the grace period", func() (bool, string) {
+		code, _ := f.tokenWith(first)
+		return code == http.StatusUnauthorized, http.StatusText(code)
+	})
+	f.eventually(waitTimeout, "the state Secret to hold only the new value", func() (bool, string) {
+		st := f.stateSecret(o)
+		return st != nil && len(st.Data) == 1, ""
+	})
+	checkState(t, o, f.stateSecret(o), []byte(v2))
+}
+
+// managementPolicy Observe with keys None: the observed app's secret is rendered, the
+// state Secret holds it, and the org receives no write.
+func TestKeysNoneObserve(t *testing.T) {
+	t.Parallel()
+	log := &requestLog{}
+	f := newFixture(t, fixtureOptions{wrap: log.wrap})
+	app := f.makeApp("Observed None", "client_secret_basic")
+	start := log.mark()
+	f.newClient("observed-none", func(o *oauthv1.OAuthClient) {
+		o.Spec.Adopt = &oauthv1.Adopt{ClientID: app.clientID}
+		o.Spec.ManagementPolicy = oauthv1.ManagementPolicyObserve
+		o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone, Data: envFromTemplate()}
+	})
+	o := f.waitReady("observed-none")
+	s := f.secret(o.SecretName())
+	checkExactKeys(t, s, envFromKeys)
+	data := asDefaultKeys(s.Data)
+	if string(data[controllers.KeyClientID]) != app.clientID || string(data[controllers.KeyClientSecret]) != app.secret {
+		t.Fatal("the rendered keys do not hold the observed app's client id and secret")
+	}
+	if code, _ := f.tokenWith(data); code != http.StatusOK {
+		t.Fatalf("token with the rendered values: %d", code)
+	}
+	checkState(t, o, f.stateSecret(o), []byte(app.secret))
+	checkContentHash(t, o, s.Data, s.Annotations)
+
+	f.update("observed-none", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Observed None" })
+	f.waitReady("observed-none")
+	if again := f.secret(o.SecretName()); again.ResourceVersion != s.ResourceVersion {
+		t.Error("a reconcile that changed nothing in the data rewrote the Secret")
+	}
+	if writes, _ := log.since(start, "/api/v1/"); len(writes) != 0 {
+		t.Fatalf("Observe wrote to the org's management API: %q", writes)
+	}
+}

@@ -113,7 +113,8 @@ func (r *OAuthClientReconciler) loadSecret(ctx context.Context, obj *oauthv1.OAu
 	} else if !metav1.IsControlledBy(s, obj) {
 		return secretObservation{}, secretConflict(obj)
 	}
-	if (state == nil && keysNone(obj)) || (s != nil && !holdsValues(s) && !stateHolds(state, s.Annotations[annotationCredentialHash])) {
+	namesValue := s != nil && !holdsValues(s) && s.Annotations[annotationCredentialHash] != ""
+	if (state == nil && keysNone(obj)) || (namesValue && !stateHolds(state, s.Annotations[annotationCredentialHash])) {
 		// Not in the cache, or not yet as new as a Secret read from the API server (or a
 		// state Secret whose label was removed): ask the API server before taking the
 		// credentials for lost.

@@ -110,7 +110,8 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 }
 
 // writeOutput creates or updates the output Secret with data, labels and annotations, and a
-// controller reference, without the annotations drop names. It reports whether it wrote (nothing is written when nothing would change).
+// controller reference, without the annotations drop names. It reports whether it wrote:
+// nothing is written when nothing would change.
 func (r *OAuthClientReconciler) writeOutput(ctx context.Context, obj *oauthv1.OAuthClient, current *corev1.Secret,
 	data map[string][]byte, labels, annotations map[string]string, drop []string) (bool, error) {
 	if current == nil {

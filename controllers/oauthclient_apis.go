@@ -236,7 +236,7 @@ func (r *OAuthClientReconciler) withdrawGrants(ctx context.Context, obj *oauthv1
 		if err != nil {
 			return err
 		}
-		if err := r.reconcileSecret(ctx, obj, be, app.secret, plan, tmpl); err != nil {
+		if err := r.reconcileSecret(ctx, obj, be, app.secret, app.state, plan, tmpl); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ type appObservation struct {
 	// secret is the output Secret after the phase: as loadSecret found it, or claimed
 	// (created empty) before the app was created; nil when absent.
 	secret *corev1.Secret
+	// state is the state Secret as loadSecret found it (keys None), nil when absent.
+	state *corev1.Secret
 	// current are the intact credentials loadSecret found in the Secret, nil if none.
 	current *credentials
 	// answered are the credentials the backend answered with (a create, a change of
@@ -68,7 +70,7 @@ func withCapabilities(spec provider.AppSpec, g grants, caps provider.Capabilitie
 // attempt, a new key pair, the periodic resync — so a steady client costs no backend call.
 func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.OAuthClient, be backend, found secretObservation,
 	key keyPlan, sp *statusPatcher) (appObservation, error) {
-	obs := appObservation{secret: found.secret, current: found.current}
+	obs := appObservation{secret: found.secret, state: found.state, current: found.current}
 	desired := withCapabilities(desiredApp(obj, key), be.granted, be.client.Capabilities())
 	if obj.Status.AppID == "" {
 		if obj.Spec.Adopt != nil {

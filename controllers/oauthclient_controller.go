@@ -193,7 +193,7 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 		return out, err
 	}
 	// oauthclient_writesecret.go
-	if err := r.reconcileSecret(ctx, obj, be, app.secret, plan, tmpl); err != nil {
+	if err := r.reconcileSecret(ctx, obj, be, app.secret, app.state, plan, tmpl); err != nil {
 		return out, err
 	}
 	// oauthclient_accesspolicy.go

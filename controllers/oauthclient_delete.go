@@ -29,6 +29,11 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv
 		if err := r.releaseSecret(ctx, obj); err != nil {
 			return done, err
 		}
+		// The output Secret stays as it is; the operator's own copy goes, as the garbage
+		// collector would take it (keys None, oauthclient_state.go).
+		if err := r.deleteState(ctx, obj, nil); err != nil {
+			return done, err
+		}
 		if obj.Status.AppID != "" {
 			r.event(obj, corev1.EventTypeNormal, EventAppOrphaned, "Delete",
 				"Left app %s in the backend (%s)", obj.Status.AppID, orphanCause(obj))
@@ -44,6 +49,9 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, obj *oauthv
 			}
 		}
 		if err := r.deleteSecret(ctx, obj); err != nil {
+			return done, err
+		}
+		if err := r.deleteState(ctx, obj, nil); err != nil {
 			return done, err
 		}
 	}

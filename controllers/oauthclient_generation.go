@@ -92,7 +92,7 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 		if err != nil {
 			return credentialPlan{}, err
 		}
-		if held == pc.ClientID && (cached == nil || string(cached.Data[KeyClientID]) != held) {
+		if held == pc.ClientID && (cached == nil || heldClientID(cached) != held) {
 			return credentialPlan{}, errStaleObject
 		}
 	}
@@ -288,9 +288,10 @@ func (r *OAuthClientReconciler) retirePreviousClient(ctx context.Context, obj *o
 	return nil
 }
 
-// publishedClientID is the CLIENT_ID the Secret holds now, read from the API server (not
-// the cache, which may lag behind a write whose status update failed); "" when the Secret
-// is absent or not this object's.
+// publishedClientID is the client id the Secret publishes now — its CLIENT_ID, or with keys
+// None its AnnotationClientID — read from the API server (not the cache, which may lag
+// behind a write whose status update failed); "" when the Secret is absent or not this
+// object's.
 func (r *OAuthClientReconciler) publishedClientID(ctx context.Context, obj *oauthv1.OAuthClient) (string, error) {
 	s := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}, s)
@@ -303,7 +304,7 @@ func (r *OAuthClientReconciler) publishedClientID(ctx context.Context, obj *oaut
 	if !metav1.IsControlledBy(s, obj) {
 		return "", nil
 	}
-	return string(s.Data[KeyClientID]), nil
+	return heldClientID(s), nil
 }
 
 // generationAppIDs are the apps of other generations than the current one that deleting

@@ -66,7 +66,7 @@ func (r *OAuthClientReconciler) reconcileObserved(ctx context.Context, obj *oaut
 		return obs, err
 	}
 	obs.issued = issued
-	if err := r.reconcileSecret(ctx, obj, be, found.secret, credentialPlan{next: next, issued: issued}, tmpl); err != nil {
+	if err := r.reconcileSecret(ctx, obj, be, found.secret, found.state, credentialPlan{next: next, issued: issued}, tmpl); err != nil {
 		return obs, err
 	}
 	return obs, r.verifyCredentials(ctx, obj, be, next, newTokenCheck(obj, issued, true))

@@ -82,32 +82,49 @@ func (c *credentials) hash() string {
 type secretObservation struct {
 	// secret is the output Secret, nil when absent.
 	secret *corev1.Secret
-	// current are the credentials in the Secret when they are intact and not known bad.
+	// state is the state Secret (keys None: the values the Secret's annotations name), nil
+	// when absent.
+	state *corev1.Secret
+	// current are the credentials the Secret publishes when they are intact and not known bad.
 	current *credentials
 }
 
-// loadSecret reads the output Secret, refuses to touch one this OAuthClient does not own,
-// and keeps its credentials when they are intact.
+// loadSecret reads the output Secret and the state Secret (oauthclient_state.go), refuses to
+// touch one this OAuthClient does not own, and keeps the published credentials when they
+// are intact.
 func (r *OAuthClientReconciler) loadSecret(ctx context.Context, obj *oauthv1.OAuthClient) (secretObservation, error) {
+	// The state Secret first: a cache that moves on between the two reads then has the state
+	// Secret of that moment or before, which still holds the value the Secret names.
+	state, err := r.loadState(ctx, obj, false)
+	if err != nil {
+		return secretObservation{}, err
+	}
 	key := client.ObjectKey{Namespace: obj.Namespace, Name: obj.SecretName()}
 	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
+	err = r.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
 		// The cache holds only labelled Secrets; one without the label may still exist.
 		err = r.APIReader.Get(ctx, key, s)
 	}
 	if apierrors.IsNotFound(err) {
-		return secretObservation{}, nil
-	}
-	if err != nil {
+		s = nil
+	} else if err != nil {
 		return secretObservation{}, fmt.Errorf("read Secret %s: %w", key.Name, err)
-	}
-	if !metav1.IsControlledBy(s, obj) {
+	} else if !metav1.IsControlledBy(s, obj) {
 		return secretObservation{}, secretConflict(obj)
 	}
-	found := secretObservation{secret: s}
-	if !r.memory.refused(obj.UID) {
-		found.current = credentialsInSecret(s, obj)
+	namesValue := s != nil && !holdsValues(s) && s.Annotations[annotationCredentialHash] != ""
+	if (state == nil && keysNone(obj)) || (namesValue && !stateHolds(state, s.Annotations[annotationCredentialHash])) {
+		// Not in the cache, or not yet as new as a Secret read from the API server (or a
+		// state Secret whose label was removed): ask the API server before taking the
+		// credentials for lost.
+		if state, err = r.loadState(ctx, obj, true); err != nil {
+			return secretObservation{}, err
+		}
+	}
+	found := secretObservation{secret: s, state: state}
+	if s != nil && !r.memory.refused(obj.UID) {
+		found.current = credentialsInSecret(s, state, obj)
 	}
 	return found, nil
 }
@@ -121,10 +138,12 @@ func secretConflict(obj *oauthv1.OAuthClient) error {
 			"Delete it, or recreate this OAuthClient with another spec.secretTemplate.name", obj.SecretName())}
 }
 
-// credentialsInSecret returns the Secret's credentials if they belong to the client's
-// current app and are as the manager wrote them; nil otherwise.
-func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credentials {
-	id := string(s.Data[KeyClientID])
+// credentialsInSecret returns the credentials the Secret publishes if they belong to the
+// client's current app and are as the manager wrote them; nil otherwise. The values are the
+// Secret's own keys when it has them (keys Default), else those the state Secret holds for
+// the hash the Secret names (keys None).
+func credentialsInSecret(s, state *corev1.Secret, obj *oauthv1.OAuthClient) *credentials {
+	id := heldClientID(s)
 	if obj.Status.ClientID == "" || (id != obj.Status.ClientID && !isPendingClientID(obj, id)) {
 		return nil
 	}
@@ -132,14 +151,18 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 	if id != obj.Status.ClientID {
 		c.clientID = id // a new generation's client, published before status said so
 	}
-	if pemKey := s.Data[KeyPrivateKey]; len(pemKey) > 0 {
+	pemKey, secret := publishedValues(s, state)
+	if len(pemKey) > 0 {
 		pub, err := oauth2client.PublicKeyOf(pemKey)
-		if err != nil || pub.KeyID != string(s.Data[KeyKeyID]) {
+		if err != nil {
+			return nil
+		}
+		if holdsValues(s) && pub.KeyID != string(s.Data[KeyKeyID]) {
 			return nil
 		}
 		c.privateKeyPEM, c.publicKey = pemKey, &pub
 	} else {
-		c.clientSecret = string(s.Data[KeyClientSecret])
+		c.clientSecret = secret
 		if c.clientSecret == "" {
 			return nil
 		}
@@ -153,6 +176,20 @@ func credentialsInSecret(s *corev1.Secret, obj *oauthv1.OAuthClient) *credential
 		return nil
 	}
 	return &c
+}
+
+// publishedValues are the credential values the Secret publishes: its own PRIVATE_KEY or
+// CLIENT_SECRET when it holds one, else the state Secret's value of the credential hash the
+// Secret names.
+func publishedValues(s, state *corev1.Secret) (pemKey []byte, secret string) {
+	if holdsValues(s) {
+		return s.Data[KeyPrivateKey], string(s.Data[KeyClientSecret])
+	}
+	h := s.Annotations[annotationCredentialHash]
+	if state == nil || h == "" {
+		return nil, ""
+	}
+	return state.Data[stateKey(true, h)], string(state.Data[stateKey(false, h)])
 }
 
 // publishedSecretID is the backend id of the client secret the Secret holds now, whether or

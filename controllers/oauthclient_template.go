@@ -84,13 +84,14 @@ func templateData(obj *oauthv1.OAuthClient, be backend, next *credentials) secre
 	return d
 }
 
-// dropDefaultKeys removes the default keys spec.secretTemplate.keys None leaves out: all
-// but those the credentials are read back from (credentialsInSecret).
+// dropDefaultKeys removes the default keys spec.secretTemplate.keys None leaves out: all of
+// them. The operator's own copy of the credential values is then in the state Secret
+// (oauthclient_state.go).
 func dropDefaultKeys(obj *oauthv1.OAuthClient, data map[string][]byte) {
-	if t := obj.Spec.SecretTemplate; t == nil || t.Keys != oauthv1.SecretKeysNone {
+	if !keysNone(obj) {
 		return
 	}
-	for _, k := range []string{KeyTokenURL, KeyIssuer, KeyScope, KeyAudience, KeyAuthMethod} {
+	for _, k := range []string{KeyClientID, KeyClientSecret, KeyPrivateKey, KeyKeyID, KeyTokenURL, KeyIssuer, KeyScope, KeyAudience, KeyAuthMethod} {
 		delete(data, k)
 	}
 }

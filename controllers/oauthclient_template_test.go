@@ -35,8 +35,8 @@ func TestContentHash(t *testing.T) {
 
 func TestDropDefaultKeys(t *testing.T) {
 	all := func() map[string][]byte {
-		m := map[string][]byte{}
-		for _, k := range []string{KeyClientID, KeyClientSecret, KeyTokenURL, KeyIssuer, KeyScope, KeyAuthMethod} {
+		m := map[string][]byte{"app.properties": []byte("x")}
+		for _, k := range []string{KeyClientID, KeyClientSecret, KeyPrivateKey, KeyKeyID, KeyTokenURL, KeyIssuer, KeyScope, KeyAudience, KeyAuthMethod} {
 			m[k] = []byte("x")
 		}
 		return m
@@ -45,10 +45,11 @@ func TestDropDefaultKeys(t *testing.T) {
 		tmpl *oauthv1.SecretTemplate
 		want int
 	}{
-		"no template":  {want: 6},
-		"keys unset":   {tmpl: &oauthv1.SecretTemplate{}, want: 6},
-		"keys Default": {tmpl: &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysDefault}, want: 6},
-		"keys None":    {tmpl: &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone}, want: 2},
+		"no template":  {want: 10},
+		"keys unset":   {tmpl: &oauthv1.SecretTemplate{}, want: 10},
+		"keys Default": {tmpl: &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysDefault}, want: 10},
+		// Only the rendered key: the operator reads the values from the state Secret.
+		"keys None": {tmpl: &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone}, want: 1},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -58,8 +59,8 @@ func TestDropDefaultKeys(t *testing.T) {
 			if len(data) != tc.want {
 				t.Errorf("%d keys left, want %d", len(data), tc.want)
 			}
-			if data[KeyClientID] == nil || data[KeyClientSecret] == nil {
-				t.Error("a credential key the operator reads back was dropped")
+			if data["app.properties"] == nil {
+				t.Error("a rendered key was dropped")
 			}
 		})
 	}

@@ -17,12 +17,15 @@ import (
 )
 
 // reconcileSecret writes the Secret: exactly the keys of the contract and the rendered
-// templates (tmpl, nil when there are none), the template's labels and annotations, the
-// content hash, and a controller reference. current is the Secret as the earlier phases
-// found or claimed it (nil when absent); plan holds the credentials to publish. A template
-// that does not render leaves the Secret as it was.
+// templates (tmpl, nil when there are none) — only the rendered ones with keys None — the
+// template's labels and annotations, the content hash, and a controller reference. current
+// is the Secret as the earlier phases found or claimed it (nil when absent), state the state
+// Secret (oauthclient_state.go, nil when absent); plan holds the credentials to publish. With
+// keys None the state Secret gains their values before the Secret is written and drops the
+// others after; with Default it is deleted once the Secret holds the values. A template that
+// does not render leaves both as they were.
 func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
-	current *corev1.Secret, plan credentialPlan, tmpl *secrettemplate.Templates) error {
+	current, state *corev1.Secret, plan credentialPlan, tmpl *secrettemplate.Templates) error {
 	next := plan.next
 	var rendered map[string][]byte
 	if tmpl != nil {
@@ -65,7 +68,52 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 	if next.secretID != "" {
 		annotations[AnnotationClientSecretID] = next.secretID
 	}
+	none := keysNone(obj)
+	if none {
+		annotations[AnnotationClientID] = clientIDOf(obj, next)
+		// The values first, keeping those the Secret names until it is written: a crash
+		// after this write leaves the Secret's credentials readable.
+		held := ""
+		if current != nil {
+			held = current.Annotations[annotationCredentialHash]
+		}
+		var err error
+		if state, err = r.writeState(ctx, obj, state, next, held); err != nil {
+			return err
+		}
+	}
 
+	var drop []string // annotations of an earlier write that no longer hold
+	if next.secretID == "" {
+		drop = append(drop, AnnotationClientSecretID)
+	}
+	if !none {
+		drop = append(drop, AnnotationClientID)
+	}
+	written, err := r.writeOutput(ctx, obj, current, data, labels, annotations, drop)
+	if err != nil {
+		return err
+	}
+	obj.Status.SecretHash = hash
+	if written {
+		r.published(obj, plan)
+	}
+	if none {
+		// The Secret names next now: the other values go.
+		_, err = r.writeState(ctx, obj, state, next, "")
+		return err
+	}
+	if state != nil {
+		return r.deleteState(ctx, obj, state)
+	}
+	return nil
+}
+
+// writeOutput creates or updates the output Secret with data, labels and annotations, and a
+// controller reference, without the annotations drop names. It reports whether it wrote:
+// nothing is written when nothing would change.
+func (r *OAuthClientReconciler) writeOutput(ctx context.Context, obj *oauthv1.OAuthClient, current *corev1.Secret,
+	data map[string][]byte, labels, annotations map[string]string, drop []string) (bool, error) {
 	if current == nil {
 		s := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: obj.SecretName(), Namespace: obj.Namespace, Labels: labels, Annotations: annotations},
@@ -73,17 +121,15 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 			Data:       data,
 		}
 		if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
-			return err
+			return false, err
 		}
 		if err := r.Create(ctx, s); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create Secret %s: it appeared meanwhile: %w", s.Name, err)
+				return false, fmt.Errorf("create Secret %s: it appeared meanwhile: %w", s.Name, err)
 			}
-			return fmt.Errorf("create Secret %s: %w", s.Name, err)
+			return false, fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
-		obj.Status.SecretHash = hash
-		r.published(obj, plan)
-		return nil
+		return true, nil
 	}
 
 	s := current.DeepCopy()
@@ -97,23 +143,20 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, obj *oauthv
 		s.Annotations = map[string]string{}
 	}
 	maps.Copy(s.Annotations, annotations)
-	if next.secretID == "" {
-		delete(s.Annotations, AnnotationClientSecretID)
+	for _, k := range drop {
+		delete(s.Annotations, k)
 	}
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme()); err != nil {
-		return err
+		return false, err
 	}
 	if equality.Semantic.DeepEqual(s.Data, current.Data) && equality.Semantic.DeepEqual(s.ObjectMeta, current.ObjectMeta) &&
 		s.Type == current.Type {
-		obj.Status.SecretHash = hash
-		return nil
+		return false, nil
 	}
 	if err := r.Update(ctx, s); err != nil {
-		return fmt.Errorf("update Secret %s: %w", s.Name, err)
+		return false, fmt.Errorf("update Secret %s: %w", s.Name, err)
 	}
-	obj.Status.SecretHash = hash
-	r.published(obj, plan)
-	return nil
+	return true, nil
 }
 
 // published records that newly issued credentials are in the Secret.

@@ -40,16 +40,22 @@ const (
 	// managerKilled: the manager stops right after the Secret is written, before the status
 	// write; a new manager (with empty memory) takes over.
 	managerKilled
+	// stateWrittenKilled (keys None): the manager stops right after the state Secret gained
+	// the new value, before the Secret is written.
+	stateWrittenKilled
 )
 
 // injector holds the failure of one test; its funcs wrap the manager's client.
 type injector struct {
 	kind       injection
 	secretName string
-	fired      atomic.Bool
-	failStatus atomic.Bool
-	dead       atomic.Bool
-	killed     chan struct{}
+	// stateName is the state Secret's name and secretKey the Secret's key of the client
+	// secret (keys None); secretKey "" is CLIENT_SECRET.
+	stateName, secretKey string
+	fired                atomic.Bool
+	failStatus           atomic.Bool
+	dead                 atomic.Bool
+	killed               chan struct{}
 }
 
 var errKilled = errors.New("injected: the manager process is gone")
@@ -64,8 +70,29 @@ func (in *injector) publishes(ctx context.Context, c client.WithWatch, obj clien
 	if err := c.Get(ctx, client.ObjectKeyFromObject(s), old); err != nil {
 		return false
 	}
-	return len(old.Data[controllers.KeyClientSecret]) > 0 &&
-		string(old.Data[controllers.KeyClientSecret]) != string(s.Data[controllers.KeyClientSecret])
+	key := in.secretKey
+	if key == "" {
+		key = controllers.KeyClientSecret
+	}
+	return len(old.Data[key]) > 0 && string(old.Data[key]) != string(s.Data[key])
+}
+
+// addsState reports whether an update of the state Secret adds a value.
+func (in *injector) addsState(ctx context.Context, c client.WithWatch, obj client.Object) bool {
+	s, ok := obj.(*corev1.Secret)
+	if !ok || in.stateName == "" || s.Name != in.stateName {
+		return false
+	}
+	old := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(s), old); err != nil {
+		return false
+	}
+	for k := range s.Data {
+		if _, ok := old.Data[k]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (in *injector) funcs() *interceptor.Funcs {
@@ -76,6 +103,15 @@ func (in *injector) funcs() *interceptor.Funcs {
 				return errKilled
 			}
 			publishing := in.publishes(ctx, c, obj)
+			if in.kind == stateWrittenKilled && !in.fired.Load() && in.addsState(ctx, c, obj) {
+				if err := c.Update(ctx, obj, opts...); err != nil {
+					return err
+				}
+				in.fired.Store(true)
+				in.dead.Store(true)
+				close(in.killed)
+				return nil
+			}
 			if publishing && !in.fired.Load() {
 				switch in.kind {
 				case secretWrite409:
@@ -137,6 +173,9 @@ type consumer struct {
 	mu       sync.Mutex
 	requests int
 	failures []string
+	// keys maps the Secret's data to the default keys (keys None); nil: they are the
+	// Secret's own.
+	keys func(map[string][]byte) map[string][]byte
 }
 
 func (c *consumer) run(ctx context.Context, f *fixture, secretName string) {
@@ -145,8 +184,12 @@ func (c *consumer) run(ctx context.Context, f *fixture, secretName string) {
 	for {
 		s := &corev1.Secret{}
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: secretName}, s); err == nil {
-			secretValues.Store(string(s.Data[controllers.KeyClientSecret]), true)
-			code, err := requestToken(ctx, s.Data)
+			data := s.Data
+			if c.keys != nil {
+				data = c.keys(data)
+			}
+			secretValues.Store(string(data[controllers.KeyClientSecret]), true)
+			code, err := requestToken(ctx, data)
 			c.mu.Lock()
 			if ctx.Err() == nil {
 				c.requests++
@@ -189,19 +232,42 @@ func requestToken(ctx context.Context, data map[string][]byte) (int, error) {
 
 func TestNeverRevokePublishedSecret(t *testing.T) {
 	t.Parallel()
-	for name, kind := range map[string]injection{
+	testNeverRevokePublished(t, map[string]injection{
 		"Secret write 409":   secretWrite409,
 		"Secret write 500":   secretWrite500,
 		"status write fails": statusWrite,
 		"manager killed":     managerKilled,
-	} {
+	}, false)
+}
+
+// The same with keys None: the Secret holds only rendered keys, and the state Secret's
+// write comes first — a manager killed right after it leaves the Secret's credentials
+// readable.
+func TestKeysNoneNeverRevokePublishedSecret(t *testing.T) {
+	t.Parallel()
+	testNeverRevokePublished(t, map[string]injection{
+		"Secret write 500":            secretWrite500,
+		"status write fails":          statusWrite,
+		"manager killed after Secret": managerKilled,
+		"manager killed after state":  stateWrittenKilled,
+	}, true)
+}
+
+func testNeverRevokePublished(t *testing.T, cases map[string]injection, none bool) {
+	for name, kind := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			in := &injector{kind: kind, secretName: "rot-oauth-client", killed: make(chan struct{})}
+			if none {
+				in.stateName, in.secretKey = "rot-oauth-client-clientcreds-state", "OAUTH_SECRET"
+			}
 			f := newFixture(t, fixtureOptions{intercept: in.funcs()})
 			f.newClient("rot", func(o *oauthv1.OAuthClient) {
 				o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 10 * time.Second},
 					GracePeriod: &metav1.Duration{Duration: 4 * time.Second}}
+				if none {
+					o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone, Data: envFromTemplate()}
+				}
 			})
 			obj := f.waitReady("rot")
 			appID := obj.Status.AppID
@@ -209,6 +275,9 @@ func TestNeverRevokePublishedSecret(t *testing.T) {
 			ctx, stop := context.WithCancel(f.ctx)
 			var wg sync.WaitGroup
 			cons := &consumer{}
+			if none {
+				cons.keys = asDefaultKeys
+			}
 			var maxSecrets atomic.Int64
 			wg.Add(2)
 			go func() { defer wg.Done(); cons.run(ctx, f, "rot-oauth-client") }()
@@ -222,7 +291,7 @@ func TestNeverRevokePublishedSecret(t *testing.T) {
 				}
 			}()
 
-			if kind == managerKilled {
+			if kind == managerKilled || kind == stateWrittenKilled {
 				select {
 				case <-in.killed:
 				case <-time.After(waitTimeout):
@@ -244,6 +313,10 @@ func TestNeverRevokePublishedSecret(t *testing.T) {
 				id := s.Annotations[controllers.AnnotationClientSecretID]
 				ok := id != "" && id == o.Status.SecretID && o.Status.RetireAfter == nil && f.countSecrets(f.ctx, appID) == 1 &&
 					isReadyNow(o)
+				if none {
+					st := f.stateSecret(o)
+					ok = ok && st != nil && len(st.Data) == 1 && len(s.Data) == len(envFromKeys)
+				}
 				return ok, fmt.Sprintf("annotation %q status %q retireAfter %v; %s", id, o.Status.SecretID, o.Status.RetireAfter, describe(o))
 			})
 			// One more second of tokens with the final state.

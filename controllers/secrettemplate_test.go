@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/magiconair/properties"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -175,8 +176,9 @@ func TestSecretTemplateRotation(t *testing.T) {
 	})
 }
 
-// keys: None leaves out the informational default keys; the credentials stay readable by
-// the operator, which neither loops nor issues new secrets.
+// keys: None leaves out every default key; the credentials stay known to the operator
+// (the state Secret), which neither loops nor issues new secrets, and switching to Default
+// brings the default keys back with the same secret.
 func TestSecretTemplateKeysNone(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
@@ -186,7 +188,7 @@ func TestSecretTemplateKeysNone(t *testing.T) {
 	})
 	obj := f.waitReady("only-rendered")
 	s := f.secret(obj.SecretName())
-	if got, want := sorted(keysOf(s.Data)), []string{"CLIENT_ID", "CLIENT_SECRET", "token.url"}; !slices.Equal(got, want) {
+	if got, want := sorted(keysOf(s.Data)), []string{"token.url"}; !slices.Equal(got, want) {
 		t.Fatalf("Secret keys %v, want %v", got, want)
 	}
 	if string(s.Data["token.url"]) != f.tokenURL {
@@ -194,6 +196,14 @@ func TestSecretTemplateKeysNone(t *testing.T) {
 	}
 	checkContentHash(t, obj, s.Data, s.Annotations)
 	rotatedAt := obj.Status.LastRotationTime
+	state := f.stateSecret(obj)
+	if state == nil || len(state.Data) != 1 {
+		t.Fatal("no state Secret with the published value")
+	}
+	var published []byte
+	for _, v := range state.Data {
+		published = v
+	}
 
 	// Another reconcile keeps the same credentials and leaves the Secret alone.
 	f.update("only-rendered", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Only Rendered" })
@@ -209,13 +219,14 @@ func TestSecretTemplateKeysNone(t *testing.T) {
 	if got, want := sorted(keysOf(back.Data)), append(slices.Clone(defaultKeys), "token.url"); !slices.Equal(got, sorted(want)) {
 		t.Errorf("Secret keys with keys Default %v, want %v", got, want)
 	}
-	if string(back.Data["CLIENT_SECRET"]) != string(s.Data["CLIENT_SECRET"]) {
+	if string(back.Data["CLIENT_SECRET"]) != string(published) {
 		t.Error("switching keys issued a new client secret")
 	}
 }
 
-// private_key_jwt with the JSON credentials example and keys None: the file holds the key
-// the Secret publishes, and the key is read back (not made anew) on the next reconcile.
+// private_key_jwt with the JSON credentials example and keys None: the file is the whole
+// Secret and holds the key the app knows, read back (not made anew) on the next reconcile;
+// a deleted Secret gets a new key and the old one stops working.
 func TestSecretTemplatePrivateKeyJWT(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
@@ -223,12 +234,7 @@ func TestSecretTemplatePrivateKeyJWT(t *testing.T) {
 		o.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT
 		o.Spec.SecretTemplate = &oauthv1.SecretTemplate{Keys: oauthv1.SecretKeysNone, Data: exampleTemplate(t, "json-credentials.yaml")}
 	})
-	obj := f.waitReady("signer-json")
-	s := f.secret(obj.SecretName())
-	if got, want := sorted(keysOf(s.Data)), []string{"CLIENT_ID", "KEY_ID", "PRIVATE_KEY", "credentials.json"}; !slices.Equal(got, want) {
-		t.Fatalf("Secret keys %v, want %v", got, want)
-	}
-	var file struct {
+	type credentialsFile struct {
 		ClientID   string   `json:"client_id"`
 		PrivateKey string   `json:"private_key"`
 		KeyID      string   `json:"key_id"`
@@ -236,20 +242,64 @@ func TestSecretTemplatePrivateKeyJWT(t *testing.T) {
 		Scopes     []string `json:"scopes"`
 		AuthMethod string   `json:"auth_method"`
 	}
-	if err := json.Unmarshal(s.Data["credentials.json"], &file); err != nil {
-		t.Fatalf("credentials.json does not parse: %v", err)
+	readFile := func(s *corev1.Secret) (credentialsFile, map[string][]byte) {
+		t.Helper()
+		var file credentialsFile
+		if err := json.Unmarshal(s.Data["credentials.json"], &file); err != nil {
+			t.Fatalf("credentials.json does not parse: %v", err)
+		}
+		secretValues.Store(file.PrivateKey, true)
+		return file, map[string][]byte{"CLIENT_ID": []byte(file.ClientID), "PRIVATE_KEY": []byte(file.PrivateKey),
+			"KEY_ID": []byte(file.KeyID), "TOKEN_URL": []byte(file.TokenURL), "SCOPE": []byte(strings.Join(file.Scopes, " ")),
+			"AUTH_METHOD": []byte(file.AuthMethod)}
 	}
-	if file.ClientID != obj.Status.ClientID || file.PrivateKey != string(s.Data["PRIVATE_KEY"]) || file.KeyID != obj.Status.KeyID ||
+	obj := f.waitReady("signer-json")
+	s := f.secret(obj.SecretName())
+	if got, want := sorted(keysOf(s.Data)), []string{"credentials.json"}; !slices.Equal(got, want) {
+		t.Fatalf("Secret keys %v, want %v", got, want)
+	}
+	file, asKeys := readFile(s)
+	if file.ClientID != obj.Status.ClientID || file.KeyID != obj.Status.KeyID || !strings.Contains(file.PrivateKey, "PRIVATE KEY") ||
 		file.TokenURL != f.tokenURL || !slices.Equal(file.Scopes, []string{"hello:read"}) || file.AuthMethod != "private_key_jwt" {
 		t.Errorf("credentials.json does not hold the published values (key id %q, status %q)", file.KeyID, obj.Status.KeyID)
 	}
+	if code, _ := f.tokenWith(asKeys); code != http.StatusOK {
+		t.Fatalf("token with the file's key: %d", code)
+	}
 	checkContentHash(t, obj, s.Data, s.Annotations)
+	checkState(t, obj, f.stateSecret(obj), []byte(file.PrivateKey))
 
 	f.update("signer-json", func(o *oauthv1.OAuthClient) { o.Spec.DisplayName = "Signer JSON" })
 	obj = f.waitReady("signer-json")
 	if again := f.secret(obj.SecretName()); again.ResourceVersion != s.ResourceVersion || obj.Status.KeyID != file.KeyID {
 		t.Error("a reconcile with keys None made a new key or rewrote the Secret")
 	}
+
+	// Deleting the Secret issues a new key and retires the old one, as with keys Default.
+	if err := k8s.Delete(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	var next credentialsFile
+	var nextKeys map[string][]byte
+	f.eventually(waitTimeout, "a new key in the restored Secret and in status", func() (bool, string) {
+		now := f.secret(obj.SecretName())
+		if now == nil {
+			return false, "no Secret"
+		}
+		next, nextKeys = readFile(now)
+		obj = f.get("signer-json")
+		return next.KeyID != file.KeyID && obj.Status.KeyID == next.KeyID && isReadyNow(obj), describe(obj)
+	})
+	if next.ClientID != file.ClientID {
+		t.Errorf("restored: client id %q → %q", file.ClientID, next.ClientID)
+	}
+	if code, _ := f.tokenWith(nextKeys); code != http.StatusOK {
+		t.Errorf("token with the restored key: %d", code)
+	}
+	if code, _ := f.tokenWith(asKeys); code == http.StatusOK {
+		t.Error("the old key still works after the restore")
+	}
+	checkState(t, obj, f.stateSecret(obj), []byte(next.PrivateKey))
 }
 
 // A template that does not parse is refused before the backend is called; one that does

@@ -90,10 +90,14 @@ type SecretTemplate struct {
 	Data map[string]string `json:"data,omitempty"`
 
 	// Keys says which default keys the Secret holds besides the rendered ones. Default
-	// (the default): all of them. None: only those the operator reads the credentials
-	// back from — CLIENT_ID and CLIENT_SECRET, or CLIENT_ID, PRIVATE_KEY and KEY_ID for
-	// private_key_jwt — since the Secret is the only place the operator keeps them; TOKEN_URL,
-	// ISSUER, SCOPE, AUDIENCE and AUTH_METHOD are left out. None requires data.
+	// (the default): all of them. None: none — the Secret's data is exactly the keys of
+	// data. With None the operator keeps its own copy of the credential values in a second
+	// Secret, "<Secret name>-clientcreds-state" (type Opaque, owned by this OAuthClient,
+	// labelled oauth.clientcreds.dev/state, deleted with it or on a switch to Default), and
+	// the Secret carries the client id in the annotation oauth.clientcreds.dev/client-id.
+	// Deleting either Secret, or editing the state Secret, restores as deleting the Secret
+	// does with Default: new credentials, the old ones revoked at once. An edit of the
+	// Secret's rendered keys is put back with the same credentials. None requires data.
 	// +optional
 	Keys SecretKeys `json:"keys,omitempty"`
 
@@ -115,7 +119,8 @@ type SecretKeys string
 const (
 	// SecretKeysDefault keeps every default key.
 	SecretKeysDefault SecretKeys = "Default"
-	// SecretKeysNone keeps only the credential keys the operator reads back.
+	// SecretKeysNone keeps no default key: the Secret holds only the rendered keys, and the
+	// operator keeps the credential values in the state Secret "<Secret name>-clientcreds-state".
 	SecretKeysNone SecretKeys = "None"
 )
 

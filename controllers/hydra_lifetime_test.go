@@ -83,7 +83,9 @@ func TestHydraAccessTokenLifetime(t *testing.T) {
 		t.Fatalf("hydra client %s = %v, want 5m0s", lifespanKey, c[lifespanKey])
 	}
 
-	h.update("short", func(o *oauthv1.OAuthClient) { o.Spec.AccessTokenLifetime = &metav1.Duration{Duration: 10 * time.Minute} })
+	h.update("short", func(o *oauthv1.OAuthClient) {
+		o.Spec.AccessTokenLifetime = &metav1.Duration{Duration: 10 * time.Minute}
+	})
 	h.eventually(waitTimeout, "tokens of 10m after the spec edit", func() (bool, string) {
 		got, why := h.tokenLifetime(data)
 		return got == 10*time.Minute, got.String() + why

@@ -37,11 +37,12 @@ func withScope(data map[string][]byte, scope string) map[string][]byte {
 	return out
 }
 
-// A grant withdrawn during a rotation by a new client reaches every live client
-// generation: neither the previous client (kept for its grace period) nor the current one
-// can get a token with the withdrawn scope afterwards, while both keep the client's own
-// scope until the previous one is retired at the end of its grace period. A spec change
-// (the access-token lifetime) reaches the previous client too.
+// A grant taken back during a rotation by a new client reaches every live client
+// generation — an API dropped from spec.apis, then an API that stops allowing the client:
+// neither the previous client (kept for its grace period) nor the current one can get a
+// token with the withdrawn scope afterwards, while both keep the client's other scopes
+// until the previous one is retired at the end of its grace period. A spec change (the
+// access-token lifetime) reaches the previous client too.
 func TestHydraWithdrawalReachesEveryGeneration(t *testing.T) {
 	t.Parallel()
 	h := newHydraFixture(t, 0, false)
@@ -51,16 +52,22 @@ func TestHydraWithdrawalReachesEveryGeneration(t *testing.T) {
 		a.Spec.Scopes = helloScopes("orders")
 		a.Spec.AllowedClients = &oauthv1.AllowedClients{Clients: []oauthv1.ClientReference{{Namespace: h.ns, Name: "shop"}}}
 	})
+	h.newAPI("billing", func(a *oauthv1.OAuthAPI) {
+		a.Spec.Scopes = helloScopes("billing")
+		a.Spec.AllowedClients = &oauthv1.AllowedClients{Clients: []oauthv1.ClientReference{{Namespace: h.ns, Name: "shop"}}}
+	})
 	h.waitAPI("orders", metav1.ConditionTrue, oauthv1.ReasonSucceeded)
+	h.waitAPI("billing", metav1.ConditionTrue, oauthv1.ReasonSucceeded)
 	h.newClient("shop", func(o *oauthv1.OAuthClient) {
-		o.Spec.APIs = []oauthv1.APIGrant{{Namespace: h.ns, Name: "orders", Scopes: []string{"orders:read"}}}
+		o.Spec.APIs = []oauthv1.APIGrant{{Namespace: h.ns, Name: "orders", Scopes: []string{"orders:read"}},
+			{Namespace: h.ns, Name: "billing", Scopes: []string{"billing:read"}}}
 		o.Spec.AccessTokenLifetime = &metav1.Duration{Duration: 6 * time.Minute}
 		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: time.Hour},
 			GracePeriod: &metav1.Duration{Duration: grace}}
 	})
 	first := h.waitReady("shop")
 	previous := h.secret(first.Status.SecretName).Data
-	if s := string(previous[controllers.KeyScope]); s != "hello:read orders:read" {
+	if s := string(previous[controllers.KeyScope]); s != "hello:read orders:read billing:read" {
 		t.Fatalf("SCOPE = %q", s)
 	}
 
@@ -85,12 +92,25 @@ func TestHydraWithdrawalReachesEveryGeneration(t *testing.T) {
 		}
 	}
 
+	// The client drops an API: its scope is taken from both clients.
+	h.update("shop", func(o *oauthv1.OAuthClient) { o.Spec.APIs = o.Spec.APIs[:1] })
+	for name, data := range map[string]map[string][]byte{"previous": previous, "current": current} {
+		h.eventually(waitTimeout, "the "+name+" client refused billing:read", func() (bool, string) {
+			code, _ := h.tokenWith(withScope(data, "billing:read"))
+			return code != http.StatusOK, fmt.Sprint(code)
+		})
+		if code, _ := h.tokenWith(withScope(data, "hello:read orders:read")); code != http.StatusOK {
+			t.Fatalf("the %s client's other scopes after billing was dropped: %d", name, code)
+		}
+	}
+	h.waitReady("shop")
+
 	// Withdrawn: the API no longer allows the client.
 	h.updateAPI("orders", func(a *oauthv1.OAuthAPI) { a.Spec.AllowedClients.Clients = nil })
 	h.waitReason("shop", metav1.ConditionFalse, oauthv1.ReasonAPINotAllowed)
 	for name, data := range map[string]map[string][]byte{"previous": previous, "current": current} {
 		h.eventually(waitTimeout, "the "+name+" client refused orders:read", func() (bool, string) {
-			code, _ := h.tokenWith(data)
+			code, _ := h.tokenWith(withScope(data, "hello:read orders:read"))
 			return code != http.StatusOK, fmt.Sprint(code)
 		})
 		if code, _ := h.tokenWith(withScope(data, "orders:read")); code == http.StatusOK {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -243,5 +244,62 @@ func (r *OAuthClientReconciler) withdrawGrants(ctx context.Context, obj *oauthv1
 	if _, err := r.reconcileAccessPolicy(ctx, obj, be, true); err != nil {
 		return err
 	}
+	wake, err := r.retireDuringRefusal(ctx, obj, be, sp)
+	if err != nil {
+		return err
+	}
+	if wake > 0 {
+		return withWait(be.granted.refused, wake)
+	}
 	return be.granted.refused
+}
+
+// withWait is err with a known wait before the next look, its message kept.
+func withWait(err error, after time.Duration) error {
+	//nolint:errorlint // only a note made by waitFor itself is copied; anything else is wrapped
+	if n, ok := err.(*note); ok {
+		c := *n
+		c.after = after
+		return &c
+	}
+	return waitFor(err, after, "")
+}
+
+// retireDuringRefusal keeps a rotation by a new client going while a grant is refused
+// (the refusal is a stall, which waits for a change): the previous client — withdrawn from
+// already, reconcileGenerations — is deleted when its grace period is over, as
+// retireSecrets would. While consumers restarted by spec.rotation.restart may still roll
+// out (their readiness is not looked at here) it waits until maxGracePeriod. It returns
+// when to look again (0: no wait).
+func (r *OAuthClientReconciler) retireDuringRefusal(ctx context.Context, obj *oauthv1.OAuthClient, be backend, sp *statusPatcher) (time.Duration, error) {
+	if obj.Status.PreviousClient == nil {
+		return 0, nil
+	}
+	now := r.now()
+	due := now
+	if t := obj.Status.RetireAfter; t != nil && now.Before(t.Time) {
+		due = t.Time
+	}
+	if ro := obj.Status.Rollout; ro != nil && !rolloutOverdue(obj, now) {
+		due = maxTime(due, ro.PublishedAt.Add(maxGracePeriod(obj)))
+	}
+	if now.Before(due) {
+		return max(due.Sub(now), time.Second), nil
+	}
+	if err := r.retirePreviousClient(ctx, obj, be, sp); err != nil {
+		return 0, err
+	}
+	if obj.Status.PreviousClient != nil {
+		// The Secret does not hold the current client yet: look again soon.
+		return consumerPoll, nil
+	}
+	r.endRollout(ctx, obj, consumerState{}, now)
+	return 0, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

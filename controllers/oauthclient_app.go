@@ -50,17 +50,27 @@ func desiredApp(obj *oauthv1.OAuthClient, key keyPlan) provider.AppSpec {
 	if key.next != nil && key.next.publicKey != nil {
 		spec.PublicKeys = []provider.PublicKey{*key.next.publicKey}
 	}
+	if l := obj.Spec.AccessTokenLifetime; l != nil {
+		// Not defaulted: unset is the authorization server's default (withCapabilities
+		// keeps it only for a backend that keeps the lifetime on the app).
+		spec.AccessTokenLifetime = l.Duration
+	}
 	return spec
 }
 
 // withCapabilities adds to spec what the backend keeps on the app itself, by the
-// capabilities it declares: the scopes (when the app lists what it may request) and the audiences.
+// capabilities it declares: the scopes (when the app lists what it may request) and the
+// audiences; and it keeps the access-token lifetime only when the app carries it (else the
+// access policy does, oauthclient_accesspolicy.go).
 func withCapabilities(spec provider.AppSpec, g grants, caps provider.Capabilities) provider.AppSpec {
 	if caps.AppScopes {
 		spec.Scopes = g.scopes
 	}
 	if caps.Audiences {
 		spec.Audiences = g.audiences
+	}
+	if !caps.AppTokenLifetime {
+		spec.AccessTokenLifetime = 0
 	}
 	return spec
 }
@@ -103,22 +113,25 @@ func (r *OAuthClientReconciler) reconcileApp(ctx context.Context, obj *oauthv1.O
 			return obs, err
 		}
 	}
-	if app.Matches(desired) {
-		return obs, nil
-	}
-	updated, err := be.client.UpdateApp(ctx, app, desired)
-	if err != nil {
-		return obs, err
-	}
-	r.event(obj, corev1.EventTypeNormal, EventAppUpdated, "Update", "Updated app %s to match the spec", app.ID)
-	if app.AuthMethod != desired.AuthMethod {
-		answered, err := r.takeAnsweredSecret(ctx, obj, be, found.current, updated)
-		if err != nil || answered == nil {
+	if !app.Matches(desired) {
+		updated, err := be.client.UpdateApp(ctx, app, desired)
+		if err != nil {
 			return obs, err
 		}
-		obs.answered, obs.issued = answered, issuedAuthMethod
+		r.event(obj, corev1.EventTypeNormal, EventAppUpdated, "Update", "Updated app %s to match the spec", app.ID)
+		if app.AuthMethod != desired.AuthMethod {
+			answered, err := r.takeAnsweredSecret(ctx, obj, be, found.current, updated)
+			if err != nil {
+				return obs, err
+			}
+			if answered != nil {
+				obs.answered, obs.issued = answered, issuedAuthMethod
+			}
+		}
 	}
-	return obs, nil
+	// oauthclient_generation.go: the previous and pending clients of a rotation by a new
+	// client follow the current one.
+	return obs, r.reconcileGenerations(ctx, obj, be, desired)
 }
 
 // createOrAdoptApp creates the app — or, when an earlier create may have succeeded without

@@ -107,6 +107,11 @@ func (r *OAuthClientReconciler) resumeClientGeneration(ctx context.Context, obj 
 	if err := sp.patch(ctx); err != nil {
 		return credentialPlan{}, err
 	}
+	// Created for an earlier spec or grants, maybe: it follows the current ones.
+	desired := withCapabilities(desiredApp(obj, keyPlan{}), be.granted, be.client.Capabilities())
+	if err := r.matchGeneration(ctx, obj, be, app, desired, pc.Generation); err != nil {
+		return credentialPlan{}, err
+	}
 	// Its first secret was in an answer that was lost, or in a Secret write that failed: no
 	// consumer holds it, so a new one replaces it.
 	s, err := be.client.CreateSecret(ctx, app.ID)
@@ -160,6 +165,67 @@ func (r *OAuthClientReconciler) createClientGeneration(ctx context.Context, obj 
 	r.event(obj, corev1.EventTypeNormal, EventAppCreated, "Rotate",
 		"Created app %s with client id %s for rotation generation %d", app.ID, app.ClientID, pc.Generation)
 	return credentialPlan{next: next, issued: issuedRotate, retireAt: now.Add(gracePeriod(obj))}, nil
+}
+
+// reconcileGenerations makes the other live clients of a rotation by a new client — the
+// previous one, kept through its grace period, and the pending one, not yet published —
+// match what the spec and the grants ask for now, as the current one does (desired): a
+// scope or audience withdrawn, or a changed access-token lifetime, reaches every client
+// whose credentials may still be in use, so none of them gets a token the current one
+// cannot. Each keeps its generation, its token endpoint auth method (its consumers
+// authenticate as they did) and its secret. A client that is gone is left to the phases
+// that settle it (retirePreviousClient, resumeClientGeneration). It costs one read per
+// other generation, and only while a rotation is under way.
+func (r *OAuthClientReconciler) reconcileGenerations(ctx context.Context, obj *oauthv1.OAuthClient, be backend, desired provider.AppSpec) error {
+	if !rotatesByNewClient(be) {
+		return nil
+	}
+	type generation struct {
+		appID string
+		n     int64
+	}
+	var others []generation
+	if prev := obj.Status.PreviousClient; prev != nil && prev.AppID != "" && prev.AppID != obj.Status.AppID {
+		others = append(others, generation{prev.AppID, prev.Generation})
+	}
+	if pc := obj.Status.PendingClient; pc != nil && pc.AppID != "" && pc.AppID != obj.Status.AppID {
+		others = append(others, generation{pc.AppID, pc.Generation})
+	}
+	for _, g := range others {
+		app, err := be.client.GetApp(ctx, g.appID)
+		if errors.Is(err, provider.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.matchGeneration(ctx, obj, be, app, desired, g.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// matchGeneration updates app, the client of rotation generation n, to desired (the
+// current client's spec) unless it matches already; it keeps the app's generation and auth
+// method, and leaves alone an app that is not this OAuthClient's or has no secret (a
+// rotation by a new client publishes secrets only).
+func (r *OAuthClientReconciler) matchGeneration(ctx context.Context, obj *oauthv1.OAuthClient, be backend, app *provider.App,
+	desired provider.AppSpec, n int64) error {
+	if app.Owner.UID != string(obj.UID) || !app.AuthMethod.UsesSecret() {
+		return nil
+	}
+	want := desired
+	want.Generation, want.AuthMethod, want.PublicKeys, want.TakeOver = n, app.AuthMethod, nil, false
+	if app.Matches(want) {
+		return nil
+	}
+	if _, err := be.client.UpdateApp(ctx, app, want); err != nil {
+		return err
+	}
+	r.event(obj, corev1.EventTypeNormal, EventAppUpdated, "Update",
+		"Updated app %s of rotation generation %d to match the spec", app.ID, n)
+	return nil
 }
 
 // findPendingClient finds the client of the generation status.pendingClient records: by its

@@ -253,9 +253,17 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
 	Audiences []string `json:"audiences,omitempty"`
 
-	// AccessTokenLifetime of the tokens the client gets, from 5m to 24h in whole minutes;
-	// default 1h. It applies when the provider manages the client's access policy
-	// (spec.okta.accessPolicy: Managed); with External the org's own policies decide.
+	// AccessTokenLifetime of the tokens the client gets, from 5m to 24h in whole minutes.
+	// What each backend does with it:
+	//   - Okta: the token lifetime of the rule of the client's access policy when the
+	//     provider manages it (spec.okta.accessPolicy: Managed; unset: 1h); with External
+	//     the org's own policies decide and the field is not used.
+	//   - Hydra: the client's client_credentials_grant_access_token_lifespan, on every
+	//     client of the OAuthClient (a rotation's previous and pending clients too); unset,
+	//     it is cleared and Hydra's own ttl.access_token applies (1h unless configured). A
+	//     lifespan changed or cleared in Hydra is put back at the next resync; under
+	//     managementPolicy Observe a difference is reported in the Drifted condition. Every
+	//     value this field accepts is a valid Hydra lifespan.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`

@@ -27,6 +27,12 @@ type Capabilities struct {
 	// "audience"), so AppSpec.Audiences is sent and compared. Without it the controllers
 	// refuse spec.audiences (Okta sets the audience per authorization server).
 	Audiences bool
+	// AppTokenLifetime: the app carries the lifetime of the access tokens its
+	// client-credentials grant issues (Hydra's client_credentials_grant_access_token_lifespan),
+	// so AppSpec.AccessTokenLifetime is sent and compared, and zero there means the
+	// authorization server's default. Without it the lifetime belongs to the access policy
+	// (Okta: AccessPolicyManager's rule) and AppSpec.AccessTokenLifetime stays zero.
+	AppTokenLifetime bool
 	// ServerScopes: the authorization server registers the scopes it issues, and the
 	// backend implements ScopeManager to create, update and delete them (Okta's custom
 	// authorization server). Without it any scope a client lists is issued (Hydra), and an

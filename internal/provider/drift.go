@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Differences lists, for people, what keeps app from matching spec — the fields Matches
 // compares except the owner, which an observer does not claim — in the words of the
-// OAuthClient's spec (displayName, tokenEndpointAuthMethod, scopes, audiences) and the
+// OAuthClient's spec (displayName, tokenEndpointAuthMethod, scopes, audiences, accessTokenLifetime) and the
 // app's state (active, grant types, DPoP). Empty when the app matches. The values named are
 // labels, methods, scopes and audiences, never secrets.
 func (a *App) Differences(spec AppSpec) []string {
@@ -35,6 +36,9 @@ func (a *App) Differences(spec AppSpec) []string {
 	if !sameSet(a.Audiences, spec.Audiences) {
 		out = append(out, fmt.Sprintf("audiences (app [%s], spec [%s])", sortedJoin(a.Audiences), sortedJoin(spec.Audiences)))
 	}
+	if a.AccessTokenLifetime != spec.AccessTokenLifetime {
+		out = append(out, fmt.Sprintf("accessTokenLifetime (app %s, spec %s)", lifetimeText(a.AccessTokenLifetime), lifetimeText(spec.AccessTokenLifetime)))
+	}
 	want := make([]string, 0, len(spec.PublicKeys))
 	for _, k := range spec.PublicKeys {
 		want = append(want, k.KeyID)
@@ -43,6 +47,14 @@ func (a *App) Differences(spec AppSpec) []string {
 		out = append(out, fmt.Sprintf("public keys (app [%s], spec [%s])", sortedJoin(a.PublicKeyIDs), sortedJoin(want)))
 	}
 	return out
+}
+
+// lifetimeText names a token lifetime for people; zero is the authorization server's default.
+func lifetimeText(d time.Duration) string {
+	if d == 0 {
+		return "the server's default"
+	}
+	return d.String()
 }
 
 func sortedJoin(s []string) string {

@@ -3,6 +3,7 @@ package provider
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Differences names each field Matches compares (but the owner), and nothing when the app
@@ -29,6 +30,8 @@ func TestAppDifferences(t *testing.T) {
 		"dpop":            {func(a *App) { a.DPoPBound = true }, []string{"DPoP-bound access tokens"}},
 		"scopes":          {func(a *App) { a.Scopes = []string{"a"} }, []string{"scopes (app [a], spec [a b])"}},
 		"label and scope": {func(a *App) { a.Label = "X"; a.Scopes = nil }, []string{"displayName", "scopes (app [], spec [a b])"}},
+		"token lifetime set behind our back": {func(a *App) { a.AccessTokenLifetime = 2 * time.Hour },
+			[]string{"accessTokenLifetime (app 2h0m0s, spec the server's default)"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -47,5 +50,22 @@ func TestAppDifferences(t *testing.T) {
 				t.Errorf("Matches = %v but Differences = %q", a.Matches(spec), got)
 			}
 		})
+	}
+}
+
+// A spec that sets the token lifetime differs from an app on the server's default, and
+// matches an app that has it.
+func TestAppDifferencesTokenLifetime(t *testing.T) {
+	app := &App{Label: "L", AuthMethod: AuthClientSecretBasic, Active: true, ClientCredentialsOnly: true, Owner: Owner{UID: "u"}}
+	spec := AppSpec{Label: "L", AuthMethod: AuthClientSecretBasic, Owner: Owner{UID: "u"}, AccessTokenLifetime: 10 * time.Minute}
+	if got := app.Differences(spec); len(got) != 1 || got[0] != "accessTokenLifetime (app the server's default, spec 10m0s)" {
+		t.Fatalf("Differences = %q", got)
+	}
+	if app.Matches(spec) {
+		t.Fatal("Matches with a different lifetime")
+	}
+	app.AccessTokenLifetime = 10 * time.Minute
+	if got := app.Differences(spec); len(got) != 0 || !app.Matches(spec) {
+		t.Fatalf("same lifetime: Differences = %q, Matches = %v", got, app.Matches(spec))
 	}
 }

@@ -48,6 +48,10 @@ type AppSpec struct {
 	// Audiences the app's tokens may be issued for; set only for backends with
 	// Capabilities.Audiences.
 	Audiences []string
+	// AccessTokenLifetime of the tokens the app's client-credentials grant issues; zero for
+	// the authorization server's default. Set only for backends with
+	// Capabilities.AppTokenLifetime.
+	AccessTokenLifetime time.Duration
 	// TakeOver lets UpdateApp mark as Owner's an app that carries no owner yet (an adopted
 	// app made outside clientcreds). An app that names another owner is never taken over.
 	TakeOver bool
@@ -89,6 +93,9 @@ type App struct {
 	// (Capabilities.AppScopes, Capabilities.Audiences); empty otherwise.
 	Scopes    []string
 	Audiences []string
+	// AccessTokenLifetime as registered on the app, for backends that keep it there
+	// (Capabilities.AppTokenLifetime); zero when the authorization server's default applies.
+	AccessTokenLifetime time.Duration
 	// ClientSecret is set only by CreateApp for secret-based auth methods: backends reveal
 	// a secret only when it is created.
 	ClientSecret string
@@ -106,7 +113,7 @@ func (a *App) Matches(spec AppSpec) bool {
 	if !a.ClientCredentialsOnly || a.Owner.UID != spec.Owner.UID || a.Generation != spec.Generation || a.DPoPBound {
 		return false
 	}
-	if !sameSet(a.Scopes, spec.Scopes) || !sameSet(a.Audiences, spec.Audiences) {
+	if !sameSet(a.Scopes, spec.Scopes) || !sameSet(a.Audiences, spec.Audiences) || a.AccessTokenLifetime != spec.AccessTokenLifetime {
 		return false
 	}
 	if len(a.PublicKeyIDs) != len(spec.PublicKeys) {

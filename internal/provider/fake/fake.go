@@ -15,8 +15,8 @@ import (
 var OktaLike = provider.Capabilities{OverlappingSecrets: true}
 
 // HydraLike are the capabilities of the Hydra backend: one secret per client, so rotation
-// by a new client; scopes and audiences on the client.
-var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
+// by a new client; scopes, audiences and the access-token lifetime on the client.
+var HydraLike = provider.Capabilities{AppScopes: true, Audiences: true, AppTokenLifetime: true, RotationByNewClient: true}
 
 // Client is a provider.Client made of function fields.
 type Client struct {

@@ -12,12 +12,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clientcreds/clientcreds/internal/provider"
 )
 
 // markerKey is the key of the clientcreds marker in a Hydra client's metadata.
 const markerKey = "clientcreds"
+
+// lifespanKey is the client field that holds the lifetime of the access tokens its
+// client-credentials grant issues (Hydra's per-client token lifespans, which the admin API's
+// client create and update take with the rest of the client; null: the server's
+// ttl.access_token).
+const lifespanKey = "client_credentials_grant_access_token_lifespan"
 
 // marker names the OAuthClient a Hydra client belongs to, so that a client created by a
 // call whose answer was lost is found and adopted instead of created twice, and numbers the
@@ -53,6 +60,31 @@ func (c clientDoc) strs(key string) []string {
 func (c clientDoc) set(key string, v any) {
 	b, _ := json.Marshal(v) // strings, slices and maps of them: never fails
 	c[key] = b
+}
+
+// lifespan reads the client-credentials access-token lifespan; 0 when unset (null) or not
+// a duration.
+func (c clientDoc) lifespan() time.Duration {
+	d, err := time.ParseDuration(c.str(lifespanKey))
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
+}
+
+// setLifespan sets the client-credentials access-token lifespan; 0 clears it (null), so
+// the server's default applies. Hydra takes any Go duration; the operator sends only whole
+// seconds (the admin API's spec pattern has no fractions).
+func (c clientDoc) setLifespan(d time.Duration) error {
+	switch {
+	case d == 0:
+		c[lifespanKey] = json.RawMessage("null")
+	case d < 0 || d%time.Second != 0:
+		return fmt.Errorf("access-token lifetime %s cannot be expressed as a Hydra client token lifespan (whole seconds above zero)", d)
+	default:
+		c.set(lifespanKey, d.String())
+	}
+	return nil
 }
 
 func (c clientDoc) metadata() map[string]json.RawMessage {
@@ -121,11 +153,14 @@ func toApp(c clientDoc) *provider.App {
 		Generation:            mk.Generation,
 		Scopes:                scopeList(c.str("scope")),
 		Audiences:             c.strs("audience"),
+		AccessTokenLifetime:   c.lifespan(),
 		Backend:               c,
 	}
 }
 
-// apply makes c what spec asks for, leaving every other field as it is.
+// apply makes c what spec asks for, leaving every other field as it is. The token lifespan
+// goes with the client in the same create or update call (one admin call, not a second
+// PUT /admin/clients/{id}/lifespans).
 func apply(c clientDoc, spec provider.AppSpec) error {
 	c.set("client_name", spec.Label)
 	c.set("grant_types", []string{"client_credentials"})
@@ -136,6 +171,9 @@ func apply(c clientDoc, spec provider.AppSpec) error {
 		aud = []string{}
 	}
 	c.set("audience", aud)
+	if err := c.setLifespan(spec.AccessTokenLifetime); err != nil {
+		return err
+	}
 	c.set("token_endpoint_auth_method", string(spec.AuthMethod))
 	if spec.AuthMethod == provider.AuthPrivateKeyJWT {
 		set := jwks{}

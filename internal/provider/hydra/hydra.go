@@ -129,9 +129,9 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Capabilities implements provider.Client: one secret per client, so rotation by a new
-// client; the client lists its scopes and audiences.
+// client; the client lists its scopes and audiences and carries its access-token lifespan.
 func (p *Client) Capabilities() provider.Capabilities {
-	return provider.Capabilities{AppScopes: true, Audiences: true, RotationByNewClient: true}
+	return provider.Capabilities{AppScopes: true, Audiences: true, AppTokenLifetime: true, RotationByNewClient: true}
 }
 
 // adminError is the error body of Hydra's admin API.

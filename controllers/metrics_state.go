@@ -59,7 +59,7 @@ var (
 		"OAuthClients of each provider with scheduled rotation (spec.rotation, on a secret-based auth method).",
 		[]string{"provider_kind", "provider"}, nil)
 	descProviderReady = prometheus.NewDesc(MetricProviderReady,
-		"1 when the provider's health check passes (Ready=True at its generation), else 0; by provider_kind, provider and backend (the spec field: okta, ...).",
+		"1 when the provider's health check passes (Ready=True at its generation), else 0; by provider_kind, provider and backend (the name of the provider spec's backend field).",
 		[]string{"provider_kind", "provider", "backend"}, nil)
 	descProviderLastCheck = prometheus.NewDesc(MetricProviderLastCheck,
 		"Unix time of the provider's last health check (status.lastCheckTime).",

@@ -31,7 +31,7 @@ import (
 // backend through each OAuthClient (oauthclient_apis.go).
 //
 // One authorization server per provider: every OAuthAPI of a provider puts its scopes on
-// the provider's authorization server (Okta: spec.okta.authorizationServerID), so a client
+// the provider's authorization server (the one its spec names), so a client
 // of several APIs needs one token issuer; two APIs cannot claim one scope there
 // (ScopeConflict, first come first served).
 type OAuthAPIReconciler struct {

@@ -202,8 +202,8 @@ func gracePeriod(obj *oauthv1.OAuthClient) time.Duration {
 func rotationDue(obj *oauthv1.OAuthClient) (time.Time, bool) { return obj.NextRotation() }
 
 // takeAnsweredSecret publishes the client secret the backend answered a change of
-// tokenEndpointAuthMethod with (Okta issues one when a private_key_jwt app turns to a
-// secret-based method), so consumers never hold a secret the backend no longer accepts.
+// tokenEndpointAuthMethod with (a backend may issue one when a private_key_jwt app turns to
+// a secret-based method), so consumers never hold a secret the backend no longer accepts.
 // Its id is known when the app then has exactly one active secret. It returns nil when
 // there is nothing new to publish.
 func (r *OAuthClientReconciler) takeAnsweredSecret(ctx context.Context, obj *oauthv1.OAuthClient, be backend,

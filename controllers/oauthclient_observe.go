@@ -75,7 +75,7 @@ func (r *OAuthClientReconciler) reconcileObserved(ctx context.Context, obj *oaut
 // observedCredentials are the credentials to publish for an observed app: spec.credentialsFrom's
 // value when set (published, not registered), else the app's current client secret as the
 // backend returns it — the published one while it is still active, otherwise the newest
-// active one. A backend that returns no values (Hydra) is provider.ErrSecretNotReadable.
+// active one. A backend that returns no values is provider.ErrSecretNotReadable.
 // issued is "" when the Secret holds them already.
 func (r *OAuthClientReconciler) observedCredentials(ctx context.Context, obj *oauthv1.OAuthClient, be backend,
 	cur *credentials, src secretSource) (*credentials, string, error) {

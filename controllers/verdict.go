@@ -130,7 +130,7 @@ var rules = []rule{
 	{class: provider.ErrSecretValueRefused, at: stageClient, kind: stallKind, reason: oauthv1.ReasonCredentialsSecretInvalid,
 		after: missingSecretRecheck, prefix: "The backend refused the client secret in the Secret spec.credentialsFrom names",
 		hint: "; put a value the backend accepts there"},
-	// Observe on a backend that does not return client secret values (Hydra).
+	// Observe on a backend that does not return client secret values.
 	{class: provider.ErrSecretNotReadable, at: stageClient, kind: waitKind, reason: oauthv1.ReasonSecretNotReadable,
 		after: featureRecheck, prefix: "The observed app's client secret cannot be published",
 		hint: "; set spec.credentialsFrom to a Secret holding it"},

@@ -88,7 +88,7 @@ clientcreds_oauthclient_rotation_scheduled{provider="okta",provider_kind="Cluste
 # HELP clientcreds_oauthclient_next_rotation_min_seconds Seconds until the earliest scheduled rotation among the clients of each provider that rotate (spec.rotation); negative when one is overdue.
 # TYPE clientcreds_oauthclient_next_rotation_min_seconds gauge
 clientcreds_oauthclient_next_rotation_min_seconds{provider="okta",provider_kind="ClusterOAuthProvider"} -259200
-# HELP clientcreds_provider_ready 1 when the provider's health check passes (Ready=True at its generation), else 0; by provider_kind, provider and backend (the spec field: okta, ...).
+# HELP clientcreds_provider_ready 1 when the provider's health check passes (Ready=True at its generation), else 0; by provider_kind, provider and backend (the name of the provider spec's backend field).
 # TYPE clientcreds_provider_ready gauge
 clientcreds_provider_ready{backend="okta",provider="okta",provider_kind="ClusterOAuthProvider"} 1
 clientcreds_provider_ready{backend="okta",provider="team-b/own",provider_kind="OAuthProvider"} 0

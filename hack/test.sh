@@ -11,7 +11,7 @@
 # end-to-end test (hack/ensure-prometheus.sh).
 #
 # Environment: GO_TEST_FLAGS adds flags (e.g. GO_TEST_FLAGS=-v); GO_TEST_PACKAGES
-# replaces ./... (e.g. GO_TEST_PACKAGES=./test/e2e/...).
+# replaces ./... (e.g. GO_TEST_PACKAGES=./test/e2e/...); GO_TEST_P sets go test -p.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,9 +20,10 @@ cd "$root"
 start=$SECONDS
 
 # The checks of make verify that make test does not already do (it vets, and regenerates
-# in place): gofmt, the chart (its copies of config/ and helm lint) and the one Kubernetes
-# version. Seconds once Helm is built.
-VERIFY_ONLY="gofmt chart k8s-version" hack/verify.sh
+# in place), the quick ones first: gofmt and the one Kubernetes version. The chart check
+# (its copies of config/ and helm lint) runs after the tests, when test/install has built
+# the pinned Helm.
+VERIFY_ONLY="gofmt k8s-version" hack/verify.sh
 
 # The control plane the envtest and e2e tests run: built once, printed as a directory.
 KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)
@@ -51,16 +52,49 @@ for b in manager verifier hello okta-emulator token-injector; do
 	[ -x "bin/$b" ] || { echo "test.sh: bin/$b is missing: run make build (or make test)" >&2; exit 1; }
 done
 
-# shellcheck disable=SC2086 # GO_TEST_FLAGS and GO_TEST_PACKAGES are word lists
-go test -race -count=1 -timeout=20m ${GO_TEST_FLAGS:-} ${GO_TEST_PACKAGES:-./...}
+failed=()
+scratch=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
 
-# The images of make images (its own tools module): built into a temporary directory and
-# compared with the Dockerfile (entrypoint, user, ports, files), and built twice to the
-# same bytes.
-go -C hack/tools/images test -count=1 ./...
+# Beside the Go tests, in the background (the tests spend most of their time waiting on
+# timers and processes, so these use a core the tests leave idle):
+# - the images of make images (their own tools module): built into a temporary directory
+#   and compared with the Dockerfile (entrypoint, user, ports, files), and built twice to
+#   the same bytes;
+# - the emulator's replay of real-Okta recordings: go test hides a passing package's
+#   output, so its per-endpoint table and "transcripts: N/M interactions match" line are
+#   printed from the verbose run.
+(rc=0; go -C hack/tools/images test -count=1 ./... >"$scratch/images.out" 2>&1 || rc=$?; echo "$rc" >"$scratch/images.rc") &
+images_pid=$!
+(rc=0; go test -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ >"$scratch/replay.out" 2>&1 || rc=$?; echo "$rc" >"$scratch/replay.rc") &
+replay_pid=$!
 
-# The emulator's replay of real-Okta recordings: go test hides a passing package's
-# output, so show its per-endpoint table and "transcripts: N/M interactions match" line.
-go test -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ | sed -n '/endpoint .*served/,/^transcripts:/p'
+# Every Go test with the race detector. -p (how many packages build or run at once)
+# defaults to twice the cores, at least 4: most test time is spent waiting, not computing.
+# The two longest packages are named first, so that they start first and the others run
+# beside them.
+par=${GO_TEST_P:-$(( $(nproc) * 2 > 4 ? $(nproc) * 2 : 4 ))}
+# shellcheck disable=SC2206 # GO_TEST_PACKAGES is a word list
+packages=(${GO_TEST_PACKAGES:-./controllers ./test/e2e ./...})
+# shellcheck disable=SC2086 # GO_TEST_FLAGS is a word list
+go test -race -count=1 -p "$par" -timeout=20m ${GO_TEST_FLAGS:-} "${packages[@]}" || failed+=("go test")
 
+wait "$images_pid" "$replay_pid" || true
+echo "--- images (hack/tools/images)"
+cat "$scratch/images.out"
+[ "$(cat "$scratch/images.rc")" = 0 ] || failed+=("images (hack/tools/images)")
+echo "--- transcript replay"
+if [ "$(cat "$scratch/replay.rc")" = 0 ]; then
+	sed -n '/endpoint .*served/,/^transcripts:/p' "$scratch/replay.out"
+else
+	cat "$scratch/replay.out"
+	failed+=("transcript replay")
+fi
+
+VERIFY_ONLY="chart" hack/verify.sh || failed+=("chart")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+	echo "test.sh: FAILED: ${failed[*]} (after $((SECONDS - start))s)" >&2
+	exit 1
+fi
 echo "test.sh: all tests passed in $((SECONDS - start))s"

@@ -1,6 +1,7 @@
 // Tools module: Helm, pinned, for linting and rendering charts/clientcreds; run through
 // `go tool -modfile=hack/tools/helm/go.mod helm`. Its own module because Helm brings its
-// own k8s.io versions.
+// own dependencies; its k8s.io modules are raised to the project's version (hack/k8s-version)
+// so that a cold make test compiles them once for both.
 module github.com/clientcreds/clientcreds/hack/tools/helm
 
 go 1.26.0

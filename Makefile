@@ -38,6 +38,12 @@ export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
 BINARIES := manager verifier hello okta-emulator token-injector kubectl-clientcreds
 
+# The project's binaries are static (no cgo) and carry no local paths: the build the images
+# use (hack/tools/images), so one compile of each package serves make vet, make build, make
+# images and the image test of make test.
+GO_BUILD_ENV := CGO_ENABLED=0
+GO_BUILD_FLAGS := -trimpath
+
 ##@ General
 
 .PHONY: help
@@ -77,7 +83,7 @@ fmt: ## Run gofmt on the tree.
 
 .PHONY: vet
 vet: ## Run go vet.
-	go vet ./...
+	$(GO_BUILD_ENV) go vet $(GO_BUILD_FLAGS) ./...
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in hack/tools/lint, configured by .golangci.yml).
@@ -148,10 +154,10 @@ bench: build control-plane ## Benchmark the verifier and the operator; writes be
 
 .PHONY: build
 build: ## Build the binaries of cmd/ into bin/ (one go build: shared packages compile once, links run in parallel).
-	go build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+	$(GO_BUILD_ENV) go build $(GO_BUILD_FLAGS) -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 
 build-%:
-	go build -o $(BIN)/$* ./cmd/$*
+	$(GO_BUILD_ENV) go build $(GO_BUILD_FLAGS) -o $(BIN)/$* ./cmd/$*
 
 .PHONY: images
 images: ## Build the OCI image archives bin/images/<name>.tar (clientcreds/<name>:dev) without a container engine.

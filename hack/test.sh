@@ -66,7 +66,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
 #   printed from the verbose run.
 (rc=0; go -C hack/tools/images test -count=1 ./... >"$scratch/images.out" 2>&1 || rc=$?; echo "$rc" >"$scratch/images.rc") &
 images_pid=$!
-(rc=0; go test -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ >"$scratch/replay.out" 2>&1 || rc=$?; echo "$rc" >"$scratch/replay.rc") &
+(rc=0; CGO_ENABLED=0 go test -trimpath -count=1 -run '^TestTranscriptReplay$' -v ./internal/oktaemu/ >"$scratch/replay.out" 2>&1 || rc=$?; echo "$rc" >"$scratch/replay.rc") &
 replay_pid=$!
 
 # Every Go test with the race detector. -p (how many packages build or run at once)

@@ -46,7 +46,7 @@ check_gofmt() {
 
 # ---------------------------------------------------------------------------------------
 check_vet() {
-	go vet ./... || fail vet "go vet ./... failed (above)"
+	CGO_ENABLED=0 go vet -trimpath ./... || fail vet "go vet ./... failed (above)"
 	(cd hack/tools/bench && go vet ./...) || fail vet "go vet ./... in hack/tools/bench failed (above)"
 	(cd hack/tools/images && go vet ./...) || fail vet "go vet ./... in hack/tools/images failed (above)"
 }

@@ -13,11 +13,18 @@ IMG ?= clientcreds/manager:dev
 K8S_VERSION ?= $(shell cat $(CURDIR)/hack/k8s-version)
 export K8S_VERSION
 BIN := $(CURDIR)/bin
-GOTOOL := go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
+# Go code outside the race-detected tests — vet, bin/, the images (hack/tools/images) and the
+# pinned tools — compiles static (no cgo) and without local paths, one set of settings, so a
+# package they share compiles once (the tools modules hold the project's versions of shared
+# modules for the same reason; internal/testutil.GoTool runs the tools so from tests).
+GO_BUILD_ENV := CGO_ENABLED=0
+GO_BUILD_FLAGS := -trimpath
+GO_TOOL_ENV := CGO_ENABLED=0 GOFLAGS="-trimpath $(GOFLAGS)"
+GOTOOL := $(GO_TOOL_ENV) go tool -modfile=$(CURDIR)/hack/tools/gen/go.mod
 CONTROLLER_GEN := $(GOTOOL) controller-gen
 KUSTOMIZE := $(GOTOOL) kustomize
-GOLANGCI_LINT := go tool -modfile=$(CURDIR)/hack/tools/lint/go.mod golangci-lint
-HELM := go tool -modfile=$(CURDIR)/hack/tools/helm/go.mod helm
+GOLANGCI_LINT := $(GO_TOOL_ENV) go tool -modfile=$(CURDIR)/hack/tools/lint/go.mod golangci-lint
+HELM := $(GO_TOOL_ENV) go tool -modfile=$(CURDIR)/hack/tools/helm/go.mod helm
 CHART := charts/clientcreds
 CRD_REF_DOCS := $(GOTOOL) crd-ref-docs
 CRD_REFERENCE ?= docs/crd-reference.md
@@ -38,11 +45,6 @@ export KUBEBUILDER_ASSETS := $(BIN)/k8s/$(K8S_VERSION)
 
 BINARIES := manager verifier hello okta-emulator token-injector kubectl-clientcreds
 
-# The project's binaries are static (no cgo) and carry no local paths: the build the images
-# use (hack/tools/images), so one compile of each package serves make vet, make build, make
-# images and the image test of make test.
-GO_BUILD_ENV := CGO_ENABLED=0
-GO_BUILD_FLAGS := -trimpath
 
 ##@ General
 

@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -65,10 +64,7 @@ func build(t *testing.T, dir string) []*unstructured.Unstructured {
 		return objs
 	}
 	trackInputs(t, dir)
-	root := testutil.RepoRoot()
-	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "hack", "tools", "gen", "go.mod"),
-		"kustomize", "build", filepath.Join("config", dir))
-	cmd.Dir = root
+	cmd := testutil.GoTool("hack/tools/gen/go.mod", "kustomize", "build", filepath.Join("config", dir))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -96,7 +96,7 @@ check_chart() {
 	local set
 	for set in "${sets[@]}"; do
 		# shellcheck disable=SC2086 # $set is a word list
-		if ! out=$(go tool -modfile=hack/tools/helm/go.mod helm lint --strict charts/clientcreds $set 2>&1); then
+		if ! out=$(CGO_ENABLED=0 GOFLAGS="-trimpath ${GOFLAGS:-}" go tool -modfile=hack/tools/helm/go.mod helm lint --strict charts/clientcreds $set 2>&1); then
 			fail chart "helm lint --strict charts/clientcreds ${set:-(defaults)} failed:"$'\n'"$(sed 's/^/    /' <<<"$out")"
 		fi
 	done
@@ -169,7 +169,7 @@ check_k8s_version() {
 # ---------------------------------------------------------------------------------------
 check_lint() {
 	# Several checkouts on one machine lint one after the other (golangci-lint's lock).
-	go tool -modfile=hack/tools/lint/go.mod golangci-lint run --allow-serial-runners ./... ||
+	CGO_ENABLED=0 GOFLAGS="-trimpath ${GOFLAGS:-}" go tool -modfile=hack/tools/lint/go.mod golangci-lint run --allow-serial-runners ./... ||
 		fail lint "golangci-lint found problems (above); fix them rather than excluding them"
 }
 

@@ -7,12 +7,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clientcreds/clientcreds/internal/testutil"
 	lua "github.com/yuin/gopher-lua"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -259,11 +259,7 @@ func TestArgoCDConfigMap(t *testing.T) {
 	if _, err := os.ReadFile("kustomization.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "hack", "tools", "gen", "go.mod"), "kustomize", "build", ".")
+	cmd := testutil.GoTool("hack/tools/gen/go.mod", "kustomize", "build", "config/argocd")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

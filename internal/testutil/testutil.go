@@ -5,6 +5,8 @@ package testutil
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -15,6 +17,26 @@ import (
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// GoTool is the command that runs a pinned tool of a tools module — modfile is its go.mod
+// relative to the repository root, e.g. hack/tools/helm/go.mod — from the repository root.
+// The tool is built as the Makefile builds Go code outside the race-detected tests
+// (CGO_ENABLED=0, -trimpath), so that the packages it shares with the project compile once.
+func GoTool(modfile string, args ...string) *exec.Cmd {
+	root := RepoRoot()
+	cmd := exec.Command("go", append([]string{"tool", "-modfile=" + filepath.Join(root, modfile)}, args...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+GoToolFlags())
+	return cmd
+}
+
+// GoToolFlags is GOFLAGS for GoTool: the caller's GOFLAGS with -trimpath added.
+func GoToolFlags() string {
+	if f := os.Getenv("GOFLAGS"); f != "" {
+		return "-trimpath " + f
+	}
+	return "-trimpath"
 }
 
 // SyncBuffer is a bytes.Buffer that goroutines may write and read at once: a

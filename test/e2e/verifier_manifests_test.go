@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/clientcreds/clientcreds/internal/testutil"
 	"github.com/clientcreds/clientcreds/internal/verifier"
 	"github.com/clientcreds/clientcreds/test/e2e/harness"
 )
@@ -20,9 +20,7 @@ import (
 // kustomizeBuild renders dir with the repository's pinned kustomize.
 func kustomizeBuild(t *testing.T, dir string) []map[string]any {
 	t.Helper()
-	root := harness.RepoRoot(t)
-	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "hack", "tools", "gen", "go.mod"), "kustomize", "build", dir)
-	cmd.Dir = root
+	cmd := testutil.GoTool("hack/tools/gen/go.mod", "kustomize", "build", dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -49,9 +48,7 @@ func run(modfile string, args ...string) ([]byte, error) {
 	if r, ok := renders[key]; ok {
 		return r.out, r.err
 	}
-	root := testutil.RepoRoot()
-	cmd := exec.Command("go", append([]string{"tool", "-modfile=" + filepath.Join(root, modfile)}, args...)...)
-	cmd.Dir = root
+	cmd := testutil.GoTool(modfile, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

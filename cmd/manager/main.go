@@ -13,7 +13,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
@@ -21,6 +20,7 @@ import (
 	"github.com/clientcreds/clientcreds/internal/flagenv"
 	"github.com/clientcreds/clientcreds/internal/logreason"
 	"github.com/clientcreds/clientcreds/internal/managerconfig"
+	"github.com/clientcreds/clientcreds/internal/metricsauth"
 	// Factories register themselves with package provider under their spec field, and
 	// bind their own flags.
 	_ "github.com/clientcreds/clientcreds/internal/provider/hydra"
@@ -93,7 +93,7 @@ func run() error {
 	if *metricsSecure {
 		metricsOpts.SecureServing = true
 		metricsOpts.CertDir = *metricsCertDir
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.FilterProvider
 	}
 	cacheOpts := managerconfig.CacheOptions(controllers.LabelClient)
 	managerconfig.LimitCache(&cacheOpts, namespaces)

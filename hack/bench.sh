@@ -3,10 +3,11 @@
 # the crypto floor, and the operator at 1,000 and 5,000 OAuthClients against the Okta
 # emulator's rate limits; write bench/results.md and print it. See bench/README.md.
 #
-#   make bench                      # full size; writes bench/results.md (about 13 minutes)
+#   make bench                      # full size; writes bench/results.md (about 25 minutes)
 #   BENCH_SCALE=small make bench    # quick run; writes bench/out/results-small.md
 #   BENCH_ONLY=verifier make bench  # one part (verifier, operator or hydra); writes bench/out/
-#   BENCH_ONLY=hydra make bench     # clientcreds and hydra-maester on one Ory Hydra
+#   BENCH_ONLY=hydra make bench     # clientcreds and hydra-maester on one Ory Hydra (about 13
+#                                   # minutes; BENCH_HYDRA_STEADY=2m shortens its 10-minute window)
 #   BENCH=scale make bench          # only the scale part (BENCH_ONLY=operator-scale): 10,000
 #                                   # OAuthClients (BENCH_SCALE_CLIENTS=N), shipped GOMEMLIMIT,
 #                                   # a manager restart watched; writes bench/out/results-full.md

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ func TestCheckFlagsNamesTheFlag(t *testing.T) {
 		resync, health, tokTTL time.Duration
 		wantFlag               string
 	}{
-		"defaults":                   {4, 10 * time.Minute, 5 * time.Minute, time.Minute, ""},
+		"defaults":                   {16, 10 * time.Minute, 5 * time.Minute, time.Minute, ""},
 		"token ttl 0 is the default": {4, 10 * time.Minute, 5 * time.Minute, 0, ""},
 		"no reconciles":              {0, 10 * time.Minute, 5 * time.Minute, time.Minute, "--max-concurrent-reconciles"},
 		"resync too short":           {4, time.Millisecond, 5 * time.Minute, time.Minute, "--resync-period"},
@@ -80,5 +81,30 @@ func TestCheckHealthTimeout(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "--provider-health-timeout") {
 			t.Errorf("error %q does not name the flag", err)
 		}
+	}
+}
+
+// TestGCDefault: without GOGC the manager collects at defaultGCPercent; a GOGC in the
+// environment (read by the runtime at start) is left alone.
+func TestGCDefault(t *testing.T) {
+	t.Cleanup(func() { debug.SetGCPercent(100) })
+	t.Setenv("GOGC", "")
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	debug.SetGCPercent(100)
+	if got := gcDefault(); got != defaultGCPercent {
+		t.Fatalf("gcDefault() = %d without GOGC, want %d", got, defaultGCPercent)
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("GOGC in force %d, want %d", got, defaultGCPercent)
+	}
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80) // as the runtime would have at start
+	if got := gcDefault(); got != 80 {
+		t.Fatalf("gcDefault() = %d with GOGC=80, want 80", got)
+	}
+	if got := debug.SetGCPercent(100); got != 80 {
+		t.Fatalf("GOGC in force %d with GOGC=80 set, want 80", got)
 	}
 }

@@ -555,19 +555,28 @@ spec:
 	}
 	// The killed container is restarted in its pod; both replicas pass their probes again
 	// (the restarted one wrote its new probe address), and the new leader serves metrics.
-	eventually(t, "both manager pods Ready after the fail-over", 2*time.Minute, func() error {
-		ready := 0
+	var state []string
+	eventually(t, "both manager pods Ready after the fail-over, the killed container restarted", 2*time.Minute, func() error {
+		ready, restarts := 0, int32(0)
 		pods := e.managerPods(t)
+		state = state[:0]
 		for i := range pods {
 			if podReady(&pods[i]) {
 				ready++
 			}
+			var n int32
+			for _, cs := range pods[i].Status.ContainerStatuses {
+				n += cs.RestartCount
+			}
+			restarts += n
+			state = append(state, fmt.Sprintf("%s Ready=%v restarts=%d", pods[i].Name, podReady(&pods[i]), n))
 		}
-		if len(pods) != managerReplicas || ready != managerReplicas {
-			return fmt.Errorf("%d pods, %d Ready", len(pods), ready)
+		if len(pods) != managerReplicas || ready != managerReplicas || restarts == 0 {
+			return fmt.Errorf("%d pods, %d Ready, %d restarts", len(pods), ready, restarts)
 		}
 		return nil
 	})
+	t.Logf("after the fail-over: %s", strings.Join(state, "; "))
 	e.checkLeaderMetrics(t)
 }
 

@@ -76,6 +76,9 @@ func run() error {
 	if err := checkHealthTimeout(*healthTimeout); err != nil {
 		return err
 	}
+	if err := checkProbeFile(*probeAddr, *probeFile); err != nil {
+		return err
+	}
 	if err := oktaFlags.Apply(); err != nil {
 		return err
 	}
@@ -174,14 +177,19 @@ func addProbes(mgr ctrl.Manager, addr, file string, c healthprobe.Checks) error 
 		}
 		return nil
 	}
-	if addr == "" || addr == "0" {
-		return fmt.Errorf("--health-probe-address-file needs a --health-probe-bind-address, got %q", addr)
-	}
 	srv, err := healthprobe.Server(addr, file, c)
 	if err != nil {
 		return fmt.Errorf("--health-probe-address-file: %w", err)
 	}
 	return mgr.Add(srv)
+}
+
+// checkProbeFile refuses an address file without a probe server to publish.
+func checkProbeFile(addr, file string) error {
+	if file != "" && (addr == "" || addr == "0") {
+		return fmt.Errorf("--health-probe-address-file needs a --health-probe-bind-address (127.0.0.1:0 for any free port), got %q", addr)
+	}
+	return nil
 }
 
 // leaderOnly runs a runnable only while this replica is the leader.

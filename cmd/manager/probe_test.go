@@ -73,3 +73,23 @@ func TestProbeExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckProbeFile(t *testing.T) {
+	for name, tc := range map[string]struct {
+		addr, file string
+		wantErr    bool
+	}{
+		"default, no file":        {":8081", "", false},
+		"disabled, no file":       {"0", "", false},
+		"port 0 with a file":      {"127.0.0.1:0", "/run/x/addr", false},
+		"file without the server": {"0", "/run/x/addr", true},
+		"file, empty address":     {"", "/run/x/addr", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := checkProbeFile(tc.addr, tc.file)
+			if (err != nil) != tc.wantErr || (err != nil && !strings.Contains(err.Error(), "--health-probe-address-file")) {
+				t.Fatalf("checkProbeFile(%q, %q) = %v, want error %v naming the flag", tc.addr, tc.file, err, tc.wantErr)
+			}
+		})
+	}
+}

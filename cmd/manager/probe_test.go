@@ -50,7 +50,7 @@ func TestProbeExitCodes(t *testing.T) {
 		"garbage":         {[]string{"--address-file=" + file("garbage", "{\"not\": \"an address\"}")}, 1, "not a host:port"},
 		"server down":     {[]string{"--address-file=" + file("down", down), "--path=/healthz"}, 1, "connection refused"},
 		"no file flag":    {nil, 2, "--address-file is required"},
-		"unknown flag":    {[]string{"--adress-file=x"}, 2, "adress-file"},
+		"unknown flag":    {[]string{"--address-path=x"}, 2, "address-path"},
 		"stray argument":  {[]string{"--address-file=" + up, "readyz"}, 2, "unexpected argument"},
 		"zero timeout":    {[]string{"--address-file=" + up, "--timeout=0s"}, 2, "--timeout"},
 	}

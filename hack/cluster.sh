@@ -38,8 +38,14 @@
 # - hostNetwork is refused by the restricted (and baseline) Pod Security levels: the
 #   namespace config/manager ships enforces restricted, so `make deploy` onto this node needs
 #   `kubectl label --overwrite ns clientcreds-system pod-security.kubernetes.io/enforce=privileged`;
-#   helm --create-namespace sets no level. Two hostNetwork replicas of one Deployment cannot
-#   share a node: their probe and metrics ports collide.
+#   helm --create-namespace sets no level. Two hostNetwork replicas of one Deployment
+#   share the node's ports: the chart's probes.exec gives each a free loopback probe port
+#   (exec probes) and lets only the leader bind the metrics port.
+# - kubelet evictionHard with absolute disk thresholds (1Gi free on nodefs and imagefs) —
+#   the node's filesystem is the development machine's, shared with builds and caches; the
+#   default 15% free on imagefs (10% nodefs) is ~38 GiB of a 252 GiB disk: with 37 GiB free
+#   the node went DiskPressure mid-run and evicted every test pod ("The node had condition:
+#   [DiskPressure]"). Memory keeps the default 100Mi.
 # - kubelet keeps its default syncFrequency (1m), as users' clusters do: a Secret update
 #   reaches a mounted volume after up to ~1.5 min.
 # - kubelet podLogsDir (not podLogsDirectory, which is ignored) keeps pod logs under
@@ -234,6 +240,12 @@ clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 rotateCertificates: false
 serverTLSBootstrap: false
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1Gi
+  imagefs.available: 1Gi
+  nodefs.inodesFree: 5%
+  imagefs.inodesFree: 5%
 EOF
 }
 

@@ -14,11 +14,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	oauthv1 "github.com/clientcreds/clientcreds/api/v1alpha1"
 	"github.com/clientcreds/clientcreds/controllers"
 	"github.com/clientcreds/clientcreds/internal/flagenv"
+	"github.com/clientcreds/clientcreds/internal/healthprobe"
 	"github.com/clientcreds/clientcreds/internal/logreason"
 	"github.com/clientcreds/clientcreds/internal/managerconfig"
 	"github.com/clientcreds/clientcreds/internal/metricsauth"
@@ -31,6 +33,10 @@ import (
 const envPrefix = "CLIENTCREDS"
 
 func main() {
+	// `manager probe …`: the exec probe of a manager whose health server bound port 0.
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		os.Exit(probe(os.Args[2:], os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
@@ -62,7 +68,9 @@ func run() error {
 	metricsSecure := fs.Bool("metrics-secure", false, "Serve /metrics over HTTPS, allowing only callers the API server authenticates and authorizes for get on /metrics (a self-signed certificate unless --metrics-cert-dir is set).")
 	metricsCertDir := fs.String("metrics-cert-dir", "", "Directory with tls.crt and tls.key for the secure metrics endpoint.")
 	pprofAddr := fs.String("pprof-bind-address", "0", "Address of a net/http/pprof endpoint for profiling; 0 disables it (the default).")
-	probeAddr := fs.String("health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes; 0 disables them (port 0 with --health-probe-address-file: any free port).")
+	probeFile := fs.String("health-probe-address-file", "", "Write the address the probe server actually bound (host:port) to this file, atomically, once it listens: for a port 0 bind address and exec probes (`manager probe --address-file=FILE`) when replicas share one network namespace.")
+	metricsLeaderOnly := fs.Bool("metrics-leader-only", false, "Serve the metrics endpoint only while this replica holds the leader-election lease, so replicas sharing one network namespace (hostNetwork pods on one node) can share the fixed metrics port.")
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	leaderID := fs.String("leader-election-id", "clientcreds-manager.oauth.clientcreds.dev", "Name of the leader-election Lease.")
 	leaderNS := fs.String("leader-election-namespace", "", "Namespace of the leader-election Lease (default: the Pod's namespace).")
@@ -77,7 +85,7 @@ func run() error {
 	watchNS := fs.String("watch-namespaces", "", "Comma-separated namespaces the manager watches and reads Secrets in (plus the namespace of each ClusterOAuthProvider's credentials); empty: every namespace.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
-	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator.")
+	fs.Usage = flagenv.Usage(fs, envPrefix, "manager runs the clientcreds operator. `manager probe --help`: the exec probe of its health server.")
 	flag.Parse()
 	if err := flagenv.Apply(fs, envPrefix); err != nil {
 		return err
@@ -86,6 +94,9 @@ func run() error {
 		return err
 	}
 	if err := checkHealthTimeout(*healthTimeout); err != nil {
+		return err
+	}
+	if err := checkProbeFile(*probeAddr, *probeFile); err != nil {
 		return err
 	}
 	if err := oktaFlags.Apply(); err != nil {
@@ -115,12 +126,19 @@ func run() error {
 		metricsOpts.CertDir = *metricsCertDir
 		metricsOpts.FilterProvider = metricsauth.FilterProvider
 	}
+	mgrMetrics, probeBind := metricsOpts, *probeAddr
+	if *metricsLeaderOnly {
+		mgrMetrics = metricsserver.Options{BindAddress: "0"} // served below, leader only
+	}
+	if *probeFile != "" {
+		probeBind = "0" // served below, on our own listener
+	}
 	cacheOpts := managerconfig.CacheOptions(controllers.LabelClient)
 	managerconfig.LimitCache(&cacheOpts, namespaces)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  *probeAddr,
+		Metrics:                 mgrMetrics,
+		HealthProbeBindAddress:  probeBind,
 		PprofBindAddress:        *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        *leaderID,
@@ -142,15 +160,62 @@ func run() error {
 	}); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
+	if *metricsLeaderOnly {
+		srv, err := metricsserver.NewServer(metricsOpts, mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		if srv != nil {
+			if err := mgr.Add(leaderOnly{srv}); err != nil {
+				return err
+			}
+		}
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := addProbes(mgr, *probeAddr, *probeFile, healthprobe.Checks{
+		Liveness:  map[string]healthz.Checker{"healthz": healthz.Ping},
+		Readiness: map[string]healthz.Checker{"readyz": healthz.Ping},
+	}); err != nil {
 		return err
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager")
 	return mgr.Start(ctx)
 }
+
+// addProbes registers the probe checks with the manager's own probe server, or, with an
+// address file, serves them on a listener of ours whose bound address goes to the file.
+func addProbes(mgr ctrl.Manager, addr, file string, c healthprobe.Checks) error {
+	if file == "" {
+		for name, check := range c.Liveness {
+			if err := mgr.AddHealthzCheck(name, check); err != nil {
+				return err
+			}
+		}
+		for name, check := range c.Readiness {
+			if err := mgr.AddReadyzCheck(name, check); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	srv, err := healthprobe.Server(addr, file, c)
+	if err != nil {
+		return fmt.Errorf("--health-probe-address-file: %w", err)
+	}
+	return mgr.Add(srv)
+}
+
+// checkProbeFile refuses an address file without a probe server to publish.
+func checkProbeFile(addr, file string) error {
+	if file != "" && (addr == "" || addr == "0") {
+		return fmt.Errorf("--health-probe-address-file needs a --health-probe-bind-address (127.0.0.1:0 for any free port), got %q", addr)
+	}
+	return nil
+}
+
+// leaderOnly runs a runnable only while this replica is the leader.
+type leaderOnly struct{ manager.Runnable }
+
+func (leaderOnly) NeedLeaderElection() bool { return true }
 
 // checkFlags refuses values the controllers cannot work with, naming the flag.
 func checkFlags(maxConcurrent int, resync, health, secretTTL time.Duration) error {

@@ -49,8 +49,8 @@ const (
 	forwardAdminPort  = 31085
 	injectorPort      = 31090 // token-injector sidecar of the client pod
 	injectorAdminPort = 31091
-	managerProbePort  = 31061
-	managerMetrics    = 31062
+	managerMetrics    = 31062 // served by the leader only (--metrics-leader-only)
+	managerReplicas   = 2
 
 	systemNS  = "clientcreds-system"
 	emuNS     = "okta-emulator"
@@ -443,43 +443,19 @@ func TestHelloWorldThroughBothClients(t *testing.T) {
 	})
 }
 
-// failoverPatch turns the chart's manager Deployment into two replicas for the fail-over
-// test (a strategic-merge patch): two pods on one node's network cannot both bind the probe
-// and metrics ports, so both are turned off and the probes removed. installOperator
-// restores the chart's Deployment afterwards.
-func failoverPatch() string {
-	patch := map[string]any{"spec": map[string]any{
-		"replicas": 2,
-		"template": map[string]any{"spec": map[string]any{
-			"containers": []any{map[string]any{
-				"name":           "manager",
-				"args":           []string{"--leader-elect", "--leader-election-namespace=" + systemNS, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--allow-insecure-loopback-http"},
-				"ports":          []any{map[string]any{"$patch": "replace"}},
-				"livenessProbe":  nil,
-				"readinessProbe": nil,
-			}},
-		}},
-	}}
-	b, err := json.Marshal(patch)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
 const managerDeploy = "clientcreds-manager"
 
-// installOperator installs (or restores) the operator with the Helm chart, as users do, with
-// the locally built image and the values a node without a pod network needs: the node's
-// network, the probe and metrics endpoints on loopback ports, and the API server's loopback
-// address (hostNetwork pods cannot reach the kubernetes Service's ClusterIP: no kube-proxy),
-// and http to the emulator on loopback.
-// One replica: a second one on the same node's network could not bind the probe port.
+// installOperator installs the operator with the Helm chart, as users do, with the locally
+// built image and the values a node without a pod network needs: the node's network, exec
+// probes (probes.exec: both replicas share the node's network, so each binds its probe
+// server to a free loopback port and the kubelet runs `/manager probe` in the container),
+// metrics from the leader only on a loopback port, the API server's loopback address
+// (hostNetwork pods cannot reach the kubernetes Service's ClusterIP: no kube-proxy), and
+// http to the emulator on loopback. Two replicas, the chart's default.
 func (e *env) installOperator(t *testing.T) {
 	t.Helper()
 	extraArgs, _ := json.Marshal([]string{
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", managerMetrics),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", managerProbePort),
 		// The emulator pod serves http on the node's loopback; the chart leaves this off.
 		"--allow-insecure-loopback-http",
 	})
@@ -490,10 +466,11 @@ func (e *env) installOperator(t *testing.T) {
 	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(e.root, "hack/tools/helm/go.mod"), "helm",
 		"--kubeconfig", e.kubeconfig, "upgrade", "--install", "clientcreds", filepath.Join(e.root, "charts/clientcreds"),
 		"--namespace", systemNS, "--create-namespace",
-		"--set", "replicas=1", "--set", "image.pullPolicy=Never", "--set", "hostNetwork=true",
+		"--set", fmt.Sprintf("replicas=%d", managerReplicas), "--set", "image.pullPolicy=Never", "--set", "hostNetwork=true",
+		"--set", "probes.exec=true",
 		// spec.rotation.restart and nudgePods (TestRotationWaitsForRestartedConsumers).
 		"--set", "consumers.rbac=true",
-		"--set", fmt.Sprintf("healthPort=%d", managerProbePort), "--set", fmt.Sprintf("metricsPort=%d", managerMetrics),
+		"--set", fmt.Sprintf("metricsPort=%d", managerMetrics),
 		"--set-json", "extraArgs="+string(extraArgs), "--set-json", "extraEnv="+string(extraEnv))
 	cmd.Dir = e.root
 	if out, err := cmd.CombinedOutput(); err != nil {

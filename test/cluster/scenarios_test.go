@@ -5,17 +5,21 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,7 +178,7 @@ spec:
 
 	e.k(t, "", "-n", systemNS, "scale", "deploy", managerDeploy, "--replicas=0")
 	t.Cleanup(func() {
-		e.k(t, "", "-n", systemNS, "scale", "deploy", managerDeploy, "--replicas=1")
+		e.k(t, "", "-n", systemNS, "scale", "deploy", managerDeploy, fmt.Sprintf("--replicas=%d", managerReplicas))
 		e.waitRollout(t, systemNS, managerDeploy)
 	})
 	eventually(t, "every manager pod gone, terminating ones included", 2*time.Minute, func() error {
@@ -330,29 +334,56 @@ func (e *env) managerPods(t *testing.T) []corev1.Pod {
 	return out
 }
 
+// podReady says whether the pod's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// TestManagerPodProbesNonRootReadOnly: both replicas of the chart's install run with their
+// liveness and readiness probes (exec probes: `/manager probe` against the address file of a
+// probe server on a free loopback port), pass them, run as non-root on a read-only root
+// filesystem; the leader alone serves the metrics endpoint, to a scraper the chart's
+// metrics-reader role lets in.
 func TestManagerPodProbesNonRootReadOnly(t *testing.T) {
 	e := setup(t)
-	pods := e.managerPods(t)
-	if len(pods) == 0 {
-		t.Fatal("no manager pod")
-	}
+	var pods []corev1.Pod
+	eventually(t, fmt.Sprintf("%d manager pods Ready", managerReplicas), 2*time.Minute, func() error {
+		pods = e.managerPods(t)
+		ready := 0
+		for i := range pods {
+			if podReady(&pods[i]) {
+				ready++
+			}
+		}
+		if len(pods) != managerReplicas || ready != managerReplicas {
+			return fmt.Errorf("%d pods, %d Ready", len(pods), ready)
+		}
+		return nil
+	})
 	for _, p := range pods {
 		c := p.Spec.Containers[0]
-		if c.ReadinessProbe == nil || c.LivenessProbe == nil {
-			t.Errorf("pod %s: manager container without readiness/liveness probe", p.Name)
-		}
-		ready := false
-		for _, cond := range p.Status.Conditions {
-			ready = ready || (cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue)
-		}
-		if !ready {
-			t.Errorf("pod %s not Ready: its readiness probe does not pass", p.Name)
+		for name, probe := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+			if probe == nil || probe.Exec == nil || len(probe.Exec.Command) < 2 || probe.Exec.Command[0] != c.Command[0] || probe.Exec.Command[1] != "probe" {
+				t.Errorf("pod %s: %s probe %+v, want an exec probe running %v probe", p.Name, name, probe, c.Command)
+				continue
+			}
+			// The probe's own command, run in the container as the kubelet runs it.
+			args := append([]string{"-n", systemNS, "exec", p.Name, "-c", "manager", "--"}, probe.Exec.Command...)
+			if out, err := e.kTry("", args...); err != nil {
+				t.Errorf("pod %s: %s probe %v failed: %v %s", p.Name, name, probe.Exec.Command, err, out)
+			}
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			if cs.RestartCount != 0 {
 				t.Errorf("pod %s container %s restarted %d times (liveness probe?)", p.Name, cs.Name, cs.RestartCount)
 			}
 		}
+		t.Logf("pod %s: Ready, liveness and readiness exec probes pass, %d restarts", p.Name, p.Status.ContainerStatuses[0].RestartCount)
 		pid := containerPID(t, &p, "manager")
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
@@ -379,13 +410,69 @@ func TestManagerPodProbesNonRootReadOnly(t *testing.T) {
 			t.Errorf("pod %s: the manager's root filesystem is writable", p.Name)
 		}
 	}
+	e.checkLeaderMetrics(t)
+}
+
+// checkLeaderMetrics scrapes the manager's metrics port as a ServiceAccount bound to the
+// chart's metrics-reader role: the one replica serving it is the leader.
+func (e *env) checkLeaderMetrics(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	e.apply(t, `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: metrics-scraper, namespace: {{.SystemNS}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-metrics-scraper}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: clientcreds-metrics-reader}
+subjects:
+- {kind: ServiceAccount, name: metrics-scraper, namespace: {{.SystemNS}}}
+`)
+	tok, err := e.kube.CoreV1().ServiceAccounts(systemNS).CreateToken(ctx, "metrics-scraper", &authv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		// The manager's self-signed certificate (no --metrics-cert-dir).
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback test scrape
+	}}
+	url := fmt.Sprintf("https://127.0.0.1:%d/metrics", managerMetrics)
+	scrape := func(token string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	var body string
+	eventually(t, "the leader serves /metrics to the metrics-reader", time.Minute, func() error {
+		code, b, err := scrape(tok.Status.Token)
+		if err != nil || code != http.StatusOK {
+			return fmt.Errorf("%d %v", code, err)
+		}
+		body = b
+		return nil
+	})
+	if !strings.Contains(body, "clientcreds_") || !regexp.MustCompile(`(?m)^leader_election_master_status\{[^}]*\} 1$`).MatchString(body) {
+		t.Errorf("the metrics served on %d are not a leader's clientcreds metrics (no clientcreds_* or leader_election_master_status 1)", managerMetrics)
+	}
+	if code, _, err := scrape(""); err != nil || (code != http.StatusUnauthorized && code != http.StatusForbidden) {
+		t.Errorf("scrape without a token: %d %v, want 401 or 403", code, err)
+	}
+	t.Logf("the leader serves %d bytes of metrics on 127.0.0.1:%d to the metrics-reader; refused without a token", len(body), managerMetrics)
 }
 
 func TestLeaderFailover(t *testing.T) {
 	e := setup(t)
-	// Two replicas on one node with hostNetwork cannot both bind the probe and metrics
-	// ports: the fail-over run turns them off (see failoverPatch).
-	e.k(t, "", "-n", systemNS, "patch", "deploy", managerDeploy, "--type=strategic", "-p", failoverPatch())
+	// The chart's install: 2 replicas with their exec probes, metrics from the leader.
 	e.waitRollout(t, systemNS, managerDeploy)
 	lease := func() (string, int32) {
 		l, err := e.kube.CoordinationV1().Leases(systemNS).Get(context.Background(), "clientcreds-manager.oauth.clientcreds.dev", metav1.GetOptions{})
@@ -466,8 +553,31 @@ spec:
 			t.Errorf("%d apps labelled %s/%s in the org, want 1", n, appsNS, name)
 		}
 	}
-	// Back to one replica with its probes for the tests that follow.
-	e.installOperator(t)
+	// The killed container is restarted in its pod; both replicas pass their probes again
+	// (the restarted one wrote its new probe address), and the new leader serves metrics.
+	var state []string
+	eventually(t, "both manager pods Ready after the fail-over, the killed container restarted", 2*time.Minute, func() error {
+		ready, restarts := 0, int32(0)
+		pods := e.managerPods(t)
+		state = state[:0]
+		for i := range pods {
+			if podReady(&pods[i]) {
+				ready++
+			}
+			var n int32
+			for _, cs := range pods[i].Status.ContainerStatuses {
+				n += cs.RestartCount
+			}
+			restarts += n
+			state = append(state, fmt.Sprintf("%s Ready=%v restarts=%d", pods[i].Name, podReady(&pods[i]), n))
+		}
+		if len(pods) != managerReplicas || ready != managerReplicas || restarts == 0 {
+			return fmt.Errorf("%d pods, %d Ready, %d restarts", len(pods), ready, restarts)
+		}
+		return nil
+	})
+	t.Logf("after the fail-over: %s", strings.Join(state, "; "))
+	e.checkLeaderMetrics(t)
 }
 
 func TestSecretDeletedIsRestoredWithoutFailedRequests(t *testing.T) {

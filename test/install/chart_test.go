@@ -233,6 +233,7 @@ func TestChartValuesSchema(t *testing.T) {
 		"extra arg not a flag":  {[]string{"--set", "extraArgs={verbose}"}, []string{"extraArgs", "verbose"}},
 		"memory not a quantity": {[]string{"--set", "resources.limits.memory=lots"}, []string{"memory"}},
 		"service monitor flag":  {[]string{"--set-string", "metrics.serviceMonitor.enabled=yes"}, []string{"enabled", "boolean"}},
+		"exec probes flag":      {[]string{"--set-string", "probes.exec=yes"}, []string{"exec", "boolean"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := helmTemplate(tc.set...)
@@ -315,5 +316,86 @@ func TestChartConsumersRBAC(t *testing.T) {
 		if name, _, _ := unstructured.NestedString(rb.Object, "roleRef", "name"); name != "clientcreds-consumers-role" {
 			t.Errorf("RoleBinding in %s refers to %q", n, name)
 		}
+	}
+}
+
+// TestChartExecProbes: probes.exec turns the HTTP probes into exec probes that run the
+// manager binary against the address file its probe server (on a free loopback port) writes
+// to an emptyDir, serves metrics from the leader only, and keeps the pod's security; with
+// hostNetwork no port is declared (it would become a host port) and the metrics Service
+// targets the port by number.
+func TestChartExecProbes(t *testing.T) {
+	const file = "/run/clientcreds/health-probe-address"
+	def := container(t, index(mustHelm(t))["Deployment "+namespace+"/clientcreds-manager"])
+	for name, tc := range map[string]struct {
+		set        []string
+		wantPorts  []string
+		wantTarget any
+	}{
+		"pod network": {[]string{"--set", "probes.exec=true"}, []string{"metrics"}, "metrics"},
+		"hostNetwork": {[]string{"--set", "probes.exec=true", "--set", "hostNetwork=true", "--set", "metricsPort=31062"}, nil, int64(31062)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs := index(mustHelm(t, tc.set...))
+			d := objs["Deployment "+namespace+"/clientcreds-manager"]
+			if d == nil {
+				t.Fatal("no manager Deployment")
+			}
+			c := container(t, d)
+			args := c["args"].([]any)
+			for _, want := range []string{"--metrics-leader-only", "--health-probe-bind-address=127.0.0.1:0", "--health-probe-address-file=" + file, "--leader-elect", "--metrics-secure"} {
+				if !slices.Contains(args, any(want)) {
+					t.Errorf("args %v lack %s", args, want)
+				}
+			}
+			if slices.Contains(args, any("--health-probe-bind-address=:8081")) {
+				t.Errorf("args %v still bind the fixed probe port", args)
+			}
+			for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
+				p, _, _ := unstructured.NestedMap(c, probe)
+				if _, ok := p["httpGet"]; ok {
+					t.Errorf("%s still has httpGet", probe)
+				}
+				cmd, _, _ := unstructured.NestedStringSlice(p, "exec", "command")
+				want := []string{"/manager", "probe", "--address-file=" + file, "--path=" + path, "--timeout=2s"}
+				if !slices.Equal(cmd, want) {
+					t.Errorf("%s command %v, want %v", probe, cmd, want)
+				}
+				if cmd0, _, _ := unstructured.NestedStringSlice(c, "command"); len(cmd) == 0 || len(cmd0) == 0 || cmd[0] != cmd0[0] {
+					t.Errorf("%s runs %v, the container runs %v: not the manager binary", probe, cmd, cmd0)
+				}
+				if to, _, _ := unstructured.NestedInt64(p, "timeoutSeconds"); to < 3 {
+					t.Errorf("%s timeoutSeconds %d: under the probe's own --timeout=2s", probe, to)
+				}
+			}
+			mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
+			vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			if len(mounts) != 1 || len(vols) != 1 {
+				t.Fatalf("volumeMounts %v, volumes %v; want the probe emptyDir once", mounts, vols)
+			}
+			m, v := mounts[0].(map[string]any), vols[0].(map[string]any)
+			if m["mountPath"] != "/run/clientcreds" || m["name"] != v["name"] || v["emptyDir"] == nil {
+				t.Errorf("mount %v of volume %v: want an emptyDir at /run/clientcreds", m, v)
+			}
+			if !equality.Semantic.DeepEqual(c["securityContext"], def["securityContext"]) {
+				t.Errorf("securityContext %v differs from the default %v", c["securityContext"], def["securityContext"])
+			}
+			if ro, _, _ := unstructured.NestedBool(c, "securityContext", "readOnlyRootFilesystem"); !ro {
+				t.Error("root filesystem not read-only")
+			}
+			var ports []string
+			ps, _, _ := unstructured.NestedSlice(c, "ports")
+			for _, p := range ps {
+				ports = append(ports, p.(map[string]any)["name"].(string))
+			}
+			if !slices.Equal(ports, tc.wantPorts) {
+				t.Errorf("container ports %v, want %v", ports, tc.wantPorts)
+			}
+			svc := objs["Service "+namespace+"/clientcreds-manager-metrics"]
+			sp, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+			if len(sp) != 1 || sp[0].(map[string]any)["targetPort"] != tc.wantTarget {
+				t.Errorf("metrics Service ports %v, want targetPort %v", sp, tc.wantTarget)
+			}
+		})
 	}
 }

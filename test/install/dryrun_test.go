@@ -48,6 +48,7 @@ func TestServerSideDryRun(t *testing.T) {
 		"helm defaults": mustHelm(t),
 		"helm watchNamespaces, serviceMonitor": mustHelm(t, "--set", "watchNamespaces={team-a,team-b}",
 			"--set", "metrics.serviceMonitor.enabled=true", "--set", "hostNetwork=true"),
+		"helm probes.exec, hostNetwork":          mustHelm(t, "--set", "probes.exec=true", "--set", "hostNetwork=true"),
 		"kustomize config/default (make deploy)": kustomize(t, "default"),
 		"kustomize config/overlays/namespaced":   kustomize(t, "overlays/namespaced"),
 	}

@@ -43,3 +43,12 @@ equal by `make chart-files` and checked by `make verify`), or a clear failure na
 {{- end -}}
 {{- $f -}}
 {{- end -}}
+
+{{/* With probes.exec: the emptyDir the manager writes its probe address to, and the file. */}}
+{{- define "clientcreds.probeDir" -}}
+/run/clientcreds
+{{- end -}}
+
+{{- define "clientcreds.probeAddressFile" -}}
+{{- printf "%s/health-probe-address" (include "clientcreds.probeDir" .) -}}
+{{- end -}}

@@ -29,6 +29,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/clientcreds/clientcreds/internal/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -463,7 +464,7 @@ func (e *env) installOperator(t *testing.T) {
 		{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
 		{"name": "KUBERNETES_SERVICE_PORT", "value": e.apiPort},
 	})
-	cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(e.root, "hack/tools/helm/go.mod"), "helm",
+	cmd := testutil.GoTool("hack/tools/helm/go.mod", "helm",
 		"--kubeconfig", e.kubeconfig, "upgrade", "--install", "clientcreds", filepath.Join(e.root, "charts/clientcreds"),
 		"--namespace", systemNS, "--create-namespace",
 		"--set", fmt.Sprintf("replicas=%d", managerReplicas), "--set", "image.pullPolicy=Never", "--set", "hostNetwork=true",
@@ -472,7 +473,6 @@ func (e *env) installOperator(t *testing.T) {
 		"--set", "consumers.rbac=true",
 		"--set", fmt.Sprintf("metricsPort=%d", managerMetrics),
 		"--set-json", "extraArgs="+string(extraArgs), "--set-json", "extraEnv="+string(extraEnv))
-	cmd.Dir = e.root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helm upgrade --install: %v\n%s", err, out)
 	}

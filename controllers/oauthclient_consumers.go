@@ -135,7 +135,6 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 			if err := sp.guard(ctx); err != nil {
 				return consumerState{}, err
 			}
-			ro = obj.Status.Rollout // the guard write decoded the server's answer into obj
 		}
 		value := ro.PublishedAt.UTC().Format(time.RFC3339)
 		ro.Workloads = ro.Workloads[:0]

@@ -100,7 +100,7 @@ func startRollout(obj *oauthv1.OAuthClient, now time.Time) {
 // sake: the credentials work whatever the consumers do. A refusal by the API server turns
 // the feature off for this reconcile (consumerState.denied) and rotation falls back to the
 // plain grace period.
-func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oauthv1.OAuthClient, sp *statusPatcher) (consumerState, error) {
+func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oauthv1.OAuthClient) (consumerState, error) {
 	if !consumersEnabled(obj) {
 		obj.Status.Consumers, obj.Status.ConsumersOmitted, obj.Status.Rollout = nil, 0, nil
 		return consumerState{}, nil
@@ -128,14 +128,6 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 	}
 	now := r.now()
 	if ro.RestartedAt == "" {
-		if len(workloads) > 0 || nudgePods(obj) {
-			// Restarts and nudges reach outside our objects: a reconcile of a stale read (a
-			// lagging cache that has not seen the status recording them, so that
-			// recoverPublished starts the rollout again at a later time) must not repeat them.
-			if err := sp.guard(ctx); err != nil {
-				return consumerState{}, err
-			}
-		}
 		value := ro.PublishedAt.UTC().Format(time.RFC3339)
 		ro.Workloads = ro.Workloads[:0]
 		for _, w := range workloads {

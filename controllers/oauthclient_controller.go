@@ -207,7 +207,7 @@ func (r *OAuthClientReconciler) reconcilePhases(ctx context.Context, obj *oauthv
 		return out, err
 	}
 	// oauthclient_consumers.go
-	consumers, err := r.reconcileConsumers(ctx, obj, sp)
+	consumers, err := r.reconcileConsumers(ctx, obj)
 	out.consumers = consumers
 	if err != nil {
 		return out, err

@@ -6,9 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,71 +98,5 @@ func TestStaleNoOpPatchConflicts(t *testing.T) {
 	fresh := f.get("noop")
 	if err := k8s.Status().Patch(f.ctx, fresh, client.MergeFromWithOptions(fresh.DeepCopy(), client.MergeFromWithOptimisticLock{})); err != nil {
 		t.Fatalf("no-op status patch with the current resource version: %v", err)
-	}
-}
-
-// A restart of spec.rotation.restart is an effect outside the operator's objects: a
-// reconcile of a stale read must not repeat it. Here the manager reads the client as it was
-// before a Secret restore was recorded, after the restore published new credentials and
-// restarted the Deployment. That read finds the Secret holding a secret its status does not
-// record (as after a crash), so it starts the rollout again — at a later time, which would
-// roll the Deployment a second time. The guard write before the restart is refused and the
-// Deployment keeps the one restart.
-func TestStaleReadRestartsConsumersOnce(t *testing.T) {
-	t.Parallel()
-	const staleReadsWanted = 3
-	var stale atomic.Pointer[oauthv1.OAuthClient]
-	var staleReads atomic.Int32
-	funcs := &interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-		if o, ok := obj.(*oauthv1.OAuthClient); ok {
-			if s := stale.Load(); s != nil && key == client.ObjectKeyFromObject(s) && staleReads.Add(1) <= staleReadsWanted {
-				s.DeepCopyInto(o)
-				return nil
-			}
-		}
-		return c.Get(ctx, key, obj, opts...)
-	}}
-	f := newFixture(t, fixtureOptions{intercept: funcs})
-	const name = "restarted"
-	f.create(envDeployment(f.ns, "app", name+"-oauth-client"))
-	f.newClient(name, func(o *oauthv1.OAuthClient) {
-		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: time.Hour},
-			GracePeriod: &metav1.Duration{Duration: time.Second}, MaxGracePeriod: &metav1.Duration{Duration: 3 * time.Second},
-			Restart: []oauthv1.WorkloadSelector{{Kind: "Deployment", Name: "app"}}}
-	})
-	before := f.waitReady(name)
-	restartedAt := func() string {
-		d := &appsv1.Deployment{}
-		if err := k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "app"}, d); err != nil {
-			t.Fatal(err)
-		}
-		return d.Spec.Template.Annotations[controllers.AnnotationRestartedAt]
-	}
-	if v := restartedAt(); v != "" {
-		t.Fatalf("the Deployment was restarted (%q) before any new secret", v)
-	}
-
-	if err := k8s.Delete(f.ctx, f.secret(before.SecretName())); err != nil {
-		t.Fatal(err)
-	}
-	var first string
-	f.eventually(waitTimeout, "the restore's restart", func() (bool, string) {
-		obj := f.get(name)
-		first = restartedAt()
-		return obj.Status.SecretID != before.Status.SecretID && first != "", describe(obj) + ", restartedAt " + first
-	})
-	// A later second, so that a second restart could not reuse the first one's value.
-	time.Sleep(1100 * time.Millisecond)
-	stale.Store(before)
-	f.update(name, func(o *oauthv1.OAuthClient) {
-		o.Annotations = map[string]string{"example.com/touched": "yes"}
-	})
-	f.eventually(waitTimeout, "the manager to read past the stale version", func() (bool, string) {
-		n := staleReads.Load()
-		return n > staleReadsWanted, fmt.Sprintf("%d reads of the OAuthClient", n)
-	})
-	f.waitReady(name)
-	if v := restartedAt(); v != first {
-		t.Errorf("the Deployment was restarted again after a stale read: restartedAt %q, first %q", v, first)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +59,25 @@ func Start(t testing.TB, opts Options) *Server {
 	if bin == "" {
 		t.Skip("bin/hydra (or $HYDRA_BINARY) is absent: run hack/build-hydra.sh (make test does) to run the tests against a real Ory Hydra")
 	}
+	// A port found free may be taken by another process before Hydra binds it (the test
+	// packages run side by side): Hydra then exits at once, and is started again on others.
+	for attempt := 1; ; attempt++ {
+		s, out, err := start(t, bin, opts)
+		if err == nil {
+			return s
+		}
+		if attempt < 3 && strings.Contains(out, "address already in use") {
+			t.Logf("hydra: a port was taken before it could bind it; starting it again (attempt %d)", attempt+1)
+			continue
+		}
+		t.Fatalf("%v:\n%s", err, out)
+	}
+}
+
+// start starts Hydra once on two ports found free and waits until it is ready; on failure
+// it returns Hydra's output with the error.
+func start(t testing.TB, bin string, opts Options) (*Server, string, error) {
+	t.Helper()
 	admin, public := freePort(t), freePort(t)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d/", public)
 	secret := make([]byte, 16)
@@ -81,7 +102,7 @@ func Start(t testing.TB, opts Options) *Server {
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start hydra: %v", err)
+		return nil, "", fmt.Errorf("start hydra: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -96,14 +117,14 @@ func Start(t testing.TB, opts Options) *Server {
 		for !ok(ctx, u) {
 			select {
 			case <-done:
-				t.Fatalf("hydra exited before it was ready:\n%s", out.String())
+				return nil, out.String(), errors.New("hydra exited before it was ready")
 			case <-ctx.Done():
-				t.Fatalf("hydra not ready after 60s:\n%s", out.String())
+				return nil, out.String(), errors.New("hydra not ready after 60s")
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
-	return s
+	return s, "", nil
 }
 
 func ok(ctx context.Context, u string) bool {

@@ -192,15 +192,32 @@ func Tail(path string, n int) string {
 	return "  " + strings.Join(lines, "\n  ")
 }
 
+// handedOut are the ports FreeAddr returned in this process: the kernel may offer a port
+// again as soon as it is closed, and two addresses asked for one after the other (a
+// process's metrics and probe ports) must differ.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // FreeAddr returns "127.0.0.1:<port>" for a TCP port that was free a moment
-// ago.
+// ago and that it has not returned before in this process.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("finding a free port: %w", err)
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		_ = l.Close()
+		if !handedOut.ports[addr.Port] {
+			handedOut.ports[addr.Port] = true
+			return addr.String(), nil
+		}
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
+	return "", errors.New("finding a free port: the kernel offered only ports handed out before")
 }
 
 // Status2xx accepts 2xx answers.

@@ -234,3 +234,19 @@ func TestFreeAddrIsListenable(t *testing.T) {
 	}
 	_ = l.Close()
 }
+
+// FreeAddr never returns the same address twice in a process, although the kernel may
+// offer a just-closed port again (a manager's metrics and probe ports once got one port).
+func TestFreeAddrNeverRepeats(t *testing.T) {
+	seen := map[string]bool{}
+	for range 200 {
+		addr, err := FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addr] {
+			t.Fatalf("FreeAddr returned %s twice", addr)
+		}
+		seen[addr] = true
+	}
+}

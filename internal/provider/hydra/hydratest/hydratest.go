@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clientcreds/clientcreds/internal/procs"
 )
 
 // Server is a running Hydra.
@@ -142,12 +144,16 @@ func ok(ctx context.Context, u string) bool {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("free port %q: %v", addr, err)
+	}
+	return n
 }
 
 type syncBuffer struct {

@@ -54,7 +54,7 @@ done
 
 failed=()
 scratch=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
+trap 'jobs -p | xargs -r kill 2>/dev/null || true; rm -rf "$scratch"' EXIT
 
 # Beside the Go tests, in the background (the tests spend most of their time waiting on
 # timers and processes, so these use a core the tests leave idle):

@@ -25,15 +25,7 @@ func TestWithAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver")
 	}
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := testenv.StartT(t)
 	ctx := context.Background()
 	kc := kubernetes.NewForConfigOrDie(cfg)
 	ns := "default"

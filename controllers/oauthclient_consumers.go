@@ -34,6 +34,12 @@ const (
 	// Secret's content hash: a change of any annotation makes kubelet sync the pod, and so
 	// refresh its Secret volumes, at once.
 	AnnotationSecretHash = "oauth.clientcreds.dev/secret-hash"
+	// AnnotationRestartedFor is the pod template annotation set with AnnotationRestartedAt:
+	// the content hash of the Secret the workload was restarted for. A workload that carries
+	// the Secret's current hash is not restarted again for it — not even by a reconcile that
+	// read an OAuthClient older than its last status write (recoverPublished then starts a
+	// second rollout for the same Secret).
+	AnnotationRestartedFor = "oauth.clientcreds.dev/restarted-for"
 
 	// maxConsumers bounds status.consumers (the CRD says so too).
 	maxConsumers = 32
@@ -129,10 +135,18 @@ func (r *OAuthClientReconciler) reconcileConsumers(ctx context.Context, obj *oau
 	now := r.now()
 	if ro.RestartedAt == "" {
 		value := ro.PublishedAt.UTC().Format(time.RFC3339)
+		for _, w := range workloads {
+			if prev, done := restartedFor(w, obj.Status.SecretHash); done {
+				value = prev // restarted for this Secret already: the same rollout
+				break
+			}
+		}
 		ro.Workloads = ro.Workloads[:0]
 		for _, w := range workloads {
-			if err := r.restartWorkload(ctx, w, value); err != nil {
-				return r.consumerError(obj, err, "patch", strings.ToLower(w.kind)+"s")
+			if _, done := restartedFor(w, obj.Status.SecretHash); !done {
+				if err := r.restartWorkload(ctx, w, value, obj.Status.SecretHash); err != nil {
+					return r.consumerError(obj, err, "patch", strings.ToLower(w.kind)+"s")
+				}
 			}
 			if len(ro.Workloads) < maxTrackedWorkloads {
 				ro.Workloads = append(ro.Workloads, oauthv1.WorkloadRollout{Kind: w.kind, Name: w.obj.GetName()})
@@ -307,15 +321,44 @@ func workloadItems(list client.ObjectList) []client.Object {
 }
 
 // restartWorkload sets the pod template's restartedAt annotation to value, as `kubectl
-// rollout restart` does. The value is the publication time recorded in status, so doing it
-// again after a manager restart changes nothing.
-func (r *OAuthClientReconciler) restartWorkload(ctx context.Context, w workload, value string) error {
+// rollout restart` does, and AnnotationRestartedFor to the Secret's content hash. The value
+// is the publication time recorded in status, so doing it again after a manager restart
+// changes nothing.
+func (r *OAuthClientReconciler) restartWorkload(ctx context.Context, w workload, value, secretHash string) error {
+	annotations := map[string]string{AnnotationRestartedAt: value}
+	if secretHash != "" {
+		annotations[AnnotationRestartedFor] = secretHash
+	}
 	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{AnnotationRestartedAt: value}}}}})
+		"metadata": map[string]any{"annotations": annotations}}}})
 	if err != nil {
 		return err
 	}
 	return r.Patch(ctx, w.obj, client.RawPatch(types.MergePatchType, patch))
+}
+
+// podTemplate is the pod template of a Deployment, StatefulSet or DaemonSet.
+func podTemplate(o client.Object) *corev1.PodTemplateSpec {
+	switch w := o.(type) {
+	case *appsv1.Deployment:
+		return &w.Spec.Template
+	case *appsv1.StatefulSet:
+		return &w.Spec.Template
+	case *appsv1.DaemonSet:
+		return &w.Spec.Template
+	}
+	return nil
+}
+
+// restartedFor says the workload's pod template was already restarted for the Secret whose
+// content hash is secretHash, and returns the restartedAt value it got then.
+func restartedFor(w workload, secretHash string) (string, bool) {
+	tmpl := podTemplate(w.obj)
+	if secretHash == "" || tmpl == nil || tmpl.Annotations[AnnotationRestartedFor] != secretHash {
+		return "", false
+	}
+	at, ok := tmpl.Annotations[AnnotationRestartedAt]
+	return at, ok && at != ""
 }
 
 // nudge sets AnnotationSecretHash to the Secret's content hash on the pods that mount the

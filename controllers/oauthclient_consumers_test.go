@@ -204,6 +204,60 @@ func TestConsumersAccessDenied(t *testing.T) {
 	}
 }
 
+// A workload is restarted once per Secret content: a reconcile that read an OAuthClient
+// older than its last status write (recoverPublished starts a second rollout for the same
+// Secret, with a later publication time) finds the template restarted for the Secret's
+// hash, patches nothing and takes over the first restart's value; a new Secret restarts it.
+func TestRestartOncePerSecret(t *testing.T) {
+	first := testNow.Add(-time.Minute).UTC().Format(time.RFC3339)
+	tests := map[string]struct {
+		template  map[string]string // the Deployment's pod template annotations
+		wantPatch bool
+		wantValue string
+	}{
+		"never restarted": {wantPatch: true, wantValue: testNow.UTC().Format(time.RFC3339)},
+		"restarted for this Secret": {template: map[string]string{AnnotationRestartedAt: first, AnnotationRestartedFor: "h2"},
+			wantValue: first},
+		"restarted for the previous Secret": {template: map[string]string{AnnotationRestartedAt: first, AnnotationRestartedFor: "h1"},
+			wantPatch: true, wantValue: testNow.UTC().Format(time.RFC3339)},
+		"restarted by kubectl": {template: map[string]string{AnnotationRestartedAt: first},
+			wantPatch: true, wantValue: testNow.UTC().Format(time.RFC3339)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			obj := readyClient()
+			obj.Namespace = "ns"
+			obj.Spec.Rotation = &oauthv1.Rotation{Restart: []oauthv1.WorkloadSelector{{Kind: "Deployment", Name: "web"}}}
+			obj.Status.SecretHash = "h2"
+			obj.Status.Rollout = &oauthv1.ConsumerRollout{SecretHash: "h1", PublishedAt: metav1.NewTime(testNow)}
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}}
+			d.Spec.Template.Annotations = tc.template
+			patches := 0
+			c := fakeclient.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(d).
+				WithInterceptorFuncs(interceptor.Funcs{Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, po ...client.PatchOption) error {
+					patches++
+					return c.Patch(ctx, o, p, po...)
+				}}).Build()
+			r := &OAuthClientReconciler{Client: c, APIReader: c, Now: func() time.Time { return testNow }}
+			if _, err := r.reconcileConsumers(context.Background(), obj); err != nil {
+				t.Fatal(err)
+			}
+			if got := patches > 0; got != tc.wantPatch {
+				t.Errorf("%d patches, want a patch: %v", patches, tc.wantPatch)
+			}
+			if got := obj.Status.Rollout.RestartedAt; got != tc.wantValue {
+				t.Errorf("status.rollout.restartedAt %q, want %q", got, tc.wantValue)
+			}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(d), d); err != nil {
+				t.Fatal(err)
+			}
+			if a := d.Spec.Template.Annotations; a[AnnotationRestartedAt] != tc.wantValue || a[AnnotationRestartedFor] != "h2" {
+				t.Errorf("pod template annotations %v, want restartedAt %q for h2", a, tc.wantValue)
+			}
+		})
+	}
+}
+
 // BenchmarkFindConsumers: the per-reconcile cost of status.consumers for a namespace of
 // 5,000 pods, 50 of which read the Secret (the pod list itself is the API server's cost).
 func BenchmarkFindConsumers(b *testing.B) {

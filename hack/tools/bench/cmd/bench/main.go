@@ -231,7 +231,8 @@ func run(root, scale, only, out, k8sVersion, maesterDir, maesterTag string) int 
 		cfg := hydrabench.Config{Root: root, Bin: bin, Assets: filepath.Join(bin, "k8s", k8sVersion), MaesterDir: maesterDir,
 			MaesterTag: maesterTag, OutDir: filepath.Join(work, "hydra-1000"), Clients: 1000,
 			ResyncPeriod: 2 * time.Minute, SteadySettle: 30 * time.Second, SteadyWindow: 10 * time.Minute,
-			ReadyTimeout: 20 * time.Minute, Logf: logf, HydraEnv: strings.Fields(os.Getenv("BENCH_HYDRA_ENV"))}
+			ReadyTimeout: 20 * time.Minute, Logf: logf, HydraEnv: strings.Fields(os.Getenv("BENCH_HYDRA_ENV")),
+			AccessTokenAlg: os.Getenv("BENCH_HYDRA_JWT_ALG")}
 		if !full {
 			cfg.OutDir, cfg.Clients = filepath.Join(work, "hydra-100"), 100
 			cfg.ResyncPeriod, cfg.SteadySettle, cfg.SteadyWindow = 30*time.Second, 10*time.Second, time.Minute

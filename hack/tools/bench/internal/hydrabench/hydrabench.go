@@ -48,6 +48,11 @@ type Config struct {
 	OutDir                                    string
 	// HydraEnv is added to Hydra's environment (e.g. OAUTH2_HASHERS_BCRYPT_COST=4).
 	HydraEnv []string
+	// AccessTokenAlg, when set (ES256, RS256, ...), is the algorithm of a key added to
+	// Hydra's access-token key set (hydra.jwt.access-token) through its admin API before
+	// either operator starts, as `hydra create jwks` does; Hydra signs with the newest key.
+	// Unset, Hydra generates its default, a 4096-bit RSA key.
+	AccessTokenAlg string
 	// Clients is N, per operator.
 	Clients int
 	// ResyncPeriod is both operators' resync (clientcreds --resync-period, hydra-maester
@@ -177,6 +182,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	adminURL := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	if err := procs.WaitHTTP(adminURL+"/health/ready", 60*time.Second, procs.Status2xx, hydra); err != nil {
 		return nil, err
+	}
+	if cfg.AccessTokenAlg != "" {
+		if err := addAccessTokenKey(adminURL, cfg.AccessTokenAlg); err != nil {
+			return nil, err
+		}
 	}
 	tokenURL := strings.TrimSuffix(issuer, "/") + "/oauth2/token"
 	ccProxy, err := startCounter(adminURL)
@@ -585,6 +595,10 @@ func Markdown(r *Result) string {
 		"Secret's CLIENT_ID and CLIENT_SECRET. Both operators resync every %s (clientcreds --resync-period, hydra-maester --sync-period); "+
 		"the steady state is counted over %s with both running and nothing changing.\n\n",
 		r.Clients, r.Clients, r.Config.MaesterTag, r.Config.ResyncPeriod, r.SteadyWindow.Round(time.Second))
+	if r.Config.AccessTokenAlg != "" {
+		w("Hydra signed access tokens with a %s key, added to its key set `hydra.jwt.access-token` through the admin API before "+
+			"the operators started (its default is a 4096-bit RSA key).\n\n", r.Config.AccessTokenAlg)
+	}
 	if len(r.Config.HydraEnv) > 0 {
 		w("Hydra ran with `%s`.\n\n", strings.Join(r.Config.HydraEnv, " "))
 	}
@@ -618,4 +632,41 @@ func Markdown(r *Result) string {
 	}
 	w("The run took %s.\n", r.Elapsed.Round(time.Second))
 	return b.String()
+}
+
+// addAccessTokenKey adds a signing key of algorithm alg to Hydra's access-token key set and
+// checks that it is the one Hydra signs with: the newest key of the set comes first.
+func addAccessTokenKey(adminURL, alg string) error {
+	const set = "/admin/keys/hydra.jwt.access-token"
+	kid := "bench-" + strings.ToLower(alg)
+	body, err := json.Marshal(map[string]string{"alg": alg, "use": "sig", "kid": kid})
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(adminURL+set, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		return fmt.Errorf("add a %s access-token key: %w", alg, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("add a %s access-token key: Hydra answered %s", alg, resp.Status)
+	}
+	resp, err = http.Get(adminURL + set)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var keys struct {
+		Keys []struct {
+			KID string `json:"kid"`
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&keys); err != nil {
+		return fmt.Errorf("read the access-token key set: %w", err)
+	}
+	if len(keys.Keys) == 0 || keys.Keys[0].KID != kid {
+		return fmt.Errorf("the access-token key set does not start with the %s key %s: %+v", alg, kid, keys.Keys)
+	}
+	return nil
 }

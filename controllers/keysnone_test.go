@@ -91,7 +91,8 @@ func checkExactKeys(t *testing.T, s *corev1.Secret, want []string) {
 // keys None from creation to a switch to Default and back: the Secret holds exactly the
 // rendered keys; a reconcile or a template edit issues nothing; an edit of the Secret is
 // put back; a deleted Secret, or a deleted state Secret, is restored with a new secret as a
-// deleted Secret is with Default (same client id, the old value revoked at once).
+// deleted Secret is with Default (same client id; the old value kept for RestoreGracePeriod
+// after the Secret was deleted, revoked at once after the state Secret was).
 func TestKeysNoneLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
@@ -201,10 +202,20 @@ func TestKeysNoneLifecycle(t *testing.T) {
 			if code, _ := f.tokenWith(after); code != http.StatusOK {
 				t.Errorf("restored credentials: token status %d", code)
 			}
-			f.eventually(waitTimeout, "the old secret to stop working", func() (bool, string) {
-				code, _ := f.tokenWith(before)
-				return code == http.StatusUnauthorized, http.StatusText(code)
-			})
+			if what == "Secret" {
+				// Pods that mounted the deleted Secret hold its value until kubelet syncs.
+				if code, _ := f.tokenWith(before); code != http.StatusOK {
+					t.Errorf("the deleted Secret's value stopped working within its grace period: %d", code)
+				}
+				if ra := o.Status.RetireAfter; ra == nil || ra.Sub(o.Status.LastRotationTime.Time) != controllers.RestoreGracePeriod {
+					t.Errorf("retireAfter %v, want lastRotationTime + %v", ra, controllers.RestoreGracePeriod)
+				}
+			} else {
+				f.eventually(waitTimeout, "the old secret to stop working", func() (bool, string) {
+					code, _ := f.tokenWith(before)
+					return code == http.StatusUnauthorized, http.StatusText(code)
+				})
+			}
 			f.eventually(waitTimeout, "the state Secret to hold only the new value", func() (bool, string) {
 				st := f.stateSecret(obj)
 				return st != nil && len(st.Data) == 1, fmt.Sprintf("state %v", st != nil)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	fakeclient "sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -26,6 +27,8 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 		rotation time.Duration // interval; 0: no rotation
 		lastRot  time.Duration // last rotation, relative to now
 		retiring bool          // a retirement is pending
+		rotGrace time.Duration // the rotation's grace period; 0: grace
+		caps     *provider.Capabilities
 		app      appObservation
 		key      keyPlan
 		// want
@@ -43,8 +46,16 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 			wantIssued: issuedAdopt, wantNext: "issued", wantCalls: 1},
 		"adopted: issue one, retire the others now": {app: appObservation{needSecret: true},
 			wantIssued: issuedAdopt, wantNext: "issued", wantCalls: 1},
-		"Secret intact: keep it":                  {app: appObservation{current: intact}, wantNext: "v"},
-		"Secret deleted or edited: restore":       {app: appObservation{}, wantIssued: issuedRestore, wantNext: "issued", wantCalls: 1},
+		"Secret intact: keep it": {app: appObservation{current: intact}, wantNext: "v"},
+		// Pods that mount a deleted Secret keep its value until kubelet syncs the restored one.
+		"Secret deleted: restore, the old secret kept for RestoreGracePeriod": {app: appObservation{},
+			wantIssued: issuedRestore, wantNext: "issued", wantRetire: RestoreGracePeriod, wantCalls: 1},
+		"Secret deleted, grace period shorter: retire after it": {rotation: 24 * time.Hour, lastRot: -time.Hour, rotGrace: time.Minute,
+			app: appObservation{}, wantIssued: issuedRestore, wantNext: "issued", wantRetire: time.Minute, wantCalls: 1},
+		"Secret deleted, backend holds one secret: retire now": {caps: &fake.HydraLike, app: appObservation{},
+			wantIssued: issuedRestore, wantNext: "issued", wantCalls: 1},
+		"Secret edited: restore, retire now": {app: appObservation{secret: &corev1.Secret{}},
+			wantIssued: issuedRestore, wantNext: "issued", wantCalls: 1},
 		"auth method changed: publish the answer": {app: appObservation{current: intact, answered: &credentials{clientSecret: "answer"}, issued: issuedAuthMethod}, wantIssued: issuedAuthMethod, wantNext: "answer"},
 		"rotation due: rotate, retire after grace": {rotation: 24 * time.Hour, lastRot: -25 * time.Hour, app: appObservation{current: intact},
 			wantIssued: issuedRotate, wantNext: "issued", wantRetire: grace, wantCalls: 1},
@@ -59,7 +70,11 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 				obj.Spec.TokenEndpointAuthMethod = oauthv1.AuthPrivateKeyJWT
 			}
 			if tc.rotation > 0 {
-				obj.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: tc.rotation}, GracePeriod: &metav1.Duration{Duration: grace}}
+				g := grace
+				if tc.rotGrace > 0 {
+					g = tc.rotGrace
+				}
+				obj.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: tc.rotation}, GracePeriod: &metav1.Duration{Duration: g}}
 				last := metav1.NewTime(testNow.Add(tc.lastRot))
 				obj.Status.LastRotationTime = &last
 			}
@@ -73,7 +88,7 @@ func TestReconcileCredentialsPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			calls := 0
-			prov := &fake.Client{CreateSecretFn: func(_ context.Context, appID string) (*provider.ClientSecret, error) {
+			prov := &fake.Client{Caps: tc.caps, CreateSecretFn: func(_ context.Context, appID string) (*provider.ClientSecret, error) {
 				calls++
 				return &provider.ClientSecret{ID: "sec-new", Value: "issued", Active: true}, nil
 			}}

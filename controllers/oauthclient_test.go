@@ -307,38 +307,55 @@ func TestDelete(t *testing.T) {
 }
 
 // 4. A deleted or edited Secret is restored with a freshly minted secret and the same
-// client id; the old value stops working.
+// client id. An edited Secret's old value stops working at once. A deleted Secret's keeps
+// working for RestoreGracePeriod, or the rotation's grace period when shorter: pods that
+// mount the Secret hold it until kubelet syncs the restored one.
 func TestSecretRestored(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	tests := map[string]func(s *corev1.Secret){
-		"deleted": func(s *corev1.Secret) {
-			if err := k8s.Delete(f.ctx, s); err != nil {
-				t.Fatal(err)
-			}
-		},
-		"edited": func(s *corev1.Secret) {
+	deleteSecret := func(s *corev1.Secret) {
+		if err := k8s.Delete(f.ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shortGrace := func(o *oauthv1.OAuthClient) {
+		o.Spec.Rotation = &oauthv1.Rotation{Interval: metav1.Duration{Duration: 24 * time.Hour},
+			GracePeriod: &metav1.Duration{Duration: 3 * time.Second}}
+	}
+	tests := map[string]struct {
+		damage func(s *corev1.Secret)
+		spec   func(o *oauthv1.OAuthClient)
+		// oldKept is how long the old value keeps working after the restore; 0: at once.
+		oldKept time.Duration
+	}{
+		"deleted":                     {damage: deleteSecret, oldKept: controllers.RestoreGracePeriod},
+		"deleted, short grace period": {damage: deleteSecret, spec: shortGrace, oldKept: 3 * time.Second},
+		"edited": {damage: func(s *corev1.Secret) {
 			s.Data["CLIENT_SECRET"] = []byte("tampered-value-0123456789")
 			if err := k8s.Update(f.ctx, s); err != nil {
 				t.Fatal(err)
 			}
-		},
-		"key removed": func(s *corev1.Secret) {
+		}},
+		"key removed": {damage: func(s *corev1.Secret) {
 			delete(s.Data, "CLIENT_SECRET")
 			if err := k8s.Update(f.ctx, s); err != nil {
 				t.Fatal(err)
 			}
-		},
+		}},
 	}
-	for name, damage := range tests {
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := f.sub(t)
-			cname := strings.ReplaceAll(name, " ", "-")
-			f.newClient(cname)
+			cname := strings.NewReplacer(" ", "-", ",", "").Replace(name)
+			if tc.spec != nil {
+				f.newClient(cname, tc.spec)
+			} else {
+				f.newClient(cname)
+			}
 			obj := f.waitReady(cname)
 			before := f.secret(obj.SecretName())
 			oldData := before.Data
-			damage(before.DeepCopy())
+			tc.damage(before.DeepCopy())
 			var after *corev1.Secret
 			f.eventually(waitTimeout, "Secret restored with a new client secret", func() (bool, string) {
 				after = f.secret(obj.SecretName())
@@ -354,10 +371,32 @@ func TestSecretRestored(t *testing.T) {
 			if code, _ := f.tokenWith(after.Data); code != http.StatusOK {
 				t.Errorf("restored credentials: token status %d", code)
 			}
-			f.eventually(waitTimeout, "the old secret to stop working", func() (bool, string) {
-				code, _ := f.tokenWith(oldData)
-				return code == http.StatusUnauthorized, http.StatusText(code)
-			})
+			if tc.oldKept >= time.Minute {
+				// Status names the retirement; until then both values work.
+				var restored *oauthv1.OAuthClient
+				f.eventually(waitTimeout, "status to record the restore", func() (bool, string) {
+					restored = f.get(cname)
+					return restored.Status.SecretID != obj.Status.SecretID && restored.Status.LastRotationTime != nil, describe(restored)
+				})
+				if ra := restored.Status.RetireAfter; ra == nil || ra.Sub(restored.Status.LastRotationTime.Time) != tc.oldKept {
+					t.Fatalf("retireAfter %v, want lastRotationTime %v + %v", ra, restored.Status.LastRotationTime, tc.oldKept)
+				}
+				if code, _ := f.tokenWith(oldData); code != http.StatusOK {
+					t.Errorf("the deleted Secret's value stopped working within its grace period: %d", code)
+				}
+				if n := f.activeSecrets(obj.Status.AppID); n != 2 {
+					t.Errorf("%d active client secrets in the grace period, want 2", n)
+				}
+			} else {
+				f.eventually(waitTimeout, "the old secret to stop working", func() (bool, string) {
+					code, _ := f.tokenWith(oldData)
+					return code == http.StatusUnauthorized, http.StatusText(code)
+				})
+				f.eventually(waitTimeout, "status to record the retirement", func() (bool, string) {
+					o := f.get(cname)
+					return o.Status.RetireAfter == nil, describe(o)
+				})
+			}
 			f.waitReady(cname)
 		})
 	}

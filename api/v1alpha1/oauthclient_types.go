@@ -95,9 +95,10 @@ type SecretTemplate struct {
 	// Secret, "<Secret name>-clientcreds-state" (type Opaque, owned by this OAuthClient,
 	// labelled oauth.clientcreds.dev/state, deleted with it or on a switch to Default), and
 	// the Secret carries the client id in the annotation oauth.clientcreds.dev/client-id.
-	// Deleting either Secret, or editing the state Secret, restores as deleting the Secret
-	// does with Default: new credentials, the old ones revoked at once. An edit of the
-	// Secret's rendered keys is put back with the same credentials. None requires data.
+	// Deleting the Secret restores it as with Default: new credentials, the old ones kept
+	// for the restore's grace period. Deleting or editing the state Secret issues new
+	// credentials and revokes the old ones at once. An edit of the Secret's rendered keys is
+	// put back with the same credentials. None requires data.
 	// +optional
 	Keys SecretKeys `json:"keys,omitempty"`
 
@@ -514,7 +515,10 @@ type OAuthClientStatus struct {
 	SecretID string `json:"secretID,omitempty"`
 
 	// RetireAfter is when the client secrets other than the published one are deactivated
-	// and deleted (after a rotation's grace period, or at once after a restore).
+	// and deleted: after a rotation's grace period; after a deleted Secret was restored, 5
+	// minutes (or the grace period when shorter) where the backend holds two secrets at once,
+	// since pods keep a deleted Secret's files until kubelet syncs; at once after an edited
+	// Secret was restored.
 	// +optional
 	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
 

@@ -153,12 +153,10 @@ metadata: {name: sdk, namespace: {{.AppsNS}}}
 spec:
   providerRef: {kind: ClusterOAuthProvider, name: okta}
   scopes: [hello:read]
-  # The emulator's tokens live 2 minutes, less than kubelet's own delay in updating a
-  # mounted Secret (up to ~85 s, plus the token's remaining life): after a restore, which
-  # revokes the deleted Secret's value at once, this volume consumer would run out of
-  # token before kubelet delivered the new one (20 failed calls in one run). nudgePods
-  # makes kubelet deliver it within about a second. The injected client keeps the default,
-  # so kubelet's own delay is still measured.
+  # nudgePods makes kubelet deliver each new Secret within about a second, which is
+  # measured against kubelet's own delay (up to ~85 s): the injected client keeps the
+  # default. Neither needs it to ride through a restore: the deleted Secret's value keeps
+  # working for controllers.RestoreGracePeriod.
   secretTemplate: {nudgePods: true}
 ---
 # A client whose app sends plain requests to the token-injector sidecar, which adds the

@@ -666,10 +666,10 @@ func TestZLogsHoldNoSecretAndNoRequestFailed(t *testing.T) {
 		}
 	}
 	e.checkLoad(t, "whole run")
-	// Reported, not asserted: token requests refused while a pod still held a secret the
-	// operator had already revoked (a restore revokes the old secret at once); consumers
-	// ride through them on their cached token as long as kubelet delivers the new Secret
-	// before the token expires.
+	// Reported, not asserted: token requests refused while a pod still held credentials
+	// the backend no longer accepts (after the switch of auth method, which ends the old
+	// secret at once); consumers ride through them on their cached token as long as kubelet
+	// delivers the new Secret before the token expires.
 	for _, d := range []string{"client-injected", "client-sdk"} {
 		out := e.k(t, "", "-n", appsNS, "logs", "deploy/"+d, "--all-containers")
 		t.Logf("%s: %d token requests refused, %d tokens fetched", d,

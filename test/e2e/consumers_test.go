@@ -35,7 +35,8 @@ import (
 // the Secret changed in the API server). Meanwhile the operator rotates the secret every
 // 25s (grace 10s), the Secret is deleted and restored by the operator, and finally the
 // client switches to private_key_jwt. No request may fail; every retired client secret must
-// be refused by the token endpoint once its grace period is over (at once after a restore).
+// be refused by the token endpoint once its grace period is over (after a restore too: pods
+// still hold a deleted Secret's value until kubelet syncs; at once after a change of method).
 //
 // The emulator issues 20s access tokens (--token-lifetime 20s, an emulator-only cap below
 // Okta's 5-minute minimum), so that the clients renew their tokens every ~10s, several
@@ -510,8 +511,9 @@ func (b *lockedBuffer) String() string {
 }
 
 // refusalChecker asks the token endpoint, for every client secret the Secret stops carrying,
-// until it refuses the secret: from the end of the grace period after a rotation, at once
-// after a restore or a change of method.
+// until it refuses the secret: from the end of the grace period after a rotation or a
+// restore (the grace period is shorter than controllers.RestoreGracePeriod), at once after
+// a change of method.
 type refusalChecker struct {
 	mu     sync.Mutex
 	res    map[int]refusal // by index of the retired version
@@ -540,14 +542,15 @@ func checkRefusals(kl *kubelet, grace time.Duration) *refusalChecker {
 					continue
 				}
 				from := next.seen
-				if next.cause == "rotation" {
+				overlap := next.cause == "rotation" || next.cause == "restore"
+				if overlap {
 					from = next.seen.Add(grace)
 				}
 				rc.checks.Add(1)
 				go func(i int) {
 					defer rc.checks.Done()
 					tokenURL, clientID := string(old.data["TOKEN_URL"]), string(old.data["CLIENT_ID"])
-					if next.cause == "rotation" {
+					if overlap {
 						// The overlap: half-way through the grace period the old secret still works.
 						time.Sleep(time.Until(next.seen.Add(grace / 2)))
 						if r, err := requestToken(tokenURL, clientID, secret, helloScope); err != nil || r.status != http.StatusOK {
